@@ -1,0 +1,115 @@
+"""The real public data sets, as contract-conforming tidy frames.
+
+- CDNOW (Fader, Hardie & Lee 2005): the purchase log shipped inside the ``lifetimes`` package,
+  read through ``importlib.resources`` (``lifetimes.datasets`` imports ``pkg_resources``, which
+  setuptools >= 81 no longer ships).
+- Hillstrom's MineThatData e-mail challenge (2008): 64,000 customers in three arms.
+- Groceries (arules): 9,835 point-of-sale baskets over 169 item categories.
+
+Hillstrom and Groceries take a path; with none they are downloaded once into a local cache
+(``$CLOSEDLOOP_CACHE`` or ``~/.cache/closedloop``).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.resources
+import io
+import os
+import urllib.request
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from closedloop.io import read_transactions
+
+HILLSTROM_URL = (
+    "http://www.minethatdata.com/"
+    "Kevin_Hillstrom_MineThatData_E-MailAnalytics_DataMiningChallenge_2008.03.20.csv"
+)
+GROCERIES_URL = (
+    "https://raw.githubusercontent.com/stedy/Machine-Learning-with-R-datasets/master/groceries.csv"
+)
+
+
+def _lifetimes_file(name: str) -> str:
+    return (importlib.resources.files("lifetimes") / "datasets" / name).read_text()
+
+
+def cdnow(sample: bool = False) -> pd.DataFrame:
+    """CDNOW purchases: ``customer_id, order_date, amount, quantity`` (one row per purchase record).
+
+    ``sample=True`` gives the 1/10 sample of the BG/NBD paper (2,357 customers, 6,919 rows) with
+    the sample's own customer numbers 1..2357, as in lifetimes' ``cdnow_customers_summary.csv``.
+    """
+    if sample:
+        names = ["original_id", "customer_id", "date", "quantity", "amount"]
+        text, header = _lifetimes_file("CDNOW_sample.txt"), None
+    else:
+        names = ["customer_id", "date", "quantity", "amount"]
+        text, header = _lifetimes_file("CDNOW_master.txt"), 0
+    raw = pd.read_csv(io.StringIO(text), sep=r"\s+", header=header, names=names, dtype=str)
+    frame = pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"].str.lstrip("0"),
+            "order_date": pd.to_datetime(raw["date"], format="%Y%m%d"),
+            "amount": raw["amount"],
+            "quantity": raw["quantity"],
+        }
+    )
+    return read_transactions(frame, source="CDNOW_sample.txt" if sample else "CDNOW_master.txt")
+
+
+def cdnow_summary() -> pd.DataFrame:
+    """lifetimes' published calibration summary of the CDNOW sample (weeks; calibration to 1997-09-30)."""
+    frame = pd.read_csv(io.StringIO(_lifetimes_file("cdnow_customers_summary.csv")))
+    frame["ID"] = frame["ID"].astype(str)
+    return frame.rename(columns={"ID": "customer_id"}).set_index("customer_id")
+
+
+def _cached(url: str, name: str) -> Path:
+    cache = Path(os.environ.get("CLOSEDLOOP_CACHE", Path.home() / ".cache" / "closedloop"))
+    target = cache / name
+    if not target.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        with urllib.request.urlopen(url, timeout=60) as response:
+            partial.write_bytes(response.read())
+        partial.replace(target)
+    return target
+
+
+def hillstrom(path: str | Path | None = None) -> pd.DataFrame:
+    """Hillstrom's e-mail campaign: one row per customer, ``customer_id`` and an ``arm`` column.
+
+    Arms are the original ``segment`` values: "Mens E-Mail", "Womens E-Mail" and the holdout
+    "No E-Mail". Outcomes ``visit``, ``conversion`` (0/1) and ``spend`` cover the two weeks after
+    the e-mail.
+    """
+    path = Path(path) if path is not None else _cached(HILLSTROM_URL, "hillstrom.csv")
+    frame = pd.read_csv(path)
+    frame = frame.rename(columns={"segment": "arm"})
+    frame.insert(0, "customer_id", (frame.index + 1).astype(str))
+    return frame
+
+
+def groceries(
+    path: str | Path | None = None, form: Literal["baskets", "long"] = "baskets"
+) -> list[list[str]] | pd.DataFrame:
+    """The Groceries baskets: a list of item lists, or (``form="long"``) a frame ``order_id, item``.
+
+    Item names are stripped (the file has ``"cream cheese "``); the empty header line is skipped.
+    """
+    path = Path(path) if path is not None else _cached(GROCERIES_URL, "groceries.csv")
+    with open(path, newline="") as handle:
+        rows = [[item.strip() for item in row if item.strip()] for row in csv.reader(handle)]
+    baskets = [row for row in rows if row]
+    if form == "baskets":
+        return baskets
+    if form != "long":
+        raise ValueError(f"form must be 'baskets' or 'long', not {form!r}")
+    return pd.DataFrame(
+        [(str(i + 1), item) for i, basket in enumerate(baskets) for item in basket],
+        columns=["order_id", "item"],
+    )

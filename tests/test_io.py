@@ -1,0 +1,193 @@
+"""The data contract: each rule has its own bad input and an assertion on the message."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from closedloop import DataError
+from closedloop.io import (
+    DataWarning,
+    read_assignments,
+    read_customers,
+    read_events,
+    read_transactions,
+)
+
+
+def tx(**overrides) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "customer_id": [1, 2, 2, 3],
+            "order_date": ["2026-01-05", "2026-01-06", "2026-02-01", "2026-02-03"],
+            "amount": [10.0, 20.5, 7.25, 99.0],
+        }
+    )
+    return frame.assign(**overrides)
+
+
+def test_reads_csv_parquet_and_frame_alike(tmp_path):
+    frame = tx()
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    for source in (frame, tmp_path / "t.csv", tmp_path / "t.parquet"):
+        out = read_transactions(source)
+        assert out["customer_id"].tolist() == ["1", "2", "2", "3"]
+        assert pd.api.types.is_datetime64_any_dtype(out["order_date"])
+        assert out["amount"].sum() == pytest.approx(136.75)
+        assert out.attrs["quality"]["rows_read"] == 4
+
+
+def test_column_mapping_renames_to_the_contract(tmp_path):
+    theirs = tx().rename(columns={"customer_id": "cust_no", "order_date": "day", "amount": "paid"})
+    theirs.to_csv(tmp_path / "theirs.csv", index=False)
+    columns = {"cust_no": "customer_id", "day": "order_date", "paid": "amount"}
+    out = read_transactions(tmp_path / "theirs.csv", columns=columns)
+    assert {"customer_id", "order_date", "amount"} <= set(out.columns)
+    # ids keep their leading zeros when read from CSV
+    pd.DataFrame({"cust_no": ["007"], "day": ["2026-01-01"], "paid": [1]}).to_csv(
+        tmp_path / "zeros.csv", index=False
+    )
+    assert read_transactions(tmp_path / "zeros.csv", columns=columns)["customer_id"][0] == "007"
+
+
+def test_missing_required_column_lists_what_was_found():
+    with pytest.raises(DataError, match=r"required column\(s\) amount missing; found: order_id, "):
+        read_transactions(tx().drop(columns="amount"))
+
+
+def test_mapping_an_absent_column_is_named():
+    with pytest.raises(DataError, match="'cust_no', not in the data"):
+        read_transactions(tx(), columns={"cust_no": "customer_id"})
+
+
+def test_unparseable_date_shows_the_rows():
+    with pytest.raises(DataError) as err:
+        read_transactions(tx(order_date=["2026-01-05", "not a date", "2026-02-01", "31/31/2026"]))
+    message = str(err.value)
+    assert "column 'order_date': unparseable date" in message
+    assert "2 offending row(s)" in message and "not a date" in message and "31/31/2026" in message
+
+
+def test_non_numeric_amount():
+    with pytest.raises(
+        DataError, match=r"column 'amount': missing or non-numeric value\n1 offending"
+    ):
+        read_transactions(tx(amount=["10", "12,5 EUR", "7", "1"]))
+
+
+def test_missing_amount():
+    with pytest.raises(DataError, match="column 'amount': missing or non-numeric value"):
+        read_transactions(tx(amount=[10.0, None, 7.0, 1.0]))
+
+
+def test_missing_customer_id():
+    with pytest.raises(DataError, match=r"column 'customer_id': missing id\n2 offending"):
+        read_transactions(tx(customer_id=["1", None, " ", "3"]))
+
+
+def test_same_order_id_with_conflicting_rows():
+    with pytest.raises(DataError) as err:
+        read_transactions(tx(order_id=["o1", "o1", "o3", "o4"]))
+    assert "the same order_id appears in 1 group(s) of rows that disagree" in str(err.value)
+    assert err.value.n_bad == 2
+
+
+def test_exact_duplicates_are_removed_and_reported():
+    frame = pd.concat([tx(), tx().iloc[[0]]], ignore_index=True)
+    with pytest.warns(DataWarning, match="1 exact duplicate row"):
+        out = read_transactions(frame)
+    assert len(out) == 4
+    assert out.attrs["quality"]["dropped"] == {"exact duplicate rows": 1}
+
+
+def test_order_lines_may_share_an_order_id_but_not_its_customer():
+    lines = pd.DataFrame(
+        {
+            "order_id": ["o1", "o1"],
+            "customer_id": ["1", "1"],
+            "order_date": ["2026-01-05", "2026-01-05"],
+            "amount": [3.0, 4.0],
+            "item": ["milk", "bread"],
+        }
+    )
+    assert len(read_transactions(lines)) == 2
+    with pytest.raises(DataError, match="disagree on customer_id, order_date"):
+        read_transactions(lines.assign(customer_id=["1", "2"]))
+
+
+def test_dates_after_asof():
+    with pytest.raises(DataError, match=r"2 date\(s\) after asof 2026-01-31"):
+        read_transactions(tx(), asof="2026-01-31")
+    assert len(read_transactions(tx(), asof="2026-02-03")) == 4
+
+
+def test_empty_table(tmp_path):
+    with pytest.raises(DataError, match="the transactions table is empty"):
+        read_transactions(tx().iloc[:0])
+    (tmp_path / "empty.csv").write_text("customer_id,order_date,amount\n")
+    with pytest.raises(DataError, match=r"empty.csv: the transactions table is empty"):
+        read_transactions(tmp_path / "empty.csv")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"nowhere.csv: the transactions file does not exist"):
+        read_transactions(tmp_path / "nowhere.csv")
+
+
+def test_refunds_are_kept_and_counted():
+    with pytest.warns(DataWarning, match="2 refund row"):
+        out = read_transactions(tx(amount=[10.0, -20.5, 7.25, -1.0]))
+    assert len(out) == 4
+    assert out.attrs["quality"]["refunds"] == 2
+
+
+def test_assignments_with_a_single_arm():
+    frame = pd.DataFrame({"customer_id": ["1", "2"], "arm": ["sms", "sms"]})
+    with pytest.raises(DataError, match="the arm column has a single value \\('sms'\\)"):
+        read_assignments(frame)
+
+
+def test_assignments_customer_in_two_arms():
+    frame = pd.DataFrame({"customer_id": ["1", "1", "2"], "arm": ["sms", "control", "sms"]})
+    with pytest.raises(DataError, match=r"the same customer_id .* disagree on arm"):
+        read_assignments(frame)
+
+
+def test_customers_flags_and_dates():
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3"],
+            "join_date": ["2025-01-01", "2025-02-01", None],
+            "is_member": ["yes", "no", "1"],
+            "online": [1, 0, 1],
+        }
+    )
+    out = read_customers(frame)
+    assert out["is_member"].tolist() == [True, False, True]
+    assert out["join_date"].isna().sum() == 1  # optional dates may be missing
+    with pytest.raises(DataError, match="column 'online': not a yes/no flag"):
+        read_customers(frame.assign(online=["1", "maybe", "0"]))
+
+
+def test_events_contract():
+    frame = pd.DataFrame(
+        {
+            "entity_id": [1, 2],
+            "stage": ["touch", "visit"],
+            "timestamp": ["2026-03-01 10:00", "2026-03-02"],
+        }
+    )
+    out = read_events(frame)
+    assert out["entity_id"].tolist() == ["1", "2"]
+    with pytest.raises(DataError, match="required column\\(s\\) stage missing"):
+        read_events(frame.drop(columns="stage"))
+
+
+def test_a_clean_table_raises_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_transactions(tx())
