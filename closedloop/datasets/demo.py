@@ -189,10 +189,8 @@ def write_demo(path: str | Path = "data/demo", seed: int = 0, n_customers: int =
             lineterminator="\n",
         )
     plan = dict(demo.plan)
-    plan["data"] = {
-        name: f"{name}.csv"
-        for name in ("transactions", "assignments", "events", "customers", "items")
-    }
+    tables = ("transactions", "assignments", "outcomes", "events", "customers", "items")
+    plan["data"] = {name: f"{name}.csv" for name in tables}
     (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False, allow_unicode=True))
     return folder
 
@@ -534,8 +532,8 @@ def _plan() -> dict:
         "campaign": "spring-winback-2026",
         "name": "Spring win-back push",
         "objective": "win back",
-        "period": {"start": "2026-03-01", "end": "2026-03-31"},
-        "baseline": {"start": "2026-01-01", "end": "2026-02-28"},
+        "period": {"start": CAMPAIGN[0].date(), "end": CAMPAIGN[1].date()},
+        "baseline": {"start": BASELINE[0].date(), "end": BASELINE[1].date()},
         "audience": {"segments": ["new", "active", "at_risk", "lapsed"]},
         "arms": dict(ARMS),
         "cost": dict(COST),

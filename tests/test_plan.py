@@ -1,0 +1,135 @@
+"""The plan file: each kind of bad field is refused with a message naming it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from closedloop.plan import Plan, PlanError
+
+GOOD = {
+    "campaign": "spring-winback-2026",
+    "name": "Spring win-back push",
+    "objective": "win back",
+    "period": {"start": "2026-03-01", "end": "2026-03-31"},
+    "baseline": {"start": "2026-01-01", "end": "2026-02-28"},
+    "audience": {"segments": ["at_risk", "lapsed"]},
+    "arms": {"control": 0.10, "sms": 0.45, "wecom": 0.45},
+    "cost": {"sms": 0.05, "wecom": 0.02},
+    "targets": {
+        "conversion_rate": 0.03,
+        "relative_lift": {"metric": "conversion", "min": 0.20},
+        "incremental_revenue": 50000,
+        "roi": 1.5,
+        "funnel": {"visit": 0.15, "register": 0.06, "purchase": 0.03},
+    },
+    "data": {"transactions": "tx.csv", "assignments": "assignments.csv"},
+}
+
+
+def write(tmp_path, raw, name="plan.yaml"):
+    for file in ("tx.csv", "assignments.csv"):
+        (tmp_path / file).write_text("customer_id\n1\n")
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def changed(path: str, value):
+    raw = copy.deepcopy(GOOD)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+_DELETE = object()
+
+
+def test_a_good_plan_loads_and_resolves_paths(tmp_path):
+    plan = Plan.from_yaml(write(tmp_path, GOOD))
+    assert plan.treated_arms == ["sms", "wecom"]
+    assert plan.data.transactions == tmp_path / "tx.csv"
+    assert plan.period.days == 31
+    again = Plan.from_yaml(
+        write(tmp_path, yaml.safe_load(plan.to_yaml(relative_to=tmp_path)), "b.yaml")
+    )
+    assert again == plan
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("budget", 100, r"budget: unknown key \(known: campaign, name"),
+        (
+            "targets.conversion_rat",
+            0.2,
+            r"targets.conversion_rat: unknown key \(known: conversion_rate",
+        ),
+        (
+            "targets.relative_lift",
+            {"metric": "clicks", "min": 0.1},
+            "targets.relative_lift.metric: Input should be",
+        ),
+        ("targets.funnel", {"visit": 15}, "funnel target for 'visit' must be a rate"),
+        (
+            "period",
+            {"start": "2026-03-31", "end": "2026-03-01"},
+            "period: end 2026-03-01 is before start 2026-03-31",
+        ),
+        (
+            "period",
+            {"start": "2026-02-30", "end": "2026-03-01"},
+            "period.start: Input should be a valid date",
+        ),
+        (
+            "baseline",
+            {"start": "2026-01-01", "end": "2026-03-05"},
+            "baseline must end before the period starts",
+        ),
+        ("arms", {"control": 0.1, "sms": 0.5}, "arm allocations sum to 0.6, not 1"),
+        ("arms", {"holdout": 0.1, "sms": 0.9}, "no control arm: arms are \\['holdout', 'sms'\\]"),
+        ("arms", {"control": 1.0}, "at least one treated arm"),
+        ("cost", {"email": 0.1}, r"cost given for arms that do not exist: \['email'\]"),
+        ("objective", "be famous", "objective: Input should be 'recruit'"),
+        ("campaign", "../../etc", "a campaign id holds only letters, digits, - and _"),
+        ("campaign", "<script>", "a campaign id holds only letters"),
+        ("arms", _DELETE, "arms: required"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path, path, value, message):
+    with pytest.raises(PlanError, match=message) as err:
+        Plan.from_yaml(write(tmp_path, changed(path, value)))
+    assert "plan.yaml: invalid plan" in str(err.value)
+
+
+def test_missing_data_files_are_listed(tmp_path):
+    raw = changed("data", {"transactions": "nowhere.csv", "assignments": "assignments.csv"})
+    with pytest.raises(
+        PlanError, match=r"data file\(s\) not found: data.transactions: .*nowhere.csv"
+    ):
+        Plan.from_yaml(write(tmp_path, raw))
+
+
+def test_not_yaml_and_not_a_mapping(tmp_path):
+    (tmp_path / "broken.yaml").write_text("campaign: [unclosed\n")
+    with pytest.raises(PlanError, match="not valid YAML"):
+        Plan.from_yaml(tmp_path / "broken.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(PlanError, match="a plan is a mapping"):
+        Plan.from_yaml(tmp_path / "list.yaml")
+    with pytest.raises(PlanError, match="plan file not found"):
+        Plan.from_yaml(tmp_path / "absent.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    (tmp_path / "evil.yaml").write_text("campaign: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(PlanError, match="not valid YAML"):
+        Plan.from_yaml(tmp_path / "evil.yaml")
