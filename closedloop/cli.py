@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from pathlib import Path
 
 from closedloop import __version__
@@ -39,12 +41,104 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
 
+    run = sub.add_parser("run", help="run the PDCA check report for one plan")
+    run.add_argument("plan", type=Path, help="the plan file (YAML)")
+    _run_options(run)
+    run.set_defaults(func=_run)
+
+    run_all = sub.add_parser("run-all", help="run every plan (*.yaml) in a folder, in parallel")
+    run_all.add_argument("folder", type=Path, help="folder of plan files")
+    _run_options(run_all)
+    run_all.add_argument("--jobs", type=int, default=0, help="parallel runs (default: all cores)")
+    run_all.set_defaults(func=_run_all)
+
+    lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the project's kernel")
+    lab.add_argument("args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    lab.set_defaults(func=_lab)
+
     data = sub.add_parser("make-demo", help="write the demo data set (CSV + plan.yaml) to a folder")
     data.add_argument("--out", type=Path, default=DEMO_DIR, help="folder (default: data/demo)")
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--customers", type=int, default=20_000, help="number of customers")
     data.set_defaults(func=_make_demo)
     return parser
+
+
+def _run_options(parser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    parser.add_argument("--asof", default=None, help="the date the data is as of (default: now)")
+    parser.add_argument("--run-id", default="", help="run id (default: the current time)")
+    parser.add_argument("--language", choices=["en", "zh"], default="en", help="report language")
+
+
+def _run_id(args) -> str:
+    return args.run_id or time.strftime("%Y%m%dT%H%M%S")
+
+
+def _run(args) -> int:
+    from closedloop.plan import PlanError
+    from closedloop.report import RunExists, run
+
+    try:
+        result = run(args.plan, args.out, _run_id(args), args.asof, args.language)
+    except (PlanError, RunExists, ValueError) as exc:
+        print(f"closedloop run: {exc}", file=sys.stderr)
+        return 2
+    if not result.ok:
+        print(f"{result.campaign}: {result.error}", file=sys.stderr)
+        print(f"  partial notebook kept in {result.folder}/report.ipynb", file=sys.stderr)
+        return 1
+    print(f"{result.campaign}: report in {result.html} ({result.seconds:.1f} s)")
+    return 0
+
+
+def _one(plan, args, run_id):
+    from closedloop.report import run
+
+    try:
+        result = run(plan, args.out, run_id, args.asof, args.language)
+        return (
+            plan.name,
+            result.campaign,
+            result.ok,
+            result.error or str(result.html),
+            result.seconds,
+        )
+    except Exception as exc:  # one broken plan must not stop the others
+        return plan.name, "", False, str(exc).splitlines()[0], 0.0
+
+
+def _run_all(args) -> int:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    plans = sorted(p for p in args.folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+    if not plans:
+        print(f"closedloop run-all: no plan files (*.yaml) in {args.folder}", file=sys.stderr)
+        return 2
+    jobs = args.jobs or os.cpu_count() or 1
+    run_id = _run_id(args)
+    rows = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+        futures = [pool.submit(_one, plan, args, run_id) for plan in plans]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="campaigns", unit="run"):
+            rows.append(future.result())
+    rows.sort()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'plan':<{width}}  status  seconds  report / error")
+    for name, _, ok, detail, seconds in rows:
+        print(f"{name:<{width}}  {'ok' if ok else 'FAILED':<6}  {seconds:>7.1f}  {detail}")
+    failed = sum(not r[2] for r in rows)
+    print(f"{len(rows) - failed} of {len(rows)} campaigns reported, {failed} failed")
+    return 1 if failed else 0
+
+
+def _lab(args) -> int:
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    command = ["jupyter", "lab", f"--notebook-dir={notebooks}", *args.args]
+    os.execvp(command[0], command)
+    return 0  # not reached: exec replaces the process
 
 
 def _make_demo(args) -> int:

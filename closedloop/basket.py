@@ -1,0 +1,303 @@
+"""Basket analysis (购物篮分析): association rules for cross-sell, "bought A → offer B".
+
+The method's statistics (method.md §6): support = P(A, B); confidence = P(B | A) = P(A, B) / P(A);
+lift = P(B | A) / P(B). A pair is recommended only when lift > 1, and among those in order of
+confidence. Two calls:
+
+- :func:`rules` — frequent itemsets by FP-growth (Han, Pei & Yin 2000) and the rules drawn from
+  them, both by ``mlxtend`` (``fpgrowth`` and ``association_rules``), with leverage
+  (Piatetsky-Shapiro) and conviction (Brin et al. 1997) beside support, confidence and lift;
+- :func:`recommend` — the items to offer a customer holding a basket, in the method's order.
+
+Baskets arrive as lists of items, a one-hot frame (one row per basket, one 0/1 column per item)
+or long transactions ``order_id, item``. The long form is reduced with one narwhals pass to its
+distinct (order, item) pairs, so pandas and polars both work. Every form becomes a scipy CSR
+matrix; items below the support threshold are dropped before mining (no itemset containing them
+can be frequent), and the rest go to mlxtend as a pandas ``SparseDtype`` frame, so 50,000
+distinct items cost memory in proportion to the items bought, not baskets × items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from numbers import Real
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+from mlxtend.frequent_patterns import association_rules, fpgrowth
+from scipy import sparse
+
+from closedloop.errors import DataError
+
+__all__ = [
+    "MIN_LIFT",
+    "RECOMMEND_K",
+    "RULE_ARROW",
+    "RULE_COLUMNS",
+    "recommend",
+    "rules",
+]
+
+#: a rule is worth recommending only when buying A makes B more likely than it is anyway
+MIN_LIFT = 1.0
+#: how many offers :func:`recommend` returns
+RECOMMEND_K = 5
+#: the arrow in the readable rule text "A, B → C"
+RULE_ARROW = " → "
+
+RULE_COLUMNS = [
+    "antecedents",
+    "consequents",
+    "rule",
+    "antecedent_support",
+    "consequent_support",
+    "support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+]
+_METRICS = {
+    "antecedent support": "antecedent_support",
+    "consequent support": "consequent_support",
+    "support": "support",
+    "confidence": "confidence",
+    "lift": "lift",
+    "leverage": "leverage",
+    "conviction": "conviction",
+}
+
+
+def rules(
+    baskets,
+    min_support: float,
+    min_confidence: float,
+    max_len: int | None = None,
+    consequents: int | None = 1,
+    *,
+    order_id: str = "order_id",
+    item: str = "item",
+) -> pd.DataFrame:
+    """Association rules (关联规则) A → B with support, confidence, lift, leverage and conviction.
+
+    ``baskets``: a list of item lists; a one-hot frame (rows are baskets, columns are items, values
+    0/1 or bool, dense or sparse); or long transactions with columns ``order_id`` and ``item``
+    (pandas or polars; repeated items in one order count once). ``max_len`` caps the items in a
+    rule (antecedent plus consequent). ``consequents`` is the most items on the right-hand side:
+    1 by default, the method's "bought A → offer B"; ``None`` allows any number.
+
+    Single-item consequents are what R's ``arules::apriori`` produces, so on Groceries at support
+    0.001 and confidence 0.5 this returns arules' 5,668 rules; mlxtend's own default enumerates
+    every split of each frequent itemset and adds 161 rules with two-item consequents (5,829 in
+    all), which ``consequents=None`` gives back.
+
+    Returns one row per rule, strongest lift first: ``antecedents`` and ``consequents`` as
+    frozensets, ``rule`` as text ("A, B → C", items in alphabetical order), then the metrics.
+    Mining by mlxtend ``fpgrowth``; rule generation by mlxtend ``association_rules``.
+    """
+    _check_fraction("min_support", min_support, allow_zero=False)
+    _check_fraction("min_confidence", min_confidence, allow_zero=True)
+    _check_count("max_len", max_len, smallest=2, allow_none=True)
+    _check_count("consequents", consequents, smallest=1, allow_none=True)
+
+    matrix, labels = _encode(baskets, order_id=order_id, item=item)
+    n_baskets = matrix.shape[0]
+    counts = np.asarray(matrix.sum(axis=0)).ravel()
+    frequent = np.flatnonzero(counts / n_baskets >= min_support)  # mlxtend's own test
+    if len(frequent) < 2:
+        return _empty_rules()
+    onehot = pd.DataFrame.sparse.from_spmatrix(
+        matrix[:, frequent].astype(bool), columns=pd.Index(labels[frequent], dtype="str")
+    )
+    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len)
+    if not (itemsets["itemsets"].map(len) > 1).any():
+        return _empty_rules()
+    found = association_rules(
+        itemsets,
+        num_itemsets=n_baskets,
+        metric="confidence",
+        min_threshold=min_confidence,
+        return_metrics=list(_METRICS),
+    ).rename(columns=_METRICS)
+    if consequents is not None:
+        found = found[found["consequents"].map(len) <= consequents]
+    if found.empty:
+        return _empty_rules()
+    found = found.assign(
+        rule=[
+            _rule_text(a, c)
+            for a, c in zip(found["antecedents"], found["consequents"], strict=True)
+        ]
+    )
+    found = found.sort_values(
+        ["lift", "confidence", "support", "rule"], ascending=[False, False, False, True]
+    )
+    return found[RULE_COLUMNS].reset_index(drop=True)
+
+
+def recommend(
+    rules: pd.DataFrame,
+    items: str | Iterable[str],
+    k: int = RECOMMEND_K,
+    *,
+    min_lift: float = MIN_LIFT,
+) -> pd.DataFrame:
+    """What to offer a customer who holds ``items``: the method's order (method.md §6).
+
+    Keeps the rules whose antecedents the customer already holds, whose consequents they do not
+    hold yet, and whose lift is above ``min_lift`` (1: the offer is more likely than it is
+    anyway); ranks them by confidence, then lift, then support; keeps the best rule for each
+    offer and returns the top ``k``: ``offer`` (text), then the rule's columns as in :func:`rules`.
+    """
+    missing = [
+        c for c in ("antecedents", "consequents", "confidence", "lift", "support") if c not in rules
+    ]
+    if missing:
+        raise DataError(
+            "rules",
+            f"missing column(s) {', '.join(missing)}: pass the frame returned by basket.rules()",
+        )
+    if isinstance(items, str):
+        items = [items]
+    held = frozenset(str(x) for x in items)
+    _check_count("k", k, smallest=1)
+    usable = (
+        rules["antecedents"].map(held.issuperset)
+        & rules["consequents"].map(held.isdisjoint)
+        & (rules["lift"] > min_lift)
+    )
+    picked = rules[usable].sort_values(
+        ["confidence", "lift", "support"], ascending=False, kind="stable"
+    )
+    picked = picked.assign(offer=picked["consequents"].map(lambda s: ", ".join(sorted(s))))
+    picked = picked.drop_duplicates("offer").head(k)
+    return picked[["offer", *[c for c in rules.columns if c != "offer"]]].reset_index(drop=True)
+
+
+def _encode(baskets, *, order_id: str, item: str) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Baskets in any accepted form → (baskets × items 0/1 CSR matrix, item labels)."""
+    frame = nw.from_native(baskets, eager_only=True, pass_through=True)
+    if isinstance(frame, nw.DataFrame):
+        if {order_id, item} <= set(frame.columns):
+            return _encode_long(frame, order_id=order_id, item=item)
+        return _encode_onehot(frame.to_pandas(), order_id=order_id, item=item)
+    if isinstance(baskets, str) or not isinstance(baskets, Sequence):
+        raise DataError(
+            "baskets",
+            "expected a list of item lists, a one-hot frame, or a frame with columns "
+            f"'{order_id}' and '{item}'; got {type(baskets).__name__}",
+        )
+    return _encode_lists(baskets)
+
+
+def _encode_lists(baskets: Sequence) -> tuple[sparse.csr_matrix, np.ndarray]:
+    if len(baskets) == 0:
+        raise DataError("baskets", "no baskets: the list is empty")
+    flat_ok = [isinstance(b, Iterable) and not isinstance(b, str | bytes) for b in baskets]
+    if not all(flat_ok):
+        bad = [i for i, ok in enumerate(flat_ok) if not ok]
+        raise DataError(
+            "baskets",
+            "every basket must be a list of items (a single basket is [['A', 'B']], not "
+            "['A', 'B'])",
+            rows=pd.DataFrame({"basket": [baskets[i] for i in bad[:5]]}, index=bad[:5]),
+            n_bad=len(bad),
+        )
+    sizes = np.fromiter((len(b) for b in baskets), dtype=np.int64, count=len(baskets))
+    long = pd.DataFrame(
+        {
+            "order_id": np.repeat(np.arange(len(baskets)), sizes),
+            "item": pd.Series(list(chain.from_iterable(baskets)), dtype=object),
+        }
+    )
+    nulls = long["item"].isna()
+    if nulls.any():
+        raise DataError(
+            "baskets", "items must not be missing", rows=long[nulls], n_bad=int(nulls.sum())
+        )
+    return _to_matrix(long["order_id"].to_numpy(), long["item"].astype("str"), len(baskets))
+
+
+def _encode_long(frame, *, order_id: str, item: str) -> tuple[sparse.csr_matrix, np.ndarray]:
+    if len(frame) == 0:
+        raise DataError("baskets", "no transactions: the frame is empty")
+    pairs = frame.select(order_id, item)
+    bad = pairs.filter(nw.col(order_id).is_null() | nw.col(item).is_null())
+    if len(bad):
+        column = order_id if bad[order_id].is_null().any() else item
+        raise DataError(
+            "baskets",
+            "order ids and items must not be missing",
+            column=column,
+            rows=bad.head(5).to_pandas(),
+            n_bad=len(bad),
+        )
+    distinct = pairs.unique().to_pandas()
+    orders, _ = pd.factorize(distinct[order_id])
+    return _to_matrix(orders, distinct[item].astype("str"), int(orders.max()) + 1)
+
+
+def _encode_onehot(
+    frame: pd.DataFrame, *, order_id: str, item: str
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError("baskets", "no baskets: the one-hot frame is empty")
+    bad = []
+    for name, column in frame.items():
+        dtype = column.dtype.subtype if isinstance(column.dtype, pd.SparseDtype) else column.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            continue
+        if not pd.api.types.is_numeric_dtype(dtype) or not column.isin([0, 1]).all():
+            bad.append(name)
+    if bad:
+        raise DataError(
+            "baskets",
+            "a one-hot frame holds only 0/1 or True/False, one column per item (long "
+            f"transactions need columns '{order_id}' and '{item}')",
+            column=str(bad[0]),
+            n_bad=len(bad),
+        )
+    if all(isinstance(dt, pd.SparseDtype) for dt in frame.dtypes):
+        matrix = frame.sparse.to_coo().tocsr()
+    else:
+        matrix = sparse.csr_matrix(frame.to_numpy(dtype=np.int8))
+    matrix.eliminate_zeros()
+    return matrix.astype(np.int32), np.asarray([str(c) for c in frame.columns], dtype=object)
+
+
+def _to_matrix(
+    orders: np.ndarray, items: pd.Series, n_baskets: int
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    codes, labels = pd.factorize(items)
+    matrix = sparse.csr_matrix(
+        (np.ones(len(codes), dtype=np.int32), (orders, codes)), shape=(n_baskets, len(labels))
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1  # an item bought twice in one basket counts once
+    return matrix, np.asarray(labels, dtype=object)
+
+
+def _rule_text(antecedents: frozenset, consequents: frozenset) -> str:
+    return ", ".join(sorted(antecedents)) + RULE_ARROW + ", ".join(sorted(consequents))
+
+
+def _empty_rules() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in RULE_COLUMNS})
+    return frame.astype({"antecedents": object, "consequents": object, "rule": "str"})
+
+
+def _check_fraction(name: str, value, *, allow_zero: bool) -> None:
+    ok = isinstance(value, Real) and not isinstance(value, bool) and value <= 1
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        span = "[0, 1]" if allow_zero else "(0, 1]"
+        raise DataError("arguments", f"{name} must be a number in {span}, got {value!r}")
+
+
+def _check_count(name: str, value, *, smallest: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < smallest:
+        raise DataError("arguments", f"{name} must be an integer >= {smallest}, got {value!r}")

@@ -1,0 +1,587 @@
+"""Funnels and channel attribution: closed-loop measurement by stage and by source (闭环营销).
+
+The Check step of PDCA looks at "funnel conversion at every stage" against the plan, and the
+closed loop asks "which channel brought the most customers, and the most value" (渠道二维码:
+the source of every contact is recorded at the scan). Three calls answer that:
+
+- :func:`funnel` — entities reaching each stage, step and cumulative conversion with Beta credible
+  intervals, drop-off and time between stages, optionally by channel;
+- :func:`funnel_vs_targets` — each stage's rate against the plan's target, with the posterior
+  probability that the target was met;
+- :func:`attribution` — leads, customers, revenue, conversion and cost per acquisition by source
+  channel under a first-touch, last-touch or position-based (U-shaped) model.
+
+Raw rows are reduced once with a narwhals group-by (per entity: first time at each stage; per
+customer: first purchase and revenue), so the same code runs on pandas or polars; the ordered-funnel
+logic is vectorised over the per-entity summary, and the Beta quantiles come from scipy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from closedloop.errors import DataError
+
+__all__ = [
+    "CREDIBLE_LEVEL",
+    "FUNNEL_COLUMNS",
+    "POSITION_WEIGHTS",
+    "PRIOR",
+    "SLOW_QUANTILE",
+    "attribution",
+    "funnel",
+    "funnel_vs_targets",
+]
+
+#: Beta(alpha, beta) prior on every conversion rate: uniform, Beta(1, 1)
+PRIOR = (1.0, 1.0)
+#: probability mass of the equal-tailed credible interval
+CREDIBLE_LEVEL = 0.95
+#: the slow-tail quantile reported beside the median time between stages
+SLOW_QUANTILE = 0.9
+#: position-based (U-shaped) credit: first touch, all middle touches together, last touch
+POSITION_WEIGHTS = (0.4, 0.2, 0.4)
+
+FUNNEL_COLUMNS = [
+    "stage",
+    "entities",
+    "step_rate",
+    "step_rate_low",
+    "step_rate_high",
+    "cum_rate",
+    "cum_rate_low",
+    "cum_rate_high",
+    "dropped",
+    "median_time_from_prev",
+    "p90_time_from_prev",
+]
+_EVENT_COLUMNS = ("entity_id", "stage", "timestamp")
+#: up to this many distinct group values, codes come from comparisons (faster than a lookup)
+_FEW_GROUPS = 16
+
+
+def funnel(
+    events,
+    stages: Sequence[str],
+    by: str | Sequence[str] | None = None,
+    window=None,
+    ordered: bool = True,
+    *,
+    prior: tuple[float, float] = PRIOR,
+    level: float = CREDIBLE_LEVEL,
+) -> pd.DataFrame:
+    """Stage counts and conversion (转化率) at every stage, optionally by channel.
+
+    ``events`` is either a long event log (``entity_id, stage, timestamp`` and any ``by`` columns,
+    as from :func:`closedloop.io.read_events`) or a wide frame with one 0/1 (or bool) column per
+    stage and one row per entity (as Hillstrom's ``visit, conversion``). ``stages`` lists the
+    funnel in order; the first stage defines who entered. ``window`` (a ``Timedelta`` or string
+    such as ``"7D"``) limits each entity's funnel to that long after its entry; long logs only.
+
+    How events count (long log):
+
+    - the funnel's population is the entities with an event at the first stage; they enter at
+      their *earliest* first-stage event, and their ``by`` group is taken from that event;
+      events of entities that never reached the first stage are ignored;
+    - a repeated stage counts once, at its *earliest* occurrence; later repeats change nothing;
+    - events later than entry + ``window`` are ignored;
+    - ``ordered=True``: an entity is at stage k when it is at stage k-1 and its earliest stage-k
+      event is not before its earliest stage-(k-1) event (equal times are in order). An
+      out-of-order stage stops the entity there, even if the stage repeats later; an entity that
+      skips a stage is not counted at any later stage;
+    - ``ordered=False``: an entity is at stage k when it entered and has a stage-k event at all,
+      in any order; skipping a stage does not matter, so counts need not fall stage by stage.
+
+    A wide frame follows the same rules with flags for events: ordered, a flag counts only when
+    all earlier flags are set; unordered, every set flag of an entrant counts.
+
+    Output: one row per (group, stage), in funnel order. ``entities`` reached the stage;
+    ``step_rate`` is the share of the previous stage's entities that also reached this one and
+    ``dropped`` the number that did not (ordered: simply the previous count minus this one);
+    ``cum_rate`` is ``entities`` over the first stage's count. The first stage has rates 1 and
+    nothing dropped. Rates come with equal-tailed ``level`` credible intervals from the Beta
+    posterior Beta(a + x, b + n - x) under the ``prior`` (a, b); the point value is the observed
+    share x / n. A stage nobody reached has rate 0 and a positive upper bound; a rate whose
+    denominator is 0 (after a stage nobody reached) is undefined: NaN. With ``by`` and no entrant
+    at all the frame is empty. ``median_time_from_prev`` and ``p90_time_from_prev`` are
+    Timedeltas from the previous stage over the entities counted at both (unordered: may be
+    negative when a stage came first); NaT for a wide frame.
+    """
+    stages = _check_stages(stages)
+    by = [by] if isinstance(by, str) else list(by or [])
+    frame = _frame(events, "funnel events")
+    if "stage" in frame.columns:
+        per_entity, labels = _entities_from_log(frame, stages, by, window, ordered)
+    else:
+        if window is not None:
+            raise DataError(
+                "funnel events",
+                "a window needs a long event log with timestamps (entity_id, stage, timestamp);"
+                " a wide frame of stage flags has no times",
+                column="stage",
+            )
+        per_entity, labels = _entities_from_flags(frame, stages, by, ordered), None
+    return _summarise(per_entity, stages, by, labels, prior, level)
+
+
+def funnel_vs_targets(
+    funnel: pd.DataFrame,
+    targets: Mapping[str, float],
+    rate: str = "cum_rate",
+    *,
+    prior: tuple[float, float] = PRIOR,
+) -> pd.DataFrame:
+    """Each targeted stage against the plan: actual, target, met, and P(rate ≥ target).
+
+    ``targets`` maps stage → target rate, as the plan's ``targets.funnel``. ``rate`` says what the
+    targets measure: ``"cum_rate"`` (share of the first stage, the plan's convention) or
+    ``"step_rate"`` (share of the previous stage). ``met`` compares the observed rate;
+    ``p_met`` is the posterior probability that the true rate is at least the target, from the
+    same Beta posterior as the funnel's intervals (scipy's Beta survival function).
+    """
+    if rate not in ("cum_rate", "step_rate"):
+        raise DataError("funnel targets", f"rate must be 'cum_rate' or 'step_rate', not {rate!r}")
+    missing = [c for c in FUNNEL_COLUMNS if c not in funnel.columns]
+    if missing:
+        raise DataError(
+            "funnel", f"not a funnel() result: column(s) {', '.join(missing)} missing", missing[0]
+        )
+    present = list(dict.fromkeys(funnel["stage"]))
+    unknown = [s for s in targets if s not in present]
+    if unknown:
+        raise DataError(
+            "funnel targets",
+            f"target stage(s) {', '.join(map(repr, unknown))} not in the funnel;"
+            f" its stages: {', '.join(present)}",
+            column="stage",
+        )
+    by = list(funnel.columns[: list(funnel.columns).index("stage")])
+    frame = funnel.reset_index(drop=True)
+    if by:
+        grouped = frame.groupby(by, sort=False, dropna=False)["entities"]
+        entered, previous = grouped.transform("first"), grouped.shift(1)
+    else:
+        entered, previous = frame["entities"].iloc[0], frame["entities"].shift(1)
+    if rate == "cum_rate":
+        trials, successes = entered, frame["entities"]
+    else:
+        trials, successes = previous, previous - frame["dropped"]
+    keep = frame["stage"].isin(list(targets)).to_numpy()
+    n = np.broadcast_to(np.asarray(trials, dtype=float), (len(frame),))[keep]
+    x = np.asarray(successes, dtype=float)[keep]
+    out = frame.loc[keep, [*by, "stage"]].reset_index(drop=True)
+    out["actual"] = frame.loc[keep, rate].to_numpy()
+    out["target"] = out["stage"].map(dict(targets)).astype(float)
+    out["met"] = out["actual"] >= out["target"]
+    with np.errstate(invalid="ignore"):
+        p_met = stats.beta.sf(out["target"], prior[0] + x, prior[1] + n - x)
+    out["p_met"] = np.where(np.isnan(out["actual"]), np.nan, p_met)
+    return out
+
+
+def attribution(
+    events_or_customers,
+    transactions,
+    model: str = "first",
+    costs: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Which channel brought the most customers, and the most value: credit by source channel.
+
+    ``events_or_customers`` is either an event log (``entity_id, timestamp, channel`` and
+    optionally ``customer_id``; every event with a channel is a touch) or a customer table
+    (``customer_id, source_channel`` and optionally ``join_date``), where each customer has one
+    source and every model gives the same answer. A lead converts when its customer has a
+    transaction at or after its first touch (customer table: on or after ``join_date``, or any
+    transaction without it); ``revenue`` sums those transactions. ``customer_id`` links events to
+    transactions; where it is missing or absent, ``entity_id`` stands in for it.
+
+    ``model`` splits each lead's credit over its touches up to its first purchase (all touches
+    when it never bought): ``"first"`` (all to the first touch), ``"last"`` (all to the last) or
+    ``"position"`` (U-shaped: :data:`POSITION_WEIGHTS` — 40% first, 40% last, 20% shared by the
+    middle touches; two touches get half each). ``leads``, ``customers`` and ``revenue`` are sums
+    of credit, so they can be fractional under ``"position"``. ``conversion`` is customers over
+    leads. ``costs`` maps channel → total spend over the period; it adds ``cost`` and
+    ``cost_per_acquisition`` (spend per attributed customer; NaN with no customer), and a channel
+    that spent but brought no lead still gets a row.
+    """
+    if model not in ("first", "last", "position"):
+        raise DataError(
+            "attribution", f"model must be 'first', 'last' or 'position', not {model!r}"
+        )
+    leads = _frame(events_or_customers, "attribution leads")
+    tx = _frame(transactions, "transactions")
+    _require(tx, ("customer_id", "order_date", "amount"), "transactions")
+    if {"entity_id", "timestamp", "channel"} <= set(leads.columns):
+        touches = _touches_from_log(leads)
+    elif {"customer_id", "source_channel"} <= set(leads.columns):
+        touches = _touches_from_customers(leads)
+    else:
+        raise DataError(
+            "attribution leads",
+            "expected an event log (entity_id, timestamp, channel) or a customer table"
+            f" (customer_id, source_channel); found: {', '.join(leads.columns)}",
+        )
+    credit = _credit(touches, tx, model)
+    out = credit.group_by("channel").agg(nw.col("leads", "customers", "revenue").sum())
+    out = out.to_pandas()
+    if costs is not None:
+        spent = pd.DataFrame({"channel": list(costs), "cost": [float(v) for v in costs.values()]})
+        out = out.merge(spent.astype({"channel": out["channel"].dtype}), on="channel", how="outer")
+        out = out.fillna({"leads": 0.0, "customers": 0.0, "revenue": 0.0})
+    out["conversion"] = out["customers"] / out["leads"].where(out["leads"] > 0)
+    if costs is not None:
+        out["cost_per_acquisition"] = out["cost"] / out["customers"].where(out["customers"] > 0)
+    out = out.sort_values(["customers", "revenue", "channel"], ascending=[False, False, True])
+    columns = ["channel", "leads", "customers", "revenue", "conversion"]
+    columns += ["cost", "cost_per_acquisition"] if costs is not None else []
+    return out[columns].reset_index(drop=True)
+
+
+# --- funnel internals ------------------------------------------------------------------------
+
+
+def _check_stages(stages) -> list[str]:
+    if isinstance(stages, str) or not len(stages):
+        raise DataError("funnel stages", "give the stages as a non-empty list, in funnel order")
+    stages = [str(s) for s in stages]
+    repeated = sorted({s for s in stages if stages.count(s) > 1})
+    if repeated:
+        raise DataError("funnel stages", f"stage(s) listed twice: {', '.join(repeated)}")
+    return stages
+
+
+def _frame(data, source: str) -> nw.DataFrame:
+    try:
+        frame = nw.from_native(data, eager_only=True)
+    except TypeError as exc:
+        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
+    if frame.shape[0] == 0:
+        raise DataError(source, "the input is empty (no rows)")
+    return frame
+
+
+def _require(frame: nw.DataFrame, columns, source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            source,
+            f"required column(s) {', '.join(missing)} missing; found: {', '.join(frame.columns)}",
+            column=missing[0],
+        )
+
+
+def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.DataFrame, dict]:
+    """One group-by over the log: each entity's earliest time at every stage (and entry group)."""
+    _require(frame, (*_EVENT_COLUMNS, *by), "funnel events")
+    if frame.schema["timestamp"] not in (nw.Datetime, nw.Date):
+        raise DataError(
+            "funnel events",
+            f"timestamp must be a datetime column, not {frame.schema['timestamp']}"
+            " (read the log with closedloop.io.read_events)",
+            column="timestamp",
+        )
+    if frame["timestamp"].null_count():
+        bad = frame.filter(nw.col("timestamp").is_null())
+        raise DataError(
+            "funnel events",
+            "missing timestamp: an event without a time cannot be ordered",
+            column="timestamp",
+            rows=bad.head(5).to_pandas(),
+            n_bad=bad.shape[0],
+        )
+    at = [nw.col("stage") == s for s in stages]
+    times = [f"_t{k}" for k in range(len(stages))]
+    masked = [nw.when(at[k]).then(nw.col("timestamp")).alias(t) for k, t in enumerate(times)]
+    labels = [frame[b].drop_nulls().unique().sort().to_list() for b in by]
+    masked += [
+        nw.when(at[0]).then(_codes(b, values)).alias(f"_g{i}")
+        for i, (b, values) in enumerate(zip(by, labels, strict=True))
+    ]
+    groups = [f"_g{i}" for i in range(len(by))]
+    per = (
+        frame.select("entity_id", *masked)
+        .group_by("entity_id")
+        .agg(
+            nw.col(*times).min(),
+            *[nw.col(g).min().alias(f"{g}_lo") for g in groups],
+            *[nw.col(g).max().alias(f"{g}_hi") for g in groups],
+        )
+    )
+    _check_stage_names(frame, per, stages, times)
+    per = per.filter(~nw.col("_t0").is_null())
+    per = _entry_groups(frame, per, stages[0], by, groups, labels)
+    limit = nw.col("_t0") + pd.Timedelta(window) if window is not None else None
+    reached = [~nw.col("_t0").is_null()]
+    both = [reached[0]]
+    for k in range(1, len(stages)):
+        t_k, t_prev = nw.col(times[k]), nw.col(times[k - 1])
+        seen = ~t_k.is_null() if limit is None else ~t_k.is_null() & (t_k <= limit)
+        if ordered:
+            reached.append(reached[k - 1] & seen & (t_k >= t_prev))
+            both.append(reached[k])
+        else:
+            reached.append(seen)
+            both.append(reached[k - 1] & seen)
+    gaps = [
+        nw.when(both[k])
+        .then((nw.col(times[k]) - nw.col(times[k - 1])).dt.total_microseconds())
+        .alias(f"_d{k}")
+        for k in range(1, len(stages))
+    ]
+    per = per.select(
+        *[nw.col(g).fill_null(0).cast(nw.Int64).alias(b) for g, b in zip(groups, by, strict=True)],
+        *[r.fill_null(False).alias(f"_r{k}") for k, r in enumerate(reached)],
+        *[b.fill_null(False).alias(f"_b{k}") for k, b in enumerate(both)],
+        *gaps,
+    )
+    return per, dict(zip(by, labels, strict=True))
+
+
+def _codes(column: str, values: list) -> nw.Expr:
+    """Codes 1..n of a group column's values (0 or null: no value), so the group-by aggregates
+    integers rather than strings."""
+    col = nw.col(column)
+    if len(values) <= _FEW_GROUPS:
+        return nw.sum_horizontal(
+            nw.lit(0), *[(col == v).cast(nw.Int32) * (i + 1) for i, v in enumerate(values)]
+        )
+    return col.replace_strict(values, range(1, len(values) + 1), return_dtype=nw.Int32)
+
+
+def _check_stage_names(frame, per, stages, times) -> None:
+    """A stage with no event at all is a typo unless the stage column declares it (categorical)."""
+    counts = per.select(nw.col(*times).count()).row(0)
+    absent = [s for s, n in zip(stages, counts, strict=True) if n == 0]
+    if not absent:
+        return
+    native = frame["stage"].to_native()
+    declared = set()
+    if isinstance(getattr(native, "dtype", None), pd.CategoricalDtype):
+        declared = set(map(str, native.cat.categories))
+    elif frame.schema["stage"] in (nw.Categorical, nw.Enum):
+        declared = set(frame["stage"].cat.get_categories().to_list())
+    unknown = [s for s in absent if s not in declared]
+    if unknown:
+        found = sorted(map(str, frame["stage"].drop_nulls().unique().to_list()))
+        raise DataError(
+            "funnel events",
+            f"unknown stage(s) {', '.join(map(repr, unknown))}: no event has them; stages in"
+            f" the log: {', '.join(found)} (to report a stage nobody has reached yet, make"
+            " stage a categorical column that lists it)",
+            column="stage",
+        )
+
+
+def _entry_groups(frame, per, first_stage, by, groups, labels) -> nw.DataFrame:
+    """Each entrant's group from its earliest first-stage event.
+
+    The group-by kept the smallest and largest group value over first-stage events; they agree
+    for almost every entity, so only entities entering from two groups need a second look.
+    """
+    if not by:
+        return per
+    split = nw.any_horizontal(
+        *[nw.col(f"{g}_lo") != nw.col(f"{g}_hi") for g in groups], ignore_nulls=True
+    )
+    mixed = per.filter(split).select("entity_id", "_t0")
+    keep = per.filter(~split).with_columns(nw.col(f"{g}_lo").alias(g) for g in groups)
+    if mixed.shape[0]:
+        first = (
+            frame.filter(nw.col("stage") == first_stage)
+            .join(mixed, on="entity_id", how="inner")
+            .filter(nw.col("timestamp") == nw.col("_t0"))
+            .with_columns(
+                _codes(b, values).alias(g) for b, g, values in zip(by, groups, labels, strict=True)
+            )
+            .group_by("entity_id")
+            .agg(nw.col(*groups).min())
+        )
+        fixed = per.filter(split).drop(groups, strict=False).join(first, on="entity_id")
+        keep = nw.concat([keep, fixed.select(keep.columns)], how="vertical")
+    return keep
+
+
+def _entities_from_flags(frame, stages, by, ordered) -> nw.DataFrame:
+    """One row per entity with a 0/1 (or bool) column per stage."""
+    missing = [s for s in stages if s not in frame.columns]
+    if missing:
+        raise DataError(
+            "funnel events",
+            f"unknown stage(s) {', '.join(map(repr, missing))}: expected a long event log"
+            " (entity_id, stage, timestamp) or a wide frame with one 0/1 column per stage;"
+            f" found: {', '.join(frame.columns)}",
+            column=missing[0],
+        )
+    _require(frame, by, "funnel events")
+    for s in stages:
+        bad = frame.filter(~nw.col(s).cast(nw.Float64).is_in([0.0, 1.0]) | nw.col(s).is_null())
+        if bad.shape[0]:
+            raise DataError(
+                "funnel events",
+                "a stage flag must be 0/1 or true/false",
+                column=s,
+                rows=bad.head(5).to_pandas(),
+                n_bad=bad.shape[0],
+            )
+    flags = [nw.col(s).cast(nw.Float64) == 1.0 for s in stages]
+    reached, both = [flags[0]], [flags[0]]
+    for k in range(1, len(stages)):
+        reached.append((reached[k - 1] if ordered else flags[0]) & flags[k])
+        both.append(reached[k - 1] & reached[k])
+    return frame.filter(flags[0]).select(
+        *by,
+        *[r.alias(f"_r{k}") for k, r in enumerate(reached)],
+        *[b.alias(f"_b{k}") for k, b in enumerate(both)],
+        *[nw.lit(None, nw.Float64).alias(f"_d{k}") for k in range(1, len(stages))],
+    )
+
+
+def _summarise(per, stages, by, labels, prior, level) -> pd.DataFrame:
+    """Second group-by: counts and time quantiles per group and stage, then Beta intervals.
+
+    From a log the group columns hold codes (``labels``: the values behind codes 1..n, 0 is
+    missing), turned back into values on the small summary."""
+    k_all = range(len(stages))
+    aggs = [nw.col(f"_r{k}").sum().alias(f"n{k}") for k in k_all]
+    aggs += [nw.col(f"_b{k}").sum().alias(f"x{k}") for k in k_all]
+    for k in k_all[1:]:
+        gap = nw.col(f"_d{k}")
+        aggs += [
+            gap.median().alias(f"m{k}"),
+            gap.quantile(SLOW_QUANTILE, interpolation="linear").alias(f"q{k}"),
+        ]
+    per = per.with_columns(nw.col(f"_d{k}").cast(nw.Float64) for k in k_all[1:])
+    summary = (per.group_by(*by).agg(*aggs) if by else per.select(*aggs)).to_pandas()
+    for b, values in (labels or {}).items():
+        summary[b] = pd.array([None, *values]).take(summary[b].to_numpy().astype("int64"))
+    if by:
+        summary = summary.sort_values(by, na_position="last").reset_index(drop=True)
+    rows = []
+    for k, stage in enumerate(stages):
+        part = summary[by].copy()
+        part["stage"] = stage
+        part["entities"] = summary[f"n{k}"].astype("int64")
+        prev = summary[f"n{k - 1}"] if k else summary["n0"]
+        part["_x"] = summary[f"x{k}"].astype(float)
+        part["_n"] = prev.astype(float)
+        part["_entered"] = summary["n0"].astype(float)
+        part["dropped"] = (prev - summary[f"x{k}"]).astype("int64")
+        for name, letter in (("median_time_from_prev", "m"), ("p90_time_from_prev", "q")):
+            micro = summary[f"{letter}{k}"] if k else pd.Series(np.nan, index=summary.index)
+            part[name] = pd.to_timedelta(micro.astype(float).round(), unit="us").astype(
+                "timedelta64[ns]"
+            )
+        part["_group"], part["_k"] = np.arange(len(summary)), k
+        rows.append(part)
+    long = pd.concat(rows, ignore_index=True).sort_values(["_group", "_k"], kind="stable")
+    long = long.reset_index(drop=True)
+    first = (long["stage"] == stages[0]).to_numpy()
+    step = _beta_rate(long["_x"], long["_n"], prior, level)
+    cum = _beta_rate(long["entities"].astype(float), long["_entered"], prior, level)
+    for name, (rate, low, high) in (("step_rate", step), ("cum_rate", cum)):
+        defined = ~np.isnan(rate)
+        long[name] = np.where(first & defined, 1.0, rate)
+        long[f"{name}_low"] = np.where(first & defined, 1.0, low)
+        long[f"{name}_high"] = np.where(first & defined, 1.0, high)
+    if not len(long) and by:
+        return pd.DataFrame(columns=[*by, *FUNNEL_COLUMNS])
+    return long[[*by, *FUNNEL_COLUMNS]]
+
+
+def _beta_rate(x, n, prior, level):
+    """Observed share x / n and the equal-tailed Beta(a + x, b + n - x) credible interval."""
+    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    tail = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, x / n, np.nan)
+        a, b = prior[0] + x, prior[1] + n - x
+        low = np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan)
+        high = np.where(n > 0, stats.beta.ppf(1.0 - tail, a, b), np.nan)
+    return rate, low, high
+
+
+# --- attribution internals -------------------------------------------------------------------
+
+
+def _touches_from_log(frame) -> nw.DataFrame:
+    if frame.schema["timestamp"] not in (nw.Datetime, nw.Date):
+        raise DataError(
+            "attribution leads",
+            f"timestamp must be a datetime column, not {frame.schema['timestamp']}",
+            column="timestamp",
+        )
+    unit = nw.col("entity_id").cast(nw.String)
+    if "customer_id" in frame.columns:
+        unit = nw.coalesce(nw.col("customer_id").cast(nw.String), unit)
+    return frame.filter(~nw.col("channel").is_null()).select(
+        unit.alias("customer_id"), "timestamp", nw.col("channel").cast(nw.String)
+    )
+
+
+def _touches_from_customers(frame) -> nw.DataFrame:
+    since = nw.col("join_date") if "join_date" in frame.columns else nw.lit(None, nw.Datetime())
+    return frame.filter(~nw.col("source_channel").is_null()).select(
+        nw.col("customer_id").cast(nw.String),
+        since.cast(nw.Datetime()).alias("timestamp"),
+        nw.col("source_channel").cast(nw.String).alias("channel"),
+    )
+
+
+def _credit(touches, tx, model) -> nw.DataFrame:
+    """Per touch: its share of the lead's credit, and whether / how much the lead bought."""
+    start = touches.group_by("customer_id").agg(nw.col("timestamp").min().alias("_start"))
+    bought = (
+        tx.select(nw.col("customer_id").cast(nw.String), "order_date", "amount")
+        .join(start, on="customer_id", how="inner")
+        .filter(nw.col("_start").is_null() | (nw.col("order_date") >= nw.col("_start")))
+        .group_by("customer_id")
+        .agg(
+            nw.col("order_date").min().alias("_first_buy"),
+            nw.col("amount").sum().alias("revenue"),
+        )
+    )
+    path = (
+        touches.join(bought, on="customer_id", how="left")
+        .filter(
+            nw.col("_first_buy").is_null()
+            | nw.col("timestamp").is_null()
+            | (nw.col("timestamp") <= nw.col("_first_buy"))
+        )
+        .sort("customer_id", "timestamp", "channel", nulls_last=True)
+        .with_columns(
+            (~nw.col("_first_buy").is_null()).cast(nw.Float64).alias("converted"),
+            nw.col("revenue").fill_null(0.0),
+            nw.col("channel").cum_count().over("customer_id").alias("_rank"),
+            nw.len().over("customer_id").alias("_touches"),
+        )
+    )
+    first, middle, last = POSITION_WEIGHTS
+    is_first, is_last = nw.col("_rank") == 1, nw.col("_rank") == nw.col("_touches")
+    if model == "first":
+        weight = is_first.cast(nw.Float64)
+    elif model == "last":
+        weight = is_last.cast(nw.Float64)
+    else:
+        n = nw.col("_touches").cast(nw.Float64)
+        weight = (
+            nw.when(n == 1)
+            .then(1.0)
+            .when(n == 2)
+            .then(0.5)
+            .when(is_first)
+            .then(first)
+            .when(is_last)
+            .then(last)
+            .otherwise(middle / (n - 2))
+        )
+    return path.select(
+        "channel",
+        weight.alias("leads"),
+        (weight * nw.col("converted")).alias("customers"),
+        (weight * nw.col("revenue")).alias("revenue"),
+    )

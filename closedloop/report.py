@@ -1,0 +1,236 @@
+"""Running the PDCA check report: papermill executes the notebook, nbconvert writes the HTML.
+
+A run writes into a temporary folder beside its destination and is renamed into place only when
+everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
+run keeps its partial executed notebook in ``reports/<campaign>/failed/<run-id>/``. Every finished
+run appends one row to ``reports/ledger.csv``, the campaign's PDCA history.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import html
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from closedloop.plan import Plan
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "pdca_check.ipynb"
+LEDGER = "ledger.csv"
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+_EXTERNAL = re.compile(
+    r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>|<link[^>]+href=[\"']https?://[^>]*>", re.I
+)
+
+
+class RunExists(FileExistsError):
+    """A report with this run id already exists; run ids are never overwritten."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    campaign: str
+    run_id: str
+    ok: bool
+    folder: Path
+    seconds: float
+    error: str = ""
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "report.html"
+
+
+def run(
+    plan_path: str | Path,
+    out: str | Path = "reports",
+    run_id: str = "",
+    asof: str | None = None,
+    language: str = "en",
+    notebook: Path | None = None,
+) -> RunResult:
+    """Execute the report notebook for one plan; see the module docstring for the folders."""
+    started = time.perf_counter()
+    plan_path = Path(plan_path).resolve()
+    plan = Plan.from_yaml(plan_path)
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(f"run id {run_id!r}: use letters, digits, '.', '-' and '_' only")
+    out = Path(out).resolve()
+    final = out / plan.campaign / run_id
+    if final.exists():
+        raise RunExists(f"{final} already exists: a run id is used once; pass another --run-id")
+    partial = out / plan.campaign / f".partial-{run_id}-{os.getpid()}"
+    partial.mkdir(parents=True)
+    parameters = {
+        "plan_path": str(plan_path),
+        "asof": asof or "",
+        "run_id": run_id,
+        "language": language,
+        "out_dir": str(partial),
+        "ledger_path": str(out / LEDGER),
+    }
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(notebook or NOTEBOOK),
+            str(partial / "report.ipynb"),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(partial),
+        )
+    except papermill.PapermillExecutionError as exc:
+        failed = out / plan.campaign / "failed" / run_id
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if failed.exists():
+            shutil.rmtree(failed)
+        partial.rename(failed)
+        reason = f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
+        return RunResult(
+            plan.campaign, run_id, False, failed, time.perf_counter() - started, reason
+        )
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (partial / "report.html").write_text(to_html(partial / "report.ipynb", plan))
+    partial.rename(final)
+    summary = json.loads((final / "summary.json").read_text())
+    append_ledger(out / LEDGER, summary)
+    return RunResult(plan.campaign, run_id, True, final, time.perf_counter() - started)
+
+
+def to_html(executed: Path, plan: Plan) -> str:
+    """A self-contained HTML of the executed notebook: no code, images inline, no external files."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    body = _EXTERNAL.sub("", body)
+    title = html.escape(f"{plan.campaign} — PDCA check report")
+    return re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
+
+
+def append_ledger(path: Path, summary: dict) -> None:
+    """Add one run to the ledger (one row per run; a lock keeps parallel runs apart)."""
+    row = {
+        "campaign": summary["campaign"],
+        "cycle": summary["cycle"],
+        "run_id": summary["run_id"],
+        "asof": summary["asof"],
+        "period_start": summary["period"]["start"],
+        "period_end": summary["period"]["end"],
+    }
+    for target in summary["scorecard"]:
+        row[f"{target['target']}_actual"] = target["actual"]
+        row[f"{target['target']}_target"] = target["target_value"]
+        row[f"{target['target']}_status"] = target["status"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ledger = pd.read_csv(path, dtype=str) if path.exists() else pd.DataFrame()
+        ledger = pd.concat([ledger, pd.DataFrame([row]).astype(str)], ignore_index=True)
+        tmp = path.with_suffix(".tmp")
+        ledger.to_csv(tmp, index=False)
+        tmp.replace(path)
+
+
+def read_ledger(path: str | Path, campaign: str) -> pd.DataFrame:
+    """The earlier runs of one campaign, oldest first (empty when there are none)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame()
+    ledger = pd.read_csv(path)
+    return (
+        ledger[ledger["campaign"] == campaign]
+        .sort_values(["cycle", "run_id"])
+        .reset_index(drop=True)
+    )
+
+
+# --- what the report notebook uses to show things --------------------------------------------
+
+REPORT_CSS = """
+<style>
+.cl-table { border-collapse: collapse; margin: 0.4em 0 1.2em; font-size: 0.92em; }
+.cl-table th, .cl-table td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+.cl-table th { background: #f3f5f8; }
+.cl-table td:first-child, .cl-table th:first-child { text-align: left; }
+.cl-met { color: #1a7f37; font-weight: 600; }
+.cl-missed { color: #c62828; font-weight: 600; }
+.cl-caption { color: #555; font-size: 0.9em; margin: 0.2em 0 0.8em; }
+figure.cl-figure { margin: 0.6em 0 1.4em; }
+figure.cl-figure img { max-width: 100%; height: auto; }
+.cl-note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 12px; margin: 0.6em 0; }
+</style>
+"""
+
+
+def css():
+    """The report's own style (inline, so the HTML stays self-contained)."""
+    from IPython.display import HTML
+
+    return HTML(REPORT_CSS)
+
+
+def text(template: str, **values):
+    """Markdown with every value HTML-escaped: campaign names and data cannot inject markup."""
+    from IPython.display import Markdown
+
+    return Markdown(template.format(**{k: html.escape(str(v)) for k, v in values.items()}))
+
+
+def note(message: str):
+    """A highlighted one-line note (warnings a reader must not miss)."""
+    from IPython.display import HTML
+
+    return HTML(f'<div class="cl-note">{html.escape(message)}</div>')
+
+
+def table(frame: pd.DataFrame, table_id: str, caption: str = "", formats: dict | None = None):
+    """A table with an id (so tests and readers can find it), values escaped, numbers formatted."""
+    from IPython.display import HTML
+
+    shown = frame.copy()
+    for column, fmt in (formats or {}).items():
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v, f=fmt: "" if pd.isna(v) else f.format(v))
+    body = shown.to_html(
+        index=False, table_id=table_id, classes="cl-table", escape=True, na_rep="–"
+    )
+    for status in ("met", "missed"):
+        body = body.replace(f"<td>{status}</td>", f'<td class="cl-{status}">{status}</td>')
+    caption_html = f'<div class="cl-caption">{html.escape(caption)}</div>' if caption else ""
+    return HTML(body + caption_html)
+
+
+def figure(fig, name: str, out_dir: str | Path, caption: str = ""):
+    """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption."""
+    import base64
+    import io as _io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML
+
+    folder = Path(out_dir) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    alt = html.escape(caption or name)
+    return HTML(
+        f'<figure class="cl-figure" id="fig-{html.escape(name)}">'
+        f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
+        f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
+    )

@@ -1,0 +1,832 @@
+"""The customer base: RFM, counting heads (数人头), member tiers, lifecycle, churn levels, migration.
+
+Growth is planned by customers — how many, how often, how much each — rather than by products
+(method.md §3, §5). The calls here answer that:
+
+- :func:`rfm_table` — one row per customer: recency, frequency, monetary, 1–5 scores and a named
+  segment from a replaceable map (:data:`SEGMENTS`);
+- :func:`pyramid` / :func:`tier_of` / :func:`pyramid_over_time` — the customer pyramid (客户金字塔):
+  heads and revenue by tier, and by month or quarter so a revenue drop can be traced to a tier;
+  :func:`head_share_curve` / :func:`head_share` — what share of customers makes 40/50/80% of revenue;
+- :func:`member_tiers` / :func:`upgrade_candidates` — membership tiers (会员等级) by the 80/20 rule and
+  the customers close to the next tier;
+- :func:`lifecycle_stage` — 进 enter, 活 active, 粘 sticky, 值 valuable, 荐 recommend;
+- :func:`churn_severity` — none / light / medium / heavy churn (流失) against the customer's own rhythm
+  and the previous period;
+- :func:`migration` — how customers moved between segments or tiers, in heads and revenue.
+
+Raw transactions are reduced once with a narwhals group-by to per-customer sums, counts and
+first / last dates (pandas, polars and DuckDB inputs alike); scores, tiers and stages are computed on
+that summary with numpy (ranks from ``scipy.stats.rankdata``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+import narwhals as nw
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from closedloop.errors import DataError
+from closedloop.io import DataWarning
+
+try:  # optional: aggregates pandas input several times faster
+    import polars as pl
+except ImportError:
+    pl = None
+
+__all__ = [
+    "ABSENT",
+    "ACTIVE_DAYS",
+    "CHURN_FALL",
+    "CHURN_LEVELS",
+    "CHURN_PERIOD_DAYS",
+    "CHURN_THRESHOLDS",
+    "HEAD_SHARE_POINTS",
+    "LIFECYCLE_STAGES",
+    "MEMBER_CUTS",
+    "MEMBER_TIERS",
+    "PYRAMID_CUTS",
+    "SCORE_LEVELS",
+    "SEGMENTS",
+    "STICKY_ORDERS",
+    "UPGRADE_WITHIN",
+    "VALUABLE_SHARE",
+    "Migration",
+    "churn_severity",
+    "head_share",
+    "head_share_curve",
+    "lifecycle_stage",
+    "member_tiers",
+    "migration",
+    "pyramid",
+    "pyramid_over_time",
+    "quantile_score",
+    "rfm_table",
+    "tier_labels",
+    "tier_of",
+    "upgrade_candidates",
+]
+
+#: number of score levels: R, F and M are scored 1 (lowest) to 5 (highest)
+SCORE_LEVELS = 5
+#: the book's customer pyramid: cumulative shares of customers ranked from the top
+PYRAMID_CUTS = (0.02, 0.05, 0.10, 0.15, 0.20, 1.0)
+#: membership tiers by the 80/20 rule: top 5% platinum, next to 20% gold, the rest regular
+MEMBER_CUTS = (0.05, 0.20)
+MEMBER_TIERS = ("platinum", "gold", "regular")
+#: an upgrade candidate is at most this share below the next tier's threshold
+UPGRADE_WITHIN = 0.20
+#: the revenue shares the head-share curve is read at ("7% of users made 40% of revenue")
+HEAD_SHARE_POINTS = (0.40, 0.50, 0.80)
+#: lifecycle rules: active = bought within this many days of asof ...
+ACTIVE_DAYS = 90
+#: ... sticky = active with at least this many orders in the table's window ...
+STICKY_ORDERS = 2
+#: ... valuable = sticky and in this top share of customers by value
+VALUABLE_SHARE = 0.20
+#: the lifecycle ladder, bottom up, with the method's terms
+LIFECYCLE_STAGES = {
+    "enter": "进",
+    "active": "活",
+    "sticky": "粘",
+    "valuable": "值",
+    "recommend": "荐",
+}
+#: churn levels, and the recency / own-mean-gap ratios that start light, medium and heavy churn
+CHURN_LEVELS = ("none", "light", "medium", "heavy")
+CHURN_THRESHOLDS = (1.5, 2.0, 3.0)
+#: a fall of at least this share in orders or spend, period on period, raises the level one step
+CHURN_FALL = 0.5
+#: length of the current and of the previous period compared by churn_severity
+CHURN_PERIOD_DAYS = 90
+#: migration's label for "not in this table" (a customer new in `after`, or gone from it)
+ABSENT = "(absent)"
+
+#: The named-segment map: rectangles on the R x F grid that cover each of the 25 cells once.
+#: Replace it with any table of the same columns (``segment, r_low, r_high, f_low, f_high``,
+#: optional ``action``); rfm_table checks that it partitions the grid.
+SEGMENTS = pd.DataFrame(
+    [
+        ("champions", 5, 5, 4, 5, "reward; early access; ask for referrals"),
+        ("loyal", 3, 4, 4, 5, "upsell higher-value lines; membership benefits"),
+        ("potential_loyalist", 4, 5, 2, 3, "membership offer; second-category cross-sell"),
+        ("new", 5, 5, 1, 1, "onboarding touches; a reason for the second purchase"),
+        ("promising", 4, 4, 1, 1, "second-purchase offer while the first is recent"),
+        ("need_attention", 3, 3, 3, 3, "time-limited offer based on past purchases"),
+        ("about_to_sleep", 3, 3, 1, 2, "reactivation reminder; popular products"),
+        ("at_risk", 1, 2, 3, 4, "personal win-back with a real offer"),
+        ("cant_lose", 1, 2, 5, 5, "win back at any reasonable cost; ask what went wrong"),
+        ("hibernating", 2, 2, 1, 2, "low-cost reactivation; otherwise let go"),
+        ("lost", 1, 1, 1, 2, "only the cheapest channels"),
+    ],
+    columns=["segment", "r_low", "r_high", "f_low", "f_high", "action"],
+)
+
+_TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
+_USED_COLUMNS = (*_TRANSACTION_COLUMNS, "order_id", "quantity", "is_member")
+_FREQ = {"month": "1mo", "quarter": "1q"}
+_LEVELS = range(1, SCORE_LEVELS + 1)
+_RFM_CODES = [f"{r}{f}{m}" for r in _LEVELS for f in _LEVELS for m in _LEVELS]
+
+
+# ---------------------------------------------------------------------------------------------
+# RFM
+
+
+def rfm_table(
+    transactions,
+    asof,
+    period_days: int | None = None,
+    monetary: str = "total",
+    *,
+    segments: pd.DataFrame = SEGMENTS,
+) -> pd.DataFrame:
+    """One row per customer: recency, frequency, monetary, 1–5 scores and a named segment (RFM).
+
+    ``transactions`` (pandas, polars or a DuckDB relation; ``customer_id, order_date, amount``,
+    optional ``order_id``) are counted up to the end of the day ``asof``, and over the last
+    ``period_days`` days only when given (``None``: all history). An order is one ``order_id``
+    (its rows summed) or, without that column, one row.
+
+    Columns: ``recency_days`` (days from the last purchase to asof; 0 = bought on asof),
+    ``frequency`` (orders), ``monetary``, ``avg_ticket`` (revenue / orders), ``revenue`` (total
+    spend), ``first_purchase, last_purchase``, scores ``R, F, M``, ``rfm_code`` ("545") and
+    ``segment``. The method defines M as the average per transaction, many tools use the total:
+    ``monetary="average"|"total"`` chooses which one is ``monetary`` and feeds the M score; the
+    choice is kept in ``frame.attrs["monetary"]`` for the report to state.
+
+    Scores are quantile scores (:func:`quantile_score`): higher is better, recency scored on
+    recent-first. ``segment`` comes from the R x F rectangles of ``segments`` (:data:`SEGMENTS`).
+    """
+    if monetary not in ("total", "average"):
+        raise DataError("rfm_table", f"monetary must be 'total' or 'average', got {monetary!r}")
+    lookup, names = _segment_lookup(segments)
+    day = _day(asof)
+    summary = _customer_summary(transactions, day, period_days, "rfm_table transactions")
+    recency = (day - summary["last_purchase"].dt.normalize()).dt.days.astype("int64")
+    avg_ticket = summary["revenue"] / summary["frequency"]
+    value = summary["revenue"] if monetary == "total" else avg_ticket
+    r = quantile_score(-recency.to_numpy())
+    f = quantile_score(summary["frequency"].to_numpy())
+    m = quantile_score(value.to_numpy())
+    out = pd.DataFrame(
+        {
+            "recency_days": recency,
+            "frequency": summary["frequency"],
+            "monetary": value,
+            "avg_ticket": avg_ticket,
+            "revenue": summary["revenue"],
+            "first_purchase": summary["first_purchase"],
+            "last_purchase": summary["last_purchase"],
+            "R": r,
+            "F": f,
+            "M": m,
+            "rfm_code": pd.Categorical.from_codes(
+                ((r - 1) * SCORE_LEVELS + f - 1) * SCORE_LEVELS + m - 1, categories=_RFM_CODES
+            ),
+            "segment": pd.Categorical.from_codes(lookup[r - 1, f - 1], categories=names),
+        },
+        index=summary.index,
+    )
+    out.attrs = {"asof": day, "period_days": period_days, "monetary": monetary}
+    return out
+
+
+def quantile_score(values, levels: int = SCORE_LEVELS) -> np.ndarray:
+    """Scores 1..``levels`` by quantile, higher values scoring higher.
+
+    Tie rule (deterministic, independent of row order): a value's rank r is the *lowest* rank of
+    its tie group (``scipy.stats.rankdata(method="min")``), and its score is the quantile bin of
+    that position's midpoint, ``1 + floor(levels * (r - 1/2) / n)``, in exact integer arithmetic.
+    Equal values always share a score; without ties each score holds n / levels values (±1),
+    and the lowest value scores 1 and the highest ``levels`` whenever n >= 2. A large tie group
+    takes the score where it starts, so a level may be empty (CDNOW's one-time buyers, half the
+    base, all score F = 1 and nobody scores F = 2).
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return np.zeros(0, dtype="int64")
+    ranks = stats.rankdata(values, method="min").astype("int64")
+    return 1 + (levels * (2 * ranks - 1)) // (2 * values.size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting heads: the pyramid
+
+
+def tier_labels(cuts: Sequence[float] = PYRAMID_CUTS) -> list[str]:
+    """Tier names from cumulative cuts: ``top 2%``, ``2–5%``, ..., ``20–100%``."""
+    cuts = _check_cuts(cuts)
+    lows = (0.0, *cuts[:-1])
+    return [
+        f"top {hi * 100:g}%" if lo == 0 else f"{lo * 100:g}–{hi * 100:g}%"
+        for lo, hi in zip(lows, cuts, strict=True)
+    ]
+
+
+def tier_of(
+    rfm: pd.DataFrame,
+    value: str = "revenue",
+    cuts: Sequence[float] = PYRAMID_CUTS,
+    labels: Sequence[str] | None = None,
+) -> pd.Series:
+    """Each customer's pyramid tier: customers ranked by ``value``, highest first, cut by share.
+
+    A customer ranked p-th of n is in tier k when ``cuts[k-1] * n < p <= cuts[k] * n`` (so the
+    top 2% of 23,570 customers is the first 471). Equal values are ranked by ``customer_id``, so
+    the split is deterministic and each tier holds exactly its share of heads.
+    """
+    cuts = _check_cuts(cuts)
+    labels = list(labels) if labels is not None else tier_labels(cuts)
+    if len(labels) != len(cuts):
+        raise DataError("tier_of", f"{len(labels)} labels for {len(cuts)} tiers")
+    codes = _tier_codes(rfm, value, cuts)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=labels, ordered=True),
+        index=rfm.index,
+        name="tier",
+    )
+
+
+def pyramid(
+    rfm: pd.DataFrame, value: str = "revenue", cuts: Sequence[float] = PYRAMID_CUTS
+) -> pd.DataFrame:
+    """The customer pyramid (客户金字塔): one row per tier, top first.
+
+    Customers are ranked by ``value`` (default: total spend in the table's window, as the method
+    ranks; pass ``"monetary"`` to rank by the table's monetary choice). Columns: ``tier, heads,
+    heads_share, revenue, revenue_share, avg_ticket`` (tier revenue / tier orders),
+    ``avg_frequency`` (orders per head) and ``threshold`` (the lowest ``value`` in the tier, what it
+    takes to be in it). Shares sum to 1; an empty tier has NaN averages.
+    """
+    cuts = _check_cuts(cuts)
+    _require_columns(rfm, ("revenue", "frequency", value), "pyramid")
+    codes = _tier_codes(rfm, value, cuts)
+    k = len(cuts)
+    heads = np.bincount(codes, minlength=k)
+    revenue = np.bincount(codes, weights=rfm["revenue"].to_numpy(float), minlength=k)
+    orders = np.bincount(codes, weights=rfm["frequency"].to_numpy(float), minlength=k)
+    threshold = pd.Series(rfm[value].to_numpy(float)).groupby(codes).min()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame(
+            {
+                "tier": tier_labels(cuts),
+                "heads": heads,
+                "heads_share": heads / heads.sum(),
+                "revenue": revenue,
+                "revenue_share": revenue / revenue.sum(),
+                "avg_ticket": revenue / orders,
+                "avg_frequency": orders / heads,
+                "threshold": threshold.reindex(range(k)).to_numpy(),
+            }
+        )
+    return out
+
+
+def pyramid_over_time(
+    transactions,
+    asof,
+    period_days: int | None = 365,
+    freq: str = "month",
+    cuts: Sequence[float] = PYRAMID_CUTS,
+    value: str = "revenue",
+) -> pd.DataFrame:
+    """Revenue by pyramid tier by month or quarter, tiers fixed over the window.
+
+    Customers are ranked once over the last ``period_days`` days to ``asof`` (as :func:`pyramid`);
+    each ``freq`` ("month" or "quarter") period of that window then shows, per tier, the
+    ``buyers`` who bought in it, their ``orders``, ``revenue`` and ``revenue_share`` of the
+    period's revenue. Long format, one row per (period, tier), every tier in every period; when
+    revenue falls, the rows show which tier it fell in.
+    """
+    if freq not in _FREQ:
+        raise DataError("pyramid_over_time", f"freq must be 'month' or 'quarter', got {freq!r}")
+    rfm = rfm_table(transactions, asof, period_days)
+    tiers = tier_of(rfm, value, cuts)
+    frame = _window(
+        _native(transactions, "pyramid_over_time transactions"), _day(asof), period_days
+    )
+    per = _collect(
+        _orders(frame)
+        .with_columns(nw.col("order_date").dt.truncate(_FREQ[freq]).alias("period"))
+        .group_by("customer_id", "period")
+        .agg(nw.len().alias("orders"), nw.col("amount").sum().alias("revenue"))
+    )
+    per["tier"] = tiers.reindex(per["customer_id"].astype("str")).array
+    out = (
+        per.groupby(["period", "tier"], observed=False)
+        .agg(
+            buyers=("customer_id", "size"),
+            orders=("orders", "sum"),
+            revenue=("revenue", "sum"),
+        )
+        .reset_index()
+    )
+    out["period"] = out["period"].astype("datetime64[ns]")
+    total = out.groupby("period")["revenue"].transform("sum")
+    out["revenue_share"] = out["revenue"] / total
+    return out.sort_values(["period", "tier"]).reset_index(drop=True)
+
+
+def head_share_curve(rfm: pd.DataFrame, value: str = "revenue") -> pd.DataFrame:
+    """The concentration curve: customers ranked by ``value`` from the top, cumulative shares.
+
+    One row per customer: ``heads`` (1..n), ``heads_share`` and ``revenue_share`` (cumulative share
+    of total revenue made by the first ``heads`` customers). Ranking as in :func:`tier_of`.
+    """
+    _require_columns(rfm, ("revenue", value), "head_share_curve")
+    order = _ranking(rfm, value)
+    revenue = rfm["revenue"].to_numpy(float)[order]
+    n = len(revenue)
+    heads = np.arange(1, n + 1)
+    return pd.DataFrame(
+        {
+            "heads": heads,
+            "heads_share": heads / n,
+            "revenue_share": np.cumsum(revenue) / revenue.sum(),
+        }
+    )
+
+
+def head_share(
+    rfm: pd.DataFrame,
+    revenue_shares: Sequence[float] = HEAD_SHARE_POINTS,
+    value: str = "revenue",
+) -> pd.DataFrame:
+    """What share of customers makes 40% / 50% / 80% of revenue (the head-user figure).
+
+    For each revenue share s: the fewest top customers whose revenue reaches s of the total,
+    ``heads`` and ``heads_share``.
+    """
+    curve = head_share_curve(rfm, value)
+    reached = curve["revenue_share"].to_numpy()
+    rows = []
+    for share in revenue_shares:
+        idx = int(np.searchsorted(reached, share - 1e-12, side="left"))
+        heads = int(curve["heads"].iloc[min(idx, len(curve) - 1)])
+        rows.append({"revenue_share": share, "heads": heads, "heads_share": heads / len(curve)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Member tiers
+
+
+def member_tiers(
+    rfm: pd.DataFrame,
+    cuts: Sequence[float] = MEMBER_CUTS,
+    value: str = "revenue",
+    labels: Sequence[str] = MEMBER_TIERS,
+) -> pd.Series:
+    """Membership tiers (会员等级): ``platinum`` top 5%, ``gold`` next to 20%, ``regular`` the rest.
+
+    Ranking and ties as in :func:`tier_of`; ``cuts`` are the upper shares of all but the last tier.
+    """
+    return tier_of(rfm, value, (*cuts, 1.0), labels).rename("member_tier")
+
+
+def upgrade_candidates(
+    rfm: pd.DataFrame,
+    within: float = UPGRADE_WITHIN,
+    cuts: Sequence[float] = MEMBER_CUTS,
+    value: str = "revenue",
+    labels: Sequence[str] = MEMBER_TIERS,
+) -> pd.DataFrame:
+    """Customers close to the next member tier (升级机会), highest value first.
+
+    A tier's ``threshold`` is the lowest ``value`` in it; a customer below the top tier is a
+    candidate when ``gap = threshold(next tier) - value`` is at most ``within`` x that threshold.
+    Columns: ``member_tier, next_tier, value, threshold, gap, gap_share``; sorted by value
+    descending, then ``customer_id``.
+    """
+    if within < 0:
+        raise DataError("upgrade_candidates", f"within must be >= 0, got {within}")
+    tiers = member_tiers(rfm, cuts, value, labels)
+    values = rfm[value].astype("float64")
+    codes = tiers.cat.codes.to_numpy()
+    thresholds = values.groupby(codes).min().reindex(range(len(labels))).to_numpy()
+    has_next = codes > 0
+    next_code = np.where(has_next, codes - 1, 0)
+    threshold = thresholds[next_code]
+    gap = threshold - values.to_numpy()
+    keep = has_next & (gap <= within * threshold) & ~np.isnan(threshold)
+    out = pd.DataFrame(
+        {
+            "member_tier": tiers.to_numpy()[keep],
+            "next_tier": np.asarray(labels, dtype=object)[next_code[keep]],
+            "value": values.to_numpy()[keep],
+            "threshold": threshold[keep],
+            "gap": gap[keep],
+            "gap_share": gap[keep] / threshold[keep],
+        },
+        index=rfm.index[keep],
+    )
+    out["next_tier"] = out["next_tier"].astype("str")
+    return out.sort_values("value", ascending=False, kind="stable")
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle 进 活 粘 值 荐
+
+
+def lifecycle_stage(
+    rfm: pd.DataFrame,
+    customers=None,
+    *,
+    active_days: int = ACTIVE_DAYS,
+    sticky_orders: int = STICKY_ORDERS,
+    valuable_share: float = VALUABLE_SHARE,
+    value: str = "revenue",
+    referrer: str = "referrer_id",
+) -> pd.Series:
+    """Each customer's lifecycle stage (生命周期), the highest rung reached, bottom up:
+
+    - ``enter`` 进 — known: in ``customers`` (joined) or bought at least once;
+    - ``active`` 活 — last purchase at most ``active_days`` days before asof;
+    - ``sticky`` 粘 — active with at least ``sticky_orders`` orders in the table's window;
+    - ``valuable`` 值 — sticky and in the top ``valuable_share`` of customers by ``value``;
+    - ``recommend`` 荐 — active and named as the referrer of at least one customer in the
+      ``referrer`` column of ``customers``.
+
+    Without a referrer column the recommend stage is not assigned: a :class:`DataWarning` says so
+    and ``result.attrs["recommend"]`` records it. Customers who never bought are ``enter``.
+    """
+    _require_columns(rfm, ("recency_days", "frequency", value), "lifecycle_stage")
+    ids = rfm.index
+    referrers = None
+    if customers is not None:
+        cust = _to_pandas(customers, "lifecycle_stage customers")
+        _require_columns(cust, ("customer_id",), "lifecycle_stage customers")
+        ids = ids.union(pd.Index(cust["customer_id"].astype("str").unique()))
+        if referrer in cust.columns:
+            referrers = pd.Index(cust[referrer].dropna().astype("str").unique())
+    note = None
+    if referrers is None:
+        note = (
+            f"no '{referrer}' column in customers: the recommend stage (荐) is not assigned;"
+            " pass a customers table with a referral signal"
+        )
+        warnings.warn(f"lifecycle_stage: {note}", DataWarning, stacklevel=2)
+    active = rfm["recency_days"].to_numpy() <= active_days
+    sticky = active & (rfm["frequency"].to_numpy() >= sticky_orders)
+    top = tier_of(rfm, value, (valuable_share, 1.0)).cat.codes.to_numpy() == 0
+    level = active.astype("int8") + sticky + (sticky & top)
+    if referrers is not None:
+        level = np.where(active & rfm.index.isin(referrers), 4, level)
+    stages = list(LIFECYCLE_STAGES)
+    codes = pd.Series(level, index=rfm.index).reindex(ids, fill_value=0).astype("int8")
+    out = pd.Series(
+        pd.Categorical.from_codes(codes.to_numpy(), categories=stages, ordered=True),
+        index=ids,
+        name="stage",
+    )
+    out.index.name = "customer_id"
+    out.attrs["recommend"] = note or "assigned from " + referrer
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Churn levels
+
+
+def churn_severity(
+    transactions,
+    asof,
+    period_days: int = CHURN_PERIOD_DAYS,
+    thresholds: Sequence[float] = CHURN_THRESHOLDS,
+    fall: float = CHURN_FALL,
+) -> pd.DataFrame:
+    """Churn level (流失程度) of every customer who bought by ``asof``: none, light, medium, heavy.
+
+    Two comparisons, one per customer:
+
+    1. Own rhythm: ``rhythm = recency_days / gap`` where ``gap`` is the customer's mean days
+       between orders, ``(last - first) / (orders - 1)`` over all history (at least 1 day);
+       one-time buyers are held to the base's rhythm, the median gap of repeat customers.
+       ``rhythm`` above ``thresholds`` (1.5, 2, 3) is light, medium, heavy churn.
+    2. Previous period: the last ``period_days`` days against the ``period_days`` before them.
+       A customer who bought in the previous period and whose orders or spend fell by at least
+       ``fall`` (50%) moves up one level (none → light, ..., capped at heavy).
+
+    Columns: ``recency_days, orders, gap_days, rhythm, orders_prev, orders_now, revenue_prev,
+    revenue_now, fell, severity`` (ordered categorical). Prevention over cure: act on light.
+    """
+    thresholds = sorted(float(t) for t in thresholds)
+    if len(thresholds) != len(CHURN_LEVELS) - 1:
+        raise DataError("churn_severity", f"thresholds needs 3 values, got {thresholds}")
+    if not 0 < fall <= 1:
+        raise DataError("churn_severity", f"fall must be in (0, 1], got {fall}")
+    day = _day(asof)
+    now_start = day - pd.Timedelta(days=period_days - 1)
+    prev_start = now_start - pd.Timedelta(days=period_days)
+    frame = _window(_native(transactions, "churn_severity transactions"), day, None)
+    date, amount = nw.col("order_date"), nw.col("amount")
+    is_now = date >= now_start
+    is_prev = (date >= prev_start) & ~is_now
+    per = _collect(
+        _orders(frame)
+        .with_columns(
+            is_now.cast(nw.Int64).alias("orders_now"),
+            is_prev.cast(nw.Int64).alias("orders_prev"),
+            nw.when(is_now).then(amount).otherwise(0.0).alias("revenue_now"),
+            nw.when(is_prev).then(amount).otherwise(0.0).alias("revenue_prev"),
+        )
+        .group_by("customer_id")
+        .agg(
+            nw.col("order_date").min().alias("first_purchase"),
+            nw.col("order_date").max().alias("last_purchase"),
+            nw.len().alias("orders"),
+            nw.col("orders_now", "orders_prev", "revenue_now", "revenue_prev").sum(),
+        )
+        .sort("customer_id")
+    )
+    per = _tidy_summary(per, "churn_severity transactions", day)
+    orders = per["orders"].to_numpy()
+    recency = (day - per["last_purchase"].dt.normalize()).dt.days.to_numpy()
+    span = (per["last_purchase"] - per["first_purchase"]).dt.total_seconds().to_numpy() / 86400
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own_gap = np.where(orders > 1, np.maximum(span / (orders - 1), 1.0), np.nan)
+    if not np.isfinite(own_gap).any():
+        raise DataError(
+            "churn_severity transactions",
+            "no customer has two orders by asof: there is no purchase rhythm to compare against",
+        )
+    gap = np.where(np.isnan(own_gap), np.nanmedian(own_gap), own_gap)
+    rhythm = recency / gap
+    level = np.searchsorted(np.asarray(thresholds), rhythm, side="left")
+    prev_n, now_n = per["orders_prev"].to_numpy(), per["orders_now"].to_numpy()
+    prev_r, now_r = per["revenue_prev"].to_numpy(), per["revenue_now"].to_numpy()
+    fell = (prev_n > 0) & (
+        (now_n <= (1 - fall) * prev_n) | ((prev_r > 0) & (now_r <= (1 - fall) * prev_r))
+    )
+    level = np.minimum(level + fell, len(CHURN_LEVELS) - 1)
+    return pd.DataFrame(
+        {
+            "recency_days": recency.astype("int64"),
+            "orders": orders.astype("int64"),
+            "gap_days": gap,
+            "rhythm": rhythm,
+            "orders_prev": prev_n.astype("int64"),
+            "orders_now": now_n.astype("int64"),
+            "revenue_prev": prev_r,
+            "revenue_now": now_r,
+            "fell": fell,
+            "severity": pd.Categorical.from_codes(level, categories=CHURN_LEVELS, ordered=True),
+        },
+        index=per.index,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Migration
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Segment or tier movement between two tables: rows are ``before``, columns ``after``.
+
+    ``counts`` holds customers; ``revenue_before`` / ``revenue_after`` the revenue those customers
+    made in each table. Row :data:`ABSENT` are customers only in ``after`` (new), column
+    :data:`ABSENT` customers only in ``before`` (gone); each row sums to the before-count.
+    """
+
+    counts: pd.DataFrame
+    revenue_before: pd.DataFrame
+    revenue_after: pd.DataFrame
+
+
+def migration(
+    before: pd.DataFrame, after: pd.DataFrame, by: str = "segment", value: str = "revenue"
+) -> Migration:
+    """Transition matrices (迁移) of customers and revenue between two tables indexed by customer.
+
+    ``before`` and ``after`` are e.g. two :func:`rfm_table` results at two dates (add a tier with
+    ``rfm.assign(tier=member_tiers(rfm))`` and pass ``by="tier"``). Categories keep the order of
+    a categorical ``by`` column, else sorted; :data:`ABSENT` comes last.
+    """
+    for name, table in (("before", before), ("after", after)):
+        _require_columns(table, (by, value), f"migration {name}")
+    categories = _categories(before[by], after[by])
+    ids = before.index.union(after.index)
+    src = before[by].astype("object").reindex(ids).fillna(ABSENT)
+    dst = after[by].astype("object").reindex(ids).fillna(ABSENT)
+    pairs = pd.DataFrame(
+        {
+            "from": pd.Categorical(src, categories=categories),
+            "to": pd.Categorical(dst, categories=categories),
+            "customers": 1,
+            "revenue_before": before[value].reindex(ids, fill_value=0.0).to_numpy(float),
+            "revenue_after": after[value].reindex(ids, fill_value=0.0).to_numpy(float),
+        }
+    )
+    sums = pairs.groupby(["from", "to"], observed=False).sum()
+
+    def matrix(column):
+        wide = sums[column].unstack("to").reindex(index=categories, columns=categories)
+        wide.index.name, wide.columns.name = f"{by} before", f"{by} after"
+        return wide.fillna(0)
+
+    return Migration(
+        counts=matrix("customers").astype("int64"),
+        revenue_before=matrix("revenue_before"),
+        revenue_after=matrix("revenue_after"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: one narwhals pass over the raw rows, then numpy on the summary
+
+
+def _native(data, source: str):
+    """A narwhals DataFrame or LazyFrame over pandas, polars or DuckDB, with the contract columns."""
+    try:
+        frame = nw.from_native(data)
+    except TypeError as exc:
+        raise DataError(
+            source, f"expected a pandas / polars DataFrame or a DuckDB relation, got {type(data)}"
+        ) from exc
+    columns = frame.collect_schema().names()
+    missing = [c for c in _TRANSACTION_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(
+            source,
+            f"required column(s) {', '.join(missing)} missing; found: {', '.join(columns)}",
+            column=missing[0],
+        )
+    return _engine(frame, [c for c in columns if c in _USED_COLUMNS])
+
+
+def _engine(frame, columns: list[str]):
+    """A pandas frame is aggregated by polars when it is installed (same narwhals expressions,
+    multi-threaded, several times faster on millions of rows); otherwise by pandas."""
+    if pl is None or frame.implementation is not nw.Implementation.PANDAS:
+        return frame
+    return nw.from_native(pl.from_pandas(frame.to_native()[columns]))
+
+
+def _window(frame, day: pd.Timestamp, period_days: int | None):
+    """Rows up to the end of ``day``, and within the last ``period_days`` days when given."""
+    date = nw.col("order_date")
+    keep = date < day + pd.Timedelta(days=1)
+    if period_days is not None:
+        if period_days < 1:
+            raise DataError("transactions", f"period_days must be >= 1, got {period_days}")
+        keep = keep & (date >= day - pd.Timedelta(days=period_days - 1))
+    return frame.filter(keep)
+
+
+def _orders(frame):
+    """Order level: rows sharing an ``order_id`` summed into one order; otherwise a row is an order."""
+    columns = frame.collect_schema().names()
+    if "order_id" not in columns:
+        return frame
+    extra = [nw.col(c).sum() for c in ("quantity",) if c in columns]
+    extra += [nw.col(c).max() for c in ("is_member",) if c in columns]
+    return frame.group_by("customer_id", "order_id").agg(
+        nw.col("order_date").min(), nw.col("amount").sum(), *extra
+    )
+
+
+def _collect(frame) -> pd.DataFrame:
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect(backend="pandas")
+    return frame.to_pandas()
+
+
+def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
+    """Per customer: first and last purchase, orders and revenue (one group-by over the rows)."""
+    frame = _window(_native(transactions, source), day, period_days)
+    per = _collect(
+        _orders(frame)
+        .group_by("customer_id")
+        .agg(
+            nw.col("order_date").min().alias("first_purchase"),
+            nw.col("order_date").max().alias("last_purchase"),
+            nw.len().alias("frequency"),
+            nw.col("amount").sum().alias("revenue"),
+        )
+        .sort("customer_id")
+    )
+    return _tidy_summary(per, source, day)
+
+
+def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
+    if per.empty:
+        raise DataError(source, f"no transactions on or before asof {day:%Y-%m-%d} in the window")
+    per["customer_id"] = per["customer_id"].astype("str")
+    for col in ("first_purchase", "last_purchase"):
+        per[col] = per[col].astype("datetime64[ns]")
+    for col in per.columns:
+        if col.startswith(("orders", "frequency")):
+            per[col] = per[col].astype("int64")
+        elif col.startswith("revenue"):
+            per[col] = per[col].astype("float64")
+    return per.set_index("customer_id").sort_index()
+
+
+def _day(asof) -> pd.Timestamp:
+    if asof is None:
+        raise DataError("asof", "asof is required (the day the analysis is made, e.g. 2026-03-31)")
+    try:
+        return pd.Timestamp(asof).normalize()
+    except (TypeError, ValueError) as exc:
+        raise DataError("asof", f"not a date: {asof!r}") from exc
+
+
+def _check_cuts(cuts) -> tuple[float, ...]:
+    cuts = tuple(float(c) for c in cuts)
+    ok = (
+        len(cuts) > 0
+        and all(0 < c <= 1 for c in cuts)
+        and all(a < b for a, b in pairwise(cuts))
+        and cuts[-1] == 1.0
+    )
+    if not ok:
+        raise DataError(
+            "cuts", f"cuts must increase within (0, 1] and end at 1.0 (all customers), got {cuts}"
+        )
+    return cuts
+
+
+def _ranking(rfm: pd.DataFrame, value: str) -> np.ndarray:
+    """Row positions ordered by ``value`` descending, equal values by ``customer_id``."""
+    values = rfm[value].to_numpy(float)
+    if rfm.index.is_monotonic_increasing:
+        return np.argsort(-values, kind="stable")
+    by_id = np.argsort(rfm.index.to_numpy(), kind="stable")
+    return by_id[np.argsort(-values[by_id], kind="stable")]
+
+
+def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.ndarray:
+    _require_columns(rfm, (value,), "tiers")
+    n = len(rfm)
+    if n == 0:
+        raise DataError("tiers", "no customers to rank")
+    if rfm[value].isna().any():
+        bad = rfm[rfm[value].isna()]
+        raise DataError("tiers", "missing value", column=value, rows=bad, n_bad=len(bad))
+    bounds = np.floor(np.asarray(cuts) * n + 1e-9).astype("int64")
+    rank = np.empty(n, dtype="int64")
+    rank[_ranking(rfm, value)] = np.arange(1, n + 1)
+    return np.searchsorted(bounds, rank, side="left").astype("int64")
+
+
+def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The 5 x 5 grid of segment codes, checking the map covers every (R, F) cell once."""
+    needed = ("segment", "r_low", "r_high", "f_low", "f_high")
+    _require_columns(segments, needed, "segment map")
+    names = list(dict.fromkeys(segments["segment"].astype("str")))
+    grid = np.full((SCORE_LEVELS, SCORE_LEVELS), -1, dtype="int64")
+    covered = np.zeros((SCORE_LEVELS, SCORE_LEVELS), dtype="int64")
+    for row in segments.itertuples(index=False):
+        r0, r1, f0, f1 = int(row.r_low), int(row.r_high), int(row.f_low), int(row.f_high)
+        if not (1 <= r0 <= r1 <= SCORE_LEVELS and 1 <= f0 <= f1 <= SCORE_LEVELS):
+            raise DataError(
+                "segment map", f"{row.segment}: score ranges must lie within 1..{SCORE_LEVELS}"
+            )
+        grid[r0 - 1 : r1, f0 - 1 : f1] = names.index(str(row.segment))
+        covered[r0 - 1 : r1, f0 - 1 : f1] += 1
+    bad = np.argwhere(covered != 1)
+    if len(bad):
+        cells = ", ".join(f"R{r + 1}F{f + 1}×{covered[r, f]}" for r, f in bad[:5])
+        raise DataError(
+            "segment map",
+            f"the segments must cover each R x F cell exactly once; {len(bad)} cell(s) do not"
+            f" (cell×times covered): {cells}",
+        )
+    return grid, names
+
+
+def _require_columns(frame: pd.DataFrame, columns, source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            source,
+            f"required column(s) {', '.join(missing)} missing; found: "
+            f"{', '.join(map(str, frame.columns))}",
+            column=missing[0],
+        )
+
+
+def _to_pandas(data, source: str) -> pd.DataFrame:
+    try:
+        frame = nw.from_native(data)
+    except TypeError as exc:
+        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
+    return _collect(frame)
+
+
+def _categories(*series: pd.Series) -> list:
+    cats: list = []
+    for s in series:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            cats += list(s.cat.categories)
+    seen = set().union(*(s.dropna().unique() for s in series))
+    cats += sorted(seen - set(cats))
+    return [*dict.fromkeys(cats), ABSENT]

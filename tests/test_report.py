@@ -1,0 +1,142 @@
+"""The report runner: atomic folders, failed runs, run ids, the ledger, run-all.
+
+These tests drive the runner with small notebooks so that the machinery is tested apart from the
+analysis; tests/test_demo_report.py runs the real report end to end.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from closedloop import report
+from closedloop.cli import main
+
+SUMMARY = """
+import json, pathlib
+from closedloop.plan import Plan
+plan = Plan.from_yaml(plan_path)
+summary = {"campaign": plan.campaign, "cycle": plan.cycle, "run_id": run_id, "asof": asof,
+           "period": {"start": str(plan.period.start), "end": str(plan.period.end)},
+           "scorecard": [{"target": "conversion_rate", "actual": 0.3, "target_value": 0.25,
+                          "status": "met"}]}
+pathlib.Path(out_dir, "summary.json").write_text(json.dumps(summary))
+print("<b>done</b>")
+"""
+
+
+def notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    params = nbformat.v4.new_code_cell(
+        'plan_path = ""\nasof = ""\nrun_id = ""\nlanguage = "en"\nout_dir = "."\nledger_path = ""'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    def make(campaign="spring", name="Spring", file="plan.yaml"):
+        raw = {
+            "campaign": campaign,
+            "name": name,
+            "objective": "win back",
+            "period": {"start": "2026-03-01", "end": "2026-03-31"},
+            "arms": {"control": 0.5, "sms": 0.5},
+            "targets": {"conversion_rate": 0.25},
+            "data": {"transactions": "tx.csv", "assignments": "a.csv"},
+        }
+        path = tmp_path / file
+        (path.parent / "tx.csv").write_text("customer_id,order_date,amount\n1,2026-03-02,5\n")
+        (path.parent / "a.csv").write_text("customer_id,arm\n1,control\n2,sms\n")
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    return make
+
+
+def test_a_run_lands_complete_and_is_ledgered(tmp_path, plan_file):
+    nb = notebook(tmp_path / "ok.ipynb", SUMMARY)
+    out = tmp_path / "reports"
+    result = report.run(plan_file(), out, "r1", asof="2026-04-01", notebook=nb)
+    assert result.ok, result.error
+    assert result.folder == out / "spring" / "r1"
+    assert sorted(p.name for p in result.folder.iterdir()) == [
+        "report.html",
+        "report.ipynb",
+        "summary.json",
+    ]
+    assert not [p for p in (out / "spring").iterdir() if p.name.startswith(".partial")]
+    ledger = pd.read_csv(out / "ledger.csv")
+    assert ledger[["campaign", "run_id", "conversion_rate_status"]].values.tolist() == [
+        ["spring", "r1", "met"]
+    ]
+    html = result.html.read_text()
+    assert "&lt;b&gt;done&lt;/b&gt;" in html  # printed text is escaped, not markup
+    assert "import json" not in html  # no code cells in the report
+    assert "<title>spring — PDCA check report</title>" in html
+
+
+def test_an_existing_run_id_is_refused(tmp_path, plan_file):
+    nb = notebook(tmp_path / "ok.ipynb", SUMMARY)
+    report.run(plan_file(), tmp_path / "reports", "r1", notebook=nb)
+    with pytest.raises(report.RunExists, match="already exists: a run id is used once"):
+        report.run(plan_file(), tmp_path / "reports", "r1", notebook=nb)
+
+
+def test_a_failing_cell_keeps_the_partial_notebook(tmp_path, plan_file):
+    nb = notebook(tmp_path / "bad.ipynb", "x = 1\nraise ValueError('the data ran out')")
+    out = tmp_path / "reports"
+    result = report.run(plan_file(), out, "r2", notebook=nb)
+    assert not result.ok
+    assert result.error == "cell 3 failed: ValueError: the data ran out"
+    assert result.folder == out / "spring" / "failed" / "r2"
+    executed = nbformat.read(result.folder / "report.ipynb", as_version=4)
+    errors = [o["ename"] for c in executed.cells for o in c.get("outputs", []) if "ename" in o]
+    assert errors == ["ValueError"]
+    assert not (out / "spring" / "r2").exists()
+    assert not (out / "ledger.csv").exists()
+
+
+def test_cli_run_prints_the_failing_cell_in_one_line(tmp_path, plan_file, monkeypatch, capsys):
+    monkeypatch.setattr(report, "NOTEBOOK", notebook(tmp_path / "bad.ipynb", "1 / 0"))
+    code = main(["run", str(plan_file()), "--out", str(tmp_path / "r"), "--run-id", "x"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[0] == "spring: cell 3 failed: ZeroDivisionError: division by zero"
+
+
+def test_bad_run_ids_and_hostile_campaigns_stay_inside_reports(tmp_path, plan_file, capsys):
+    code = main(["run", str(plan_file(campaign="../../escape")), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "a campaign id holds only letters, digits, - and _" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"run id '../x': use letters"):
+        report.run(plan_file(), tmp_path / "r", "../x")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_run_all_goes_on_past_a_broken_plan(tmp_path, plan_file, monkeypatch, capsys):
+    monkeypatch.setattr(report, "NOTEBOOK", notebook(tmp_path / "ok.ipynb", SUMMARY))
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    plan_file(campaign="good", file="plans/good.yaml")
+    (plans / "broken.yaml").write_text("campaign: broken\narms: {control: 1.5}\n")
+    code = main(["run-all", str(plans), "--out", str(tmp_path / "r"), "--run-id", "n1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "1 of 2 campaigns reported, 1 failed" in out
+    assert (tmp_path / "r" / "good" / "n1" / "report.html").exists()
+    summary = json.loads((tmp_path / "r" / "good" / "n1" / "summary.json").read_text())
+    assert summary["run_id"] == "n1"
