@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--rebuild", action="store_true", help="rebuild the demo data even if present"
     )
+    demo.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    demo.add_argument("--language", choices=["en", "zh"], default="en", help="report language")
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser("run", help="run the PDCA check report for one plan")
@@ -157,7 +159,9 @@ def _demo(args) -> int:
         print(f"building the demo retailer in {folder} ...", flush=True)
         write_demo(folder)
     _print_summary(folder)
-    return 0
+    print("running the campaign's PDCA check report ...", flush=True)
+    args.plan, args.asof, args.run_id = folder / "plan.yaml", "2026-04-01", ""
+    return _run(args)
 
 
 def _print_summary(folder: Path) -> None:

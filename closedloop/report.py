@@ -203,7 +203,7 @@ def table(frame: pd.DataFrame, table_id: str, caption: str = "", formats: dict |
     shown = frame.copy()
     for column, fmt in (formats or {}).items():
         if column in shown.columns:
-            shown[column] = shown[column].map(lambda v, f=fmt: "" if pd.isna(v) else f.format(v))
+            shown[column] = shown[column].map(lambda v, f=fmt: _fmt(f, v))
     body = shown.to_html(
         index=False, table_id=table_id, classes="cl-table", escape=True, na_rep="–"
     )
@@ -234,3 +234,9 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = ""):
         f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
         f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
     )
+
+
+def _fmt(fmt: str, value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    return "–" if pd.isna(value) else fmt.format(value)

@@ -1,0 +1,359 @@
+"""Check and Act (检查, 处理): the plan's targets against the data, and the next cycle's plan.
+
+``load(plan)`` reads the campaign's tables through the data contract; ``check(plan, data)``
+scores every target — actual, target, met or missed, and the posterior probability that it was met
+(from :mod:`closedloop.lift` and :mod:`closedloop.funnel`) — with the sample-ratio check and a
+data-quality summary; ``act(check)`` writes the next plan, each change with its reason. That last
+step is what closes the loop: the Check of one cycle writes the Plan of the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from closedloop import funnel as funnel_mod
+from closedloop import io, lift
+from closedloop.errors import DataError
+from closedloop.plan import Change, Plan, PlanError
+
+__all__ = ["METRIC_COLUMNS", "CampaignData", "Check", "Plan", "act", "check", "load"]
+
+#: plan metric name -> outcome column (one row per assigned customer)
+METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
+#: Act: an arm whose probability of being the best is below this is dropped
+DROP_BELOW_P_BEST = 0.05
+#: Act: a segment joins the next audience when P(uplift > 0) of the kept arms reaches this
+KEEP_SEGMENT_P = 0.80
+#: Act: targets for the next cycle are this quantile of the posterior (a target met 3 times in 4)
+TARGET_QUANTILE = 0.25
+FUNNEL_FIRST_STAGE = "touch"
+
+
+@dataclass(frozen=True)
+class CampaignData:
+    """The campaign's tables, validated, and what the readers reported about them."""
+
+    assignments: pd.DataFrame
+    outcomes: pd.DataFrame
+    transactions: pd.DataFrame
+    events: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+    items: pd.DataFrame | None = None
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The Check of one cycle: the scorecard and the evidence behind it."""
+
+    plan: Plan
+    asof: pd.Timestamp
+    scorecard: pd.DataFrame
+    lift: pd.DataFrame
+    p_best: pd.Series
+    roi: pd.DataFrame
+    srm: dict
+    segments: pd.DataFrame
+    funnel: pd.DataFrame | None
+    funnel_targets: pd.DataFrame | None
+    quality: pd.DataFrame
+
+
+def load(plan: Plan, asof=None) -> CampaignData:
+    """Read the plan's tables through the data contract (column mappings from ``plan.columns``)."""
+    paths, cols = plan.data, plan.columns
+    tx = io.read_transactions(paths.transactions, cols.get("transactions"), asof=asof)
+    assignments = io.read_assignments(paths.assignments, cols.get("assignments"))
+    events = io.read_events(paths.events, cols.get("events"), asof=asof) if paths.events else None
+    customers = (
+        io.read_customers(paths.customers, cols.get("customers")) if paths.customers else None
+    )
+    items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
+    if paths.outcomes:
+        outcomes = pd.read_csv(paths.outcomes, dtype={"customer_id": str})
+        outcomes = outcomes.drop(columns=["arm", "segment"], errors="ignore")
+    else:
+        outcomes = _outcomes_from_transactions(tx, plan)
+    keep = [c for c in ("customer_id", "arm", "segment") if c in assignments.columns]
+    outcomes = assignments[keep].merge(outcomes, on="customer_id", how="left")
+    for column in outcomes.columns.difference(keep):
+        outcomes[column] = outcomes[column].fillna(0)
+    if plan.audience.segments and "segment" in outcomes.columns:
+        unknown = sorted(set(plan.audience.segments) - set(outcomes["segment"]))
+        if unknown:
+            raise PlanError(f"audience segments {unknown} do not occur in the assignments")
+    tables = {
+        "transactions": tx,
+        "assignments": assignments,
+        "events": events,
+        "customers": customers,
+    }
+    quality = pd.DataFrame(
+        [_quality(name, frame) for name, frame in tables.items() if frame is not None]
+    )
+    return CampaignData(assignments, outcomes, tx, events, customers, items, quality)
+
+
+def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
+    """Score every target of the plan: actual, target, met / missed, P(met)."""
+    outcomes = data.outcomes
+    metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
+    lift_table = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
+    draws = lift_table.attrs["posterior"]
+    p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
+    revenue = lift_table[lift_table["metric"] == "revenue"]
+    roi_table = lift.roi(
+        revenue, cost=plan.cost or 0.0, margin=plan.margin, target=plan.targets.roi
+    )
+    srm = lift.srm_check(outcomes, plan.arms)
+    segments = pd.DataFrame()
+    if "segment" in outcomes.columns:
+        segments = lift.lift_by_segment(
+            outcomes,
+            by="segment",
+            control=plan.control,
+            metrics="converted",
+            pooling=True,
+            seed=seed,
+        )
+    funnel_table = funnel_targets = None
+    if data.events is not None and plan.targets.funnel:
+        stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
+        funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
+        overall = funnel_mod.funnel(data.events, stages)
+        funnel_targets = funnel_mod.funnel_vs_targets(overall, plan.targets.funnel)
+    rows = _score(plan, outcomes, lift_table, draws, funnel_targets)
+    scorecard = pd.DataFrame(
+        rows, columns=["target", "actual", "target_value", "status", "p_met", "basis"]
+    )
+    return Check(
+        plan=plan,
+        asof=pd.Timestamp(asof) if asof else pd.Timestamp(plan.period.end),
+        scorecard=scorecard,
+        lift=lift_table,
+        p_best=p_best,
+        roi=roi_table,
+        srm={
+            "mismatch": srm.mismatch,
+            "p_value": srm.p_value,
+            "message": srm.message,
+            "warning": srm.warning,
+        },
+        segments=segments,
+        funnel=funnel_table,
+        funnel_targets=funnel_targets,
+        quality=data.quality,
+    )
+
+
+def act(result: Check) -> Plan:
+    """The next cycle's plan, each change with its one-line reason (the loop closes here)."""
+    plan, changes = result.plan, []
+    best = result.p_best.set_index("arm")["p_best"].drop(plan.control, errors="ignore")
+    kept = [a for a in plan.treated_arms if best.get(a, 0) >= DROP_BELOW_P_BEST] or [best.idxmax()]
+    for arm in plan.treated_arms:
+        if arm not in kept:
+            changes.append(
+                Change(
+                    field=f"arms.{arm}",
+                    to="dropped",
+                    reason=(
+                        f"P({arm} is the best arm on conversion) = {best[arm]:.3f} < {DROP_BELOW_P_BEST}"
+                    ),
+                )
+            )
+    share = (1 - plan.arms[plan.control]) / len(kept)
+    arms = {plan.control: plan.arms[plan.control], **{a: round(share, 6) for a in kept}}
+    audience = plan.audience.segments
+    if not result.segments.empty:
+        seg = result.segments[result.segments["arm"].isin(kept)]
+        good = sorted(seg.loc[seg["p_better"] >= KEEP_SEGMENT_P, "segment"].unique())
+        if good and good != sorted(audience or []):
+            changes.append(
+                Change(
+                    field="audience.segments",
+                    to=", ".join(good),
+                    reason=(
+                        f"segments where a kept arm beats the holdout with P >= {KEEP_SEGMENT_P}"
+                    ),
+                )
+            )
+            audience = good
+    targets = plan.targets.model_dump(exclude_none=True)
+    conv = result.lift[(result.lift["metric"] == "converted") & result.lift["arm"].isin(kept)]
+    if "conversion_rate" in targets and len(conv):
+        new = float(np.round(conv["mean"].max() * 0.95, 4))
+        changes.append(
+            Change(
+                field="targets.conversion_rate",
+                to=f"{new:g}",
+                reason=("reset to 95% of the best kept arm's observed conversion"),
+            )
+        )
+        targets["conversion_rate"] = new
+    draws = result.lift.attrs["posterior"]
+    if "relative_lift" in targets and len(conv):
+        arm = conv.loc[conv["rel_lift"].idxmax(), "arm"]
+        low = float(np.quantile(draws.rel_lift[(arm, "converted")], TARGET_QUANTILE))
+        new = round(max(low, 0.0), 3)
+        targets["relative_lift"]["min"] = new
+        changes.append(
+            Change(
+                field="targets.relative_lift.min",
+                to=f"{new:g}",
+                reason=(f"the {TARGET_QUANTILE:.0%} posterior quantile of {arm}'s relative lift"),
+            )
+        )
+    days = plan.period.days
+    start = plan.period.end + dt.timedelta(days=1)
+    raw = plan.model_dump(mode="python", exclude_none=True)
+    raw.update(
+        cycle=plan.cycle + 1,
+        period={"start": start, "end": start + dt.timedelta(days=days - 1)},
+        baseline={"start": plan.period.start, "end": plan.period.end},
+        arms=arms,
+        cost={a: c for a, c in plan.cost.items() if a in arms},
+        targets=targets,
+        audience={"segments": audience} if audience else {},
+        changes=[c.model_dump() for c in changes]
+        + [
+            {
+                "field": "period",
+                "to": f"{start} + {days} days",
+                "reason": "the next cycle follows this one",
+            }
+        ],
+    )
+    return Plan.parse(raw, source=f"next plan of {plan.campaign}")
+
+
+def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
+    """What a run records: the scorecard, the lift table and the decisions (summary.json)."""
+    plan = result.plan
+    lift_rows = result.lift.drop(columns=[], errors="ignore").to_dict(orient="records")
+    return {
+        "campaign": plan.campaign,
+        "cycle": plan.cycle,
+        "run_id": run_id,
+        "asof": str(result.asof.date()),
+        "period": {"start": str(plan.period.start), "end": str(plan.period.end)},
+        "scorecard": result.scorecard.to_dict(orient="records"),
+        "lift": lift_rows,
+        "srm": result.srm,
+        "decisions": [c.model_dump() for c in next_plan.changes],
+    }
+
+
+def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    start, end = pd.Timestamp(plan.period.start), pd.Timestamp(plan.period.end) + pd.Timedelta("1D")
+    window = tx[(tx["order_date"] >= start) & (tx["order_date"] < end)]
+    per = window.groupby("customer_id").agg(orders=("amount", "size"), revenue=("amount", "sum"))
+    per["converted"] = (per["orders"] > 0).astype(int)
+    return per.reset_index()
+
+
+def _quality(name: str, frame: pd.DataFrame) -> dict:
+    q = frame.attrs.get("quality", {})
+    return {
+        "table": name,
+        "source": Path(q.get("source", "")).name,
+        "rows_read": q.get("rows_read", len(frame)),
+        "rows_kept": q.get("rows_kept", len(frame)),
+        "dropped": sum(q.get("dropped", {}).values()),
+        "refunds": q.get("refunds", 0),
+        "first_date": q.get("date_min"),
+        "last_date": q.get("date_max"),
+    }
+
+
+def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
+    from scipy import stats
+
+    t = plan.targets
+    treated = outcomes[outcomes["arm"] != plan.control]
+    rows = []
+
+    def add(name, actual, target, p, basis):
+        rows.append(
+            (
+                name,
+                float(actual),
+                float(target),
+                "met" if actual >= target else "missed",
+                float(p),
+                basis,
+            )
+        )
+
+    if t.conversion_rate is not None and "converted" in outcomes:
+        x, n = treated["converted"].sum(), len(treated)
+        p = stats.beta.sf(t.conversion_rate, 1 + x, 1 + n - x)
+        add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
+    if t.visit_rate is not None and "visited" in outcomes:
+        x, n = treated["visited"].sum(), len(treated)
+        add(
+            "visit_rate",
+            x / n,
+            t.visit_rate,
+            stats.beta.sf(t.visit_rate, 1 + x, 1 + n - x),
+            "visits of contacted customers",
+        )
+    if t.relative_lift is not None:
+        column = METRIC_COLUMNS[t.relative_lift.metric]
+        rows_m = lift_table[lift_table["metric"] == column]
+        if rows_m.empty:
+            raise DataError(
+                "outcomes",
+                f"no outcome column for the target metric {t.relative_lift.metric!r}",
+                column=column,
+            )
+        best = rows_m.loc[rows_m["rel_lift"].idxmax()]
+        p = float(np.mean(draws.rel_lift[(best["arm"], column)] >= t.relative_lift.min))
+        add(
+            "relative_lift",
+            best["rel_lift"],
+            t.relative_lift.min,
+            p,
+            f"best arm ({best['arm']}) on {column}",
+        )
+    revenue = lift_table[lift_table["metric"] == "revenue"]
+    if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):
+        total = sum(
+            draws.abs_lift[(a, "revenue")] * n
+            for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+        )
+        if t.incremental_revenue is not None:
+            add(
+                "incremental_revenue",
+                revenue["incremental"].sum(),
+                t.incremental_revenue,
+                np.mean(total >= t.incremental_revenue),
+                "all arms against the holdout",
+            )
+        spend = sum(
+            plan.cost.get(a, 0.0) * n for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+        )
+        if t.roi is not None and spend > 0:
+            actual = revenue["incremental"].sum() * plan.margin / spend
+            add(
+                "roi",
+                actual,
+                t.roi,
+                np.mean(total * plan.margin / spend >= t.roi),
+                f"incremental margin ({plan.margin:.0%}) / cost",
+            )
+    if funnel_targets is not None:
+        for _, r in funnel_targets.iterrows():
+            add(
+                f"funnel_{r['stage']}",
+                r["actual"],
+                r["target"],
+                r["p_met"],
+                "share of touched reaching the stage",
+            )
+    return rows
