@@ -542,6 +542,6 @@ def _plan() -> dict:
             "relative_lift": {"metric": "conversion", "min": 0.10},
             "incremental_revenue": 5000,
             "roi": 1.5,
-            "funnel": {"visit": 0.15, "register": 0.06, "purchase": 0.03},
+            "funnel": {"visit": 0.30, "register": 0.16, "purchase": 0.10},
         },
     }
