@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from closedloop._frames import eager_frame
 from closedloop.errors import DataError
+from closedloop.lift import CREDIBLE_LEVEL
 
 __all__ = [
     "CREDIBLE_LEVEL",
@@ -41,7 +43,6 @@ __all__ = [
 #: Beta(alpha, beta) prior on every conversion rate: uniform, Beta(1, 1)
 PRIOR = (1.0, 1.0)
 #: probability mass of the equal-tailed credible interval
-CREDIBLE_LEVEL = 0.95
 #: the slow-tail quantile reported beside the median time between stages
 SLOW_QUANTILE = 0.9
 #: position-based (U-shaped) credit: first touch, all middle touches together, last touch
@@ -114,7 +115,7 @@ def funnel(
     """
     stages = _check_stages(stages)
     by = [by] if isinstance(by, str) else list(by or [])
-    frame = _frame(events, "funnel events")
+    frame = eager_frame(events, "funnel events")
     if "stage" in frame.columns:
         per_entity, labels = _entities_from_log(frame, stages, by, window, ordered)
     else:
@@ -213,8 +214,8 @@ def attribution(
         raise DataError(
             "attribution", f"model must be 'first', 'last' or 'position', not {model!r}"
         )
-    leads = _frame(events_or_customers, "attribution leads")
-    tx = _frame(transactions, "transactions")
+    leads = eager_frame(events_or_customers, "attribution leads")
+    tx = eager_frame(transactions, "transactions")
     _require(tx, ("customer_id", "order_date", "amount"), "transactions")
     if {"entity_id", "timestamp", "channel"} <= set(leads.columns):
         touches = _touches_from_log(leads)
@@ -253,16 +254,6 @@ def _check_stages(stages) -> list[str]:
     if repeated:
         raise DataError("funnel stages", f"stage(s) listed twice: {', '.join(repeated)}")
     return stages
-
-
-def _frame(data, source: str) -> nw.DataFrame:
-    try:
-        frame = nw.from_native(data, eager_only=True)
-    except TypeError as exc:
-        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
-    if frame.shape[0] == 0:
-        raise DataError(source, "the input is empty (no rows)")
-    return frame
 
 
 def _require(frame: nw.DataFrame, columns, source: str) -> None:

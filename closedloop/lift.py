@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from closedloop._frames import eager_frame
 from closedloop.errors import DataError
 
 __all__ = [
@@ -247,7 +248,7 @@ def prob_best(
     """Multi-arm: the posterior probability that each arm (the control included) has the highest
     mean of each metric, from the same posteriors as :func:`bayesian_lift`.
     Output: ``arm, metric, mean, p_best``, one row per (arm, metric)."""
-    frame = _frame(data, "lift data")
+    frame = eager_frame(data, "lift data")
     metrics = _metrics(frame, metrics, [arm])
     _require(frame, [arm, *metrics], "lift data")
     kinds = _kinds(frame, metrics, kinds)
@@ -390,16 +391,6 @@ def srm_check(counts, planned: Mapping[str, float], *, arm: str = "arm", alpha: 
 
 
 # --- aggregation: one narwhals group-by to sufficient statistics ------------------------------
-
-
-def _frame(data, source: str) -> nw.DataFrame:
-    try:
-        frame = nw.from_native(data, eager_only=True)
-    except TypeError as exc:
-        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
-    if len(frame) == 0:
-        raise DataError(source, "the input is empty (no rows)")
-    return frame
 
 
 def _require(frame: nw.DataFrame, columns, source: str) -> None:
@@ -558,7 +549,7 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
         raise DataError(source, f"the credible level must be between 0 and 1, not {level}")
     if draws < 100:
         raise DataError(source, f"use at least 100 posterior draws, not {draws}")
-    frame = _frame(data, source)
+    frame = eager_frame(data, source)
     metrics = _metrics(frame, metrics, [arm, *by])
     _require(frame, [arm, *by, *metrics], source)
     arms = frame.get_column(arm).unique().to_list()
@@ -703,7 +694,7 @@ def _arm_counts(counts, arm: str) -> pd.Series:
     if isinstance(counts, Mapping | pd.Series):
         observed = pd.Series(counts)
     else:
-        frame = _frame(counts, "sample-ratio check")
+        frame = eager_frame(counts, "sample-ratio check")
         _require(frame, [arm], "sample-ratio check")
         per = frame.group_by(arm).agg(nw.len().alias("n")).to_pandas()
         observed = pd.Series(per["n"].to_numpy(), index=per[arm].to_numpy())
