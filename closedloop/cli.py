@@ -63,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--customers", type=int, default=20_000, help="number of customers")
     data.set_defaults(func=_make_demo)
+
+    hill = sub.add_parser(
+        "make-hillstrom", help="write Hillstrom's e-mail test as a campaign folder with its plan"
+    )
+    hill.add_argument(
+        "--out", type=Path, default=Path("data/hillstrom"), help="folder (default: data/hillstrom)"
+    )
+    hill.add_argument(
+        "--source", type=Path, default=None, help="the Hillstrom CSV (default: download once)"
+    )
+    hill.set_defaults(func=_make_hillstrom)
     return parser
 
 
@@ -148,6 +159,14 @@ def _make_demo(args) -> int:
 
     folder = write_demo(args.out, seed=args.seed, n_customers=args.customers)
     _print_summary(folder)
+    return 0
+
+
+def _make_hillstrom(args) -> int:
+    from closedloop.datasets import write_hillstrom
+
+    folder = write_hillstrom(args.out, args.source)
+    print(f"Hillstrom campaign in {folder}/: run it with  closedloop run {folder / 'plan.yaml'}")
     return 0
 
 

@@ -6,6 +6,8 @@ report in Chinese (``language="zh"``) uses the method's own words.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Literal, NamedTuple
 
 import pandas as pd
@@ -175,6 +177,167 @@ TERMS: dict[str, Term] = {
         "methods are only methods; data quality is the foundation",
     ),
 }
+
+
+#: the report's own wording, English -> Chinese (the method's terms come from TERMS)
+PHRASES: dict[str, str] = {
+    # report sentences and captions
+    "cycle": "周期",
+    "period": "活动期",
+    "to": "至",
+    "data as of": "数据截至",
+    "run": "运行",
+    "Objective": "目标类型",
+    "audience": "目标人群",
+    "arms": "分组",
+    "everyone assigned": "全部分组客户",
+    "value": "数值",
+    "P(met): posterior probability that the target was reached": "达成概率：目标达成的后验概率",
+    "relative lift with its 95% credible interval": "相对提升及其 95% 可信区间",
+    "Posterior lift of each arm over the holdout (95% interval)": "各实验组相对对照组的提升（95% 区间）",
+    "share of touched reaching each stage": "触达客户到达各阶段的比例",
+    "Funnel by channel: step rates": "分渠道漏斗：逐级转化率",
+    "Step conversion by channel and stage": "分渠道、分阶段的逐级转化率",
+    "conversion uplift by segment, partially pooled": "分群转化提升（部分合并估计）",
+    "Who responded: uplift by segment": "响应人群：分群提升",
+    "12 months to": "12 个月，截至",
+    "RFM segment migration over the campaign period": "活动期间 RFM 分群迁移",
+    "bought A → offer B: lift > 1, by confidence": "买了 A → 推荐 B：提升度 > 1，按置信度排序",
+    "Strongest basket rules for the next offer": "下一次推荐最强的购物篮规则",
+    "each change with its reason": "每项调整及其理由",
+    "The next plan is written beside this report as": "下一周期的计划已写在本报告旁：",
+    "This is the first recorded cycle of": "这是首次记录的周期：",
+    "each target, run after run": "各目标逐次运行的结果",
+    "rows read, kept and dropped per table": "各表读取、保留和剔除的行数",
+    "Definitions": "定义",
+    "lineage": "数据来源",
+    # column headers
+    "target_value": "目标值",
+    "status": "状态",
+    "p_met": "达成概率",
+    "basis": "口径",
+    "metric": "指标",
+    "n": "人数",
+    "mean": "均值",
+    "control_mean": "对照组均值",
+    "rel_lift": "相对提升",
+    "rel_lift_low": "相对提升下限",
+    "rel_lift_high": "相对提升上限",
+    "abs_lift": "绝对提升",
+    "abs_lift_low": "绝对提升下限",
+    "abs_lift_high": "绝对提升上限",
+    "p_better": "优于对照概率",
+    "expected_loss": "期望损失",
+    "incremental": "增量",
+    "cost": "成本",
+    "incremental_margin": "增量毛利",
+    "roi_low": "投资回报率下限",
+    "roi_high": "投资回报率上限",
+    "p_target": "达标概率",
+    "stage": "阶段",
+    "small": "样本小",
+    "rank": "排名",
+    "tier": "层级",
+    "heads": "人数",
+    "heads_share": "人数占比",
+    "revenue_share": "销售额占比",
+    "avg_ticket": "客单价",
+    "avg_frequency": "平均购买次数",
+    "threshold": "门槛",
+    "rule": "规则",
+    "field": "字段",
+    "reason": "理由",
+    "table": "表",
+    "source": "来源",
+    "rows_read": "读取行数",
+    "rows_kept": "保留行数",
+    "dropped": "剔除行数",
+    "refunds": "退款行数",
+    "first_date": "最早日期",
+    "last_date": "最晚日期",
+    "current": "本次",
+    "roi": "投资回报率",
+    # figure titles and labels (whole phrases first, so no title comes out half translated)
+    "Funnel: entities reaching each stage": "漏斗：到达各阶段的人数",
+    "Step conversion: share of the previous stage, by group": "逐级转化率：占上一阶段的比例（分组）",
+    "Customer pyramid: share of heads vs share of revenue": "客户金字塔：人数占比与销售额占比",
+    "share of customers": "人数占比",
+    "share of revenue": "销售额占比",
+    "Migration: where customers moved": "迁移：客户去了哪里",
+    "share of the before-row": "占活动前该行的比例",
+    "Strongest cross-sell rules by lift": "按提升度排序的最强关联销售规则",
+    "confidence = P(B | A)": "置信度 = P(B | A)",
+    "All rules: lift against confidence (size = support)": "全部规则：提升度与置信度（点大小 = 支持度）",
+    "Head-share curve: how few customers make most revenue": "人头占比曲线：少数客户贡献多数销售额",
+    "customers ranked by spend": "按消费额排序的客户",
+    "every customer equal": "人人相同",
+    "cumulative share of revenue": "累计销售额占比",
+    "share of customers (top first)": "客户占比（高价值在前）",
+    "Revenue by pyramid tier over time (tiers fixed over the window)": "各金字塔层级的销售额走势（层级在窗口内固定）",
+    "Churn levels: customers and revenue by severity": "流失程度：各级别的客户数与销售额",
+    "customers by churn level": "各流失级别的客户数",
+    "revenue: previous vs this period": "销售额：上期与本期",
+    "mean monetary": "平均消费额",
+    "F score (5 = most orders)": "F 分（5 = 次数最多）",
+    "R score (5 = most recent)": "R 分（5 = 最近）",
+    "posterior density": "后验密度",
+    "Posterior of the relative lift over the holdout": "相对提升的后验分布",
+    "model": "模型",
+    # scorecard bases and figure wording
+    "conversion of contacted customers": "触达客户的转化率",
+    "visits of contacted customers": "触达客户的到访率",
+    "all arms against the holdout": "全部实验组对比对照组",
+    "share of touched reaching the stage": "触达客户到达该阶段的比例",
+    "Lift over the holdout: observed and 95% credible interval": "相对对照组的提升：观测值与 95% 可信区间",
+    "relative lift": "相对提升",
+    "lift in percentage points": "提升（百分点）",
+    "lift per customer": "人均提升",
+    "Lift by segment on": "分群提升：",
+    "ranked by credible uplift": "按可信提升排序",
+    "vs holdout": "对比对照组",
+    "entities": "人数",
+    "step rate": "逐级转化率",
+    "customer pyramid": "客户金字塔",
+    "share of customers  ←   |   →  share of revenue": "人数占比  ←   |   →  销售额占比",
+    "tier (customers ranked by spend)": "层级（按消费额排序）",
+    "customers": "客户数",
+    "customers before": "活动前分群",
+    "segment before": "活动前分群",
+    "segment after": "活动后分群",
+    "Segment migration": "分群迁移",
+    "lift = P(B | A) / P(B)": "提升度 = P(B | A) / P(B)",
+    "PDCA history": "PDCA 历史",
+    "conversion rate": "转化率",
+    "visit rate": "到访率",
+    "relative lift min": "相对提升下限",
+    "funnel": "漏斗",
+    "converted": "转化",
+    "visited": "到访",
+    "revenue": "销售额",
+    "control": "对照组",
+    "binary": "二元",
+    "continuous": "连续",
+}
+
+
+@functools.cache
+def _pattern() -> tuple[re.Pattern, dict[str, str]]:
+    words = {t.en.lower(): t.zh for t in TERMS.values()}
+    words.update({k.lower().replace("_", " "): v for k, v in PHRASES.items()})
+    alternatives = sorted(words, key=len, reverse=True)
+    body = "|".join(re.escape(w) for w in alternatives)
+    return re.compile(rf"(?<![\w]){'(?:' + body + ')'}(?![\w])", re.IGNORECASE), words
+
+
+def translate(text: str, language: Language = "en") -> str:
+    """``text`` in ``language``: known phrases and method terms replaced, longest first.
+
+    English is returned as is. Names that come from the data (arms, segments) stay as they are.
+    """
+    if language != "zh" or not text:
+        return text
+    pattern, words = _pattern()
+    return pattern.sub(lambda m: words[m.group(0).lower()], text.replace("_", " "))
 
 
 def label(key: str, language: Language = "en", both: bool = False) -> str:

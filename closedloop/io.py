@@ -23,6 +23,7 @@ __all__ = [
     "read_assignments",
     "read_customers",
     "read_events",
+    "read_outcomes",
     "read_transactions",
 ]
 
@@ -69,6 +70,13 @@ ASSIGNMENTS = _Table(
     numbers=("cost",),
     key=("customer_id",),
     key_fields=("arm",),
+)
+OUTCOMES = _Table(
+    "outcomes",
+    required=("customer_id",),
+    ids=("customer_id",),
+    numbers=("visited", "converted", "orders", "revenue"),
+    key=("customer_id",),
 )
 EVENTS = _Table(
     "events",
@@ -119,6 +127,36 @@ def read_assignments(data, columns=None, asof=None, source=None) -> pd.DataFrame
     return frame
 
 
+def read_outcomes(data, columns=None, source=None) -> pd.DataFrame:
+    """Campaign outcomes: one row per ``customer_id``, one numeric column per metric.
+
+    Known metrics: ``visited`` and ``converted`` (0/1), ``orders`` and ``revenue``; when the
+    outcomes table is absent they are derived from the transactions in the campaign period.
+    """
+    frame = _read(OUTCOMES, data, columns, None, source)
+    source = frame.attrs["quality"]["source"]
+    metrics = [c for c in ("visited", "converted", "orders", "revenue") if c in frame.columns]
+    if not metrics:
+        raise DataError(
+            source,
+            "no metric column: give at least one of visited, converted, orders, revenue"
+            f"; found: {', '.join(map(str, frame.columns))}",
+            column="converted",
+        )
+    for col in ("visited", "converted"):
+        if col in frame.columns:
+            bad = frame[col].notna() & ~frame[col].isin([0, 1])
+            if bad.any():
+                raise DataError(
+                    source,
+                    "a 0/1 outcome holds other values",
+                    column=col,
+                    rows=frame[bad],
+                    n_bad=int(bad.sum()),
+                )
+    return frame
+
+
 def read_events(data, columns=None, asof=None, source=None) -> pd.DataFrame:
     """Funnel events: ``entity_id, stage, timestamp`` (optional ``channel``, ``customer_id``)."""
     frame = _read(EVENTS, data, columns, asof, source)
@@ -152,7 +190,7 @@ def _read(table, data, columns, asof, source, asof_column=None) -> pd.DataFrame:
     for col in table.flags:
         if col in frame.columns:
             frame[col] = _flags(frame, col, source)
-    limit_col = table.dates[0] if asof_column is None else asof_column
+    limit_col = asof_column or (table.dates[0] if table.dates else None)
     if asof is not None and limit_col in frame.columns:
         late = frame[frame[limit_col] > pd.Timestamp(asof)]
         if len(late):

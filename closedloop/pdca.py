@@ -10,6 +10,7 @@ step is what closes the loop: the Check of one cycle writes the Plan of the next
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class CampaignData:
 
     assignments: pd.DataFrame
     outcomes: pd.DataFrame
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
     items: pd.DataFrame | None = None
@@ -67,16 +68,29 @@ class Check:
 def load(plan: Plan, asof=None) -> CampaignData:
     """Read the plan's tables through the data contract (column mappings from ``plan.columns``)."""
     paths, cols = plan.data, plan.columns
-    tx = io.read_transactions(paths.transactions, cols.get("transactions"), asof=asof)
+    tx = (
+        io.read_transactions(paths.transactions, cols.get("transactions"), asof=asof)
+        if paths.transactions
+        else None
+    )
     assignments = io.read_assignments(paths.assignments, cols.get("assignments"))
     events = io.read_events(paths.events, cols.get("events"), asof=asof) if paths.events else None
     customers = (
         io.read_customers(paths.customers, cols.get("customers")) if paths.customers else None
     )
     items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
+    outcomes_read = None
     if paths.outcomes:
-        outcomes = pd.read_csv(paths.outcomes, dtype={"customer_id": str})
-        outcomes = outcomes.drop(columns=["arm", "segment"], errors="ignore")
+        outcomes_read = io.read_outcomes(paths.outcomes, cols.get("outcomes"))
+        outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
+        stray = ~outcomes["customer_id"].isin(assignments["customer_id"])
+        if stray.any():
+            warnings.warn(
+                f"{Path(paths.outcomes).name}: {int(stray.sum()):,} outcome row(s) for customers"
+                " without an assignment are not used",
+                io.DataWarning,
+                stacklevel=2,
+            )
     else:
         outcomes = _outcomes_from_transactions(tx, plan)
     keep = [c for c in ("customer_id", "arm", "segment") if c in assignments.columns]
@@ -90,6 +104,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
     tables = {
         "transactions": tx,
         "assignments": assignments,
+        "outcomes": outcomes_read,
         "events": events,
         "customers": customers,
     }
@@ -107,8 +122,10 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     draws = lift_table.attrs["posterior"]
     p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
     revenue = lift_table[lift_table["metric"] == "revenue"]
-    roi_table = lift.roi(
-        revenue, cost=plan.cost or 0.0, margin=plan.margin, target=plan.targets.roi
+    roi_table = (
+        lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
+        if plan.cost and len(revenue)
+        else pd.DataFrame()
     )
     srm = lift.srm_check(outcomes, plan.arms)
     segments = pd.DataFrame()

@@ -76,12 +76,24 @@ class Targets(_Strict):
 
 
 class DataPaths(_Strict):
-    transactions: Path
+    """The campaign's tables. Outcomes come from their own file, or else from the transactions
+    in the campaign period; without transactions the customer-base section is left out."""
+
     assignments: Path
+    transactions: Path | None = None
+    outcomes: Path | None = None
     events: Path | None = None
     customers: Path | None = None
     items: Path | None = None
-    outcomes: Path | None = None
+
+    @model_validator(mode="after")
+    def _outcomes_source(self):
+        if self.transactions is None and self.outcomes is None:
+            raise ValueError(
+                "give outcomes or transactions (outcomes are derived from the transactions"
+                " in the campaign period)"
+            )
+        return self
 
 
 class Change(_Strict):
@@ -134,6 +146,10 @@ class Plan(_Strict):
         total = sum(self.arms.values())
         if abs(total - 1) > 1e-6:
             raise ValueError(f"arm allocations sum to {total:g}, not 1: {self.arms}")
+        if self.targets.roi is not None and not self.cost:
+            raise ValueError(
+                "an roi target needs the cost per contacted customer (cost: {arm: ...})"
+            )
         unknown_cost = sorted(set(self.cost) - set(self.arms))
         if unknown_cost:
             raise ValueError(f"cost given for arms that do not exist: {unknown_cost}")

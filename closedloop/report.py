@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from closedloop.glossary import translate
 from closedloop.plan import Plan
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "pdca_check.ipynb"
@@ -122,6 +123,18 @@ def to_html(executed: Path, plan: Plan) -> str:
 
 def append_ledger(path: Path, summary: dict) -> None:
     """Add one run to the ledger (one row per run; a lock keeps parallel runs apart)."""
+    row = _ledger_row(summary)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ledger = pd.read_csv(path, dtype=str) if path.exists() else pd.DataFrame()
+        ledger = pd.concat([ledger, pd.DataFrame([row]).astype(str)], ignore_index=True)
+        tmp = path.with_suffix(".tmp")
+        ledger.to_csv(tmp, index=False)
+        tmp.replace(path)
+
+
+def _ledger_row(summary: dict) -> dict:
     row = {
         "campaign": summary["campaign"],
         "cycle": summary["cycle"],
@@ -134,14 +147,7 @@ def append_ledger(path: Path, summary: dict) -> None:
         row[f"{target['target']}_actual"] = target["actual"]
         row[f"{target['target']}_target"] = target["target_value"]
         row[f"{target['target']}_status"] = target["status"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        ledger = pd.read_csv(path, dtype=str) if path.exists() else pd.DataFrame()
-        ledger = pd.concat([ledger, pd.DataFrame([row]).astype(str)], ignore_index=True)
-        tmp = path.with_suffix(".tmp")
-        ledger.to_csv(tmp, index=False)
-        tmp.replace(path)
+    return row
 
 
 def read_ledger(path: str | Path, campaign: str) -> pd.DataFrame:
@@ -154,6 +160,40 @@ def read_ledger(path: str | Path, campaign: str) -> pd.DataFrame:
         ledger[ledger["campaign"] == campaign]
         .sort_values(["cycle", "run_id"])
         .reset_index(drop=True)
+    )
+
+
+def history(path: str | Path, summary: dict) -> pd.DataFrame:
+    """The campaign's PDCA history, long: one row per run and target, earlier runs from the
+    ledger and this run last (``run``: "cycle N · asof"; ``current`` marks this run)."""
+    earlier = read_ledger(path, summary["campaign"])
+    if not earlier.empty:
+        earlier = earlier[earlier["run_id"].astype(str) != str(summary["run_id"])]
+    wide = pd.concat([earlier, pd.DataFrame([_ledger_row(summary)])], ignore_index=True)
+    wide["current"] = [False] * (len(wide) - 1) + [True]
+    names = [f"cycle {c} · {a}" for c, a in zip(wide["cycle"], wide["asof"], strict=True)]
+    wide["run"] = [
+        f"{n} ({r})" if names.count(n) > 1 else n
+        for n, r in zip(names, wide["run_id"], strict=True)
+    ]
+    rows = []
+    for _, r in wide.iterrows():
+        for column in wide.columns:
+            if column.endswith("_status") and pd.notna(r[column]):
+                target = column.removesuffix("_status")
+                rows.append(
+                    {
+                        "run": r["run"],
+                        "run_id": str(r["run_id"]),
+                        "current": r["current"],
+                        "target": target,
+                        "actual": float(r[f"{target}_actual"]),
+                        "target_value": float(r[f"{target}_target"]),
+                        "status": r[column],
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["run", "run_id", "current", "target", "actual", "target_value", "status"]
     )
 
 
@@ -196,31 +236,55 @@ def note(message: str):
     return HTML(f'<div class="cl-note">{html.escape(message)}</div>')
 
 
-def table(frame: pd.DataFrame, table_id: str, caption: str = "", formats: dict | None = None):
-    """A table with an id (so tests and readers can find it), values escaped, numbers formatted."""
+#: columns whose values are the report's own words (translated with the headers)
+WORDED_COLUMNS = ("status", "basis")
+
+
+def table(
+    frame: pd.DataFrame,
+    table_id: str,
+    caption: str = "",
+    formats: dict | None = None,
+    language: str = "en",
+):
+    """A table with an id (so tests and readers can find it), values escaped, numbers formatted
+    (``formats``: column -> format string or ``"number"``); headers, statuses and caption in
+    ``language``."""
     from IPython.display import HTML
 
     shown = frame.copy()
     for column, fmt in (formats or {}).items():
         if column in shown.columns:
             shown[column] = shown[column].map(lambda v, f=fmt: _fmt(f, v))
+    shown = shown.astype(object).where(shown.notna(), "–")
+    for column in WORDED_COLUMNS:
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: translate(str(v), language))
+    shown.columns = [translate(str(c), language) for c in shown.columns]
     body = shown.to_html(
         index=False, table_id=table_id, classes="cl-table", escape=True, na_rep="–"
     )
     for status in ("met", "missed"):
-        body = body.replace(f"<td>{status}</td>", f'<td class="cl-{status}">{status}</td>')
+        word = html.escape(translate(status, language))
+        body = body.replace(f"<td>{word}</td>", f'<td class="cl-{status}">{word}</td>')
+    caption = translate(caption, language)
     caption_html = f'<div class="cl-caption">{html.escape(caption)}</div>' if caption else ""
     return HTML(body + caption_html)
 
 
-def figure(fig, name: str, out_dir: str | Path, caption: str = ""):
-    """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption."""
+def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str = "en"):
+    """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption;
+    its wording in ``language``."""
     import base64
     import io as _io
 
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
+    from closedloop.figures import localize
+
+    localize(fig, language)
+    caption = translate(caption, language)
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
@@ -236,7 +300,18 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = ""):
     )
 
 
+def number(value: float) -> str:
+    """A number as a report shows it: 4 significant digits, or thousands separators from 1,000."""
+    return _fmt("number", value)
+
+
 def _fmt(fmt: str, value) -> str:
+    """``fmt`` applied to a number; ``"number"`` gives 4 significant digits below 1,000 and
+    thousands separators from there on (no 2.5e+04 in a report)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "" if value is None else str(value)
-    return "–" if pd.isna(value) else fmt.format(value)
+    if pd.isna(value):
+        return "–"
+    if fmt == "number":
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return fmt.format(value)

@@ -13,6 +13,7 @@ from closedloop.io import (
     read_assignments,
     read_customers,
     read_events,
+    read_outcomes,
     read_transactions,
 )
 
@@ -191,3 +192,28 @@ def test_a_clean_table_raises_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_transactions(tx())
+
+
+def test_outcomes_contract():
+    frame = pd.DataFrame({"cust": ["1", "2", "3"], "converted": [1, 0, 1], "revenue": [9.5, 0, 3]})
+    out = read_outcomes(frame, columns={"cust": "customer_id"})
+    assert list(out.columns) == ["customer_id", "converted", "revenue"]
+    assert out.attrs["quality"]["rows_kept"] == 3
+
+
+def test_outcomes_flag_with_other_values_is_refused():
+    frame = pd.DataFrame({"customer_id": ["1", "2", "3"], "converted": [1, 2, 0]})
+    with pytest.raises(DataError, match="column 'converted': a 0/1 outcome holds other values"):
+        read_outcomes(frame)
+
+
+def test_outcomes_without_a_metric_column():
+    frame = pd.DataFrame({"customer_id": ["1", "2"], "clicks": [1, 2]})
+    with pytest.raises(DataError, match="no metric column: give at least one of visited"):
+        read_outcomes(frame)
+
+
+def test_outcomes_with_two_values_for_one_customer():
+    frame = pd.DataFrame({"customer_id": ["1", "1", "2"], "revenue": [1.0, 2.0, 0.0]})
+    with pytest.raises(DataError, match="the same customer_id appears in 1 group"):
+        read_outcomes(frame)

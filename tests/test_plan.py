@@ -102,6 +102,8 @@ def test_a_good_plan_loads_and_resolves_paths(tmp_path):
         ("campaign", "../../etc", "a campaign id holds only letters, digits, - and _"),
         ("campaign", "<script>", "a campaign id holds only letters"),
         ("arms", _DELETE, "arms: required"),
+        ("data.transactions", _DELETE, "data: give outcomes or transactions"),
+        ("cost", _DELETE, "an roi target needs the cost per contacted customer"),
     ],
 )
 def test_bad_fields_are_named(tmp_path, path, value, message):
@@ -133,3 +135,10 @@ def test_yaml_is_loaded_safely(tmp_path):
     (tmp_path / "evil.yaml").write_text("campaign: !!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(PlanError, match="not valid YAML"):
         Plan.from_yaml(tmp_path / "evil.yaml")
+
+
+def test_transactions_are_optional_when_outcomes_are_given(tmp_path):
+    raw = changed("data", {"assignments": "assignments.csv", "outcomes": "assignments.csv"})
+    plan = Plan.from_yaml(write(tmp_path, raw))
+    assert plan.data.transactions is None
+    assert plan.data.outcomes == tmp_path / "assignments.csv"
