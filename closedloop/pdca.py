@@ -74,6 +74,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
         else None
     )
     assignments = io.read_assignments(paths.assignments, cols.get("assignments"))
+    _check_arms(plan, assignments)
     events = io.read_events(paths.events, cols.get("events"), asof=asof) if paths.events else None
     customers = (
         io.read_customers(paths.customers, cols.get("customers")) if paths.customers else None
@@ -264,6 +265,24 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "srm": result.srm,
         "decisions": [c.model_dump() for c in next_plan.changes],
     }
+
+
+def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
+    """The arms in the data are the plan's arms: a renamed arm must not pass as a missing one."""
+    found = set(assignments["arm"])
+    extra, absent = sorted(found - set(plan.arms)), sorted(set(plan.arms) - found)
+    if extra or absent:
+        source = assignments.attrs["quality"]["source"]
+        rows = assignments[assignments["arm"].isin(extra)] if extra else assignments.head(0)
+        parts = [f"arm(s) {extra} are not in the plan" if extra else ""]
+        parts.append(f"plan arm(s) {absent} have nobody assigned" if absent else "")
+        raise DataError(
+            source,
+            "; ".join(p for p in parts if p) + f" (plan arms: {sorted(plan.arms)})",
+            column="arm",
+            rows=rows,
+            n_bad=len(rows),
+        )
 
 
 def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan) -> pd.DataFrame:

@@ -7,10 +7,11 @@ import json
 import matplotlib
 import pandas as pd
 import pytest
+import yaml
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
-from closedloop import figures, report
+from closedloop import DataError, figures, report
 from closedloop.datasets import hillstrom, write_demo, write_hillstrom
 from closedloop.figures import pdca as pdca_fig
 from closedloop.glossary import translate
@@ -125,3 +126,69 @@ def test_translate_keeps_data_names_and_whole_phrases():
         pd.DataFrame({"target": ["a"], "status": ["met"]}), "t", language="zh"
     ).data
     assert '<td class="cl-met">达成</td>' in table and "<th>目标</th>" in table
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory):
+    """A shop's own files, named its own way, as in the README's example."""
+    demo = write_demo(tmp_path_factory.mktemp("demo"), seed=3, n_customers=2_000)
+    folder = tmp_path_factory.mktemp("shop")
+    tx = pd.read_csv(demo / "transactions.csv")
+    orders = tx.groupby(["order_id", "customer_id", "order_date"], as_index=False)["amount"].sum()
+    orders.rename(
+        columns={
+            "order_id": "Receipt",
+            "customer_id": "Member No",
+            "order_date": "Order Date",
+            "amount": "Paid (EUR)",
+        }
+    ).to_csv(folder / "orders.csv", index=False)
+    groups = pd.read_csv(demo / "assignments.csv")[["customer_id", "arm"]]
+    groups["arm"] = groups["arm"].map({"control": "holdout", "sms": "text", "wecom": "chat"})
+    groups.rename(columns={"customer_id": "Member No", "arm": "Group"}).to_csv(
+        folder / "campaign.csv", index=False
+    )
+    plan = {
+        "campaign": "march-reactivation",
+        "objective": "win back",
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "arms": {"holdout": 0.1, "text": 0.45, "chat": 0.45},
+        "control": "holdout",
+        "targets": {"conversion_rate": 0.15},
+        "data": {"transactions": "orders.csv", "assignments": "campaign.csv"},
+        "columns": {
+            "transactions": {
+                "Member No": "customer_id",
+                "Order Date": "order_date",
+                "Paid (EUR)": "amount",
+                "Receipt": "order_id",
+            },
+            "assignments": {"Member No": "customer_id", "Group": "arm"},
+        },
+    }
+    return folder, plan
+
+
+def test_own_data_with_other_column_names(own_data):
+    from closedloop import pdca
+
+    folder, raw = own_data
+    (folder / "plan.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = Plan.from_yaml(folder / "plan.yaml")
+    data = pdca.load(plan, asof="2026-04-01")
+    result = pdca.check(plan, data, asof="2026-04-01")
+    assignments = pd.read_csv(folder / "campaign.csv")
+    assert len(data.outcomes) == len(assignments)
+    assert set(result.lift["arm"]) == {"text", "chat"}
+    assert result.scorecard.loc[0, "target"] == "conversion_rate"
+
+
+def test_arms_that_differ_from_the_plan_are_named(own_data):
+    from closedloop import pdca
+
+    folder, raw = own_data
+    raw = {**raw, "arms": {"holdout": 0.1, "sms": 0.45, "chat": 0.45}}
+    (folder / "renamed.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = Plan.from_yaml(folder / "renamed.yaml")
+    with pytest.raises(DataError, match=r"arm\(s\) \['text'\] are not in the plan; plan arm"):
+        pdca.load(plan, asof="2026-04-01")
