@@ -211,6 +211,13 @@ PHRASES: dict[str, str] = {
     "rows read, kept and dropped per table": "各表读取、保留和剔除的行数",
     "Definitions": "定义",
     "lineage": "数据来源",
+    # the Act step's reasons (closedloop.pdca.act)
+    "is the best arm on conversion": "为转化最佳分组",
+    "segments where a kept arm beats the holdout with P >=": "保留分组胜过对照组的概率 ≥ 此值的分群：",
+    "reset to 95% of the best kept arm's observed conversion": "重设为保留分组中最佳观测转化率的 95%",
+    "posterior quantile of": "后验分位数：",
+    "the next cycle follows this one": "下一周期紧接本周期",
+    "dropped": "停用",
     # column headers
     "target_value": "目标值",
     "status": "状态",
@@ -251,7 +258,7 @@ PHRASES: dict[str, str] = {
     "source": "来源",
     "rows_read": "读取行数",
     "rows_kept": "保留行数",
-    "dropped": "剔除行数",
+    "rows_dropped": "剔除行数",
     "refunds": "退款行数",
     "first_date": "最早日期",
     "last_date": "最晚日期",

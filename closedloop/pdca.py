@@ -300,7 +300,7 @@ def _quality(name: str, frame: pd.DataFrame) -> dict:
         "source": Path(q.get("source", "")).name,
         "rows_read": q.get("rows_read", len(frame)),
         "rows_kept": q.get("rows_kept", len(frame)),
-        "dropped": sum(q.get("dropped", {}).values()),
+        "rows_dropped": sum(q.get("dropped", {}).values()),
         "refunds": q.get("refunds", 0),
         "first_date": q.get("date_min"),
         "last_date": q.get("date_max"),

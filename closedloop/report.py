@@ -237,7 +237,7 @@ def note(message: str):
 
 
 #: columns whose values are the report's own words (translated with the headers)
-WORDED_COLUMNS = ("status", "basis")
+WORDED_COLUMNS = ("status", "basis", "to", "reason")
 
 
 def table(
