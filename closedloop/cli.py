@@ -93,7 +93,14 @@ def _run(args) -> int:
     from closedloop.report import RunExists, run
 
     try:
-        result = run(args.plan, args.out, _run_id(args), args.asof, args.language)
+        result = run(
+            args.plan,
+            args.out,
+            _run_id(args),
+            args.asof,
+            args.language,
+            progress=sys.stderr.isatty(),
+        )
     except (PlanError, RunExists, ValueError) as exc:
         print(f"closedloop run: {exc}", file=sys.stderr)
         return 2

@@ -56,8 +56,10 @@ def run(
     asof: str | None = None,
     language: str = "en",
     notebook: Path | None = None,
+    progress: bool = False,
 ) -> RunResult:
-    """Execute the report notebook for one plan; see the module docstring for the folders."""
+    """Execute the report notebook for one plan; see the module docstring for the folders.
+    ``progress`` shows papermill's bar over the notebook's cells."""
     started = time.perf_counter()
     plan_path = Path(plan_path).resolve()
     plan = Plan.from_yaml(plan_path)
@@ -85,7 +87,7 @@ def run(
             str(partial / "report.ipynb"),
             parameters=parameters,
             kernel_name="python3",
-            progress_bar=False,
+            progress_bar=progress,
             cwd=str(partial),
         )
     except papermill.PapermillExecutionError as exc:
