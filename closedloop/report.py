@@ -80,7 +80,11 @@ def run(
         "ledger_path": str(out / LEDGER),
     }
     import papermill
+    from traitlets.config import Config
 
+    # encrypt the kernel's channels where the kernel supports it (other processes on a shared
+    # machine cannot read the data passing through), which also silences ipykernel's warning
+    encrypted = Config({"AsyncKernelManager": {"transport_encryption": "auto"}})
     try:
         papermill.execute_notebook(
             str(notebook or NOTEBOOK),
@@ -89,6 +93,7 @@ def run(
             kernel_name="python3",
             progress_bar=progress,
             cwd=str(partial),
+            config=encrypted,
         )
     except papermill.PapermillExecutionError as exc:
         failed = out / plan.campaign / "failed" / run_id
