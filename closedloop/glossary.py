@@ -176,6 +176,34 @@ TERMS: dict[str, Term] = {
         "closedloop.io",
         "methods are only methods; data quality is the foundation",
     ),
+    "stacking_bricks": Term(
+        "stacking bricks",
+        "垒砖头",
+        "",
+        "planning growth by products; the opposite of counting heads",
+    ),
+    "head_users": Term(
+        "head users",
+        "头部用户",
+        "closedloop.rfm.head_share",
+        "the few customers who make most of the revenue",
+    ),
+    "upgrade": Term(
+        "upgrade opportunity",
+        "升级机会",
+        "closedloop.rfm.upgrade_candidates",
+        "customers close to the next tier",
+    ),
+    "basket_analysis": Term(
+        "basket analysis", "购物篮分析", "closedloop.basket", "which items are bought together"
+    ),
+    "churn_none": Term("no churn", "未流失", "closedloop.rfm.churn_severity", ""),
+    "traffic_loop": Term(
+        "traffic loop",
+        "流量闭环",
+        "closedloop.funnel.attribution",
+        "public domain to private domain, and insight back to the public domain",
+    ),
 }
 
 
@@ -324,6 +352,20 @@ PHRASES: dict[str, str] = {
     "control": "对照组",
     "binary": "二元",
     "continuous": "连续",
+    # figure wording met in the method tour (notebooks/00_method_tour.ipynb)
+    "previous period": "上期",
+    "this period": "本期",
+    "of customers": "的客户",
+    "of revenue": "的销售额",
+    "purchases in the calibration period (repeat purchase days)": "校准期的购买次数（重复购买天数）",
+    "mean purchases per customer in the holdout": "验证期的人均购买次数",
+    "P(better)": "P(优于对照组)",
+    "visit": "到访",
+    "spend": "消费额",
+    "step": "逐级",
+    "cum": "累计",
+    "conf": "置信度",
+    "supp": "支持度",
 }
 
 
