@@ -11,9 +11,9 @@ they will spend, and what that is worth today.
   :func:`spend_independence` (Gamma-Gamma's assumption), :func:`repeat_tracking` (cumulative repeat
   purchases, actual vs model) and :func:`clv_by_tier` (CLV by pyramid tier, 客户金字塔).
 
-Raw transactions are reduced by one narwhals group-by to customer-days (same-day purchases
-merged, as in the papers) and then per customer (pandas input is aggregated by polars when it is
-installed); the models run on that summary. Likelihoods are
+Raw transactions (pandas, polars, a DuckDB relation or a PySpark DataFrame) are reduced by one
+narwhals group-by to customer-days (same-day purchases merged, as in the papers) and then per
+customer, where the data lives (:mod:`closedloop._frames`); the models run on that pandas summary. Likelihoods are
 the papers' closed forms written with ``scipy.special`` (``gammaln``, ``betaln``, ``hyp2f1``) and
 maximised by ``scipy.optimize.minimize`` over the *unique* ``(frequency, recency, T)`` rows, each
 weighted by its number of customers (Fader & Hardie's condensed data), with an analytic gradient
@@ -32,13 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from closedloop._frames import collect, lazy_frame, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
-
-try:  # optional: aggregates pandas input several times faster
-    import polars as pl
-except ImportError:
-    pl = None
 
 __all__ = [
     "DISCOUNT_RATE",
@@ -90,8 +86,9 @@ _GRADIENT_OK = 1e-5  # a fit whose optimiser stops with a larger gradient has no
 def summary(transactions, asof, time_unit: str = "W", calibration_end=None) -> pd.DataFrame:
     """One row per customer: the sufficient statistics of BG/NBD, Pareto/NBD and Gamma-Gamma.
 
-    ``transactions`` (pandas or polars; ``customer_id, order_date, amount``) are read up to the end
-    of the day ``asof``; purchases on the same day are one purchase (amounts summed). Columns:
+    ``transactions`` (pandas, polars, a DuckDB relation or a PySpark DataFrame; ``customer_id,
+    order_date, amount``) are read up to the end of the day ``asof``; purchases on the same day are
+    one purchase (amounts summed). Columns:
 
     - ``frequency`` — repeat purchases: purchase days after the first one;
     - ``recency`` — time from the first to the last purchase; ``T`` — from the first purchase to
@@ -135,7 +132,7 @@ def summary(transactions, asof, time_unit: str = "W", calibration_end=None) -> p
         )
         .sort("customer_id")
     )
-    per = _collect(per)
+    per = collect(per)
     if per.empty:
         raise DataError(source, f"no purchases on or before {cut:%Y-%m-%d}")
     per["customer_id"] = per["customer_id"].astype("str")
@@ -426,7 +423,7 @@ def repeat_tracking(transactions, model: ClvModel, asof) -> pd.DataFrame:
     days = _customer_days(transactions, end, "clv.repeat_tracking transactions")
     days = days.with_columns(nw.col("day").min().over("customer_id").alias("first_day"))
     cut = frame["first_purchase"].max()
-    repeats = _collect(
+    repeats = collect(
         days.filter((nw.col("first_day") <= cut) & (nw.col("day") > nw.col("first_day")))
         .group_by("day")
         .agg(nw.len().alias("repeats"))
@@ -798,50 +795,18 @@ def _standard_errors(theta, hess, n: float, names) -> pd.Series:
 
 def _customer_days(transactions, end: pd.Timestamp, source: str):
     """Purchases up to the end of ``end`` merged to one row per customer and day (amounts summed)."""
-    try:
-        frame = nw.from_native(transactions)
-    except TypeError as exc:
-        raise DataError(
-            source, f"expected a pandas or polars DataFrame, got {type(transactions).__name__}"
-        ) from exc
-    columns = frame.collect_schema().names()
-    missing = [c for c in ("customer_id", "order_date", "amount") if c not in columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(columns)}",
-            column=missing[0],
-        )
+    frame = lazy_frame(transactions, source, ("customer_id", "order_date", "amount"))
     schema = frame.collect_schema()
     if not isinstance(schema["order_date"], nw.Datetime):
         raise DataError(
             source, f"must be a datetime, got {schema['order_date']}", column="order_date"
         )
     return (
-        _engine(frame, ["customer_id", "order_date", "amount"])
-        .filter(nw.col("order_date") < end + pd.Timedelta(days=1))
+        frame.filter(nw.col("order_date") < end + pd.Timedelta(days=1))
         .with_columns(nw.col("order_date").dt.truncate("1d").alias("day"))
         .group_by("customer_id", "day")
         .agg(nw.col("amount").sum())
     )
-
-
-def _engine(frame, columns: list[str]):
-    """Pandas and polars frames are aggregated lazily by polars when it is installed (the same
-    narwhals expressions, multi-threaded and optimised as one query); others as they come."""
-    if pl is None:
-        return frame
-    if frame.implementation is nw.Implementation.PANDAS:
-        return nw.from_native(pl.from_pandas(frame.to_native()[columns]).lazy())
-    if frame.implementation is nw.Implementation.POLARS and isinstance(frame, nw.DataFrame):
-        return frame.lazy()
-    return frame
-
-
-def _collect(frame) -> pd.DataFrame:
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    return frame.to_pandas()
 
 
 def _mean(total: pd.Series, count: pd.Series) -> pd.Series:
@@ -852,11 +817,7 @@ def _mean(total: pd.Series, count: pd.Series) -> pd.Series:
 def _checked_summary(summary, spend: bool) -> pd.DataFrame:
     """The summary as pandas, with the rules of the models checked (recency within T, ...)."""
     source = "clv summary"
-    if not isinstance(summary, pd.DataFrame):
-        try:
-            summary = _collect(nw.from_native(summary))
-        except TypeError as exc:
-            raise DataError(source, f"expected a DataFrame, got {type(summary).__name__}") from exc
+    summary = to_pandas(summary, source)
     needed = (*_SUMMARY_COLUMNS, "monetary") if spend else _SUMMARY_COLUMNS
     _require(summary, needed, source)
     if summary.empty:

@@ -16,8 +16,9 @@ Growth is planned by customers — how many, how often, how much each — rather
 - :func:`migration` — how customers moved between segments or tiers, in heads and revenue.
 
 Raw transactions are reduced once with a narwhals group-by to per-customer sums, counts and
-first / last dates (pandas, polars and DuckDB inputs alike); scores, tiers and stages are computed on
-that summary with numpy (ranks from ``scipy.stats.rankdata``).
+first / last dates, run by DuckDB, polars, Spark or pandas (:mod:`closedloop._frames`); scores,
+tiers and stages are computed on that pandas summary with numpy (ranks from
+``scipy.stats.rankdata``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from closedloop._frames import collect, lazy_frame, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
-
-try:  # optional: aggregates pandas input several times faster
-    import polars as pl
-except ImportError:
-    pl = None
 
 __all__ = [
     "ABSENT",
@@ -129,7 +126,6 @@ SEGMENTS = pd.DataFrame(
 )
 
 _TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
-_USED_COLUMNS = (*_TRANSACTION_COLUMNS, "order_id", "quantity", "is_member")
 _FREQ = {"month": "1mo", "quarter": "1q"}
 _LEVELS = range(1, SCORE_LEVELS + 1)
 _RFM_CODES = [f"{r}{f}{m}" for r in _LEVELS for f in _LEVELS for m in _LEVELS]
@@ -149,7 +145,8 @@ def rfm_table(
 ) -> pd.DataFrame:
     """One row per customer: recency, frequency, monetary, 1–5 scores and a named segment (RFM).
 
-    ``transactions`` (pandas, polars or a DuckDB relation; ``customer_id, order_date, amount``,
+    ``transactions`` (pandas, polars, a DuckDB relation or a PySpark DataFrame; ``customer_id,
+    order_date, amount``,
     optional ``order_id``) are counted up to the end of the day ``asof``, and over the last
     ``period_days`` days only when given (``None``: all history). An order is one ``order_id``
     (its rows summed) or, without that column, one row.
@@ -312,7 +309,7 @@ def pyramid_over_time(
     frame = _window(
         _native(transactions, "pyramid_over_time transactions"), _day(asof), period_days
     )
-    per = _collect(
+    per = collect(
         _orders(frame)
         .with_columns(nw.col("order_date").dt.truncate(_FREQ[freq]).alias("period"))
         .group_by("customer_id", "period")
@@ -461,7 +458,7 @@ def lifecycle_stage(
     ids = rfm.index
     referrers = None
     if customers is not None:
-        cust = _to_pandas(customers, "lifecycle_stage customers")
+        cust = to_pandas(customers, "lifecycle_stage customers")
         _require_columns(cust, ("customer_id",), "lifecycle_stage customers")
         ids = ids.union(pd.Index(cust["customer_id"].astype("str").unique()))
         if referrer in cust.columns:
@@ -529,7 +526,7 @@ def churn_severity(
     date, amount = nw.col("order_date"), nw.col("amount")
     is_now = date >= now_start
     is_prev = (date >= prev_start) & ~is_now
-    per = _collect(
+    per = collect(
         _orders(frame)
         .with_columns(
             is_now.cast(nw.Int64).alias("orders_now"),
@@ -643,31 +640,9 @@ def migration(
 # Helpers: one narwhals pass over the raw rows, then numpy on the summary
 
 
-def _native(data, source: str):
-    """A narwhals DataFrame or LazyFrame over pandas, polars or DuckDB, with the contract columns."""
-    try:
-        frame = nw.from_native(data)
-    except TypeError as exc:
-        raise DataError(
-            source, f"expected a pandas / polars DataFrame or a DuckDB relation, got {type(data)}"
-        ) from exc
-    columns = frame.collect_schema().names()
-    missing = [c for c in _TRANSACTION_COLUMNS if c not in columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(columns)}",
-            column=missing[0],
-        )
-    return _engine(frame, [c for c in columns if c in _USED_COLUMNS])
-
-
-def _engine(frame, columns: list[str]):
-    """A pandas frame is aggregated by polars when it is installed (same narwhals expressions,
-    multi-threaded, several times faster on millions of rows); otherwise by pandas."""
-    if pl is None or frame.implementation is not nw.Implementation.PANDAS:
-        return frame
-    return nw.from_native(pl.from_pandas(frame.to_native()[columns]))
+def _native(data, source: str) -> nw.LazyFrame:
+    """The transactions as a narwhals LazyFrame (see :mod:`closedloop._frames`)."""
+    return lazy_frame(data, source, _TRANSACTION_COLUMNS)
 
 
 def _window(frame, day: pd.Timestamp, period_days: int | None):
@@ -693,16 +668,10 @@ def _orders(frame):
     )
 
 
-def _collect(frame) -> pd.DataFrame:
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect(backend="pandas")
-    return frame.to_pandas()
-
-
 def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
     """Per customer: first and last purchase, orders and revenue (one group-by over the rows)."""
     frame = _window(_native(transactions, source), day, period_days)
-    per = _collect(
+    per = collect(
         _orders(frame)
         .group_by("customer_id")
         .agg(
@@ -812,14 +781,6 @@ def _require_columns(frame: pd.DataFrame, columns, source: str) -> None:
             f"{', '.join(map(str, frame.columns))}",
             column=missing[0],
         )
-
-
-def _to_pandas(data, source: str) -> pd.DataFrame:
-    try:
-        frame = nw.from_native(data)
-    except TypeError as exc:
-        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
-    return _collect(frame)
 
 
 def _categories(*series: pd.Series) -> list:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closedloop import DataError, rfm
+from closedloop import DataError, _frames, rfm
 from closedloop.datasets import cdnow
 from closedloop.io import DataWarning
 
@@ -112,13 +112,14 @@ def test_rfm_table_period_and_orders():
     assert one.loc["a", "frequency"] == 2 and one.loc["a", "revenue"] == 13
 
 
-def test_rfm_table_same_from_pandas_polars_duckdb(monkeypatch):
+@pytest.mark.parametrize("engine", _frames.PANDAS_ENGINES)
+def test_rfm_table_same_from_pandas_polars_duckdb(engine, monkeypatch):
     ours = rfm.rfm_table(SMALL, ASOF)
-    with monkeypatch.context() as patch:  # without polars, pandas does the group-by itself
-        patch.setattr(rfm, "pl", None)
+    churn = rfm.churn_severity(SMALL, ASOF)
+    with monkeypatch.context() as patch:  # every engine that can aggregate a pandas frame
+        patch.setattr(_frames, "PANDAS_ENGINE", engine)
         pd.testing.assert_frame_equal(ours, rfm.rfm_table(SMALL, ASOF))
-        churn = rfm.churn_severity(SMALL, ASOF)
-    pd.testing.assert_frame_equal(churn, rfm.churn_severity(SMALL, ASOF))
+        pd.testing.assert_frame_equal(churn, rfm.churn_severity(SMALL, ASOF))
     from_polars = rfm.rfm_table(pl.from_pandas(SMALL), ASOF)
     relation = duckdb.from_df(SMALL)
     from_duckdb = rfm.rfm_table(relation, ASOF)
