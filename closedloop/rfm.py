@@ -127,6 +127,9 @@ SEGMENTS = pd.DataFrame(
 
 _TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
 _FREQ = {"month": "1mo", "quarter": "1q"}
+#: sums of amounts are rounded to this many decimals: engines add in different orders (DuckDB
+#: and Spark in parallel), and the last-bit differences must not reorder ties in scores and tiers
+_SUM_DECIMALS = 6
 _LEVELS = range(1, SCORE_LEVELS + 1)
 _RFM_CODES = [f"{r}{f}{m}" for r in _LEVELS for f in _LEVELS for m in _LEVELS]
 
@@ -695,7 +698,7 @@ def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
         if col.startswith(("orders", "frequency")):
             per[col] = per[col].astype("int64")
         elif col.startswith("revenue"):
-            per[col] = per[col].astype("float64")
+            per[col] = per[col].astype("float64").round(_SUM_DECIMALS)
     return per.set_index("customer_id").sort_index()
 
 
