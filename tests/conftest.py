@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +59,13 @@ def _rfm(t):
     }
 
 
+@cache
+def _clv_model() -> clv.ClvModel:
+    """BG/NBD fitted on the demo's calibration summary (pandas), for repeat_tracking."""
+    transactions = make_demo(seed=0, n_customers=2_000).transactions
+    return clv.fit(clv.summary(transactions, ASOF, calibration_end="2026-01-31"), spend=False)
+
+
 #: every aggregation over raw rows, as a function of the tables (any kind of frame) -> results
 AGGREGATIONS = {
     "rfm": _rfm,
@@ -68,8 +76,9 @@ AGGREGATIONS = {
     "member_kpis": lambda t: {
         "kpis": kpi.member_kpis(t["transactions"], t["customers"], ("2026-03-01", ASOF))
     },
-    "clv.summary": lambda t: {
-        "summary": clv.summary(t["transactions"], ASOF, calibration_end="2026-01-31")
+    "clv": lambda t: {
+        "summary": clv.summary(t["transactions"], ASOF, calibration_end="2026-01-31"),
+        "repeat_tracking": clv.repeat_tracking(t["transactions"], _clv_model(), ASOF),
     },
     "funnel": lambda t: {
         "ordered": funnel.funnel(t["events"], STAGES, by="channel"),
@@ -79,6 +88,7 @@ AGGREGATIONS = {
     "lift": lambda t: {
         "lift": lift.bayesian_lift(t["outcomes"], metrics=["visited", "converted", "revenue"]),
         "by_segment": lift.lift_by_segment(t["outcomes"], "segment", metrics="revenue"),
+        "prob_best": lift.prob_best(t["outcomes"], metrics="converted"),
         "srm": lift.srm_check(t["outcomes"], {"control": 0.1, "sms": 0.45, "wecom": 0.45}).table,
     },
 }
