@@ -12,11 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from benchmarks._measure import best_of, row
+from benchmarks._measure import best_of, duckdb_connect, row
 from closedloop.funnel import funnel
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -83,14 +82,14 @@ def events_parquet(n_events: int, n_entities: int, seed: int = 0) -> Path:
 
 def duckdb_funnel(events: pd.DataFrame) -> pd.DataFrame:
     """The SQL over the in-memory pandas frame (DuckDB scans it in place)."""
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.register("events", events)
     return con.sql(SQL).df()
 
 
 def duckdb_funnel_parquet(path: Path) -> pd.DataFrame:
     """The SQL straight from the Parquet file."""
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.sql(f"CREATE VIEW events AS SELECT * FROM read_parquet('{path}')")
     return con.sql(SQL).df()
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
 
-from benchmarks._measure import best_of, row
+from benchmarks._measure import best_of, duckdb_connect, row
 from closedloop.lift import bayesian_lift
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -60,7 +59,7 @@ def campaign_parquet(n: int, seed: int = 0) -> Path:
 
 
 def duckdb_stats(campaign: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.register("campaign", campaign)
     return con.sql(SQL).df()
 
@@ -70,7 +69,8 @@ def lift(campaign) -> pd.DataFrame:
 
 
 def duckdb_stats_parquet(path: Path) -> pd.DataFrame:
-    return duckdb.sql(SQL.replace("FROM campaign", f"FROM '{path}'")).df()
+    con = duckdb_connect()
+    return con.sql(SQL.replace("FROM campaign", f"FROM '{path}'")).df()
 
 
 def lift_polars_parquet(path: Path) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from benchmarks._measure import best_of, row
+from benchmarks._measure import best_of, duckdb_connect, row
 from closedloop import _frames, rfm
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -67,7 +67,7 @@ def ours_on_engine(frame: pd.DataFrame, engine: str) -> None:
 
 
 def ours_parquet(path: Path) -> None:
-    ours(duckdb.read_parquet(str(path)))
+    ours(duckdb_connect().read_parquet(str(path)))
 
 
 def _sql() -> str:
@@ -76,7 +76,7 @@ def _sql() -> str:
 
 
 def duckdb_sql(frame: pd.DataFrame) -> pd.DataFrame:
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.register("tx", frame)
     out = con.execute(_sql()).df()
     con.close()
@@ -84,7 +84,7 @@ def duckdb_sql(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def duckdb_sql_parquet(path: Path) -> pd.DataFrame:
-    con = duckdb.connect()
+    con = duckdb_connect()
     out = con.execute(_sql().replace("FROM tx", f"FROM read_parquet('{path}')")).df()
     con.close()
     return out
