@@ -526,14 +526,19 @@ class _BGNBD:
 
     @staticmethod
     def prepare(pat: _Patterns, scale: float):
+        """The patterns, and each distinct count, recency and T with its rows: the terms of the
+        likelihood that depend on one of them only are evaluated once per distinct value (days
+        make at most a few hundred distinct recencies and Ts among a million customers)."""
         ux, xi = np.unique(pat.x, return_inverse=True)
+        utx, txi = np.unique(pat.tx * scale, return_inverse=True)
+        uT, Ti = np.unique(pat.T * scale, return_inverse=True)
         xw = np.bincount(xi, weights=pat.w)
-        return pat.x, pat.tx * scale, pat.T * scale, pat.w, ux, xi, xw
+        return pat.x, pat.w, ux, xi, xw, utx, txi, uT, Ti
 
     @staticmethod
     def objective(u, data, penalizer):
         """Mean negative log-likelihood (eq. 6) and its gradient in log-parameters."""
-        x, tx, T, w, ux, xi, xw = data
+        x, w, ux, xi, xw, utx, txi, uT, Ti = data
         r, alpha, a, b = theta = np.exp(u)
         W = w.sum()
         # terms that depend on the purchase count only: once per distinct count
@@ -561,19 +566,22 @@ class _BGNBD:
         inv_bx = np.where(repeat, 1 / bx, 0.0)
         # per row: log(exp(A3) + exp(A4)) with A3 = -(r+x) ln(alpha+T) and
         # A4 = c_x - (r+x) ln(alpha+t_x), as A3 + log(1 + exp(d)), d = A4 - A3; pi = P(A4 term)
+        # (sums of products, not BLAS dot: its threads are slower than one core on a busy machine)
         rx = r + x
-        log_T, log_tx = np.log(alpha + T), np.log(alpha + tx)
+        wrx = w * rx
+        log_T, log_tx = np.log(alpha + uT)[Ti], np.log(alpha + utx)[txi]
         d = c_x[xi] + rx * (log_T - log_tx)
-        pi = special.expit(d)
-        stay = 1 - pi
+        e = np.exp(-np.abs(d))
+        pi = np.where(d >= 0, 1.0, e) / (1 + e)  # expit(d), without overflow
         wpi = w * pi
-        ll = xw @ ll_x - (w * rx) @ log_T - w @ special.log_expit(-d)
+        softplus = np.maximum(d, 0) + np.log1p(e)  # log(1 + exp(d))
+        ll = xw @ ll_x - (wrx * log_T).sum() + (w * softplus).sum()
         grad = g_x @ xw + np.array(
             [
-                -(w * stay) @ log_T - wpi @ log_tx,
-                -(w * rx) @ (stay / (alpha + T) + pi / (alpha + tx)),
+                -((w - wpi) * log_T).sum() - (wpi * log_tx).sum(),
+                -(wrx * ((1 - pi) / (alpha + uT)[Ti] + pi / (alpha + utx)[txi])).sum(),
                 wpi.sum() / a,
-                -(wpi @ inv_bx[xi]),
+                -(wpi * inv_bx[xi]).sum(),
             ]
         )
         f = -ll / W + penalizer * (theta**2).sum()
@@ -739,12 +747,14 @@ def _gamma_gamma_objective(u, data, penalizer):
         + pu * np.log(ux)
     )
     log_xm = np.log(gamma + xm)
-    ll = xw @ per_x + p * s_xlogm - s_logm - w @ ((p * x + q) * log_xm)
+    wpxq = w * (p * x + q)
+    # per row: sums of products, not BLAS dot (its threads are slower on a busy machine)
+    ll = xw @ per_x + p * s_xlogm - s_logm - (wpxq * log_xm).sum()
     grad = np.array(
         [
-            xw @ (ux * (dg - special.digamma(pu) + np.log(ux))) + s_xlogm - (w * x) @ log_xm,
-            xw @ (dg - special.digamma(q) + np.log(gamma)) - w @ log_xm,
-            xw.sum() * q / gamma - w @ ((p * x + q) / (gamma + xm)),
+            xw @ (ux * (dg - special.digamma(pu) + np.log(ux))) + s_xlogm - (w * x * log_xm).sum(),
+            xw @ (dg - special.digamma(q) + np.log(gamma)) - (w * log_xm).sum(),
+            xw.sum() * q / gamma - (wpxq / (gamma + xm)).sum(),
         ]
     )
     W = w.sum()
