@@ -212,7 +212,7 @@ def quantile_score(values, levels: int = SCORE_LEVELS) -> np.ndarray:
     values = np.asarray(values)
     if values.size == 0:
         return np.zeros(0, dtype="int64")
-    ranks = stats.rankdata(values, method="min").astype("int64")
+    ranks = _min_ranks(values)
     return 1 + (levels * (2 * ranks - 1)) // (2 * values.size)
 
 
@@ -736,6 +736,12 @@ def _ranking(rfm: pd.DataFrame, value: str) -> np.ndarray:
 
 
 def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.ndarray:
+    """Tier k of each row: ranked by ``value`` descending, equal values by ``customer_id``, the
+    ranks ``bounds[k-1] < rank <= bounds[k]``.
+
+    Only the values at the tier boundaries are needed, so they are selected (``np.partition``,
+    linear time) rather than every row sorted; a tie group that straddles a boundary is split
+    in ``customer_id`` order."""
     _require_columns(rfm, (value,), "tiers")
     n = len(rfm)
     if n == 0:
@@ -744,9 +750,38 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
         bad = rfm[rfm[value].isna()]
         raise DataError("tiers", "missing value", column=value, rows=bad, n_bad=len(bad))
     bounds = np.floor(np.asarray(cuts) * n + 1e-9).astype("int64")
-    rank = np.empty(n, dtype="int64")
-    rank[_ranking(rfm, value)] = np.arange(1, n + 1)
-    return np.searchsorted(bounds, rank, side="left").astype("int64")
+    key = -rfm[value].to_numpy(float)
+    by_id = None if rfm.index.is_monotonic_increasing else np.argsort(rfm.index, kind="stable")
+    if by_id is not None:
+        key = key[by_id]
+    inner = sorted({int(b) - 1 for b in bounds if 0 < b < n})
+    nth = np.partition(key, inner) if inner else key
+    codes = np.zeros(n, dtype="int64")
+    for b in bounds:
+        if b >= n:
+            continue
+        inside = key < nth[b - 1] if b > 0 else np.zeros(n, dtype=bool)
+        if b > 0:
+            ties = np.flatnonzero(key == nth[b - 1])
+            inside[ties[: b - np.count_nonzero(inside)]] = True
+        codes += ~inside
+    if by_id is None:
+        return codes
+    out = np.empty_like(codes)
+    out[by_id] = codes
+    return out
+
+
+def _min_ranks(values: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(values, method="min")``; whole numbers of a narrow range (days,
+    order counts) are ranked by counting (``np.bincount``) instead of sorting."""
+    if np.issubdtype(values.dtype, np.integer):
+        low = int(values.min())
+        span = int(values.max()) - low + 1
+        if span <= values.size:
+            counts = np.bincount(values - low, minlength=span)
+            return (np.cumsum(counts) - counts + 1)[values - low]
+    return stats.rankdata(values, method="min").astype("int64")
 
 
 def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:

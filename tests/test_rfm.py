@@ -64,6 +64,32 @@ def test_quantile_score_properties(values, rnd):
     assert (rfm.quantile_score(v[order]) == scores[order]).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=80),
+    st.sampled_from([rfm.PYRAMID_CUTS, (0.05, 0.2, 1.0), (0.5, 1.0), (0.01, 0.99, 1.0)]),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_tiers_and_scores_equal_a_full_sort(values, cuts, shuffled, rnd):
+    """Tiers picked at the boundaries, and counted ranks, give what sorting every row gives."""
+    ids = [f"c{i:03d}" for i in range(len(values))]
+    if shuffled:
+        rnd.shuffle(ids)
+    table = pd.DataFrame({"revenue": np.asarray(values, float)}, index=pd.Index(ids))
+    ranked = (
+        table.rename_axis("id")
+        .reset_index()
+        .sort_values(["revenue", "id"], ascending=[False, True])
+    )
+    rank = pd.Series(np.arange(1, len(table) + 1), index=ranked["id"]).reindex(table.index)
+    bounds = np.floor(np.asarray(cuts) * len(table) + 1e-9)
+    expected = np.searchsorted(bounds, rank.to_numpy(), side="left")
+    assert (rfm.tier_of(table, cuts=cuts).cat.codes.to_numpy() == expected).all()
+    counted = rfm.quantile_score(np.asarray(values))  # whole numbers: ranked by counting
+    assert (counted == rfm.quantile_score(np.asarray(values, float))).all()
+
+
 # --- rfm_table --------------------------------------------------------------------------------
 
 
