@@ -121,9 +121,7 @@ def _pandas_engine(native: pd.DataFrame) -> nw.LazyFrame:
     if PANDAS_ENGINE == "duckdb":
         import duckdb
 
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        return nw.from_native(con.from_df(native))
+        return nw.from_native(duckdb.connect().from_df(native))
     if PANDAS_ENGINE == "polars":
         import polars as pl
 
