@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from closedloop import DataError, _frames, rfm
 from closedloop.datasets import cdnow
@@ -72,7 +73,7 @@ def test_quantile_score_properties(values, rnd):
     st.randoms(use_true_random=False),
 )
 def test_tiers_and_scores_equal_a_full_sort(values, cuts, shuffled, rnd):
-    """Tiers picked at the boundaries, and counted ranks, give what sorting every row gives."""
+    """Tiers and scores read off order statistics give what ranking every row gives."""
     ids = [f"c{i:03d}" for i in range(len(values))]
     if shuffled:
         rnd.shuffle(ids)
@@ -86,8 +87,9 @@ def test_tiers_and_scores_equal_a_full_sort(values, cuts, shuffled, rnd):
     bounds = np.floor(np.asarray(cuts) * len(table) + 1e-9)
     expected = np.searchsorted(bounds, rank.to_numpy(), side="left")
     assert (rfm.tier_of(table, cuts=cuts).cat.codes.to_numpy() == expected).all()
-    counted = rfm.quantile_score(np.asarray(values))  # whole numbers: ranked by counting
-    assert (counted == rfm.quantile_score(np.asarray(values, float))).all()
+    ranks = stats.rankdata(values, method="min").astype("int64")  # the documented rule
+    expected_scores = 1 + (rfm.SCORE_LEVELS * (2 * ranks - 1)) // (2 * len(values))
+    assert (rfm.quantile_score(np.asarray(values, float)) == expected_scores).all()
 
 
 # --- rfm_table --------------------------------------------------------------------------------
