@@ -701,6 +701,8 @@ def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
 def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
     if per.empty:
         raise DataError(source, f"no transactions on or before asof {day:%Y-%m-%d} in the window")
+    # the engine sorted the ids; ids that were not strings sort again once they are
+    resort = not pd.api.types.is_string_dtype(per["customer_id"])
     per["customer_id"] = per["customer_id"].astype("str")
     for col in ("first_purchase", "last_purchase"):
         per[col] = per[col].astype("datetime64[ns]")
@@ -709,7 +711,8 @@ def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
             per[col] = per[col].astype("int64")
         elif col.startswith("revenue"):
             per[col] = per[col].astype("float64").round(_SUM_DECIMALS)
-    return per.set_index("customer_id").sort_index()
+    per = per.set_index("customer_id")
+    return per.sort_index() if resort else per
 
 
 def _day(asof) -> pd.Timestamp:
@@ -750,8 +753,8 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
     ranks ``bounds[k-1] < rank <= bounds[k]``.
 
     Only the values at the tier boundaries are needed, so they are selected (``np.partition``,
-    linear time) rather than every row sorted; a tie group that straddles a boundary is split
-    in ``customer_id`` order."""
+    linear time) rather than every row sorted; only a tie group that straddles a boundary is
+    put in ``customer_id`` order, to be split there."""
     _require_columns(rfm, (value,), "tiers")
     n = len(rfm)
     if n == 0:
@@ -761,9 +764,6 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
         raise DataError("tiers", "missing value", column=value, rows=bad, n_bad=len(bad))
     bounds = np.floor(np.asarray(cuts) * n + 1e-9).astype("int64")
     key = -rfm[value].to_numpy(float)
-    by_id = None if rfm.index.is_monotonic_increasing else np.argsort(rfm.index, kind="stable")
-    if by_id is not None:
-        key = key[by_id]
     inner = sorted({int(b) - 1 for b in bounds if 0 < b < n})
     nth = np.partition(key, inner) if inner else key
     codes = np.zeros(n, dtype="int64")
@@ -773,13 +773,12 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
         inside = key < nth[b - 1] if b > 0 else np.zeros(n, dtype=bool)
         if b > 0:
             ties = np.flatnonzero(key == nth[b - 1])
-            inside[ties[: b - np.count_nonzero(inside)]] = True
+            need = b - np.count_nonzero(inside)
+            if need < len(ties):
+                ties = ties[rfm.index[ties].argsort(kind="stable")]
+            inside[ties[:need]] = True
         codes += ~inside
-    if by_id is None:
-        return codes
-    out = np.empty_like(codes)
-    out[by_id] = codes
-    return out
+    return codes
 
 
 def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
