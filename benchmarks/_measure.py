@@ -13,6 +13,15 @@ import resource
 import time
 
 
+def duckdb_connect():
+    """A DuckDB connection that prints no progress bar over the benchmark table."""
+    import duckdb  # in the measured child: DuckDB's threads do not survive a fork
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def _rss_mb() -> float:
     with open(f"/proc/{os.getpid()}/statm") as handle:
         pages = int(handle.read().split()[1])

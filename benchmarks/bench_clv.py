@@ -24,7 +24,7 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 
 from benchmarks._measure import best_of, row
-from closedloop import clv
+from closedloop import _frames, clv
 
 ASOF = pd.Timestamp("2026-03-31")
 DAYS = 730
@@ -107,13 +107,13 @@ def agreement(summary: pd.DataFrame) -> float:
 
 
 def pandas_summary(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The summary aggregated by pandas itself: polars starts a thread pool that forked
-    children would inherit broken, so the parent never runs it before the timings."""
-    engine, clv.pl = clv.pl, None
+    """The summary aggregated by pandas itself: DuckDB and polars start thread pools that forked
+    children would inherit broken, so the parent never runs them before the timings."""
+    engine, _frames.PANDAS_ENGINE = _frames.PANDAS_ENGINE, "pandas"
     try:
         return clv.summary(transactions, ASOF)
     finally:
-        clv.pl = engine
+        _frames.PANDAS_ENGINE = engine
 
 
 def run(quick: bool = False) -> list[dict]:

@@ -11,9 +11,9 @@ they will spend, and what that is worth today.
   :func:`spend_independence` (Gamma-Gamma's assumption), :func:`repeat_tracking` (cumulative repeat
   purchases, actual vs model) and :func:`clv_by_tier` (CLV by pyramid tier, 客户金字塔).
 
-Raw transactions are reduced by one narwhals group-by to customer-days (same-day purchases
-merged, as in the papers) and then per customer (pandas input is aggregated by polars when it is
-installed); the models run on that summary. Likelihoods are
+Raw transactions (pandas, polars, a DuckDB relation or a PySpark DataFrame) are reduced by one
+narwhals group-by to customer-days (same-day purchases merged, as in the papers) and then per
+customer, where the data lives (:mod:`closedloop._frames`); the models run on that pandas summary. Likelihoods are
 the papers' closed forms written with ``scipy.special`` (``gammaln``, ``betaln``, ``hyp2f1``) and
 maximised by ``scipy.optimize.minimize`` over the *unique* ``(frequency, recency, T)`` rows, each
 weighted by its number of customers (Fader & Hardie's condensed data), with an analytic gradient
@@ -32,13 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from closedloop._frames import collect, lazy_frame, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
-
-try:  # optional: aggregates pandas input several times faster
-    import polars as pl
-except ImportError:
-    pl = None
 
 __all__ = [
     "DISCOUNT_RATE",
@@ -90,8 +86,9 @@ _GRADIENT_OK = 1e-5  # a fit whose optimiser stops with a larger gradient has no
 def summary(transactions, asof, time_unit: str = "W", calibration_end=None) -> pd.DataFrame:
     """One row per customer: the sufficient statistics of BG/NBD, Pareto/NBD and Gamma-Gamma.
 
-    ``transactions`` (pandas or polars; ``customer_id, order_date, amount``) are read up to the end
-    of the day ``asof``; purchases on the same day are one purchase (amounts summed). Columns:
+    ``transactions`` (pandas, polars, a DuckDB relation or a PySpark DataFrame; ``customer_id,
+    order_date, amount``) are read up to the end of the day ``asof``; purchases on the same day are
+    one purchase (amounts summed). Columns:
 
     - ``frequency`` — repeat purchases: purchase days after the first one;
     - ``recency`` — time from the first to the last purchase; ``T`` — from the first purchase to
@@ -135,7 +132,7 @@ def summary(transactions, asof, time_unit: str = "W", calibration_end=None) -> p
         )
         .sort("customer_id")
     )
-    per = _collect(per)
+    per = collect(per)
     if per.empty:
         raise DataError(source, f"no purchases on or before {cut:%Y-%m-%d}")
     per["customer_id"] = per["customer_id"].astype("str")
@@ -426,7 +423,7 @@ def repeat_tracking(transactions, model: ClvModel, asof) -> pd.DataFrame:
     days = _customer_days(transactions, end, "clv.repeat_tracking transactions")
     days = days.with_columns(nw.col("day").min().over("customer_id").alias("first_day"))
     cut = frame["first_purchase"].max()
-    repeats = _collect(
+    repeats = collect(
         days.filter((nw.col("first_day") <= cut) & (nw.col("day") > nw.col("first_day")))
         .group_by("day")
         .agg(nw.len().alias("repeats"))
@@ -529,14 +526,19 @@ class _BGNBD:
 
     @staticmethod
     def prepare(pat: _Patterns, scale: float):
+        """The patterns, and each distinct count, recency and T with its rows: the terms of the
+        likelihood that depend on one of them only are evaluated once per distinct value (days
+        make at most a few hundred distinct recencies and Ts among a million customers)."""
         ux, xi = np.unique(pat.x, return_inverse=True)
+        utx, txi = np.unique(pat.tx * scale, return_inverse=True)
+        uT, Ti = np.unique(pat.T * scale, return_inverse=True)
         xw = np.bincount(xi, weights=pat.w)
-        return pat.x, pat.tx * scale, pat.T * scale, pat.w, ux, xi, xw
+        return pat.x, pat.w, ux, xi, xw, utx, txi, uT, Ti
 
     @staticmethod
     def objective(u, data, penalizer):
         """Mean negative log-likelihood (eq. 6) and its gradient in log-parameters."""
-        x, tx, T, w, ux, xi, xw = data
+        x, w, ux, xi, xw, utx, txi, uT, Ti = data
         r, alpha, a, b = theta = np.exp(u)
         W = w.sum()
         # terms that depend on the purchase count only: once per distinct count
@@ -564,19 +566,22 @@ class _BGNBD:
         inv_bx = np.where(repeat, 1 / bx, 0.0)
         # per row: log(exp(A3) + exp(A4)) with A3 = -(r+x) ln(alpha+T) and
         # A4 = c_x - (r+x) ln(alpha+t_x), as A3 + log(1 + exp(d)), d = A4 - A3; pi = P(A4 term)
+        # (sums of products, not BLAS dot: its threads are slower than one core on a busy machine)
         rx = r + x
-        log_T, log_tx = np.log(alpha + T), np.log(alpha + tx)
+        wrx = w * rx
+        log_T, log_tx = np.log(alpha + uT)[Ti], np.log(alpha + utx)[txi]
         d = c_x[xi] + rx * (log_T - log_tx)
-        pi = special.expit(d)
-        stay = 1 - pi
+        e = np.exp(-np.abs(d))
+        pi = np.where(d >= 0, 1.0, e) / (1 + e)  # expit(d), without overflow
         wpi = w * pi
-        ll = xw @ ll_x - (w * rx) @ log_T - w @ special.log_expit(-d)
+        softplus = np.maximum(d, 0) + np.log1p(e)  # log(1 + exp(d))
+        ll = xw @ ll_x - (wrx * log_T).sum() + (w * softplus).sum()
         grad = g_x @ xw + np.array(
             [
-                -(w * stay) @ log_T - wpi @ log_tx,
-                -(w * rx) @ (stay / (alpha + T) + pi / (alpha + tx)),
+                -((w - wpi) * log_T).sum() - (wpi * log_tx).sum(),
+                -(wrx * ((1 - pi) / (alpha + uT)[Ti] + pi / (alpha + utx)[txi])).sum(),
                 wpi.sum() / a,
-                -(wpi @ inv_bx[xi]),
+                -(wpi * inv_bx[xi]).sum(),
             ]
         )
         f = -ll / W + penalizer * (theta**2).sum()
@@ -742,12 +747,14 @@ def _gamma_gamma_objective(u, data, penalizer):
         + pu * np.log(ux)
     )
     log_xm = np.log(gamma + xm)
-    ll = xw @ per_x + p * s_xlogm - s_logm - w @ ((p * x + q) * log_xm)
+    wpxq = w * (p * x + q)
+    # per row: sums of products, not BLAS dot (its threads are slower on a busy machine)
+    ll = xw @ per_x + p * s_xlogm - s_logm - (wpxq * log_xm).sum()
     grad = np.array(
         [
-            xw @ (ux * (dg - special.digamma(pu) + np.log(ux))) + s_xlogm - (w * x) @ log_xm,
-            xw @ (dg - special.digamma(q) + np.log(gamma)) - w @ log_xm,
-            xw.sum() * q / gamma - w @ ((p * x + q) / (gamma + xm)),
+            xw @ (ux * (dg - special.digamma(pu) + np.log(ux))) + s_xlogm - (w * x * log_xm).sum(),
+            xw @ (dg - special.digamma(q) + np.log(gamma)) - (w * log_xm).sum(),
+            xw.sum() * q / gamma - (wpxq / (gamma + xm)).sum(),
         ]
     )
     W = w.sum()
@@ -798,50 +805,18 @@ def _standard_errors(theta, hess, n: float, names) -> pd.Series:
 
 def _customer_days(transactions, end: pd.Timestamp, source: str):
     """Purchases up to the end of ``end`` merged to one row per customer and day (amounts summed)."""
-    try:
-        frame = nw.from_native(transactions)
-    except TypeError as exc:
-        raise DataError(
-            source, f"expected a pandas or polars DataFrame, got {type(transactions).__name__}"
-        ) from exc
-    columns = frame.collect_schema().names()
-    missing = [c for c in ("customer_id", "order_date", "amount") if c not in columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(columns)}",
-            column=missing[0],
-        )
+    frame = lazy_frame(transactions, source, ("customer_id", "order_date", "amount"))
     schema = frame.collect_schema()
     if not isinstance(schema["order_date"], nw.Datetime):
         raise DataError(
             source, f"must be a datetime, got {schema['order_date']}", column="order_date"
         )
     return (
-        _engine(frame, ["customer_id", "order_date", "amount"])
-        .filter(nw.col("order_date") < end + pd.Timedelta(days=1))
+        frame.filter(nw.col("order_date") < end + pd.Timedelta(days=1))
         .with_columns(nw.col("order_date").dt.truncate("1d").alias("day"))
         .group_by("customer_id", "day")
         .agg(nw.col("amount").sum())
     )
-
-
-def _engine(frame, columns: list[str]):
-    """Pandas and polars frames are aggregated lazily by polars when it is installed (the same
-    narwhals expressions, multi-threaded and optimised as one query); others as they come."""
-    if pl is None:
-        return frame
-    if frame.implementation is nw.Implementation.PANDAS:
-        return nw.from_native(pl.from_pandas(frame.to_native()[columns]).lazy())
-    if frame.implementation is nw.Implementation.POLARS and isinstance(frame, nw.DataFrame):
-        return frame.lazy()
-    return frame
-
-
-def _collect(frame) -> pd.DataFrame:
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect()
-    return frame.to_pandas()
 
 
 def _mean(total: pd.Series, count: pd.Series) -> pd.Series:
@@ -852,11 +827,7 @@ def _mean(total: pd.Series, count: pd.Series) -> pd.Series:
 def _checked_summary(summary, spend: bool) -> pd.DataFrame:
     """The summary as pandas, with the rules of the models checked (recency within T, ...)."""
     source = "clv summary"
-    if not isinstance(summary, pd.DataFrame):
-        try:
-            summary = _collect(nw.from_native(summary))
-        except TypeError as exc:
-            raise DataError(source, f"expected a DataFrame, got {type(summary).__name__}") from exc
+    summary = to_pandas(summary, source)
     needed = (*_SUMMARY_COLUMNS, "monetary") if spend else _SUMMARY_COLUMNS
     _require(summary, needed, source)
     if summary.empty:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop._frames import eager_frame
+from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
 
@@ -64,6 +64,7 @@ FUNNEL_COLUMNS = [
 _EVENT_COLUMNS = ("entity_id", "stage", "timestamp")
 #: up to this many distinct group values, codes come from comparisons (faster than a lookup)
 _FEW_GROUPS = 16
+_MICROSECOND = pd.Timedelta(microseconds=1)
 
 
 def funnel(
@@ -115,8 +116,8 @@ def funnel(
     """
     stages = _check_stages(stages)
     by = [by] if isinstance(by, str) else list(by or [])
-    frame = eager_frame(events, "funnel events")
-    if "stage" in frame.columns:
+    frame = lazy_frame(events, "funnel events")
+    if "stage" in frame.collect_schema():
         per_entity, labels = _entities_from_log(frame, stages, by, window, ordered)
     else:
         if window is not None:
@@ -256,57 +257,89 @@ def _check_stages(stages) -> list[str]:
     return stages
 
 
-def _require(frame: nw.DataFrame, columns, source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(frame: nw.LazyFrame, columns, source: str) -> None:
+    names = frame.collect_schema().names()
+    missing = [c for c in columns if c not in names]
     if missing:
         raise DataError(
             source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(frame.columns)}",
+            f"required column(s) {', '.join(missing)} missing; found: {', '.join(names)}",
             column=missing[0],
         )
 
 
-def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.DataFrame, dict]:
-    """One group-by over the log: each entity's earliest time at every stage (and entry group)."""
+def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame, dict]:
+    """One group-by over the log: each entity's earliest time at every stage and entry group.
+
+    The entry group is the group of the earliest first-stage event (ties: the smallest group
+    code, missing first). Each group value is coded 1..n (0: missing) and folded with the event's
+    time into one integer, ``microseconds since the log's first event x (n + 1) + code``, whose
+    minimum over an entity's first-stage events carries both, so one plain ``min`` finds it on
+    every engine."""
     _require(frame, (*_EVENT_COLUMNS, *by), "funnel events")
-    if frame.schema["timestamp"] not in (nw.Datetime, nw.Date):
+    schema = frame.collect_schema()
+    if schema["timestamp"] not in (nw.Datetime, nw.Date):
         raise DataError(
             "funnel events",
-            f"timestamp must be a datetime column, not {frame.schema['timestamp']}"
+            f"timestamp must be a datetime column, not {schema['timestamp']}"
             " (read the log with closedloop.io.read_events)",
             column="timestamp",
         )
-    if frame["timestamp"].null_count():
-        bad = frame.filter(nw.col("timestamp").is_null())
+    if schema["timestamp"] == nw.Date:
+        frame = frame.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
+    events, frame = frame, epoch_microseconds(frame, "timestamp", "_us")
+    at = [nw.col("stage") == s for s in stages]
+    rows, missing, first, last, *present = collect(
+        frame.select(
+            nw.len().alias("rows"),
+            nw.col("_us").null_count().alias("missing"),
+            nw.col("_us").min().alias("first"),
+            nw.col("_us").max().alias("last"),
+            *[a.cast(nw.Int64).sum().alias(f"_n{k}") for k, a in enumerate(at)],
+        )
+    ).to_numpy()[0]
+    if rows == 0:
+        raise DataError("funnel events", "the input is empty (no rows)")
+    if missing:
         raise DataError(
             "funnel events",
             "missing timestamp: an event without a time cannot be ordered",
             column="timestamp",
-            rows=bad.head(5).to_pandas(),
-            n_bad=bad.shape[0],
+            rows=collect(events.filter(nw.col("timestamp").is_null()).head(5)),
+            n_bad=int(missing),
         )
-    at = [nw.col("stage") == s for s in stages]
+    _check_stage_names(frame, stages, present)
+    labels = [
+        collect(frame.select(b).unique().filter(~nw.col(b).is_null()).sort(b))[b].tolist()
+        for b in by
+    ]
+    span = int(last) - int(first) + 1
+    too_many = [
+        b for b, values in zip(by, labels, strict=True) if span * (len(values) + 1) >= 2**63
+    ]
+    if too_many:
+        raise DataError(
+            "funnel events",
+            f"too many distinct values ({len(labels[by.index(too_many[0])]):,}) over too long a"
+            f" time span ({span * _MICROSECOND}) to find each entrant's group: split"
+            " the log by time or group the values",
+            column=too_many[0],
+        )
+    since = nw.col("_us") - int(first)
     times = [f"_t{k}" for k in range(len(stages))]
-    masked = [nw.when(at[k]).then(nw.col("timestamp")).alias(t) for k, t in enumerate(times)]
-    labels = [frame[b].drop_nulls().unique().sort().to_list() for b in by]
+    masked = [nw.when(at[k]).then(nw.col("_us")).alias(t) for k, t in enumerate(times)]
     masked += [
-        nw.when(at[0]).then(_codes(b, values)).alias(f"_g{i}")
+        nw.when(at[0]).then(since * (len(values) + 1) + _codes(b, values)).alias(f"_e{i}")
         for i, (b, values) in enumerate(zip(by, labels, strict=True))
     ]
-    groups = [f"_g{i}" for i in range(len(by))]
+    entries = [f"_e{i}" for i in range(len(by))]
     per = (
         frame.select("entity_id", *masked)
         .group_by("entity_id")
-        .agg(
-            nw.col(*times).min(),
-            *[nw.col(g).min().alias(f"{g}_lo") for g in groups],
-            *[nw.col(g).max().alias(f"{g}_hi") for g in groups],
-        )
+        .agg(nw.col(*times, *entries).min())
+        .filter(~nw.col("_t0").is_null())
     )
-    _check_stage_names(frame, per, stages, times)
-    per = per.filter(~nw.col("_t0").is_null())
-    per = _entry_groups(frame, per, stages[0], by, groups, labels)
-    limit = nw.col("_t0") + pd.Timedelta(window) if window is not None else None
+    limit = nw.col("_t0") + pd.Timedelta(window) // _MICROSECOND if window is not None else None
     reached = [~nw.col("_t0").is_null()]
     both = [reached[0]]
     for k in range(1, len(stages)):
@@ -319,105 +352,88 @@ def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.DataFrame
             reached.append(seen)
             both.append(reached[k - 1] & seen)
     gaps = [
-        nw.when(both[k])
-        .then((nw.col(times[k]) - nw.col(times[k - 1])).dt.total_microseconds())
-        .alias(f"_d{k}")
+        nw.when(both[k]).then(nw.col(times[k]) - nw.col(times[k - 1])).alias(f"_d{k}")
         for k in range(1, len(stages))
     ]
     per = per.select(
-        *[nw.col(g).fill_null(0).cast(nw.Int64).alias(b) for g, b in zip(groups, by, strict=True)],
-        *[r.fill_null(False).alias(f"_r{k}") for k, r in enumerate(reached)],
-        *[b.fill_null(False).alias(f"_b{k}") for k, b in enumerate(both)],
+        *[
+            (nw.col(e) % (len(values) + 1)).cast(nw.Int64).alias(b)
+            for e, b, values in zip(entries, by, labels, strict=True)
+        ],
+        *[r.fill_null(False).cast(nw.Int64).alias(f"_r{k}") for k, r in enumerate(reached)],
+        *[b.fill_null(False).cast(nw.Int64).alias(f"_b{k}") for k, b in enumerate(both)],
         *gaps,
     )
     return per, dict(zip(by, labels, strict=True))
 
 
 def _codes(column: str, values: list) -> nw.Expr:
-    """Codes 1..n of a group column's values (0 or null: no value), so the group-by aggregates
-    integers rather than strings."""
+    """Codes 1..n of a group column's values, 0 for a missing value."""
     col = nw.col(column)
-    if len(values) <= _FEW_GROUPS:
+    if len(values) <= _FEW_GROUPS:  # comparisons are faster than a lookup
         return nw.sum_horizontal(
-            nw.lit(0), *[(col == v).cast(nw.Int32) * (i + 1) for i, v in enumerate(values)]
+            nw.lit(0), *[(col == v).cast(nw.Int64) * (i + 1) for i, v in enumerate(values)]
         )
-    return col.replace_strict(values, range(1, len(values) + 1), return_dtype=nw.Int32)
+    return col.replace_strict(
+        values, range(1, len(values) + 1), default=0, return_dtype=nw.Int64
+    ).fill_null(0)
 
 
-def _check_stage_names(frame, per, stages, times) -> None:
+def _check_stage_names(frame, stages, present) -> None:
     """A stage with no event at all is a typo unless the stage column declares it (categorical)."""
-    counts = per.select(nw.col(*times).count()).row(0)
-    absent = [s for s, n in zip(stages, counts, strict=True) if n == 0]
+    absent = [s for s, n in zip(stages, present, strict=True) if n == 0]
     if not absent:
         return
-    native = frame["stage"].to_native()
+    dtype = frame.collect_schema()["stage"]
     declared = set()
-    if isinstance(getattr(native, "dtype", None), pd.CategoricalDtype):
-        declared = set(map(str, native.cat.categories))
-    elif frame.schema["stage"] in (nw.Categorical, nw.Enum):
-        declared = set(frame["stage"].cat.get_categories().to_list())
+    if isinstance(dtype, nw.Enum):
+        declared = set(map(str, dtype.categories))
+    elif dtype == nw.Categorical:
+        declared = set(
+            map(str, collect(frame.select(nw.col("stage").cat.get_categories()))["stage"])
+        )
     unknown = [s for s in absent if s not in declared]
     if unknown:
-        found = sorted(map(str, frame["stage"].drop_nulls().unique().to_list()))
+        found = collect(frame.select("stage").unique().filter(~nw.col("stage").is_null()))
         raise DataError(
             "funnel events",
             f"unknown stage(s) {', '.join(map(repr, unknown))}: no event has them; stages in"
-            f" the log: {', '.join(found)} (to report a stage nobody has reached yet, make"
-            " stage a categorical column that lists it)",
+            f" the log: {', '.join(sorted(map(str, found['stage'])))} (to report a stage nobody"
+            " has reached yet, make stage a categorical column that lists it)",
             column="stage",
         )
 
 
-def _entry_groups(frame, per, first_stage, by, groups, labels) -> nw.DataFrame:
-    """Each entrant's group from its earliest first-stage event.
-
-    The group-by kept the smallest and largest group value over first-stage events; they agree
-    for almost every entity, so only entities entering from two groups need a second look.
-    """
-    if not by:
-        return per
-    split = nw.any_horizontal(
-        *[nw.col(f"{g}_lo") != nw.col(f"{g}_hi") for g in groups], ignore_nulls=True
-    )
-    mixed = per.filter(split).select("entity_id", "_t0")
-    keep = per.filter(~split).with_columns(nw.col(f"{g}_lo").alias(g) for g in groups)
-    if mixed.shape[0]:
-        first = (
-            frame.filter(nw.col("stage") == first_stage)
-            .join(mixed, on="entity_id", how="inner")
-            .filter(nw.col("timestamp") == nw.col("_t0"))
-            .with_columns(
-                _codes(b, values).alias(g) for b, g, values in zip(by, groups, labels, strict=True)
-            )
-            .group_by("entity_id")
-            .agg(nw.col(*groups).min())
-        )
-        fixed = per.filter(split).drop(groups, strict=False).join(first, on="entity_id")
-        keep = nw.concat([keep, fixed.select(keep.columns)], how="vertical")
-    return keep
-
-
-def _entities_from_flags(frame, stages, by, ordered) -> nw.DataFrame:
+def _entities_from_flags(frame, stages, by, ordered) -> nw.LazyFrame:
     """One row per entity with a 0/1 (or bool) column per stage."""
-    missing = [s for s in stages if s not in frame.columns]
+    names = frame.collect_schema().names()
+    missing = [s for s in stages if s not in names]
     if missing:
         raise DataError(
             "funnel events",
             f"unknown stage(s) {', '.join(map(repr, missing))}: expected a long event log"
             " (entity_id, stage, timestamp) or a wide frame with one 0/1 column per stage;"
-            f" found: {', '.join(frame.columns)}",
+            f" found: {', '.join(names)}",
             column=missing[0],
         )
     _require(frame, by, "funnel events")
-    for s in stages:
-        bad = frame.filter(~nw.col(s).cast(nw.Float64).is_in([0.0, 1.0]) | nw.col(s).is_null())
-        if bad.shape[0]:
+    bad = [~nw.col(s).cast(nw.Float64).is_in([0.0, 1.0]) | nw.col(s).is_null() for s in stages]
+    rows, *counts = collect(
+        frame.select(
+            nw.len().alias("rows"),
+            *[b.cast(nw.Int64).sum().alias(f"_x{k}") for k, b in enumerate(bad)],
+        )
+    ).to_numpy()[0]
+    if rows == 0:
+        raise DataError("funnel events", "the input is empty (no rows)")
+    for s, b, n in zip(stages, bad, counts, strict=True):
+        if n:
             raise DataError(
                 "funnel events",
                 "a stage flag must be 0/1 or true/false",
                 column=s,
-                rows=bad.head(5).to_pandas(),
-                n_bad=bad.shape[0],
+                rows=collect(frame.filter(b).head(5)),
+                n_bad=int(n),
             )
     flags = [nw.col(s).cast(nw.Float64) == 1.0 for s in stages]
     reached, both = [flags[0]], [flags[0]]
@@ -426,8 +442,8 @@ def _entities_from_flags(frame, stages, by, ordered) -> nw.DataFrame:
         both.append(reached[k - 1] & reached[k])
     return frame.filter(flags[0]).select(
         *by,
-        *[r.alias(f"_r{k}") for k, r in enumerate(reached)],
-        *[b.alias(f"_b{k}") for k, b in enumerate(both)],
+        *[r.cast(nw.Int64).alias(f"_r{k}") for k, r in enumerate(reached)],
+        *[b.cast(nw.Int64).alias(f"_b{k}") for k, b in enumerate(both)],
         *[nw.lit(None, nw.Float64).alias(f"_d{k}") for k in range(1, len(stages))],
     )
 
@@ -447,7 +463,7 @@ def _summarise(per, stages, by, labels, prior, level) -> pd.DataFrame:
             gap.quantile(SLOW_QUANTILE, interpolation="linear").alias(f"q{k}"),
         ]
     per = per.with_columns(nw.col(f"_d{k}").cast(nw.Float64) for k in k_all[1:])
-    summary = (per.group_by(*by).agg(*aggs) if by else per.select(*aggs)).to_pandas()
+    summary = collect(per.group_by(*by).agg(*aggs) if by else per.select(*aggs))
     for b, values in (labels or {}).items():
         summary[b] = pd.array([None, *values]).take(summary[b].to_numpy().astype("int64"))
     if by:

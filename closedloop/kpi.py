@@ -7,8 +7,9 @@
   joining ("about to lapse" and "activity falling" triggers come from
   :func:`closedloop.rfm.churn_severity`).
 
-The transactions are reduced with one narwhals group-by to per-customer counts and sums for the
-period and the period before it; the tree is arithmetic on that summary.
+The transactions (pandas, polars, a DuckDB relation or a PySpark DataFrame) are reduced with one
+narwhals group-by to per-customer counts and sums for the period and the period before it, run
+where the data lives (:mod:`closedloop._frames`); the tree is arithmetic on that pandas summary.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
+from closedloop._frames import collect, to_pandas
 from closedloop.errors import DataError
-from closedloop.rfm import _collect, _day, _native, _orders, _to_pandas, _window
+from closedloop.rfm import _day, _native, _orders, _window
 
 __all__ = ["KPI_TERMS", "TOUCH_DAYS", "member_kpis", "touches_due"]
 
@@ -85,7 +87,7 @@ def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
         member = nw.col("is_member").fill_null(False)
         extra["member_orders_now"] = (now & member).cast(nw.Int64)
         extra["member_orders"] = member.cast(nw.Int64)
-    per = _collect(
+    per = collect(
         _orders(frame)
         .with_columns(
             now.cast(nw.Int64).alias("orders_now"),
@@ -157,7 +159,7 @@ def _ratio(num: float, den: float) -> float:
 def _members(per: pd.DataFrame, customers, flags: bool):
     """Member ids (with online flags when known) and where membership came from."""
     if customers is not None:
-        cust = _to_pandas(customers, "member_kpis customers")
+        cust = to_pandas(customers, "member_kpis customers")
         if "customer_id" not in cust.columns:
             raise DataError(
                 "member_kpis customers",
@@ -189,7 +191,7 @@ def touches_due(
     if horizon_days < 1:
         raise DataError("touches_due", f"horizon_days must be >= 1, got {horizon_days}")
     day = _day(asof)
-    cust = _to_pandas(customers, "touches_due customers")
+    cust = to_pandas(customers, "touches_due customers")
     for col in ("customer_id", "join_date"):
         if col not in cust.columns:
             raise DataError(

@@ -1,9 +1,10 @@
 """Campaign effect: Bayesian lift of each arm over the holdout (闭环营销's "judge against those
 who did not get the campaign"), the campaign's ROI, a sample-ratio check, and lift by segment (分群).
 
-Raw rows are reduced once with a narwhals group-by to per-arm sufficient statistics (customers,
-sums, converters, converters' sum of logs and of squared logs ...), so the same call runs on
-pandas or polars and a 100M-row campaign costs one group-by. The models run on those summaries by
+Raw rows are checked in one pass and reduced in one narwhals group-by to per-arm sufficient
+statistics (customers, sums, converters, converters' sum of logs and of squared logs ...), run
+where the data lives: pandas (aggregated by DuckDB), polars, a DuckDB relation or a PySpark
+DataFrame (:mod:`closedloop._frames`), so a 100M-row campaign costs two scans. The models run on those summaries by
 Monte Carlo from their conjugate posteriors (numpy's ``Generator``, seeded, so a seed gives the
 same answer every time):
 
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop._frames import eager_frame
+from closedloop._frames import collect, lazy_frame
 from closedloop.errors import DataError
 
 __all__ = [
@@ -166,7 +167,7 @@ def bayesian_lift(
     loss and incremental conversions or revenue (see the module docstring for the models).
 
     ``data`` has one row per customer: the ``arm`` column and one column per metric (the
-    outcomes table of the data contract; pandas or polars). ``metrics`` defaults to every numeric
+    outcomes table of the data contract; pandas, polars, DuckDB or Spark). ``metrics`` defaults to every numeric
     or boolean column except ``arm`` and ``customer_id``. A metric's kind is ``binary`` when every
     value is 0 or 1, ``value`` when every value is >= 0, ``normal`` otherwise; ``kinds`` overrides
     it per metric. Output: one row per (arm, metric) in :data:`LIFT_COLUMNS` order, arms sorted,
@@ -248,7 +249,7 @@ def prob_best(
     """Multi-arm: the posterior probability that each arm (the control included) has the highest
     mean of each metric, from the same posteriors as :func:`bayesian_lift`.
     Output: ``arm, metric, mean, p_best``, one row per (arm, metric)."""
-    frame = eager_frame(data, "lift data")
+    frame = lazy_frame(data, "lift data")
     metrics = _metrics(frame, metrics, [arm])
     _require(frame, [arm, *metrics], "lift data")
     kinds = _kinds(frame, metrics, kinds)
@@ -393,22 +394,23 @@ def srm_check(counts, planned: Mapping[str, float], *, arm: str = "arm", alpha: 
 # --- aggregation: one narwhals group-by to sufficient statistics ------------------------------
 
 
-def _require(frame: nw.DataFrame, columns, source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(frame: nw.LazyFrame, columns, source: str) -> None:
+    names = frame.collect_schema().names()
+    missing = [c for c in columns if c not in names]
     if missing:
         raise DataError(
             source,
-            f"missing column(s) {missing}; the data has {list(frame.columns)}",
+            f"missing column(s) {missing}; the data has {names}",
             column=missing[0],
         )
 
 
-def _metrics(frame: nw.DataFrame, metrics, exclude) -> list[str]:
+def _metrics(frame: nw.LazyFrame, metrics, exclude) -> list[str]:
     if metrics is None:
         skip = {*exclude, *ID_COLUMNS}
         metrics = [
             c
-            for c, dtype in frame.schema.items()
+            for c, dtype in frame.collect_schema().items()
             if c not in skip and (dtype.is_numeric() or dtype == nw.Boolean)
         ]
         if not metrics:
@@ -420,29 +422,38 @@ def _metrics(frame: nw.DataFrame, metrics, exclude) -> list[str]:
     return metrics
 
 
-def _kinds(frame: nw.DataFrame, metrics: list[str], kinds) -> dict[str, str]:
-    """Check every metric (numeric, no nulls, the right values for its kind) and infer kinds, in
-    one pass over the rows."""
+def _kinds(frame: nw.LazyFrame, metrics: list[str], kinds) -> dict[str, str]:
+    """Check the rows (some, every metric numeric, no nulls, the right values for its kind) and
+    infer kinds, in one pass over the rows."""
     kinds = dict(kinds or {})
     bad_kind = {m: k for m, k in kinds.items() if k not in KINDS}
     if bad_kind:
         raise DataError("lift data", f"unknown metric kind(s) {bad_kind}; use one of {KINDS}")
+    schema = frame.collect_schema()
     for m in metrics:
-        dtype = frame.schema[m]
+        dtype = schema[m]
         if not (dtype.is_numeric() or dtype == nw.Boolean):
             raise DataError("lift data", f"a metric must be numeric or boolean, not {dtype}", m)
     cols = [nw.col(m).cast(nw.Float64) for m in metrics]
-    checks = frame.select(
-        *[c.null_count().alias(f"_null{i}") for i, c in enumerate(cols)],
-        *[c.min().alias(f"_min{i}") for i, c in enumerate(cols)],
-        *[(~c.is_in([0.0, 1.0])).sum().alias(f"_odd{i}") for i, c in enumerate(cols)],
-    ).row(0)
+    rows, *checks = collect(
+        frame.select(
+            nw.len().alias("_rows"),
+            *[c.null_count().alias(f"_null{i}") for i, c in enumerate(cols)],
+            *[c.min().alias(f"_min{i}") for i, c in enumerate(cols)],
+            *[
+                (~c.is_in([0.0, 1.0])).cast(nw.Int64).sum().alias(f"_odd{i}")
+                for i, c in enumerate(cols)
+            ],
+        )
+    ).to_numpy()[0]
+    if rows == 0:
+        raise DataError("lift data", "the input is empty (no rows)")
     k = len(metrics)
     out = {}
     for i, m in enumerate(metrics):
         nulls, low, odd = checks[i], checks[k + i], checks[2 * k + i]
         if nulls:
-            rows = frame.filter(nw.col(m).is_null()).head(5).to_pandas()
+            rows = collect(frame.filter(nw.col(m).is_null()).head(5))
             raise DataError("lift data", "a metric has missing values", m, rows, int(nulls))
         inferred = "binary" if odd == 0 else ("value" if low >= 0 else "normal")
         kind = kinds.get(m, inferred)
@@ -454,7 +465,7 @@ def _kinds(frame: nw.DataFrame, metrics: list[str], kinds) -> dict[str, str]:
     return out
 
 
-def _sufficient(frame: nw.DataFrame, keys: list[str], metrics, kinds) -> pd.DataFrame:
+def _sufficient(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.DataFrame:
     """Per group: ``_n`` customers and, for metric i, ``_s{i}`` sum; value metrics also ``_k{i}``
     buyers (value > 0), ``_l{i}`` and ``_q{i}`` their sum of logs and of squared logs; normal
     metrics ``_q{i}`` the sum of squares."""
@@ -465,19 +476,18 @@ def _sufficient(frame: nw.DataFrame, keys: list[str], metrics, kinds) -> pd.Data
         sums.append(f"_s{i}")
         if kinds[m] == "value":
             log = nw.when(y > 0).then(y).otherwise(1.0).log()
-            derived += [(y > 0).alias(f"_k{i}"), log.alias(f"_l{i}")]
+            derived += [(y > 0).cast(nw.Int64).alias(f"_k{i}"), log.alias(f"_l{i}")]
             squares.append((nw.col(f"_l{i}") ** 2).alias(f"_q{i}"))
             sums += [f"_k{i}", f"_l{i}", f"_q{i}"]
         elif kinds[m] == "normal":
             squares.append((nw.col(f"_s{i}") ** 2).alias(f"_q{i}"))
             sums.append(f"_q{i}")
     rows = frame.select(*[nw.col(k) for k in keys], *derived)
-    out = (
+    out = collect(
         (rows.with_columns(*squares) if squares else rows)
         .group_by(keys)
         .agg(nw.len().alias("_n"), nw.col(*sums).sum())
         .sort(keys)
-        .to_pandas()
     )
     if out[keys].isna().any().any():
         raise DataError("lift data", "group columns have missing values", keys[0])
@@ -549,18 +559,18 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
         raise DataError(source, f"the credible level must be between 0 and 1, not {level}")
     if draws < 100:
         raise DataError(source, f"use at least 100 posterior draws, not {draws}")
-    frame = eager_frame(data, source)
+    frame = lazy_frame(data, source)
     metrics = _metrics(frame, metrics, [arm, *by])
     _require(frame, [arm, *by, *metrics], source)
-    arms = frame.get_column(arm).unique().to_list()
+    kinds = _kinds(frame, metrics, kinds)
+    summary = _sufficient(frame, [*by, arm], metrics, kinds)
+    arms = summary[arm].unique().tolist()
     if control not in arms:
         raise DataError(
             source, f"no control arm {control!r}; the arms are {sorted(map(str, arms))}", arm
         )
     if len(arms) < 2:
         raise DataError(source, "only the control arm is present; nothing to compare", arm)
-    kinds = _kinds(frame, metrics, kinds)
-    summary = _sufficient(frame, [*by, arm], metrics, kinds)
 
     # pair every (segment, arm) row with its segment's control row
     is_control = (summary[arm] == control).to_numpy()
@@ -694,9 +704,9 @@ def _arm_counts(counts, arm: str) -> pd.Series:
     if isinstance(counts, Mapping | pd.Series):
         observed = pd.Series(counts)
     else:
-        frame = eager_frame(counts, "sample-ratio check")
+        frame = lazy_frame(counts, "sample-ratio check")
         _require(frame, [arm], "sample-ratio check")
-        per = frame.group_by(arm).agg(nw.len().alias("n")).to_pandas()
+        per = collect(frame.group_by(arm).agg(nw.len().alias("n")))
         observed = pd.Series(per["n"].to_numpy(), index=per[arm].to_numpy())
     if observed.empty or not pd.api.types.is_numeric_dtype(observed) or (observed < 0).any():
         raise DataError("sample-ratio check", "counts must be non-negative numbers per arm")

@@ -16,8 +16,9 @@ Growth is planned by customers — how many, how often, how much each — rather
 - :func:`migration` — how customers moved between segments or tiers, in heads and revenue.
 
 Raw transactions are reduced once with a narwhals group-by to per-customer sums, counts and
-first / last dates (pandas, polars and DuckDB inputs alike); scores, tiers and stages are computed on
-that summary with numpy (ranks from ``scipy.stats.rankdata``).
+first / last dates, run by DuckDB, polars, Spark or pandas (:mod:`closedloop._frames`); scores,
+tiers and stages are computed on that pandas summary with numpy (scores and tiers from the
+order statistics at their edges, ``np.partition``).
 """
 
 from __future__ import annotations
@@ -30,15 +31,10 @@ from itertools import pairwise
 import narwhals as nw
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from closedloop._frames import collect, lazy_frame, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
-
-try:  # optional: aggregates pandas input several times faster
-    import polars as pl
-except ImportError:
-    pl = None
 
 __all__ = [
     "ABSENT",
@@ -129,8 +125,10 @@ SEGMENTS = pd.DataFrame(
 )
 
 _TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
-_USED_COLUMNS = (*_TRANSACTION_COLUMNS, "order_id", "quantity", "is_member")
 _FREQ = {"month": "1mo", "quarter": "1q"}
+#: sums of amounts are rounded to this many decimals: engines add in different orders (DuckDB
+#: and Spark in parallel), and the last-bit differences must not reorder ties in scores and tiers
+_SUM_DECIMALS = 6
 _LEVELS = range(1, SCORE_LEVELS + 1)
 _RFM_CODES = [f"{r}{f}{m}" for r in _LEVELS for f in _LEVELS for m in _LEVELS]
 
@@ -149,7 +147,8 @@ def rfm_table(
 ) -> pd.DataFrame:
     """One row per customer: recency, frequency, monetary, 1–5 scores and a named segment (RFM).
 
-    ``transactions`` (pandas, polars or a DuckDB relation; ``customer_id, order_date, amount``,
+    ``transactions`` (pandas, polars, a DuckDB relation or a PySpark DataFrame; ``customer_id,
+    order_date, amount``,
     optional ``order_id``) are counted up to the end of the day ``asof``, and over the last
     ``period_days`` days only when given (``None``: all history). An order is one ``order_id``
     (its rows summed) or, without that column, one row.
@@ -204,16 +203,27 @@ def quantile_score(values, levels: int = SCORE_LEVELS) -> np.ndarray:
     Tie rule (deterministic, independent of row order): a value's rank r is the *lowest* rank of
     its tie group (``scipy.stats.rankdata(method="min")``), and its score is the quantile bin of
     that position's midpoint, ``1 + floor(levels * (r - 1/2) / n)``, in exact integer arithmetic.
+    Computed from the ``levels - 1`` order statistics at the bin edges (``np.partition``, linear
+    time) rather than by ranking every value.
     Equal values always share a score; without ties each score holds n / levels values (±1),
     and the lowest value scores 1 and the highest ``levels`` whenever n >= 2. A large tie group
     takes the score where it starts, so a level may be empty (CDNOW's one-time buyers, half the
     base, all score F = 1 and nobody scores F = 2).
     """
     values = np.asarray(values)
-    if values.size == 0:
+    n = values.size
+    if n == 0:
         return np.zeros(0, dtype="int64")
-    ranks = stats.rankdata(values, method="min").astype("int64")
-    return 1 + (levels * (2 * ranks - 1)) // (2 * values.size)
+    # score > k  <=>  c >= m_k = ceil(n k / levels - 1/2), c = how many values are smaller
+    # <=>  the value exceeds the m_k-th smallest: only those order statistics are needed
+    k = np.arange(1, levels)
+    m = -((levels - 2 * n * k) // (2 * levels))
+    inner = np.unique(m[m >= 1]) - 1
+    nth = np.partition(values, inner) if inner.size else values
+    scores = np.ones(n, dtype="int64")
+    for m_k in m:
+        scores += 1 if m_k < 1 else values > nth[m_k - 1]
+    return scores
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +322,7 @@ def pyramid_over_time(
     frame = _window(
         _native(transactions, "pyramid_over_time transactions"), _day(asof), period_days
     )
-    per = _collect(
+    per = collect(
         _orders(frame)
         .with_columns(nw.col("order_date").dt.truncate(_FREQ[freq]).alias("period"))
         .group_by("customer_id", "period")
@@ -461,7 +471,7 @@ def lifecycle_stage(
     ids = rfm.index
     referrers = None
     if customers is not None:
-        cust = _to_pandas(customers, "lifecycle_stage customers")
+        cust = to_pandas(customers, "lifecycle_stage customers")
         _require_columns(cust, ("customer_id",), "lifecycle_stage customers")
         ids = ids.union(pd.Index(cust["customer_id"].astype("str").unique()))
         if referrer in cust.columns:
@@ -529,7 +539,7 @@ def churn_severity(
     date, amount = nw.col("order_date"), nw.col("amount")
     is_now = date >= now_start
     is_prev = (date >= prev_start) & ~is_now
-    per = _collect(
+    per = collect(
         _orders(frame)
         .with_columns(
             is_now.cast(nw.Int64).alias("orders_now"),
@@ -643,31 +653,9 @@ def migration(
 # Helpers: one narwhals pass over the raw rows, then numpy on the summary
 
 
-def _native(data, source: str):
-    """A narwhals DataFrame or LazyFrame over pandas, polars or DuckDB, with the contract columns."""
-    try:
-        frame = nw.from_native(data)
-    except TypeError as exc:
-        raise DataError(
-            source, f"expected a pandas / polars DataFrame or a DuckDB relation, got {type(data)}"
-        ) from exc
-    columns = frame.collect_schema().names()
-    missing = [c for c in _TRANSACTION_COLUMNS if c not in columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(columns)}",
-            column=missing[0],
-        )
-    return _engine(frame, [c for c in columns if c in _USED_COLUMNS])
-
-
-def _engine(frame, columns: list[str]):
-    """A pandas frame is aggregated by polars when it is installed (same narwhals expressions,
-    multi-threaded, several times faster on millions of rows); otherwise by pandas."""
-    if pl is None or frame.implementation is not nw.Implementation.PANDAS:
-        return frame
-    return nw.from_native(pl.from_pandas(frame.to_native()[columns]))
+def _native(data, source: str) -> nw.LazyFrame:
+    """The transactions as a narwhals LazyFrame (see :mod:`closedloop._frames`)."""
+    return lazy_frame(data, source, _TRANSACTION_COLUMNS)
 
 
 def _window(frame, day: pd.Timestamp, period_days: int | None):
@@ -693,16 +681,10 @@ def _orders(frame):
     )
 
 
-def _collect(frame) -> pd.DataFrame:
-    if isinstance(frame, nw.LazyFrame):
-        frame = frame.collect(backend="pandas")
-    return frame.to_pandas()
-
-
 def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
     """Per customer: first and last purchase, orders and revenue (one group-by over the rows)."""
     frame = _window(_native(transactions, source), day, period_days)
-    per = _collect(
+    per = collect(
         _orders(frame)
         .group_by("customer_id")
         .agg(
@@ -719,6 +701,8 @@ def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
 def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
     if per.empty:
         raise DataError(source, f"no transactions on or before asof {day:%Y-%m-%d} in the window")
+    # the engine sorted the ids; ids that were not strings sort again once they are
+    resort = not pd.api.types.is_string_dtype(per["customer_id"])
     per["customer_id"] = per["customer_id"].astype("str")
     for col in ("first_purchase", "last_purchase"):
         per[col] = per[col].astype("datetime64[ns]")
@@ -726,8 +710,9 @@ def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
         if col.startswith(("orders", "frequency")):
             per[col] = per[col].astype("int64")
         elif col.startswith("revenue"):
-            per[col] = per[col].astype("float64")
-    return per.set_index("customer_id").sort_index()
+            per[col] = per[col].astype("float64").round(_SUM_DECIMALS)
+    per = per.set_index("customer_id")
+    return per.sort_index() if resort else per
 
 
 def _day(asof) -> pd.Timestamp:
@@ -764,6 +749,12 @@ def _ranking(rfm: pd.DataFrame, value: str) -> np.ndarray:
 
 
 def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.ndarray:
+    """Tier k of each row: ranked by ``value`` descending, equal values by ``customer_id``, the
+    ranks ``bounds[k-1] < rank <= bounds[k]``.
+
+    Only the values at the tier boundaries are needed, so they are selected (``np.partition``,
+    linear time) rather than every row sorted; only a tie group that straddles a boundary is
+    put in ``customer_id`` order, to be split there."""
     _require_columns(rfm, (value,), "tiers")
     n = len(rfm)
     if n == 0:
@@ -772,9 +763,22 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
         bad = rfm[rfm[value].isna()]
         raise DataError("tiers", "missing value", column=value, rows=bad, n_bad=len(bad))
     bounds = np.floor(np.asarray(cuts) * n + 1e-9).astype("int64")
-    rank = np.empty(n, dtype="int64")
-    rank[_ranking(rfm, value)] = np.arange(1, n + 1)
-    return np.searchsorted(bounds, rank, side="left").astype("int64")
+    key = -rfm[value].to_numpy(float)
+    inner = sorted({int(b) - 1 for b in bounds if 0 < b < n})
+    nth = np.partition(key, inner) if inner else key
+    codes = np.zeros(n, dtype="int64")
+    for b in bounds:
+        if b >= n:
+            continue
+        inside = key < nth[b - 1] if b > 0 else np.zeros(n, dtype=bool)
+        if b > 0:
+            ties = np.flatnonzero(key == nth[b - 1])
+            need = b - np.count_nonzero(inside)
+            if need < len(ties):
+                ties = ties[rfm.index[ties].argsort(kind="stable")]
+            inside[ties[:need]] = True
+        codes += ~inside
+    return codes
 
 
 def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -812,14 +816,6 @@ def _require_columns(frame: pd.DataFrame, columns, source: str) -> None:
             f"{', '.join(map(str, frame.columns))}",
             column=missing[0],
         )
-
-
-def _to_pandas(data, source: str) -> pd.DataFrame:
-    try:
-        frame = nw.from_native(data)
-    except TypeError as exc:
-        raise DataError(source, f"expected a pandas or polars DataFrame, got {type(data)}") from exc
-    return _collect(frame)
 
 
 def _categories(*series: pd.Series) -> list:

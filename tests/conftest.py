@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from closedloop import clv, funnel, kpi, lift, rfm
+from closedloop.datasets import make_demo
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -26,3 +31,81 @@ def hillstrom_path() -> Path:
 @pytest.fixture(scope="session")
 def groceries_path() -> Path:
     return _shared_file("groceries.csv")
+
+
+# --- the same aggregations on every kind of frame (test_frames.py, test_spark.py) ---------------
+
+ASOF = "2026-03-31"
+
+
+@pytest.fixture(scope="session")
+def demo_tables() -> dict[str, pd.DataFrame]:
+    """A small demo retailer: transactions, customers, funnel events, campaign outcomes."""
+    demo = make_demo(seed=0, n_customers=2_000)
+    return {
+        "transactions": demo.transactions,
+        "customers": demo.customers,
+        "events": demo.events,
+        "outcomes": demo.outcomes,
+    }
+
+
+def _rfm(t):
+    table = rfm.rfm_table(t["transactions"], ASOF, period_days=365)
+    return {
+        "rfm_table": table,
+        "pyramid": rfm.pyramid(table),
+        "member_tiers": rfm.member_tiers(table).to_frame(),
+    }
+
+
+@cache
+def _clv_model() -> clv.ClvModel:
+    """BG/NBD fitted on the demo's calibration summary (pandas), for repeat_tracking."""
+    transactions = make_demo(seed=0, n_customers=2_000).transactions
+    return clv.fit(clv.summary(transactions, ASOF, calibration_end="2026-01-31"), spend=False)
+
+
+#: every aggregation over raw rows, as a function of the tables (any kind of frame) -> results
+AGGREGATIONS = {
+    "rfm": _rfm,
+    "churn_severity": lambda t: {"churn": rfm.churn_severity(t["transactions"], ASOF)},
+    "pyramid_over_time": lambda t: {
+        "over_time": rfm.pyramid_over_time(t["transactions"], ASOF, 365)
+    },
+    "member_kpis": lambda t: {
+        "kpis": kpi.member_kpis(t["transactions"], t["customers"], ("2026-03-01", ASOF))
+    },
+    "clv": lambda t: {
+        "summary": clv.summary(t["transactions"], ASOF, calibration_end="2026-01-31"),
+        "repeat_tracking": clv.repeat_tracking(t["transactions"], _clv_model(), ASOF),
+    },
+    "funnel": lambda t: {
+        "ordered": funnel.funnel(t["events"], STAGES, by="channel"),
+        "window": funnel.funnel(t["events"], STAGES, by="channel", window="3D", ordered=False),
+        "overall": funnel.funnel(t["events"], STAGES),
+    },
+    "lift": lambda t: {
+        "lift": lift.bayesian_lift(t["outcomes"], metrics=["visited", "converted", "revenue"]),
+        "by_segment": lift.lift_by_segment(t["outcomes"], "segment", metrics="revenue"),
+        "prob_best": lift.prob_best(t["outcomes"], metrics="converted"),
+        "srm": lift.srm_check(t["outcomes"], {"control": 0.1, "sms": 0.45, "wecom": 0.45}).table,
+    },
+}
+STAGES = ["touch", "visit", "register", "purchase"]
+
+
+@pytest.fixture(scope="session")
+def same_results(demo_tables):
+    """``same_results(convert)``: every aggregation on the demo tables turned into another kind
+    of frame by ``convert`` gives the answer it gives on the pandas tables."""
+    expected = {name: run(demo_tables) for name, run in AGGREGATIONS.items()}
+
+    def check(convert) -> None:
+        tables = {k: convert(v) for k, v in demo_tables.items()}
+        for name, run in AGGREGATIONS.items():
+            got = run(tables)
+            for part, frame in expected[name].items():
+                pd.testing.assert_frame_equal(got[part], frame, obj=f"{name}: {part}")
+
+    return check

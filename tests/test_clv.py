@@ -13,7 +13,7 @@ import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from scipy import special
 
-from closedloop import DataError, clv
+from closedloop import DataError, _frames, clv
 from closedloop.datasets import cdnow, cdnow_summary
 from closedloop.io import DataWarning
 
@@ -106,10 +106,11 @@ def test_summary_merges_same_day_purchases_and_splits_holdout():
 def test_summary_on_polars_equals_pandas(transactions, cal, monkeypatch):
     out = clv.summary(pl.from_pandas(transactions), ASOF, calibration_end=CALIBRATION_END)
     pd.testing.assert_frame_equal(out, cal, check_dtype=False, check_index_type=False)
-    # without polars installed the same narwhals query runs on pandas itself
-    monkeypatch.setattr(clv, "pl", None)
-    on_pandas = clv.summary(transactions, ASOF, calibration_end=CALIBRATION_END)
-    pd.testing.assert_frame_equal(on_pandas, cal, check_dtype=False, check_index_type=False)
+    # every engine that can aggregate a pandas frame runs the same narwhals query
+    for engine in _frames.PANDAS_ENGINES:
+        monkeypatch.setattr(_frames, "PANDAS_ENGINE", engine)
+        on_engine = clv.summary(transactions, ASOF, calibration_end=CALIBRATION_END)
+        pd.testing.assert_frame_equal(on_engine, cal, check_dtype=False, check_index_type=False)
 
 
 # --- the published parameters ---------------------------------------------------------------------

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
-from closedloop import DataError, rfm
+from closedloop import DataError, _frames, rfm
 from closedloop.datasets import cdnow
 from closedloop.io import DataWarning
 
@@ -64,6 +65,33 @@ def test_quantile_score_properties(values, rnd):
     assert (rfm.quantile_score(v[order]) == scores[order]).all()
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=80),
+    st.sampled_from([rfm.PYRAMID_CUTS, (0.05, 0.2, 1.0), (0.5, 1.0), (0.01, 0.99, 1.0)]),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_tiers_and_scores_equal_a_full_sort(values, cuts, shuffled, rnd):
+    """Tiers and scores read off order statistics give what ranking every row gives."""
+    ids = [f"c{i:03d}" for i in range(len(values))]
+    if shuffled:
+        rnd.shuffle(ids)
+    table = pd.DataFrame({"revenue": np.asarray(values, float)}, index=pd.Index(ids))
+    ranked = (
+        table.rename_axis("id")
+        .reset_index()
+        .sort_values(["revenue", "id"], ascending=[False, True])
+    )
+    rank = pd.Series(np.arange(1, len(table) + 1), index=ranked["id"]).reindex(table.index)
+    bounds = np.floor(np.asarray(cuts) * len(table) + 1e-9)
+    expected = np.searchsorted(bounds, rank.to_numpy(), side="left")
+    assert (rfm.tier_of(table, cuts=cuts).cat.codes.to_numpy() == expected).all()
+    ranks = stats.rankdata(values, method="min").astype("int64")  # the documented rule
+    expected_scores = 1 + (rfm.SCORE_LEVELS * (2 * ranks - 1)) // (2 * len(values))
+    assert (rfm.quantile_score(np.asarray(values, float)) == expected_scores).all()
+
+
 # --- rfm_table --------------------------------------------------------------------------------
 
 
@@ -112,13 +140,14 @@ def test_rfm_table_period_and_orders():
     assert one.loc["a", "frequency"] == 2 and one.loc["a", "revenue"] == 13
 
 
-def test_rfm_table_same_from_pandas_polars_duckdb(monkeypatch):
+@pytest.mark.parametrize("engine", _frames.PANDAS_ENGINES)
+def test_rfm_table_same_from_pandas_polars_duckdb(engine, monkeypatch):
     ours = rfm.rfm_table(SMALL, ASOF)
-    with monkeypatch.context() as patch:  # without polars, pandas does the group-by itself
-        patch.setattr(rfm, "pl", None)
+    churn = rfm.churn_severity(SMALL, ASOF)
+    with monkeypatch.context() as patch:  # every engine that can aggregate a pandas frame
+        patch.setattr(_frames, "PANDAS_ENGINE", engine)
         pd.testing.assert_frame_equal(ours, rfm.rfm_table(SMALL, ASOF))
-        churn = rfm.churn_severity(SMALL, ASOF)
-    pd.testing.assert_frame_equal(churn, rfm.churn_severity(SMALL, ASOF))
+        pd.testing.assert_frame_equal(churn, rfm.churn_severity(SMALL, ASOF))
     from_polars = rfm.rfm_table(pl.from_pandas(SMALL), ASOF)
     relation = duckdb.from_df(SMALL)
     from_duckdb = rfm.rfm_table(relation, ASOF)
