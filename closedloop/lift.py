@@ -659,7 +659,11 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
         for r, a, b in zip(rows, pooled, rel, strict=True):
             posterior.abs_lift[r], posterior.rel_lift[r] = a, b
         out.loc[index, "abs_lift"] = centre
-        out.loc[index, "rel_lift"] = centre / out.loc[index, "control_mean"].to_numpy()
+        control_mean = out.loc[index, "control_mean"].to_numpy(dtype="float64")
+        # relative lift is undefined (NaN, shown as "–") where the control has a zero mean
+        out.loc[index, "rel_lift"] = np.divide(
+            centre, control_mean, out=np.full_like(centre, np.nan), where=control_mean != 0
+        )
         out.loc[index, "incremental"] = centre * out.loc[index, "n"].to_numpy()
         low, high = _interval(pooled, level, interval)
         out.loc[index, "abs_lift_low"], out.loc[index, "abs_lift_high"] = low, high
