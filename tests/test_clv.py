@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 from scipy import special
 
 from closedloop import DataError, _frames, clv
@@ -18,6 +17,10 @@ from closedloop.datasets import cdnow, cdnow_summary
 from closedloop.io import DataWarning
 
 ASOF, CALIBRATION_END = "1998-06-30", "1997-09-30"
+
+with warnings.catch_warnings():  # importing lifetimes 0.11 sets an option pandas 3 deprecates
+    warnings.filterwarnings("ignore", "The 'mode.chained_assignment' option is deprecated")
+    from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
 
 def sig3(value: float) -> float:

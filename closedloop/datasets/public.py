@@ -17,6 +17,7 @@ import importlib.resources
 import io
 import os
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +36,10 @@ GROCERIES_URL = (
 
 
 def _lifetimes_file(name: str) -> str:
-    return (importlib.resources.files("lifetimes") / "datasets" / name).read_text()
+    with warnings.catch_warnings():  # importing lifetimes 0.11 sets an option pandas 3 deprecates
+        warnings.filterwarnings("ignore", "The 'mode.chained_assignment' option is deprecated")
+        folder = importlib.resources.files("lifetimes")
+    return (folder / "datasets" / name).read_text()
 
 
 def cdnow(sample: bool = False) -> pd.DataFrame:
