@@ -30,6 +30,7 @@ __all__ = [
     "eager_frame",
     "epoch_microseconds",
     "lazy_frame",
+    "require",
     "to_pandas",
 ]
 
@@ -50,7 +51,7 @@ def lazy_frame(data, source: str, required: Iterable[str] = ()) -> nw.LazyFrame:
         raise DataError(source, f"expected {_ACCEPTED}, got {type(data).__name__}") from exc
     if not isinstance(frame, nw.DataFrame | nw.LazyFrame):
         raise DataError(source, f"expected {_ACCEPTED}, got {type(data).__name__}")
-    _require(frame.collect_schema().names(), required, source)
+    require(frame, required, source)
     if isinstance(frame, nw.LazyFrame):
         return frame
     if frame.implementation is nw.Implementation.PANDAS:
@@ -112,7 +113,7 @@ def epoch_microseconds(frame: nw.LazyFrame, column: str, name: str) -> nw.LazyFr
 def to_pandas(data, source: str, required: Iterable[str] = ()) -> pd.DataFrame:
     """A small table (customers, a summary) as pandas, whatever frame it came as."""
     if isinstance(data, pd.DataFrame):
-        _require(list(map(str, data.columns)), required, source)
+        require(data, required, source)
         return data
     return collect(lazy_frame(data, source, required))
 
@@ -129,7 +130,15 @@ def _pandas_engine(native: pd.DataFrame) -> nw.LazyFrame:
     return nw.from_native(native).lazy()
 
 
-def _require(columns: list[str], required: Iterable[str], source: str) -> None:
+def require(frame, required: Iterable[str], source: str) -> None:
+    """A clear error naming the missing ``required`` columns of ``frame`` (a pandas or narwhals
+    frame, or a list of column names) and the columns it has."""
+    if isinstance(frame, pd.DataFrame):
+        columns = list(map(str, frame.columns))
+    elif isinstance(frame, nw.DataFrame | nw.LazyFrame):
+        columns = frame.collect_schema().names()
+    else:
+        columns = list(frame)
     missing = [c for c in required if c not in columns]
     if missing:
         raise DataError(

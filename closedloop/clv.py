@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from closedloop._frames import collect, lazy_frame, to_pandas
+from closedloop._frames import collect, lazy_frame, require, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
 
@@ -388,7 +388,7 @@ def calibration_holdout(model: ClvModel, cap: int = FREQUENCY_CAP) -> pd.DataFra
     Needs a summary made with ``calibration_end``.
     """
     frame = model.summary
-    _require(frame, ("frequency_holdout", "duration_holdout"), "calibration_holdout")
+    require(frame, ("frequency_holdout", "duration_holdout"), "calibration_holdout")
     predicted = model.expected_purchases(frame["duration_holdout"].to_numpy("float64"))
     labels = [str(k) for k in range(cap)] + [f"{cap}+"]
     group = pd.Categorical.from_codes(
@@ -418,7 +418,7 @@ def repeat_tracking(transactions, model: ClvModel, asof) -> pd.DataFrame:
     ``actual_cumulative`` and ``expected_cumulative``.
     """
     frame = model.summary
-    _require(frame, ("first_purchase",), "repeat_tracking")
+    require(frame, ("first_purchase",), "repeat_tracking")
     end = _day(asof, "asof")
     days = _customer_days(transactions, end, "clv.repeat_tracking transactions")
     days = days.with_columns(nw.col("day").min().over("customer_id").alias("first_day"))
@@ -829,7 +829,7 @@ def _checked_summary(summary, spend: bool) -> pd.DataFrame:
     source = "clv summary"
     summary = to_pandas(summary, source)
     needed = (*_SUMMARY_COLUMNS, "monetary") if spend else _SUMMARY_COLUMNS
-    _require(summary, needed, source)
+    require(summary, needed, source)
     if summary.empty:
         raise DataError(source, "no customers")
     for col in needed:
@@ -857,17 +857,6 @@ def _rule(frame: pd.DataFrame, bad, source: str, rule: str, column: str) -> None
     if bad.any():
         rows = frame[bad]
         raise DataError(source, rule, column=column, rows=rows, n_bad=len(rows))
-
-
-def _require(frame: pd.DataFrame, columns, source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: "
-            f"{', '.join(map(str, frame.columns))}",
-            column=missing[0],
-        )
 
 
 def _time_unit(unit: str) -> str:

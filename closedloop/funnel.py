@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame
+from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame, require
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
 
@@ -217,7 +217,7 @@ def attribution(
         )
     leads = eager_frame(events_or_customers, "attribution leads")
     tx = eager_frame(transactions, "transactions")
-    _require(tx, ("customer_id", "order_date", "amount"), "transactions")
+    require(tx, ("customer_id", "order_date", "amount"), "transactions")
     if {"entity_id", "timestamp", "channel"} <= set(leads.columns):
         touches = _touches_from_log(leads)
     elif {"customer_id", "source_channel"} <= set(leads.columns):
@@ -257,17 +257,6 @@ def _check_stages(stages) -> list[str]:
     return stages
 
 
-def _require(frame: nw.LazyFrame, columns, source: str) -> None:
-    names = frame.collect_schema().names()
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: {', '.join(names)}",
-            column=missing[0],
-        )
-
-
 def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame, dict]:
     """One group-by over the log: each entity's earliest time at every stage and entry group.
 
@@ -276,7 +265,7 @@ def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame
     time into one integer, ``microseconds since the log's first event x (n + 1) + code``, whose
     minimum over an entity's first-stage events carries both, so one plain ``min`` finds it on
     every engine."""
-    _require(frame, (*_EVENT_COLUMNS, *by), "funnel events")
+    require(frame, (*_EVENT_COLUMNS, *by), "funnel events")
     schema = frame.collect_schema()
     if schema["timestamp"] not in (nw.Datetime, nw.Date):
         raise DataError(
@@ -416,7 +405,7 @@ def _entities_from_flags(frame, stages, by, ordered) -> nw.LazyFrame:
             f" found: {', '.join(names)}",
             column=missing[0],
         )
-    _require(frame, by, "funnel events")
+    require(frame, by, "funnel events")
     bad = [~nw.col(s).cast(nw.Float64).is_in([0.0, 1.0]) | nw.col(s).is_null() for s in stages]
     rows, *counts = collect(
         frame.select(

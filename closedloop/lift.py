@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop._frames import collect, lazy_frame
+from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
 
 __all__ = [
@@ -251,7 +251,7 @@ def prob_best(
     Output: ``arm, metric, mean, p_best``, one row per (arm, metric)."""
     frame = lazy_frame(data, "lift data")
     metrics = _metrics(frame, metrics, [arm])
-    _require(frame, [arm, *metrics], "lift data")
+    require(frame, [arm, *metrics], "lift data")
     kinds = _kinds(frame, metrics, kinds)
     summary = _sufficient(frame, [arm], metrics, kinds)
     rng = np.random.default_rng(seed)
@@ -392,17 +392,6 @@ def srm_check(counts, planned: Mapping[str, float], *, arm: str = "arm", alpha: 
 
 
 # --- aggregation: one narwhals group-by to sufficient statistics ------------------------------
-
-
-def _require(frame: nw.LazyFrame, columns, source: str) -> None:
-    names = frame.collect_schema().names()
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise DataError(
-            source,
-            f"missing column(s) {missing}; the data has {names}",
-            column=missing[0],
-        )
 
 
 def _metrics(frame: nw.LazyFrame, metrics, exclude) -> list[str]:
@@ -561,7 +550,7 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
         raise DataError(source, f"use at least 100 posterior draws, not {draws}")
     frame = lazy_frame(data, source)
     metrics = _metrics(frame, metrics, [arm, *by])
-    _require(frame, [arm, *by, *metrics], source)
+    require(frame, [arm, *by, *metrics], source)
     kinds = _kinds(frame, metrics, kinds)
     summary = _sufficient(frame, [*by, arm], metrics, kinds)
     arms = summary[arm].unique().tolist()
@@ -709,7 +698,7 @@ def _arm_counts(counts, arm: str) -> pd.Series:
         observed = pd.Series(counts)
     else:
         frame = lazy_frame(counts, "sample-ratio check")
-        _require(frame, [arm], "sample-ratio check")
+        require(frame, [arm], "sample-ratio check")
         per = collect(frame.group_by(arm).agg(nw.len().alias("n")))
         observed = pd.Series(per["n"].to_numpy(), index=per[arm].to_numpy())
     if observed.empty or not pd.api.types.is_numeric_dtype(observed) or (observed < 0).any():

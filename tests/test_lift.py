@@ -454,7 +454,7 @@ def test_prior_is_used():
 
 def test_bad_inputs_name_the_problem():
     data = _frame({"control": (10, 1), "sms": (10, 2)})
-    with pytest.raises(DataError, match=r"missing column\(s\) \['revenue'\]"):
+    with pytest.raises(DataError, match=r"required column\(s\) revenue missing; found: "):
         bayesian_lift(data, metrics="revenue")
     with pytest.raises(DataError, match=r"no control arm 'holdout'; the arms are \['control'"):
         bayesian_lift(data, control="holdout")
