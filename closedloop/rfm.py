@@ -32,7 +32,7 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from closedloop._frames import collect, lazy_frame, to_pandas
+from closedloop._frames import collect, lazy_frame, require, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
 
@@ -276,7 +276,7 @@ def pyramid(
     takes to be in it). Shares sum to 1; an empty tier has NaN averages.
     """
     cuts = _check_cuts(cuts)
-    _require_columns(rfm, ("revenue", "frequency", value), "pyramid")
+    require(rfm, ("revenue", "frequency", value), "pyramid")
     codes = _tier_codes(rfm, value, cuts)
     k = len(cuts)
     heads = np.bincount(codes, minlength=k)
@@ -350,7 +350,7 @@ def head_share_curve(rfm: pd.DataFrame, value: str = "revenue") -> pd.DataFrame:
     One row per customer: ``heads`` (1..n), ``heads_share`` and ``revenue_share`` (cumulative share
     of total revenue made by the first ``heads`` customers). Ranking as in :func:`tier_of`.
     """
-    _require_columns(rfm, ("revenue", value), "head_share_curve")
+    require(rfm, ("revenue", value), "head_share_curve")
     order = _ranking(rfm, value)
     revenue = rfm["revenue"].to_numpy(float)[order]
     n = len(revenue)
@@ -467,12 +467,12 @@ def lifecycle_stage(
     Without a referrer column the recommend stage is not assigned: a :class:`DataWarning` says so
     and ``result.attrs["recommend"]`` records it. Customers who never bought are ``enter``.
     """
-    _require_columns(rfm, ("recency_days", "frequency", value), "lifecycle_stage")
+    require(rfm, ("recency_days", "frequency", value), "lifecycle_stage")
     ids = rfm.index
     referrers = None
     if customers is not None:
         cust = to_pandas(customers, "lifecycle_stage customers")
-        _require_columns(cust, ("customer_id",), "lifecycle_stage customers")
+        require(cust, ("customer_id",), "lifecycle_stage customers")
         ids = ids.union(pd.Index(cust["customer_id"].astype("str").unique()))
         if referrer in cust.columns:
             referrers = pd.Index(cust[referrer].dropna().astype("str").unique())
@@ -621,7 +621,7 @@ def migration(
     a categorical ``by`` column, else sorted; :data:`ABSENT` comes last.
     """
     for name, table in (("before", before), ("after", after)):
-        _require_columns(table, (by, value), f"migration {name}")
+        require(table, (by, value), f"migration {name}")
     categories = _categories(before[by], after[by])
     ids = before.index.union(after.index)
     src = before[by].astype("object").reindex(ids).fillna(ABSENT)
@@ -755,7 +755,7 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
     Only the values at the tier boundaries are needed, so they are selected (``np.partition``,
     linear time) rather than every row sorted; only a tie group that straddles a boundary is
     put in ``customer_id`` order, to be split there."""
-    _require_columns(rfm, (value,), "tiers")
+    require(rfm, (value,), "tiers")
     n = len(rfm)
     if n == 0:
         raise DataError("tiers", "no customers to rank")
@@ -784,7 +784,7 @@ def _tier_codes(rfm: pd.DataFrame, value: str, cuts: tuple[float, ...]) -> np.nd
 def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The 5 x 5 grid of segment codes, checking the map covers every (R, F) cell once."""
     needed = ("segment", "r_low", "r_high", "f_low", "f_high")
-    _require_columns(segments, needed, "segment map")
+    require(segments, needed, "segment map")
     names = list(dict.fromkeys(segments["segment"].astype("str")))
     grid = np.full((SCORE_LEVELS, SCORE_LEVELS), -1, dtype="int64")
     covered = np.zeros((SCORE_LEVELS, SCORE_LEVELS), dtype="int64")
@@ -805,17 +805,6 @@ def _segment_lookup(segments: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
             f" (cell×times covered): {cells}",
         )
     return grid, names
-
-
-def _require_columns(frame: pd.DataFrame, columns, source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            source,
-            f"required column(s) {', '.join(missing)} missing; found: "
-            f"{', '.join(map(str, frame.columns))}",
-            column=missing[0],
-        )
 
 
 def _categories(*series: pd.Series) -> list:
