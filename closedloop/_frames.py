@@ -26,6 +26,7 @@ from closedloop.errors import DataError
 __all__ = [
     "PANDAS_ENGINE",
     "PANDAS_ENGINES",
+    "alongside",
     "collect",
     "eager_frame",
     "epoch_microseconds",
@@ -118,11 +119,32 @@ def to_pandas(data, source: str, required: Iterable[str] = ()) -> pd.DataFrame:
     return collect(lazy_frame(data, source, required))
 
 
+def alongside(small, big: nw.LazyFrame, source: str) -> nw.LazyFrame:
+    """A small table (customers, first touches) on the engine of ``big``, so that the two can be
+    joined where ``big`` lives. A DuckDB relation must come from the package's connection (as a
+    pandas frame does) or already share ``big``'s connection."""
+    frame = lazy_frame(small, source)
+    if frame.implementation is big.implementation:
+        return frame
+    native = collect(frame)
+    if big.implementation in (nw.Implementation.PYSPARK, nw.Implementation.PYSPARK_CONNECT):
+        return nw.from_native(big.to_native().sparkSession.createDataFrame(native))
+    if big.implementation is nw.Implementation.DUCKDB:
+        return nw.from_native(_connection().from_df(native))
+    return nw.from_native(native).lazy(backend=big.implementation)
+
+
+def _connection():
+    """DuckDB's default connection, the one ``duckdb.read_parquet(...)`` and ``duckdb.sql(...)``
+    use: every pandas frame the package scans is a relation on it, so it joins with them."""
+    import duckdb
+
+    return duckdb.default_connection()
+
+
 def _pandas_engine(native: pd.DataFrame) -> nw.LazyFrame:
     if PANDAS_ENGINE == "duckdb":
-        import duckdb
-
-        return nw.from_native(duckdb.connect().from_df(native))
+        return nw.from_native(_connection().from_df(native))
     if PANDAS_ENGINE == "polars":
         import polars as pl
 

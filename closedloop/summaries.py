@@ -1,0 +1,283 @@
+"""Per-customer summaries (客户汇总): the one door from transactions to what every analysis models.
+
+RFM and the customer pyramid, the KPI tree, CLV, a campaign's outcomes and channel attribution all
+start here. One narwhals group-by reduces the raw rows to a few numbers per customer — purchases,
+revenue, first and last purchase, the same for named periods ("this period vs the previous one")
+— run where the data lives (DuckDB for a pandas frame, polars, a DuckDB relation or Spark; see
+:mod:`closedloop._frames`), and the analysis works on that small pandas table.
+
+**Time.** ``asof`` is the *end* of that calendar day, everywhere in the package: a purchase at
+23:59 on the asof day counts, one at 00:00 the next day does not. A period ``(start, end)`` holds
+both of its days whole. :func:`day` and :func:`end_of_day` are the one place that rule is written.
+
+**Purchases.** ``unit="order"`` counts orders: rows sharing an ``order_id`` (order lines) are one
+order, their amounts summed; a row without an order id is an order of its own. ``unit="day"``
+counts purchase days: a customer's purchases on one calendar day are one, as the BG/NBD papers
+count them. A purchase whose net amount is negative is a **refund**: it lowers ``revenue`` (which
+is always net) but is not a purchase, so it never raises ``orders`` nor moves the first or last
+purchase date. A zero-amount purchase (a free sample, a fully discounted order) is a purchase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import narwhals as nw
+import pandas as pd
+
+from closedloop._frames import alongside, collect, epoch_microseconds, lazy_frame
+from closedloop.errors import DataError
+
+__all__ = [
+    "FREQUENCIES",
+    "TRANSACTION_COLUMNS",
+    "by_period",
+    "day",
+    "end_of_day",
+    "per_customer",
+    "purchases",
+    "since",
+]
+
+Unit = Literal["order", "day"]
+#: the columns every transactions frame needs
+TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
+#: the periods :func:`by_period` groups by, as narwhals truncation intervals
+FREQUENCIES = {"day": "1d", "week": None, "month": "1mo", "quarter": "1q"}
+_MONDAY = pd.Timestamp("1970-01-05")  # weeks are counted from the first Monday after the epoch
+_WEEK_US = 7 * 86_400_000_000
+#: sums of amounts are rounded to this many decimals: engines add in different orders (DuckDB
+#: and Spark in parallel), and last-bit differences must not reorder ties in scores and tiers
+SUM_DECIMALS = 6
+
+
+def day(value, name: str = "asof") -> pd.Timestamp:
+    """The calendar day of ``value`` (a date, a datetime or an ISO string), as midnight."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(name, f"{name} is required: a date such as 2026-03-31")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)") from exc
+    if pd.isna(stamp):
+        raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    return stamp.normalize()
+
+
+def end_of_day(value, name: str = "asof") -> pd.Timestamp:
+    """The first instant after the calendar day of ``value``: rows before it are "as of" that day."""
+    return day(value, name) + pd.Timedelta(days=1)
+
+
+def purchases(
+    transactions,
+    asof,
+    *,
+    start=None,
+    unit: Unit = "order",
+    source: str = "transactions",
+) -> nw.LazyFrame:
+    """The purchases and refunds up to the end of the ``asof`` day (from the ``start`` day when
+    given), one row per order or per customer-day (``unit``), lazily: ``customer_id,
+    order_date, amount`` and, when the transactions carry them, ``quantity`` (summed) and
+    ``is_member`` (any row flagged)."""
+    if unit not in ("order", "day"):
+        raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
+    frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
+    schema = frame.collect_schema()
+    if not isinstance(schema["order_date"], nw.Datetime | nw.Date):
+        raise DataError(
+            source,
+            f"order_date must be a date or datetime, not {schema['order_date']}"
+            " (read the file with closedloop.io.read_transactions)",
+            column="order_date",
+        )
+    if not schema["amount"].is_numeric():
+        raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
+    date = nw.col("order_date")
+    keep = date < end_of_day(asof)
+    if start is not None:
+        keep = keep & (date >= day(start, "start"))
+    frame = frame.filter(keep)
+    extra = [c for c in ("quantity", "is_member") if c in schema]
+    numbers = ["amount", *[c for c in extra if c == "quantity"]]
+    sums = [nw.col("amount").sum(), *[_combine(c) for c in extra]]
+    if unit == "day":
+        return (
+            frame.with_columns(date.dt.truncate("1d"))
+            .group_by("customer_id", "order_date")
+            .agg(*sums)
+        )
+    if "order_id" not in schema:
+        return frame.select("customer_id", "order_date", "amount", *extra)
+    loose = nw.col("order_id").is_null()
+    keyed = frame.filter(~loose).group_by("customer_id", "order_id").agg(date.min(), *sums)
+    same = [nw.col("customer_id"), date, *[nw.col(c).cast(nw.Float64) for c in numbers]]
+    same += [nw.col(c) for c in extra if c not in numbers]
+    return nw.concat([keyed.select(*same), frame.filter(loose).select(*same)])
+
+
+def per_customer(
+    transactions,
+    asof,
+    *,
+    start=None,
+    windows: Mapping[str, tuple] | None = None,
+    unit: Unit = "order",
+    first_revenue: bool = False,
+    source: str = "transactions",
+) -> pd.DataFrame:
+    """One row per customer with a purchase or refund from ``start`` (default: all history) to
+    the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
+
+    Columns: ``orders`` (purchases, see the module docstring), ``revenue`` (net of refunds),
+    ``first_purchase``, ``last_purchase`` (NaT for a customer with refunds only) and, when the
+    transactions carry them, ``quantity`` and ``member_orders`` (purchases flagged ``is_member``).
+    ``first_revenue`` adds the revenue of the first purchase (one more pass over the rows).
+
+    ``windows`` names periods inside that range, ``{"now": (start, end), "prev": (start, end)}``
+    (inclusive days; ``None`` for an open end); each adds ``orders_<name>``, ``revenue_<name>``,
+    ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``.
+    """
+    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    names = frame.collect_schema().names()
+    date, amount = nw.col("order_date"), nw.col("amount")
+    bought = amount >= 0
+    columns: dict[str, nw.Expr] = {}
+    parts = {"": nw.lit(True)}
+    for name, (w_start, w_end) in (windows or {}).items():
+        inside = nw.lit(True)
+        if w_start is not None:
+            inside = inside & (date >= day(w_start, f"window {name} start"))
+        if w_end is not None:
+            inside = inside & (date < end_of_day(w_end, f"window {name} end"))
+        parts[f"_{name}"] = inside
+    for suffix, inside in parts.items():
+        purchase = inside & bought
+        columns[f"orders{suffix}"] = purchase.cast(nw.Int64).sum()
+        columns[f"revenue{suffix}"] = nw.when(inside).then(amount).otherwise(0.0).sum()
+        columns[f"last_purchase{suffix}"] = nw.when(purchase).then(date).max()
+        if "quantity" in names:
+            quantity = nw.col("quantity").fill_null(0.0)
+            columns[f"quantity{suffix}"] = nw.when(purchase).then(quantity).otherwise(0.0).sum()
+        if "is_member" in names:
+            member = purchase & nw.col("is_member").fill_null(False)
+            columns[f"member_orders{suffix}"] = member.cast(nw.Int64).sum()
+    columns["first_purchase"] = nw.when(bought).then(date).min()
+    if first_revenue:
+        first = nw.when(bought).then(date).min().over("customer_id")
+        frame = frame.with_columns(
+            nw.when(bought & (date == first)).then(amount).otherwise(0.0).alias("_first")
+        )
+        columns["first_revenue"] = nw.col("_first").sum()
+    per = collect(
+        frame.group_by("customer_id")
+        .agg(*[expr.alias(name) for name, expr in columns.items()])
+        .sort("customer_id")
+    )
+    return _tidy(per, list(dict.fromkeys(["first_purchase", "last_purchase", *columns])))
+
+
+def by_period(
+    transactions,
+    asof,
+    *,
+    start=None,
+    freq: str = "month",
+    unit: Unit = "order",
+    source: str = "transactions",
+) -> pd.DataFrame:
+    """Purchases per customer and calendar period (``freq``: day, week, month or quarter), from
+    ``start`` to the end of the ``asof`` day: ``customer_id, period`` (the period's first day;
+    weeks start on Monday), ``orders, revenue``, sorted by customer and period."""
+    if freq not in FREQUENCIES:
+        raise DataError(source, f"freq must be one of {', '.join(FREQUENCIES)}, not {freq!r}")
+    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    if freq == "week":  # narwhals truncates by day, month, ...: weeks are counted from a Monday
+        frame = epoch_microseconds(frame, "order_date", "_us")
+        period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
+    else:
+        period = nw.col("order_date").dt.truncate(FREQUENCIES[freq])
+    amount = nw.col("amount")
+    per = collect(
+        frame.with_columns(period.alias("period"))
+        .group_by("customer_id", "period")
+        .agg(
+            (amount >= 0).cast(nw.Int64).sum().alias("orders"),
+            amount.sum().alias("revenue"),
+        )
+        .sort("customer_id", "period")
+    )
+    per["customer_id"] = per["customer_id"].astype("str")
+    if freq == "week":
+        per["period"] = _MONDAY + pd.to_timedelta(per["period"].astype("int64") * 7, unit="D")
+    per["period"] = per["period"].astype("datetime64[ns]")
+    per["orders"] = per["orders"].astype("int64")
+    per["revenue"] = per["revenue"].astype("float64").round(SUM_DECIMALS)
+    return per.sort_values(["customer_id", "period"], ignore_index=True)
+
+
+def since(
+    transactions,
+    starts,
+    asof,
+    *,
+    days: int | None = None,
+    unit: Unit = "order",
+    source: str = "transactions",
+) -> pd.DataFrame:
+    """Each customer's purchases from their own start on: ``starts`` has ``customer_id`` and
+    ``start`` (a first touch, a join date; missing: all their purchases count); purchases at or
+    after it, up to the end of the ``asof`` day and, with ``days``, within that many days of it.
+
+    One row per customer of ``starts`` who bought: ``first_purchase`` (the first purchase at or
+    after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``."""
+    if days is not None and days < 1:
+        raise DataError(source, f"days must be >= 1, not {days}")
+    frame = purchases(transactions, asof, unit=unit, source=source)
+    begin = lazy_frame(starts, f"{source} starts", ("customer_id", "start"))
+    begin = begin.select(nw.col("customer_id").cast(nw.String), nw.col("start"))
+    begin = begin.group_by("customer_id").agg(nw.col("start").min())
+    date, origin = nw.col("order_date"), nw.col("start")
+    keep = origin.is_null() | (date >= origin)
+    if days is not None:
+        keep = keep & (origin.is_null() | (date < origin + pd.Timedelta(days=days)))
+    amount = nw.col("amount")
+    per = collect(
+        frame.with_columns(nw.col("customer_id").cast(nw.String))
+        .join(alongside(begin, frame, f"{source} starts"), on="customer_id", how="inner")
+        .filter(keep)
+        .group_by("customer_id")
+        .agg(
+            nw.when(amount >= 0).then(date).min().alias("first_purchase"),
+            (amount >= 0).cast(nw.Int64).sum().alias("orders"),
+            amount.sum().alias("revenue"),
+        )
+        .sort("customer_id")
+    )
+    return _tidy(per, ["first_purchase", "orders", "revenue"])
+
+
+def _combine(column: str) -> nw.Expr:
+    """How an optional column is carried from rows to a purchase: quantities add, a member flag
+    on any row flags the purchase."""
+    return nw.col(column).sum() if column == "quantity" else nw.col(column).max()
+
+
+def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
+    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+    per["customer_id"] = per["customer_id"].astype("str")
+    for column in per.columns:
+        if column.startswith(("first_purchase", "last_purchase")):
+            per[column] = per[column].astype("datetime64[ns]")
+        elif column.startswith(("orders", "member_orders")):
+            per[column] = per[column].astype("int64")
+        elif column.startswith(("revenue", "quantity", "first_revenue")):
+            per[column] = per[column].astype("float64").round(SUM_DECIMALS)
+    per = per.set_index("customer_id")[[c for c in order if c in per.columns]]
+    # engines sort ids as text already; ids that were numbers sort again now that they are text
+    return per if per.index.is_monotonic_increasing else per.sort_index()
