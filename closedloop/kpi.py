@@ -7,22 +7,21 @@
   joining ("about to lapse" and "activity falling" triggers come from
   :func:`closedloop.rfm.churn_severity`).
 
-The transactions (pandas, polars, a DuckDB relation or a PySpark DataFrame) are reduced with one
-narwhals group-by to per-customer counts and sums for the period and the period before it, run
-where the data lives (:mod:`closedloop._frames`); the tree is arithmetic on that pandas summary.
+The transactions (pandas, polars, a DuckDB relation or a PySpark DataFrame) are reduced to
+per-customer orders and revenue for the period and the period before it by
+:mod:`closedloop.summaries`, where the data lives; the tree is arithmetic on that pandas summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from closedloop._frames import collect, to_pandas
+from closedloop import summaries
+from closedloop._frames import to_pandas
 from closedloop.errors import DataError
-from closedloop.rfm import _day, _native, _orders, _window
 
 __all__ = ["KPI_TERMS", "TOUCH_DAYS", "member_kpis", "touches_due"]
 
@@ -42,7 +41,6 @@ KPI_TERMS = {
     "items_per_basket": "连带率",
     "churn_rate": "流失率",
 }
-GROUPS = ("all", "new", "existing")
 
 
 def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
@@ -70,45 +68,20 @@ def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
         raise DataError(
             "member_kpis", "period must be (start, end), e.g. ('2025-04-01', '2026-03-31')"
         )
-    start, end = _day(period[0]), _day(period[1])
+    start, end = summaries.day(period[0], "period start"), summaries.day(period[1], "period end")
     if end < start:
         raise DataError("member_kpis", f"period ends ({end:%Y-%m-%d}) before it starts")
-    days = (end - start).days + 1
-    frame = _window(_native(transactions, "member_kpis transactions"), end, None)
-    columns = frame.collect_schema().names()
-    date = nw.col("order_date")
-    now = date >= start
-    prev = (date >= start - pd.Timedelta(days=days)) & ~now
-    flags = "is_member" in columns
-    extra = {}
-    if "quantity" in columns:
-        extra["quantity_now"] = nw.when(now).then(nw.col("quantity")).otherwise(0.0)
-    if flags:
-        member = nw.col("is_member").fill_null(False)
-        extra["member_orders_now"] = (now & member).cast(nw.Int64)
-        extra["member_orders"] = member.cast(nw.Int64)
-    per = collect(
-        _orders(frame)
-        .with_columns(
-            now.cast(nw.Int64).alias("orders_now"),
-            prev.cast(nw.Int64).alias("orders_prev"),
-            nw.when(now).then(nw.col("amount")).otherwise(0.0).alias("revenue_now"),
-            **extra,
-        )
-        .group_by("customer_id")
-        .agg(
-            nw.col("order_date").min().alias("first_purchase"),
-            nw.col("orders_now", "orders_prev", "revenue_now", *extra).sum(),
-        )
+    before = start - pd.Timedelta(days=(end - start).days + 1)
+    windows = {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
+    per = summaries.per_customer(
+        transactions, end, windows=windows, source="member_kpis transactions"
     )
     if per.empty:
         raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
-    per["customer_id"] = per["customer_id"].astype("str")
-    per = per.set_index("customer_id")
-    per["first_purchase"] = per["first_purchase"].astype("datetime64[ns]")
-
+    flags = "member_orders" in per.columns
     members, online, source = _members(per, customers, flags)
-    table = per.reindex(members.index).fillna({c: 0 for c in per.columns if c != "first_purchase"})
+    counts = per.select_dtypes("number").columns
+    table = per.reindex(members.index).fillna(dict.fromkeys(counts, 0))
     table["online"] = online.reindex(members.index) if online is not None else np.nan
     bought = table["first_purchase"].notna()
     groups = {
@@ -190,7 +163,7 @@ def touches_due(
     """
     if horizon_days < 1:
         raise DataError("touches_due", f"horizon_days must be >= 1, got {horizon_days}")
-    day = _day(asof)
+    day = summaries.day(asof)
     cust = to_pandas(customers, "touches_due customers")
     for col in ("customer_id", "join_date"):
         if col not in cust.columns:

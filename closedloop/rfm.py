@@ -15,10 +15,10 @@ Growth is planned by customers — how many, how often, how much each — rather
   and the previous period;
 - :func:`migration` — how customers moved between segments or tiers, in heads and revenue.
 
-Raw transactions are reduced once with a narwhals group-by to per-customer sums, counts and
-first / last dates, run by DuckDB, polars, Spark or pandas (:mod:`closedloop._frames`); scores,
-tiers and stages are computed on that pandas summary with numpy (scores and tiers from the
-order statistics at their edges, ``np.partition``).
+Raw transactions are reduced to per-customer orders, revenue and first / last purchase by
+:mod:`closedloop.summaries` (one group-by where the data lives); scores, tiers and stages are
+computed on that pandas summary with numpy (scores and tiers from the order statistics at their
+edges, ``np.partition``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from closedloop._frames import collect, lazy_frame, require, to_pandas
+from closedloop import summaries
+from closedloop._frames import require, to_pandas
 from closedloop.errors import DataError
 from closedloop.io import DataWarning
 
@@ -124,11 +124,6 @@ SEGMENTS = pd.DataFrame(
     columns=["segment", "r_low", "r_high", "f_low", "f_high", "action"],
 )
 
-_TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
-_FREQ = {"month": "1mo", "quarter": "1q"}
-#: sums of amounts are rounded to this many decimals: engines add in different orders (DuckDB
-#: and Spark in parallel), and the last-bit differences must not reorder ties in scores and tiers
-_SUM_DECIMALS = 6
 _LEVELS = range(1, SCORE_LEVELS + 1)
 _RFM_CODES = [f"{r}{f}{m}" for r in _LEVELS for f in _LEVELS for m in _LEVELS]
 
@@ -166,18 +161,18 @@ def rfm_table(
     if monetary not in ("total", "average"):
         raise DataError("rfm_table", f"monetary must be 'total' or 'average', got {monetary!r}")
     lookup, names = _segment_lookup(segments)
-    day = _day(asof)
-    summary = _customer_summary(transactions, day, period_days, "rfm_table transactions")
+    day = summaries.day(asof)
+    summary = _buyers(transactions, day, period_days, "rfm_table transactions")
     recency = (day - summary["last_purchase"].dt.normalize()).dt.days.astype("int64")
-    avg_ticket = summary["revenue"] / summary["frequency"]
+    avg_ticket = summary["revenue"] / summary["orders"]
     value = summary["revenue"] if monetary == "total" else avg_ticket
     r = quantile_score(-recency.to_numpy())
-    f = quantile_score(summary["frequency"].to_numpy())
+    f = quantile_score(summary["orders"].to_numpy())
     m = quantile_score(value.to_numpy())
     out = pd.DataFrame(
         {
             "recency_days": recency,
-            "frequency": summary["frequency"],
+            "frequency": summary["orders"],
             "monetary": value,
             "avg_ticket": avg_ticket,
             "revenue": summary["revenue"],
@@ -270,8 +265,8 @@ def pyramid(
     """The customer pyramid (客户金字塔): one row per tier, top first.
 
     Customers are ranked by ``value`` (default: total spend in the table's window, as the method
-    ranks; pass ``"monetary"`` to rank by the table's monetary choice). Columns: ``tier, heads,
-    heads_share, revenue, revenue_share, avg_ticket`` (tier revenue / tier orders),
+    ranks; pass ``"monetary"`` to rank by the table's monetary choice). Columns: ``tier, customers,
+    customer_share, revenue, revenue_share, avg_ticket`` (tier revenue / tier orders),
     ``avg_frequency`` (orders per head) and ``threshold`` (the lowest ``value`` in the tier, what it
     takes to be in it). Shares sum to 1; an empty tier has NaN averages.
     """
@@ -287,8 +282,8 @@ def pyramid(
         out = pd.DataFrame(
             {
                 "tier": tier_labels(cuts),
-                "heads": heads,
-                "heads_share": heads / heads.sum(),
+                "customers": heads,
+                "customer_share": heads / heads.sum(),
                 "revenue": revenue,
                 "revenue_share": revenue / revenue.sum(),
                 "avg_ticket": revenue / orders,
@@ -311,31 +306,24 @@ def pyramid_over_time(
 
     Customers are ranked once over the last ``period_days`` days to ``asof`` (as :func:`pyramid`);
     each ``freq`` ("month" or "quarter") period of that window then shows, per tier, the
-    ``buyers`` who bought in it, their ``orders``, ``revenue`` and ``revenue_share`` of the
-    period's revenue. Long format, one row per (period, tier), every tier in every period; when
+    ``customers`` who bought in it, their ``orders``, ``revenue`` (net) and ``revenue_share`` of
+    the period's revenue. Long format, one row per (period, tier), every tier in every period; when
     revenue falls, the rows show which tier it fell in.
     """
-    if freq not in _FREQ:
+    if freq not in ("month", "quarter"):
         raise DataError("pyramid_over_time", f"freq must be 'month' or 'quarter', got {freq!r}")
     rfm = rfm_table(transactions, asof, period_days)
     tiers = tier_of(rfm, value, cuts)
-    frame = _window(
-        _native(transactions, "pyramid_over_time transactions"), _day(asof), period_days
+    start = summaries.period_start(asof, period_days)
+    per = summaries.by_period(
+        transactions, asof, start=start, freq=freq, source="pyramid_over_time transactions"
     )
-    per = collect(
-        _orders(frame)
-        .with_columns(nw.col("order_date").dt.truncate(_FREQ[freq]).alias("period"))
-        .group_by("customer_id", "period")
-        .agg(nw.len().alias("orders"), nw.col("amount").sum().alias("revenue"))
-    )
-    per["tier"] = tiers.reindex(per["customer_id"].astype("str")).array
+    # a customer with refunds only in the window is not ranked: the bottom tier holds them
+    per["tier"] = tiers.reindex(per["customer_id"]).fillna(tiers.cat.categories[-1]).array
     out = (
-        per.groupby(["period", "tier"], observed=False)
-        .agg(
-            buyers=("customer_id", "size"),
-            orders=("orders", "sum"),
-            revenue=("revenue", "sum"),
-        )
+        per.assign(customers=per["orders"] > 0)
+        .groupby(["period", "tier"], observed=False)
+        .agg(customers=("customers", "sum"), orders=("orders", "sum"), revenue=("revenue", "sum"))
         .reset_index()
     )
     out["period"] = out["period"].astype("datetime64[ns]")
@@ -347,8 +335,8 @@ def pyramid_over_time(
 def head_share_curve(rfm: pd.DataFrame, value: str = "revenue") -> pd.DataFrame:
     """The concentration curve: customers ranked by ``value`` from the top, cumulative shares.
 
-    One row per customer: ``heads`` (1..n), ``heads_share`` and ``revenue_share`` (cumulative share
-    of total revenue made by the first ``heads`` customers). Ranking as in :func:`tier_of`.
+    One row per customer: ``customers`` (1..n), ``customer_share`` and ``revenue_share`` (cumulative share
+    of total revenue made by the first ``customers`` customers). Ranking as in :func:`tier_of`.
     """
     require(rfm, ("revenue", value), "head_share_curve")
     order = _ranking(rfm, value)
@@ -357,8 +345,8 @@ def head_share_curve(rfm: pd.DataFrame, value: str = "revenue") -> pd.DataFrame:
     heads = np.arange(1, n + 1)
     return pd.DataFrame(
         {
-            "heads": heads,
-            "heads_share": heads / n,
+            "customers": heads,
+            "customer_share": heads / n,
             "revenue_share": np.cumsum(revenue) / revenue.sum(),
         }
     )
@@ -372,15 +360,17 @@ def head_share(
     """What share of customers makes 40% / 50% / 80% of revenue (the head-user figure).
 
     For each revenue share s: the fewest top customers whose revenue reaches s of the total,
-    ``heads`` and ``heads_share``.
+    ``customers`` and ``customer_share``.
     """
     curve = head_share_curve(rfm, value)
     reached = curve["revenue_share"].to_numpy()
     rows = []
     for share in revenue_shares:
         idx = int(np.searchsorted(reached, share - 1e-12, side="left"))
-        heads = int(curve["heads"].iloc[min(idx, len(curve) - 1)])
-        rows.append({"revenue_share": share, "heads": heads, "heads_share": heads / len(curve)})
+        heads = int(curve["customers"].iloc[min(idx, len(curve) - 1)])
+        rows.append(
+            {"revenue_share": share, "customers": heads, "customer_share": heads / len(curve)}
+        )
     return pd.DataFrame(rows)
 
 
@@ -532,31 +522,11 @@ def churn_severity(
         raise DataError("churn_severity", f"thresholds needs 3 values, got {thresholds}")
     if not 0 < fall <= 1:
         raise DataError("churn_severity", f"fall must be in (0, 1], got {fall}")
-    day = _day(asof)
-    now_start = day - pd.Timedelta(days=period_days - 1)
+    day = summaries.day(asof)
+    now_start = summaries.period_start(day, period_days)
     prev_start = now_start - pd.Timedelta(days=period_days)
-    frame = _window(_native(transactions, "churn_severity transactions"), day, None)
-    date, amount = nw.col("order_date"), nw.col("amount")
-    is_now = date >= now_start
-    is_prev = (date >= prev_start) & ~is_now
-    per = collect(
-        _orders(frame)
-        .with_columns(
-            is_now.cast(nw.Int64).alias("orders_now"),
-            is_prev.cast(nw.Int64).alias("orders_prev"),
-            nw.when(is_now).then(amount).otherwise(0.0).alias("revenue_now"),
-            nw.when(is_prev).then(amount).otherwise(0.0).alias("revenue_prev"),
-        )
-        .group_by("customer_id")
-        .agg(
-            nw.col("order_date").min().alias("first_purchase"),
-            nw.col("order_date").max().alias("last_purchase"),
-            nw.len().alias("orders"),
-            nw.col("orders_now", "orders_prev", "revenue_now", "revenue_prev").sum(),
-        )
-        .sort("customer_id")
-    )
-    per = _tidy_summary(per, "churn_severity transactions", day)
+    windows = {"now": (now_start, None), "prev": (prev_start, now_start - pd.Timedelta(days=1))}
+    per = _buyers(transactions, day, None, "churn_severity transactions", windows=windows)
     orders = per["orders"].to_numpy()
     recency = (day - per["last_purchase"].dt.normalize()).dt.days.to_numpy()
     span = (per["last_purchase"] - per["first_purchase"]).dt.total_seconds().to_numpy() / 86400
@@ -653,75 +623,15 @@ def migration(
 # Helpers: one narwhals pass over the raw rows, then numpy on the summary
 
 
-def _native(data, source: str) -> nw.LazyFrame:
-    """The transactions as a narwhals LazyFrame (see :mod:`closedloop._frames`)."""
-    return lazy_frame(data, source, _TRANSACTION_COLUMNS)
-
-
-def _window(frame, day: pd.Timestamp, period_days: int | None):
-    """Rows up to the end of ``day``, and within the last ``period_days`` days when given."""
-    date = nw.col("order_date")
-    keep = date < day + pd.Timedelta(days=1)
-    if period_days is not None:
-        if period_days < 1:
-            raise DataError("transactions", f"period_days must be >= 1, got {period_days}")
-        keep = keep & (date >= day - pd.Timedelta(days=period_days - 1))
-    return frame.filter(keep)
-
-
-def _orders(frame):
-    """Order level: rows sharing an ``order_id`` summed into one order; otherwise a row is an order."""
-    columns = frame.collect_schema().names()
-    if "order_id" not in columns:
-        return frame
-    extra = [nw.col(c).sum() for c in ("quantity",) if c in columns]
-    extra += [nw.col(c).max() for c in ("is_member",) if c in columns]
-    return frame.group_by("customer_id", "order_id").agg(
-        nw.col("order_date").min(), nw.col("amount").sum(), *extra
-    )
-
-
-def _customer_summary(transactions, day, period_days, source) -> pd.DataFrame:
-    """Per customer: first and last purchase, orders and revenue (one group-by over the rows)."""
-    frame = _window(_native(transactions, source), day, period_days)
-    per = collect(
-        _orders(frame)
-        .group_by("customer_id")
-        .agg(
-            nw.col("order_date").min().alias("first_purchase"),
-            nw.col("order_date").max().alias("last_purchase"),
-            nw.len().alias("frequency"),
-            nw.col("amount").sum().alias("revenue"),
-        )
-        .sort("customer_id")
-    )
-    return _tidy_summary(per, source, day)
-
-
-def _tidy_summary(per: pd.DataFrame, source: str, day) -> pd.DataFrame:
+def _buyers(transactions, day, period_days, source, windows=None) -> pd.DataFrame:
+    """Per customer who bought in the last ``period_days`` days to ``day`` (all history when
+    ``None``): :func:`closedloop.summaries.per_customer`, refund-only customers left out."""
+    start = summaries.period_start(day, period_days)
+    per = summaries.per_customer(transactions, day, start=start, windows=windows, source=source)
+    per = per[per["orders"] > 0]
     if per.empty:
-        raise DataError(source, f"no transactions on or before asof {day:%Y-%m-%d} in the window")
-    # the engine sorted the ids; ids that were not strings sort again once they are
-    resort = not pd.api.types.is_string_dtype(per["customer_id"])
-    per["customer_id"] = per["customer_id"].astype("str")
-    for col in ("first_purchase", "last_purchase"):
-        per[col] = per[col].astype("datetime64[ns]")
-    for col in per.columns:
-        if col.startswith(("orders", "frequency")):
-            per[col] = per[col].astype("int64")
-        elif col.startswith("revenue"):
-            per[col] = per[col].astype("float64").round(_SUM_DECIMALS)
-    per = per.set_index("customer_id")
-    return per.sort_index() if resort else per
-
-
-def _day(asof) -> pd.Timestamp:
-    if asof is None:
-        raise DataError("asof", "asof is required (the day the analysis is made, e.g. 2026-03-31)")
-    try:
-        return pd.Timestamp(asof).normalize()
-    except (TypeError, ValueError) as exc:
-        raise DataError("asof", f"not a date: {asof!r}") from exc
+        raise DataError(source, f"no purchases on or before asof {day:%Y-%m-%d} in the window")
+    return per
 
 
 def _check_cuts(cuts) -> tuple[float, ...]:

@@ -36,6 +36,7 @@ __all__ = [
     "day",
     "end_of_day",
     "per_customer",
+    "period_start",
     "purchases",
     "since",
 ]
@@ -70,6 +71,15 @@ def day(value, name: str = "asof") -> pd.Timestamp:
 def end_of_day(value, name: str = "asof") -> pd.Timestamp:
     """The first instant after the calendar day of ``value``: rows before it are "as of" that day."""
     return day(value, name) + pd.Timedelta(days=1)
+
+
+def period_start(asof, days: int | None) -> pd.Timestamp | None:
+    """The first day of the ``days`` days that end with the ``asof`` day (``None``: no limit)."""
+    if days is None:
+        return None
+    if int(days) != days or days < 1:
+        raise DataError("period_days", f"the number of days must be a whole number >= 1, not {days}")
+    return day(asof) - pd.Timedelta(days=int(days) - 1)
 
 
 def purchases(
@@ -146,7 +156,6 @@ def per_customer(
     names = frame.collect_schema().names()
     date, amount = nw.col("order_date"), nw.col("amount")
     bought = amount >= 0
-    columns: dict[str, nw.Expr] = {}
     parts = {"": nw.lit(True)}
     for name, (w_start, w_end) in (windows or {}).items():
         inside = nw.lit(True)
@@ -155,29 +164,32 @@ def per_customer(
         if w_end is not None:
             inside = inside & (date < end_of_day(w_end, f"window {name} end"))
         parts[f"_{name}"] = inside
+    # masked columns first, then plain sums, minima and maxima: every engine groups those fast
+    masked = {"first_purchase": (nw.when(bought).then(date), "min")}
     for suffix, inside in parts.items():
         purchase = inside & bought
-        columns[f"orders{suffix}"] = purchase.cast(nw.Int64).sum()
-        columns[f"revenue{suffix}"] = nw.when(inside).then(amount).otherwise(0.0).sum()
-        columns[f"last_purchase{suffix}"] = nw.when(purchase).then(date).max()
+        masked[f"orders{suffix}"] = (purchase.cast(nw.Int64), "sum")
+        masked[f"revenue{suffix}"] = (nw.when(inside).then(amount).otherwise(0.0), "sum")
+        masked[f"last_purchase{suffix}"] = (nw.when(purchase).then(date), "max")
         if "quantity" in names:
-            quantity = nw.col("quantity").fill_null(0.0)
-            columns[f"quantity{suffix}"] = nw.when(purchase).then(quantity).otherwise(0.0).sum()
+            quantity = nw.when(purchase).then(nw.col("quantity").fill_null(0.0)).otherwise(0.0)
+            masked[f"quantity{suffix}"] = (quantity, "sum")
         if "is_member" in names:
             member = purchase & nw.col("is_member").fill_null(False)
-            columns[f"member_orders{suffix}"] = member.cast(nw.Int64).sum()
-    columns["first_purchase"] = nw.when(bought).then(date).min()
+            masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
     if first_revenue:
         first = nw.when(bought).then(date).min().over("customer_id")
-        frame = frame.with_columns(
-            nw.when(bought & (date == first)).then(amount).otherwise(0.0).alias("_first")
+        masked["first_revenue"] = (
+            nw.when(bought & (date == first)).then(amount).otherwise(0.0),
+            "sum",
         )
-        columns["first_revenue"] = nw.col("_first").sum()
     per = collect(
-        frame.group_by("customer_id")
-        .agg(*[expr.alias(name) for name, expr in columns.items()])
+        frame.select("customer_id", *[expr.alias(name) for name, (expr, _) in masked.items()])
+        .group_by("customer_id")
+        .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
         .sort("customer_id")
     )
+    columns = masked
     return _tidy(per, list(dict.fromkeys(["first_purchase", "last_purchase", *columns])))
 
 

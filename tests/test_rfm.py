@@ -160,7 +160,7 @@ def test_rfm_table_bad_input():
         rfm.rfm_table(SMALL.drop(columns="amount"), ASOF)
     with pytest.raises(DataError, match="monetary must be 'total' or 'average'"):
         rfm.rfm_table(SMALL, ASOF, monetary="mean")
-    with pytest.raises(DataError, match="no transactions on or before asof 2020-01-01"):
+    with pytest.raises(DataError, match="no purchases on or before asof 2020-01-01"):
         rfm.rfm_table(SMALL, "2020-01-01")
     with pytest.raises(DataError, match="asof is required"):
         rfm.rfm_table(SMALL, None)
@@ -197,7 +197,7 @@ def test_pyramid_by_hand():
     table = customers([10, 100, 40, 40, 5, 70, 20, 30, 60, 50])
     out = rfm.pyramid(table, cuts=(0.2, 0.5, 1.0))
     assert out["tier"].tolist() == ["top 20%", "20–50%", "50–100%"]
-    assert out["heads"].tolist() == [2, 3, 5]
+    assert out["customers"].tolist() == [2, 3, 5]
     assert out["revenue"].tolist() == [170, 150, 105]
     assert out["revenue_share"].tolist() == pytest.approx([170 / 425, 150 / 425, 105 / 425])
     assert out["threshold"].tolist() == [70, 40, 5]
@@ -224,11 +224,11 @@ def test_pyramid_properties(values, inner):
     out = rfm.pyramid(table, cuts=cuts)
     tiers = rfm.tier_of(table, cuts=cuts)
     # tiers partition the customers; heads follow the cuts exactly
-    assert tiers.notna().all() and out["heads"].sum() == len(table)
-    assert out["heads"].tolist() == tiers.value_counts(sort=False).tolist()
+    assert tiers.notna().all() and out["customers"].sum() == len(table)
+    assert out["customers"].tolist() == tiers.value_counts(sort=False).tolist()
     bounds = np.floor(np.array(cuts) * len(table) + 1e-9)
-    assert out["heads"].cumsum().tolist() == bounds.tolist()
-    assert out["heads_share"].sum() == pytest.approx(1)
+    assert out["customers"].cumsum().tolist() == bounds.tolist()
+    assert out["customer_share"].sum() == pytest.approx(1)
     if table["revenue"].sum() > 0:
         assert out["revenue_share"].sum() == pytest.approx(1)
         # higher tiers never have a customer worth less than a lower tier's
@@ -240,8 +240,8 @@ def test_pyramid_properties(values, inner):
 def test_head_share_by_hand():
     table = customers([50, 30, 10, 10])
     points = rfm.head_share(table, (0.4, 0.5, 0.8, 1.0))
-    assert points["heads"].tolist() == [1, 1, 2, 4]
-    assert points["heads_share"].tolist() == [0.25, 0.25, 0.5, 1.0]
+    assert points["customers"].tolist() == [1, 1, 2, 4]
+    assert points["customer_share"].tolist() == [0.25, 0.25, 0.5, 1.0]
     curve = rfm.head_share_curve(table)
     assert curve["revenue_share"].tolist() == [0.5, 0.8, 0.9, 1.0]
 
@@ -251,7 +251,7 @@ def test_pyramid_over_time_by_hand():
     # d (500) is the top 25%; the rest is the bottom tier
     q1 = out[out["period"] == pd.Timestamp("2026-01-01")].set_index("tier")
     assert q1.loc["top 25%", "revenue"] == 0 and q1.loc["25–100%", "revenue"] == 190
-    assert q1.loc["25–100%", "buyers"] == 3 and q1.loc["25–100%", "orders"] == 5
+    assert q1.loc["25–100%", "customers"] == 3 and q1.loc["25–100%", "orders"] == 5
     q2_2025 = out[out["period"] == pd.Timestamp("2025-01-01")].set_index("tier")
     assert q2_2025.loc["top 25%", "revenue"] == 500
     assert out.groupby("period")["revenue_share"].sum().dropna().tolist() == pytest.approx(
@@ -417,9 +417,9 @@ def test_cdnow_pyramid_and_head_share_match_plain_pandas(cdnow_tx, cdnow_rfm):
     position = np.arange(1, n + 1)
     edges = [0, 471, 1178, 2357, 3535, 4714, n]  # 2%, 5%, 10%, 15%, 20% of 23,570, floored
     tier = pd.cut(position, edges, labels=False)
-    plain = per.groupby(tier).agg(heads=("revenue", "size"), revenue=("revenue", "sum"))
+    plain = per.groupby(tier).agg(customers=("revenue", "size"), revenue=("revenue", "sum"))
     ours = rfm.pyramid(cdnow_rfm)
-    assert ours["heads"].tolist() == plain["heads"].tolist()
+    assert ours["customers"].tolist() == plain["customers"].tolist()
     assert ours["revenue"].to_numpy() == pytest.approx(plain["revenue"].to_numpy())
     assert ours["revenue_share"].to_numpy() == pytest.approx(
         (plain["revenue"] / per["revenue"].sum()).to_numpy()
@@ -427,7 +427,7 @@ def test_cdnow_pyramid_and_head_share_match_plain_pandas(cdnow_tx, cdnow_rfm):
     # the head-share curve at 40 / 50 / 80% of revenue
     cumulative = per["revenue"].cumsum() / per["revenue"].sum()
     plain_heads = [int((cumulative < s).sum()) + 1 for s in (0.4, 0.5, 0.8)]
-    assert rfm.head_share(cdnow_rfm)["heads"].tolist() == plain_heads
+    assert rfm.head_share(cdnow_rfm)["customers"].tolist() == plain_heads
     # the top 2% of CDNOW's customers make close to a quarter of its revenue
     assert 0.2 < ours["revenue_share"].iloc[0] < 0.25
 

@@ -29,14 +29,14 @@ def pyramid(pyr: pd.DataFrame, title: str = "Customer pyramid: share of heads vs
     y = np.arange(len(tiers))
     fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(tiers) + 1.6))
     heads_colour, revenue_colour = sns.color_palette("deep")[:2]
-    ax.barh(y, -pyr["heads_share"], color=heads_colour, label="share of customers")
+    ax.barh(y, -pyr["customer_share"], color=heads_colour, label="share of customers")
     ax.barh(y, pyr["revenue_share"], color=revenue_colour, label="share of revenue")
-    reach = max(pyr["heads_share"].max(), pyr["revenue_share"].max())
+    reach = max(pyr["customer_share"].max(), pyr["revenue_share"].max())
     for i, row in enumerate(pyr.itertuples()):
         ax.text(
-            -row.heads_share - reach * 0.02,
+            -row.customer_share - reach * 0.02,
             i,
-            f"{row.heads_share:.0%}  ({row.heads:,})",
+            f"{row.customer_share:.0%}  ({row.customers:,})",
             ha="right",
             va="center",
             fontsize=9,
@@ -111,7 +111,7 @@ def head_share_curve(
     step = max(len(curve) // 2000, 1)
     thin = curve.iloc[::step]
     ax.plot(
-        np.r_[0, thin["heads_share"]],
+        np.r_[0, thin["customer_share"]],
         np.r_[0, thin["revenue_share"]],
         lw=2,
         label="customers ranked by spend",
@@ -120,16 +120,16 @@ def head_share_curve(
     if points is not None:
         for row in points.itertuples():
             ax.plot(
-                [row.heads_share, row.heads_share, 0],
+                [row.customer_share, row.customer_share, 0],
                 [0, row.revenue_share, row.revenue_share],
                 color="0.4",
                 lw=0.8,
                 ls=":",
             )
-            ax.scatter([row.heads_share], [row.revenue_share], color="C3", zorder=3)
+            ax.scatter([row.customer_share], [row.revenue_share], color="C3", zorder=3)
             ax.annotate(
-                f"{row.heads_share:.1%} of customers → {row.revenue_share:.0%} of revenue",
-                (row.heads_share, row.revenue_share),
+                f"{row.customer_share:.1%} of customers → {row.revenue_share:.0%} of revenue",
+                (row.customer_share, row.revenue_share),
                 xytext=(10, -4),
                 textcoords="offset points",
                 fontsize=9,
