@@ -81,7 +81,7 @@ def run(quick: bool = False) -> list[dict]:
             plan = demo(n) / "plan.yaml"
             out = Path(tmp) / f"reports-{n}"
             command = [sys.executable, "-m", "closedloop.cli", "run", str(plan)]
-            command += ["--out", str(out), "--asof", "2026-04-01", "--run-id", "bench"]
+            command += ["--out", str(out), "--asof", "2026-03-31", "--run-id", "bench"]
             ours = measure_command(command)
             rows.append(
                 row(

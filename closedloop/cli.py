@@ -79,7 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_options(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
-    parser.add_argument("--asof", default=None, help="the date the data is as of (default: now)")
+    parser.add_argument(
+        "--asof",
+        default=None,
+        help="the day the data is complete to, counted whole (default: the period's last day)",
+    )
     parser.add_argument("--run-id", default="", help="run id (default: the current time)")
     parser.add_argument("--language", choices=["en", "zh"], default="en", help="report language")
 
@@ -186,7 +190,7 @@ def _demo(args) -> int:
         write_demo(folder)
     _print_summary(folder)
     print("running the campaign's PDCA check report ...", flush=True)
-    args.plan, args.asof, args.run_id = folder / "plan.yaml", "2026-04-01", ""
+    args.plan, args.asof, args.run_id = folder / "plan.yaml", "2026-03-31", ""
     return _run(args)
 
 

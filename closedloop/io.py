@@ -3,8 +3,9 @@
 Each reader takes a CSV / Parquet path or a DataFrame, renames columns with an optional mapping
 (``columns={"cust_no": "customer_id"}``), parses dates, casts ids to strings and validates. Bad
 input raises :class:`closedloop.DataError` naming the source, the column, the rule and a few
-offending rows. Nothing is dropped silently: exact duplicate rows are the only rows ever removed,
-and their count is reported in a :class:`DataWarning` and in ``frame.attrs["quality"]``.
+offending rows. Nothing is dropped silently: the only rows ever removed are exact duplicates and
+rows dated after the ``asof`` day (``asof`` is the end of its day, see :mod:`closedloop.summaries`),
+and their counts are reported in a :class:`DataWarning` and in ``frame.attrs["quality"]``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from closedloop import summaries
 from closedloop.errors import DataError
 
 __all__ = [
@@ -94,7 +96,7 @@ def read_transactions(data, columns=None, asof=None, source=None) -> pd.DataFram
 
     Required: ``customer_id, order_date, amount``. Optional: ``order_id, channel, store, item,
     quantity, is_member``. Rules: dates parse, amounts are numbers, customer ids are present,
-    no date after ``asof``, rows sharing an ``order_id`` agree on customer and date (and, for
+    rows dated after the ``asof`` day are left out (and counted), rows sharing an ``order_id`` agree on customer and date (and, for
     order-level data, on everything). Refunds (negative amounts) are kept and counted.
     """
     frame = _read(TRANSACTIONS, data, columns, asof, source)
@@ -191,27 +193,26 @@ def _read(table, data, columns, asof, source, asof_column=None) -> pd.DataFrame:
         if col in frame.columns:
             frame[col] = _flags(frame, col, source)
     limit_col = asof_column or (table.dates[0] if table.dates else None)
+    late = 0
     if asof is not None and limit_col in frame.columns:
-        late = frame[frame[limit_col] > pd.Timestamp(asof)]
-        if len(late):
-            raise DataError(
-                source,
-                f"{len(late):,} date(s) after asof {pd.Timestamp(asof):%Y-%m-%d}: the data"
-                " cannot know the future (pass a later asof or filter the data)",
-                column=limit_col,
-                rows=late,
-                n_bad=len(late),
-            )
+        # asof is the end of its day: a row of that day is kept, one of the next day is not
+        after = (frame[limit_col] >= summaries.end_of_day(asof)).to_numpy()
+        late = int(after.sum())
+        frame = frame[~after]
     frame, dropped = _deduplicate(frame, table, source)
+    removed = {"exact duplicate rows": dropped, "dated after asof": late}
     frame.attrs["quality"] = {
         "source": source,
         "table": table.name,
         "rows_read": rows_read,
         "rows_kept": len(frame),
-        "dropped": {"exact duplicate rows": dropped} if dropped else {},
+        "dropped": {reason: n for reason, n in removed.items() if n},
         "date_min": _day(frame, table.dates[0]) if table.dates else None,
         "date_max": _day(frame, table.dates[0], last=True) if table.dates else None,
     }
+    if late:
+        day = summaries.day(asof)
+        _warn(frame, f"{late:,} row(s) dated after asof {day:%Y-%m-%d} left out", after_asof=late)
     if dropped:
         _warn(frame, f"{dropped:,} exact duplicate row(s) removed", duplicates=dropped)
     return frame.reset_index(drop=True)

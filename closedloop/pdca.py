@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop import funnel as funnel_mod
-from closedloop import io, lift
+from closedloop import io, lift, summaries
 from closedloop.errors import DataError
 from closedloop.plan import Change, Plan, PlanError
 
@@ -65,8 +65,15 @@ class Check:
     quality: pd.DataFrame
 
 
+def as_of(plan: Plan, asof=None) -> pd.Timestamp:
+    """The day a Check is made: ``asof`` (the end of that day), by default the period's last day."""
+    return summaries.day(asof if asof else plan.period.end)
+
+
 def load(plan: Plan, asof=None) -> CampaignData:
-    """Read the plan's tables through the data contract (column mappings from ``plan.columns``)."""
+    """Read the plan's tables through the data contract (column mappings from ``plan.columns``),
+    leaving out rows dated after the ``asof`` day (default: the period's last day)."""
+    asof = as_of(plan, asof)
     paths, cols = plan.data, plan.columns
     tx = (
         io.read_transactions(paths.transactions, cols.get("transactions"), asof=asof)
@@ -151,7 +158,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     )
     return Check(
         plan=plan,
-        asof=pd.Timestamp(asof) if asof else pd.Timestamp(plan.period.end),
+        asof=as_of(plan, asof),
         scorecard=scorecard,
         lift=lift_table,
         p_best=p_best,
@@ -286,11 +293,15 @@ def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
 
 
 def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    start, end = pd.Timestamp(plan.period.start), pd.Timestamp(plan.period.end) + pd.Timedelta("1D")
-    window = tx[(tx["order_date"] >= start) & (tx["order_date"] < end)]
-    per = window.groupby("customer_id").agg(orders=("amount", "size"), revenue=("amount", "sum"))
-    per["converted"] = (per["orders"] > 0).astype(int)
-    return per.reset_index()
+    """Each customer's campaign outcome over the plan's period (inclusive days): ``orders``
+    (purchases), ``revenue`` (net of refunds) and ``converted``: at least one purchase and a
+    positive net spend, so a refund never makes a conversion."""
+    per = summaries.per_customer(
+        tx, plan.period.end, start=plan.period.start, source="transactions"
+    )
+    per = per[["orders", "revenue"]].reset_index()
+    per["converted"] = ((per["orders"] > 0) & (per["revenue"] > 0)).astype(int)
+    return per
 
 
 def _quality(name: str, frame: pd.DataFrame) -> dict:

@@ -60,7 +60,9 @@ def day(value, name: str = "asof") -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)") from exc
+        raise DataError(
+            name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)"
+        ) from exc
     if pd.isna(stamp):
         raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)")
     if stamp.tzinfo is not None:
@@ -78,7 +80,9 @@ def period_start(asof, days: int | None) -> pd.Timestamp | None:
     if days is None:
         return None
     if int(days) != days or days < 1:
-        raise DataError("period_days", f"the number of days must be a whole number >= 1, not {days}")
+        raise DataError(
+            "period_days", f"the number of days must be a whole number >= 1, not {days}"
+        )
     return day(asof) - pd.Timedelta(days=int(days) - 1)
 
 

@@ -22,7 +22,7 @@ def demo_run(tmp_path_factory):
     raw["name"] = HOSTILE
     (folder / "plan.yaml").write_text(yaml.safe_dump(raw))
     out = tmp_path_factory.mktemp("reports")
-    result = report.run(folder / "plan.yaml", out, "r1", asof="2026-04-01")
+    result = report.run(folder / "plan.yaml", out, "r1", asof="2026-03-31")
     assert result.ok, result.error
     return result
 

@@ -120,10 +120,14 @@ def test_order_lines_may_share_an_order_id_but_not_its_customer():
         read_transactions(lines.assign(customer_id=["1", "2"]))
 
 
-def test_dates_after_asof():
-    with pytest.raises(DataError, match=r"2 date\(s\) after asof 2026-01-31"):
-        read_transactions(tx(), asof="2026-01-31")
-    assert len(read_transactions(tx(), asof="2026-02-03")) == 4
+def test_rows_after_the_asof_day_are_left_out_and_counted():
+    with pytest.warns(DataWarning, match=r"2 row\(s\) dated after asof 2026-01-31 left out"):
+        frame = read_transactions(tx(), asof="2026-01-31")
+    assert list(frame["order_id"]) == ["o1", "o2"]
+    assert frame.attrs["quality"]["dropped"] == {"dated after asof": 2}
+    # asof is the end of its day: an order at 23:59 on the asof day is kept
+    late = tx(order_date=["2026-01-05", "2026-01-06", "2026-02-01", "2026-02-03 23:59"])
+    assert len(read_transactions(late, asof="2026-02-03")) == 4
 
 
 def test_empty_table(tmp_path):

@@ -71,9 +71,9 @@ def test_the_style_finds_a_font_for_chinese():
 def chinese_run(tmp_path_factory):
     folder = write_demo(tmp_path_factory.mktemp("demo"), seed=2, n_customers=3_000)
     out = tmp_path_factory.mktemp("reports")
-    first = report.run(folder / "plan.yaml", out, "en1", asof="2026-04-01")
+    first = report.run(folder / "plan.yaml", out, "en1", asof="2026-03-31")
     assert first.ok, first.error
-    result = report.run(folder / "plan.yaml", out, "zh1", asof="2026-04-01", language="zh")
+    result = report.run(folder / "plan.yaml", out, "zh1", asof="2026-03-31", language="zh")
     assert result.ok, result.error
     return result
 
@@ -175,8 +175,8 @@ def test_own_data_with_other_column_names(own_data):
     folder, raw = own_data
     (folder / "plan.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     plan = Plan.from_yaml(folder / "plan.yaml")
-    data = pdca.load(plan, asof="2026-04-01")
-    result = pdca.check(plan, data, asof="2026-04-01")
+    data = pdca.load(plan, asof="2026-03-31")
+    result = pdca.check(plan, data, asof="2026-03-31")
     assignments = pd.read_csv(folder / "campaign.csv")
     assert len(data.outcomes) == len(assignments)
     assert set(result.lift["arm"]) == {"text", "chat"}
@@ -191,4 +191,4 @@ def test_arms_that_differ_from_the_plan_are_named(own_data):
     (folder / "renamed.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     plan = Plan.from_yaml(folder / "renamed.yaml")
     with pytest.raises(DataError, match=r"arm\(s\) \['text'\] are not in the plan; plan arm"):
-        pdca.load(plan, asof="2026-04-01")
+        pdca.load(plan, asof="2026-03-31")
