@@ -79,15 +79,15 @@ def ours(summary: pd.DataFrame) -> clv.ClvModel:
 def lifetimes_naive(summary: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
-        repeat = summary[summary["frequency"] > 0]
-        ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary"])
+        bgf = BetaGeoFitter().fit(summary["repeat_purchases"], summary["purchase_span"], summary["age"])
+        repeat = summary[summary["repeat_purchases"] > 0]
+        ggf = GammaGammaFitter().fit(repeat["repeat_purchases"], repeat["repeat_ticket"])
         ggf.customer_lifetime_value(
             bgf,
-            summary["frequency"],
-            summary["recency"],
-            summary["T"],
-            summary["monetary"],
+            summary["repeat_purchases"],
+            summary["purchase_span"],
+            summary["age"],
+            summary["repeat_ticket"],
             time=clv.HORIZON_MONTHS,
             discount_rate=clv.DISCOUNT_RATE,
             freq="W",

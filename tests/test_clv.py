@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from scipy import special
 
-from closedloop import DataError, _frames, clv
+from closedloop import DataError, _frames, clv, clv_models
 from closedloop.datasets import cdnow, cdnow_summary
 from closedloop.io import DataWarning
 
@@ -52,9 +52,9 @@ def model(cal) -> clv.ClvModel:
 def lifetimes_fit(cal):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter().fit(cal["frequency"], cal["recency"], cal["T"])
-        repeat = cal[cal["frequency"] > 0]
-        ggf = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary"])
+        bgf = BetaGeoFitter().fit(cal["repeat_purchases"], cal["purchase_span"], cal["age"])
+        repeat = cal[cal["repeat_purchases"] > 0]
+        ggf = GammaGammaFitter().fit(repeat["repeat_purchases"], repeat["repeat_ticket"])
     return bgf, ggf
 
 
@@ -66,12 +66,19 @@ def test_calibration_summary_matches_lifetimes_published_summary(cal):
     assert len(cal) == 2357
     assert cal.index.sort_values().equals(published.index.sort_values())
     ours = cal.loc[published.index]
-    assert (ours["frequency"] == published["frequency"]).all()
+    # lifetimes' names: frequency = x, recency = t_x, T = T
+    assert (ours["repeat_purchases"] == published["frequency"]).all()
     # the published file is rounded to 2 decimals
-    np.testing.assert_allclose(ours["recency"], published["recency"], atol=0.005 + 1e-9)
-    np.testing.assert_allclose(ours["T"], published["T"], atol=0.005 + 1e-9)
-    assert (cal["duration_holdout"] == 39.0).all()
-    assert cal.attrs["time_unit"] == "W"
+    np.testing.assert_allclose(ours["purchase_span"], published["recency"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(ours["age"], published["T"], atol=0.005 + 1e-9)
+    assert (cal["holdout_length"] == 39.0).all()
+
+
+def test_fit_reads_a_summary_in_lifetimes_names():
+    published = cdnow_summary()
+    ours = clv.fit(published[["frequency", "recency", "T"]], spend=False)
+    assert ours.params["r"] == pytest.approx(0.2426, abs=5e-5)
+    assert ours.params["alpha"] == pytest.approx(4.4136, abs=5e-4)
 
 
 def test_summary_merges_same_day_purchases_and_splits_holdout():
@@ -95,15 +102,15 @@ def test_summary_merges_same_day_purchases_and_splits_holdout():
     out = clv.summary(tx, "2024-02-14", time_unit="D", calibration_end="2024-01-15")
     assert list(out.index) == ["a", "b"]
     a, b = out.loc["a"], out.loc["b"]
-    assert a["frequency"] == 2  # Jan 8 and Jan 15 after the first day
-    assert a["recency"] == 14 and a["T"] == 14
-    assert a["monetary"] == pytest.approx(40.0)  # (30 + 50) / 2
-    assert a["frequency_holdout"] == 1 and a["monetary_holdout"] == 8.0
-    assert a["duration_holdout"] == 30
-    assert (b["frequency"], b["recency"], b["T"], b["monetary"]) == (0, 0, 5, 0)
+    assert a["repeat_purchases"] == 2  # Jan 8 and Jan 15 after the first day
+    assert a["purchase_span"] == 14 and a["age"] == 14
+    assert a["repeat_ticket"] == pytest.approx(40.0)  # (30 + 50) / 2
+    assert a["holdout_purchases"] == 1 and a["holdout_ticket"] == 8.0
+    assert a["holdout_length"] == 30
+    assert (b["repeat_purchases"], b["purchase_span"], b["age"], b["repeat_ticket"]) == (0, 0, 5, 0)
     weeks = clv.summary(tx, "2024-01-15")
-    assert weeks.loc["a", "T"] == pytest.approx(2.0)
-    assert "c" not in weeks.index and "frequency_holdout" not in weeks
+    assert weeks.loc["a", "age"] == pytest.approx(2.0)
+    assert "c" not in weeks.index and "holdout_purchases" not in weeks
 
 
 def test_summary_on_polars_equals_pandas(transactions, cal, monkeypatch):
@@ -127,7 +134,7 @@ def test_bgnbd_reproduces_fader_hardie_lee_2005(model):
 
 
 def test_gamma_gamma_reproduces_fader_hardie_2013(model, cal):
-    assert (cal["frequency"] > 0).sum() == 946
+    assert (cal["repeat_purchases"] > 0).sum() == 946
     published = {"p": 6.25, "q": 3.74, "gamma": 15.44}
     for name, value in published.items():
         assert sig3(model.spend_params[name]) == sig3(value), name
@@ -141,10 +148,10 @@ def test_pareto_nbd_reproduces_published_cdnow_fit_and_lifetimes(cal):
         assert sig3(ours.params[name]) == sig3(value), name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        peer = ParetoNBDFitter().fit(cal["frequency"], cal["recency"], cal["T"])
+        peer = ParetoNBDFitter().fit(cal["repeat_purchases"], cal["purchase_span"], cal["age"])
     # lifetimes fits Pareto/NBD by Nelder-Mead from random restarts: equal to ~1e-4 only
     np.testing.assert_allclose(ours.params, peer.params_, rtol=1e-3)
-    args = (cal["frequency"], cal["recency"], cal["T"])
+    args = (cal["repeat_purchases"], cal["purchase_span"], cal["age"])
     np.testing.assert_allclose(
         ours.expected_purchases(39.0),
         peer.conditional_expected_number_of_purchases_up_to_time(39.0, *args),
@@ -165,7 +172,7 @@ def test_fit_agrees_with_lifetimes_fitters(model, cal, lifetimes_fit):
     np.testing.assert_allclose(model.standard_errors, bgf.standard_errors_, rtol=1e-4)
     np.testing.assert_allclose(model.spend_params, ggf.params_, rtol=1e-5)
     np.testing.assert_allclose(model.spend_standard_errors, ggf.standard_errors_, rtol=1e-4)
-    args = (cal["frequency"], cal["recency"], cal["T"])
+    args = (cal["repeat_purchases"], cal["purchase_span"], cal["age"])
     np.testing.assert_allclose(
         model.expected_purchases(10.0),
         bgf.conditional_expected_number_of_purchases_up_to_time(10.0, *args),
@@ -174,7 +181,7 @@ def test_fit_agrees_with_lifetimes_fitters(model, cal, lifetimes_fit):
     np.testing.assert_allclose(model.p_alive(), bgf.conditional_probability_alive(*args), atol=1e-5)
     np.testing.assert_allclose(
         model.expected_spend(),
-        ggf.conditional_expected_average_profit(cal["frequency"], cal["monetary"]),
+        ggf.conditional_expected_average_profit(cal["repeat_purchases"], cal["repeat_ticket"]),
         rtol=1e-5,
     )
     t = np.array([0.0, 5.0, 39.0, 78.0])
@@ -187,7 +194,9 @@ def test_penalized_fit_agrees_with_lifetimes(cal):
     ours = clv.fit(cal, spend=False, penalizer=0.01)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        peer = BetaGeoFitter(penalizer_coef=0.01).fit(cal["frequency"], cal["recency"], cal["T"])
+        peer = BetaGeoFitter(penalizer_coef=0.01).fit(
+            cal["repeat_purchases"], cal["purchase_span"], cal["age"]
+        )
     np.testing.assert_allclose(ours.params, peer.params_, rtol=1e-4)
     assert not np.allclose(ours.params, clv.fit(cal, spend=False).params, rtol=1e-3)
 
@@ -224,8 +233,8 @@ def _bgnbd_expected(theta, t, x, tx, T):
 
 
 def test_clv_equals_discounted_monthly_sum(model, cal):
-    x, tx, T = (cal[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    m = cal["monetary"].to_numpy(float)
+    x, tx, T = (cal[c].to_numpy(float) for c in ("repeat_purchases", "purchase_span", "age"))
+    m = cal["repeat_ticket"].to_numpy(float)
     p, q, gamma = model.spend_params
     spend = p * (gamma + x * m) / (p * x + q - 1)
     months, rate, margin, weeks = 12, 0.01, 0.3, 4.345
@@ -246,7 +255,13 @@ def test_clv_equals_discounted_monthly_sum(model, cal):
 def test_clv_matches_lifetimes_where_it_runs(model, cal, lifetimes_fit):
     bgf, ggf = lifetimes_fit
     peer = ggf.customer_lifetime_value(
-        bgf, cal["frequency"], cal["recency"], cal["T"], cal["monetary"], time=12, freq="W"
+        bgf,
+        cal["repeat_purchases"],
+        cal["purchase_span"],
+        cal["age"],
+        cal["repeat_ticket"],
+        time=12,
+        freq="W",
     )
     np.testing.assert_allclose(model.clv(), peer, rtol=1e-4)
 
@@ -254,14 +269,14 @@ def test_clv_matches_lifetimes_where_it_runs(model, cal, lifetimes_fit):
 def test_predictions_are_sane(model, cal):
     alive = model.p_alive()
     assert ((alive > 0) & (alive <= 1)).all()
-    assert (alive[cal["frequency"] == 0] == 1).all()
-    per_customer = model.expected_purchases(cal["duration_holdout"])
+    assert (alive[cal["repeat_purchases"] == 0] == 1).all()
+    per_customer = model.expected_purchases(cal["holdout_length"])
     np.testing.assert_allclose(per_customer, model.expected_purchases(39.0))
     assert (model.expected_purchases(0.0) == 0).all()
 
 
 def test_model_without_spend_refuses_clv(cal):
-    bare = clv.fit(cal.drop(columns="monetary"), spend=False)
+    bare = clv.fit(cal.drop(columns="repeat_ticket"), spend=False)
     assert bare.spend_params is None
     with pytest.raises(DataError, match="spend=True"):
         bare.clv()
@@ -275,13 +290,13 @@ def test_calibration_holdout_table(model, cal):
     assert list(table.index) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
     assert table["customers"].sum() == 2357
     assert table.loc["0", "actual"] == pytest.approx(
-        cal.loc[cal["frequency"] == 0, "frequency_holdout"].mean()
+        cal.loc[cal["repeat_purchases"] == 0, "holdout_purchases"].mean()
     )
-    assert table.loc["7+", "customers"] == (cal["frequency"] >= 7).sum()
+    assert table.loc["7+", "customers"] == (cal["repeat_purchases"] >= 7).sum()
     assert table["predicted"].is_monotonic_increasing
     # the model tracks the holdout: within 0.4 purchases in every group (FHL 2005, Figure 3)
     assert (table["predicted"] - table["actual"]).abs().max() < 0.4
-    with pytest.raises(DataError, match="frequency_holdout"):
+    with pytest.raises(DataError, match="holdout_purchases"):
         clv.calibration_holdout(clv.fit(cdnow_summary(), spend=False))
 
 
@@ -290,7 +305,9 @@ def test_spend_independence_check(cal):
     assert check["repeat_buyers"] == 946
     assert check["correlation"] == pytest.approx(0.1139, abs=1e-3)
     assert check["independent"]
-    tied = cal.assign(monetary=np.where(cal["frequency"] > 0, 5.0 + 10 * cal["frequency"], 0.0))
+    tied = cal.assign(
+        repeat_ticket=np.where(cal["repeat_purchases"] > 0, 5.0 + 10 * cal["repeat_purchases"], 0.0)
+    )
     with pytest.warns(DataWarning, match="correlate"):
         out = clv.spend_independence(tied)
     assert not out["independent"]
@@ -300,12 +317,12 @@ def test_repeat_tracking(transactions, model, cal):
     track = clv.repeat_tracking(transactions, model, ASOF)
     assert len(track) == 78
     assert track.index[-1] == pd.Timestamp(ASOF)
-    total = cal["frequency"].sum() + cal["frequency_holdout"].sum()
+    total = cal["repeat_purchases"].sum() + cal["holdout_purchases"].sum()
     assert track["actual_cumulative"].iloc[-1] == total
     at_cut = track.loc[pd.Timestamp(CALIBRATION_END)]
-    assert at_cut["actual_cumulative"] == cal["frequency"].sum()
+    assert at_cut["actual_cumulative"] == cal["repeat_purchases"].sum()
     assert at_cut["expected_cumulative"] == pytest.approx(
-        model.expected_population(cal["T"].to_numpy()).sum(), rel=1e-9
+        model.expected_population(cal["age"].to_numpy()).sum(), rel=1e-9
     )
     # the model predicts the holdout total within 5%
     assert track["expected_cumulative"].iloc[-1] == pytest.approx(total, rel=0.05)
@@ -329,13 +346,13 @@ def test_clv_by_tier(model):
 
 @pytest.mark.parametrize("which", ["bgnbd", "gamma-gamma"])
 def test_analytic_gradient_matches_finite_differences(cal, which):
-    pat = clv._Patterns.of(cal)
+    pat = clv_models.Patterns.of(cal)
     if which == "bgnbd":
-        objective, data = clv._BGNBD.objective, clv._BGNBD.prepare(pat, 1 / pat.T.max())
+        objective, data = clv_models.BGNBD.objective, clv_models.BGNBD.prepare(pat, 1 / pat.T.max())
         u = np.log([0.3, 0.2, 0.7, 2.0])
     else:
-        objective = clv._gamma_gamma_objective
-        data = clv._gamma_gamma_data(cal[cal["frequency"] > 0])
+        objective = clv_models.gamma_gamma_objective
+        data = clv_models.gamma_gamma_data(cal[cal["repeat_purchases"] > 0])
         u = np.log([5.0, 3.0, 12.0])
     _, grad = objective(u, data, 0.01)
     step = 1e-6
@@ -353,13 +370,13 @@ def test_analytic_gradient_matches_finite_differences(cal, which):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda s: s.assign(recency=s["T"] + 1), "recency must not exceed T"),
-        (lambda s: s.assign(frequency=-1), "whole number >= 0"),
-        (lambda s: s.assign(frequency=s["frequency"] + 0.5), "whole number >= 0"),
-        (lambda s: s.assign(monetary=0.0), "must be > 0 for repeat buyers"),
-        (lambda s: s.drop(columns="T"), r"required column.*T"),
+        (lambda s: s.assign(purchase_span=s["age"] + 1), "purchase_span must not exceed age"),
+        (lambda s: s.assign(repeat_purchases=-1), "whole number >= 0"),
+        (lambda s: s.assign(repeat_purchases=s["repeat_purchases"] + 0.5), "whole number >= 0"),
+        (lambda s: s.assign(repeat_ticket=0.0), "must be > 0 for repeat buyers"),
+        (lambda s: s.drop(columns="age"), r"required column.*age"),
         (lambda s: s.iloc[:0], "no customers"),
-        (lambda s: s.assign(recency=np.nan), "missing value"),
+        (lambda s: s.assign(purchase_span=np.nan), "missing value"),
     ],
 )
 def test_fit_rejects_bad_summaries(cal, change, message):
@@ -369,11 +386,11 @@ def test_fit_rejects_bad_summaries(cal, change, message):
 
 def test_fit_error_names_the_offending_rows(cal):
     bad = cal.copy()
-    bad.loc["1", "recency"] = 99.0
+    bad.loc["1", "purchase_span"] = 99.0
     with pytest.raises(DataError) as info:
         clv.fit(bad)
     text = str(info.value)
-    assert "column 'recency'" in text and "1 offending row" in text and "99" in text
+    assert "column 'purchase_span'" in text and "1 offending row" in text and "99" in text
 
 
 def test_bad_arguments(cal, transactions):
@@ -389,7 +406,7 @@ def test_bad_arguments(cal, transactions):
         clv.summary(transactions, "1990-01-01")
     with pytest.raises(DataError, match=r"required column.*amount"):
         clv.summary(transactions.drop(columns="amount"), ASOF)
-    with pytest.raises(DataError, match=r"order_date.*must be a datetime"):
+    with pytest.raises(DataError, match=r"order_date must be a date or datetime"):
         clv.summary(transactions.assign(order_date="1997-01-01"), ASOF)
     with pytest.raises(DataError, match="asof is required"):
         clv.summary(transactions, None)
@@ -400,7 +417,10 @@ def test_bad_arguments(cal, transactions):
 def test_summary_reads_through_narwhals(transactions):
     lazy = nw.from_native(pl.from_pandas(transactions).lazy()).to_native()
     out = clv.summary(lazy, "1997-09-30")
-    assert len(out) == 2357 and out["frequency"].sum() == cdnow_summary()["frequency"].sum()
+    assert (
+        len(out) == 2357
+        and out["repeat_purchases"].sum() == cdnow_summary()["frequency"].sum()
+    )
 
 
 # --- figures --------------------------------------------------------------------------------------

@@ -83,14 +83,14 @@ def p_alive_map(
     title: str = "Probability a customer is still active, by frequency and recency",
 ):
     """Mean P(alive) by calibration purchases (rows) and recency as a share of T (columns):
-    ``frame`` has ``frequency, recency, T, p_alive`` (a summary with ``model.p_alive()``)."""
+    ``frame`` has ``repeat_purchases, purchase_span, age, p_alive`` (a summary with ``model.p_alive()``)."""
     use_style()
-    freq = np.minimum(frame["frequency"].to_numpy(), cap)
+    freq = np.minimum(frame["repeat_purchases"].to_numpy(), cap)
     share = np.divide(
-        frame["recency"].to_numpy(float),
-        frame["T"].to_numpy(float),
+        frame["purchase_span"].to_numpy(float),
+        frame["age"].to_numpy(float),
         out=np.zeros(len(frame)),
-        where=frame["T"].to_numpy(float) > 0,
+        where=frame["age"].to_numpy(float) > 0,
     )
     edges = np.linspace(0, 1, bins + 1)
     column = np.clip(np.digitize(share, edges[1:-1]), 0, bins - 1)
