@@ -79,7 +79,9 @@ def ours(summary: pd.DataFrame) -> clv.ClvModel:
 def lifetimes_naive(summary: pd.DataFrame):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter().fit(summary["repeat_purchases"], summary["purchase_span"], summary["age"])
+        bgf = BetaGeoFitter().fit(
+            summary["repeat_purchases"], summary["purchase_span"], summary["age"]
+        )
         repeat = summary[summary["repeat_purchases"] > 0]
         ggf = GammaGammaFitter().fit(repeat["repeat_purchases"], repeat["repeat_ticket"])
         ggf.customer_lifetime_value(

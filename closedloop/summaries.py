@@ -217,14 +217,11 @@ def by_period(
         period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
     else:
         period = nw.col("order_date").dt.truncate(FREQUENCIES[freq])
-    amount = nw.col("amount")
+    bought = (nw.col("amount") >= 0).cast(nw.Int64)
     per = collect(
-        frame.with_columns(period.alias("period"))
+        frame.with_columns(period.alias("period"), bought.alias("orders"))
         .group_by("customer_id", "period")
-        .agg(
-            (amount >= 0).cast(nw.Int64).sum().alias("orders"),
-            amount.sum().alias("revenue"),
-        )
+        .agg(nw.col("orders").sum(), nw.col("amount").sum().alias("revenue"))
         .sort("customer_id", "period")
     )
     per["customer_id"] = per["customer_id"].astype("str")
@@ -261,17 +258,19 @@ def since(
     keep = origin.is_null() | (date >= origin)
     if days is not None:
         keep = keep & (origin.is_null() | (date < origin + pd.Timedelta(days=days)))
-    amount = nw.col("amount")
+    bought = nw.col("amount") >= 0
     per = collect(
         frame.with_columns(nw.col("customer_id").cast(nw.String))
         .join(alongside(begin, frame, f"{source} starts"), on="customer_id", how="inner")
         .filter(keep)
-        .group_by("customer_id")
-        .agg(
-            nw.when(amount >= 0).then(date).min().alias("first_purchase"),
-            (amount >= 0).cast(nw.Int64).sum().alias("orders"),
-            amount.sum().alias("revenue"),
+        .select(
+            "customer_id",
+            nw.when(bought).then(date).alias("first_purchase"),
+            bought.cast(nw.Int64).alias("orders"),
+            nw.col("amount").alias("revenue"),
         )
+        .group_by("customer_id")
+        .agg(nw.col("first_purchase").min(), nw.col("orders", "revenue").sum())
         .sort("customer_id")
     )
     return _tidy(per, ["first_purchase", "orders", "revenue"])

@@ -417,10 +417,7 @@ def test_bad_arguments(cal, transactions):
 def test_summary_reads_through_narwhals(transactions):
     lazy = nw.from_native(pl.from_pandas(transactions).lazy()).to_native()
     out = clv.summary(lazy, "1997-09-30")
-    assert (
-        len(out) == 2357
-        and out["repeat_purchases"].sum() == cdnow_summary()["frequency"].sum()
-    )
+    assert len(out) == 2357 and out["repeat_purchases"].sum() == cdnow_summary()["frequency"].sum()
 
 
 # --- figures --------------------------------------------------------------------------------------

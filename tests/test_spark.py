@@ -78,3 +78,11 @@ def test_bad_spark_input_names_the_problem(to_spark):
     with pytest.raises(DataError, match=r"required column\(s\) amount missing") as err:
         rfm.rfm_table(to_spark(tx.drop(columns="amount")), "1998-06-30")
     assert err.value.column == "amount"
+
+
+def test_every_module_counts_the_same_orders_and_revenue_on_spark(to_spark):
+    from test_summaries import agree, one_order_a_day
+
+    from closedloop.datasets import make_demo
+
+    agree(one_order_a_day(make_demo(seed=4, n_customers=2_000)), to_spark)

@@ -1,0 +1,151 @@
+"""closedloop.summaries: the one door from transactions to per-customer summaries, and the one
+meaning of asof (the end of that day) that every analysis shares."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from closedloop import DataError, clv, kpi, pdca, rfm, summaries
+from closedloop.datasets import make_demo
+from closedloop.plan import Plan
+
+START, END = "2026-03-01", "2026-03-31"
+
+ROWS = pd.DataFrame(
+    {
+        "customer_id": ["a", "a", "a", "b", "b", "c", "d"],
+        "order_id": ["1", "1", None, "2", "3", "4", "5"],
+        "order_date": pd.to_datetime(
+            [
+                "2026-03-01 10:00",  # two lines of one order
+                "2026-03-01 10:00",
+                "2026-03-05 00:00",  # no order id: an order of its own, zero amount
+                "2026-03-02 00:00",
+                "2026-03-31 23:59",  # a refund at the last minute of the asof day
+                "2026-04-01 00:00",  # the first instant after the asof day
+                "2026-02-28 12:00",
+            ]
+        ),
+        "amount": [10.0, 5.0, 0.0, 20.0, -20.0, 7.0, 3.0],
+        "quantity": [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    }
+)
+
+
+def test_asof_is_the_end_of_its_day():
+    assert summaries.end_of_day("2026-03-31") == pd.Timestamp("2026-04-01")
+    assert summaries.day("2026-03-31 17:45") == pd.Timestamp("2026-03-31")
+    per = summaries.per_customer(ROWS, "2026-03-31")
+    assert "c" not in per.index  # bought at 00:00 the day after
+    assert per.loc["b", "revenue"] == 0.0  # the refund at 23:59 counts
+    assert "c" in summaries.per_customer(ROWS, "2026-04-01").index
+    with pytest.raises(DataError, match="not a date: 'soon'"):
+        summaries.day("soon")
+
+
+def test_orders_lines_refunds_and_windows_by_hand():
+    per = summaries.per_customer(ROWS, END, start=START, windows={"late": ("2026-03-02", None)})
+    assert list(per.index) == ["a", "b"]  # d bought before the start
+    a, b = per.loc["a"], per.loc["b"]
+    assert (a["orders"], a["revenue"], a["quantity"]) == (2, 15.0, 4.0)  # lines summed
+    assert a["first_purchase"] == pd.Timestamp("2026-03-01 10:00")
+    assert (a["orders_late"], a["revenue_late"]) == (1, 0.0)  # the zero-amount order
+    assert (b["orders"], b["revenue"]) == (1, 0.0)  # a refund is not an order, it nets
+    assert b["last_purchase"] == pd.Timestamp("2026-03-02")  # nor a last purchase
+    first = summaries.per_customer(ROWS, END, first_revenue=True)
+    assert first.loc["a", "first_revenue"] == 15.0 and first.loc["d", "first_revenue"] == 3.0
+
+
+def test_by_period_and_since():
+    weeks = summaries.by_period(ROWS, END, freq="week")
+    assert weeks.loc[weeks["customer_id"] == "a", "period"].tolist() == [
+        pd.Timestamp("2026-02-23"),  # weeks start on Monday
+        pd.Timestamp("2026-03-02"),
+    ]
+    starts = pd.DataFrame({"customer_id": ["a", "b"], "start": pd.to_datetime([START] * 2)})
+    after = summaries.since(ROWS, starts.assign(start=pd.Timestamp("2026-03-02")), END)
+    assert after.loc["a", "first_purchase"] == pd.Timestamp("2026-03-05")
+    within = summaries.since(ROWS, starts, END, days=1)
+    assert within.loc["a", "orders"] == 1 and "b" not in within.index
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return make_demo(seed=4, n_customers=2_000)
+
+
+FRAMES = {
+    "pandas": lambda frame: frame,
+    "polars": pl.from_pandas,
+    "duckdb": duckdb.from_df,
+}
+
+
+def agree(transactions, native_of) -> None:
+    """rfm, the KPI tree, CLV and the campaign outcomes count the same orders and revenue per
+    customer over the campaign period, from the same rows on the same engine."""
+    tx = native_of(transactions)
+    table = rfm.rfm_table(tx, END, period_days=31)
+    plan = Plan.parse(
+        {
+            "campaign": "c",
+            "objective": "win back",
+            "period": {"start": START, "end": END},
+            "arms": {"control": 0.5, "sms": 0.5},
+            "targets": {},
+            "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+        }
+    )
+    outcomes = pdca._outcomes_from_transactions(tx, plan).set_index("customer_id")
+    in_period = transactions[transactions["order_date"] >= START]
+    calendar = clv.summary(native_of(in_period), END, time_unit="D")
+    # without a membership flag every buyer counts in the KPI tree
+    tree = kpi.member_kpis(native_of(transactions.drop(columns="is_member")), None, (START, END))
+    tree = tree["all"]
+
+    buyers = outcomes[outcomes["orders"] > 0]
+    assert set(table.index) == set(buyers.index) == set(calendar.index)
+    pd.testing.assert_series_equal(
+        table["frequency"], buyers["orders"].loc[table.index], check_names=False
+    )
+    np.testing.assert_allclose(table["revenue"], buyers["revenue"].loc[table.index])
+    # one order a day in these rows, so purchase days are orders
+    np.testing.assert_array_equal(
+        calendar["repeat_purchases"].loc[table.index] + 1, table["frequency"]
+    )
+    assert tree["active_members"] == len(table)
+    assert tree["contribution"] == pytest.approx(table["revenue"].sum())
+    assert tree["purchase_frequency"] * tree["active_members"] == pytest.approx(
+        table["frequency"].sum()
+    )
+    assert outcomes["converted"].sum() == (buyers["revenue"] > 0).sum()
+
+
+def one_order_a_day(demo) -> pd.DataFrame:
+    tx = demo.transactions
+    return tx[~tx.assign(day=tx["order_date"].dt.normalize()).duplicated(["customer_id", "day"])]
+
+
+@pytest.mark.parametrize("kind", list(FRAMES))
+def test_every_module_counts_the_same_orders_and_revenue(demo, kind):
+    agree(one_order_a_day(demo), FRAMES[kind])
+
+
+def test_a_refund_never_makes_a_conversion():
+    plan = Plan.parse(
+        {
+            "campaign": "c",
+            "objective": "win back",
+            "period": {"start": START, "end": END},
+            "arms": {"control": 0.5, "sms": 0.5},
+            "targets": {},
+            "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+        }
+    )
+    out = pdca._outcomes_from_transactions(ROWS, plan).set_index("customer_id")
+    assert out.loc["a", "converted"] == 1
+    assert out.loc["b", "converted"] == 0  # bought 20, refunded 20: no net spend
