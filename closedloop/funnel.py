@@ -12,7 +12,8 @@ the source of every contact is recorded at the scan). Three calls answer that:
   channel under a first-touch, last-touch or position-based (U-shaped) model.
 
 Raw rows are reduced once with a narwhals group-by (per entity: first time at each stage; per
-customer: first purchase and revenue), so the same code runs on pandas or polars; the ordered-funnel
+customer: first purchase and net revenue since the first touch, from
+:func:`closedloop.summaries.since`), so the same code runs on pandas or polars; the ordered-funnel
 logic is vectorised over the per-entity summary, and the Beta quantiles come from scipy.
 """
 
@@ -23,8 +24,10 @@ from collections.abc import Mapping, Sequence
 import narwhals as nw
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import stats
 
+from closedloop import summaries
 from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame, require
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
@@ -530,17 +533,18 @@ def _touches_from_customers(frame) -> nw.DataFrame:
 
 def _credit(touches, tx, model) -> nw.DataFrame:
     """Per touch: its share of the lead's credit, and whether / how much the lead bought."""
-    start = touches.group_by("customer_id").agg(nw.col("timestamp").min().alias("_start"))
-    bought = (
-        tx.select(nw.col("customer_id").cast(nw.String), "order_date", "amount")
-        .join(start, on="customer_id", how="inner")
-        .filter(nw.col("_start").is_null() | (nw.col("order_date") >= nw.col("_start")))
-        .group_by("customer_id")
-        .agg(
-            nw.col("order_date").min().alias("_first_buy"),
-            nw.col("amount").sum().alias("revenue"),
-        )
+    start = touches.group_by("customer_id").agg(nw.col("timestamp").min().alias("start"))
+    # every purchase given counts: the transactions' last day is the attribution's asof
+    since = summaries.since(
+        tx.to_native(), start.to_native(), tx["order_date"].max(), source="transactions"
     )
+    since = since[since["orders"] > 0].reset_index()
+    bought = nw.from_arrow(
+        pa.Table.from_pandas(
+            since[["customer_id", "first_purchase", "revenue"]], preserve_index=False
+        ),
+        backend=touches.implementation,
+    ).rename({"first_purchase": "_first_buy"})
     path = (
         touches.join(bought, on="customer_id", how="left")
         .filter(
