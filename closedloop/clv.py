@@ -160,8 +160,9 @@ class ClvModel:
     ``spend_params`` / ``spend_standard_errors``: Gamma-Gamma ``p, q, gamma`` (``None`` when fitted
     with ``spend=False``). Standard errors come from the inverse Hessian of the log-likelihood
     (delta method from log-parameters, as lifetimes computes them); ``log_likelihood`` is the
-    maximised log-likelihood with time in ``time_unit``. Every prediction is a Series by customer
-    of ``summary``.
+    maximised log-likelihood with time in ``time_unit``; ``spend_excluded`` counts the repeat
+    buyers left out of the spend fit (no positive repeat spend: CDNOW has one). Every prediction
+    is a Series by customer of ``summary``.
     """
 
     model: str
@@ -172,6 +173,7 @@ class ClvModel:
     summary: pd.DataFrame
     time_unit: str
     log_likelihood: float
+    spend_excluded: int
     _patterns: Patterns = field(repr=False)
 
     def parameter_table(self) -> pd.DataFrame:
@@ -308,13 +310,23 @@ def fit(
     params = pd.Series(theta, index=names, name="estimate")
     errors = parameter_errors(theta, hess, patterns.w.sum(), names)
     spend_params = spend_errors = None
+    spend_excluded = 0
     if spend:
-        spend_independence(frame)
-        repeat = frame[frame["repeat_purchases"] > 0]
+        repeat, spend_excluded = _spenders(frame)
         if len(repeat) < len(SPEND_PARAMS):
             raise DataError(
-                "fit", "the spend model needs repeat buyers; too few have repeat_purchases > 0"
+                "fit",
+                "the spend model needs repeat buyers with a positive repeat_ticket; too few have one",
             )
+        if spend_excluded:
+            warnings.warn(
+                f"{spend_excluded:,} repeat buyer(s) with no positive repeat spend left out of the"
+                " Gamma-Gamma fit (it models positive amounts); their expected spend is the"
+                " population's, shrunk by their purchases",
+                DataWarning,
+                stacklevel=2,
+            )
+        spend_independence(frame)
         data = gamma_gamma_data(repeat)
         log_spend, _, spend_hess = maximise(gamma_gamma_objective, data, 3, penalizer)
         spend_theta = np.exp(log_spend)
@@ -326,6 +338,7 @@ def fit(
         standard_errors=errors,
         spend_params=spend_params,
         spend_standard_errors=spend_errors,
+        spend_excluded=spend_excluded,
         summary=frame,
         time_unit=unit,
         # back from scaled time: each purchase time density gains a factor ``scale``
@@ -345,7 +358,7 @@ def spend_independence(summary: pd.DataFrame, threshold: float = INDEPENDENCE_CO
     warns with :class:`~closedloop.io.DataWarning` when ``|correlation| >= threshold``.
     """
     frame = _checked_summary(summary, spend=True)
-    repeat = frame[frame["repeat_purchases"] > 0]
+    repeat, _ = _spenders(frame)
     if len(repeat) < 3:
         raise DataError("spend_independence", "fewer than 3 repeat buyers: nothing to correlate")
     result = stats.pearsonr(repeat["repeat_purchases"], repeat["repeat_ticket"])
@@ -512,15 +525,15 @@ def _checked_summary(summary, spend: bool) -> pd.DataFrame:
     _rule(
         summary, (x == 0) & (tx != 0), source, "must be 0 without repeat purchases", "purchase_span"
     )
-    if spend:
-        _rule(
-            summary,
-            (x > 0) & ~(summary["repeat_ticket"].to_numpy("float64") > 0),
-            source,
-            "must be > 0 for repeat buyers (repeat_purchases > 0)",
-            "repeat_ticket",
-        )
     return summary
+
+
+def _spenders(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The repeat buyers Gamma-Gamma can fit (a positive mean repeat amount), and how many repeat
+    buyers are left out (all their repeat purchases free or refunded)."""
+    repeat = frame["repeat_purchases"] > 0
+    positive = frame["repeat_ticket"] > 0
+    return frame[repeat & positive], int((repeat & ~positive).sum())
 
 
 def _rule(frame: pd.DataFrame, bad, source: str, rule: str, column: str) -> None:

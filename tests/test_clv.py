@@ -373,7 +373,10 @@ def test_analytic_gradient_matches_finite_differences(cal, which):
         (lambda s: s.assign(purchase_span=s["age"] + 1), "purchase_span must not exceed age"),
         (lambda s: s.assign(repeat_purchases=-1), "whole number >= 0"),
         (lambda s: s.assign(repeat_purchases=s["repeat_purchases"] + 0.5), "whole number >= 0"),
-        (lambda s: s.assign(repeat_ticket=0.0), "must be > 0 for repeat buyers"),
+        (
+            lambda s: s.assign(repeat_ticket=0.0),
+            "needs repeat buyers with a positive repeat_ticket",
+        ),
         (lambda s: s.drop(columns="age"), r"required column.*age"),
         (lambda s: s.iloc[:0], "no customers"),
         (lambda s: s.assign(purchase_span=np.nan), "missing value"),
@@ -439,3 +442,12 @@ def test_figures_render(transactions, model):
     for words, fig in made.items():
         assert isinstance(fig, Figure)
         assert words in fig.axes[0].get_title(loc="left") + fig.axes[0].get_title()
+
+
+def test_full_cdnow_fits_leaving_out_the_repeat_buyer_with_no_spend():
+    full = clv.summary(cdnow(), "1998-06-30")
+    assert ((full["repeat_purchases"] > 0) & (full["repeat_ticket"] <= 0)).sum() == 1
+    with pytest.warns(DataWarning, match="1 repeat buyer"):
+        model = clv.fit(full)
+    assert model.spend_excluded == 1
+    assert np.isfinite(model.clv()).all()
