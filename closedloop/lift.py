@@ -41,6 +41,7 @@ from scipy import stats
 
 from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
+from closedloop.priors import PRIOR, Prior
 
 __all__ = [
     "CREDIBLE_LEVEL",
@@ -48,9 +49,7 @@ __all__ = [
     "KINDS",
     "LIFT_COLUMNS",
     "MIN_SEGMENT_SIZE",
-    "PRIOR",
     "SRM_ALPHA",
-    "LiftPrior",
     "PosteriorDraws",
     "SampleRatio",
     "bayesian_lift",
@@ -65,36 +64,6 @@ Kind = Literal["binary", "value", "normal"]
 Interval = Literal["equal-tailed", "hdi"]
 
 
-@dataclass(frozen=True)
-class LiftPrior:
-    """Priors of the lift models, one home for all of them.
-
-    ``alpha, beta``: the Beta prior on every rate (binary metrics, and P(buy) of value metrics);
-    Beta(1, 1) is uniform. ``log_mean, log_mean_weight, log_var_dof, log_var``: the
-    Normal-scaled-inverse-chi-square prior (mu0, kappa0, nu0, sigma0^2) on the log value per buyer
-    of value metrics. The default (kappa0 = 0, nu0 = -1) is the reference prior p(mu, s2) ∝ 1/s2,
-    which needs at least two buyers per arm; a proper prior (kappa0 > 0, nu0 > 0) works with fewer.
-    """
-
-    alpha: float = 1.0
-    beta: float = 1.0
-    log_mean: float = 0.0
-    log_mean_weight: float = 0.0
-    log_var_dof: float = -1.0
-    log_var: float = 0.0
-
-    def __post_init__(self):
-        if not (self.alpha > 0 and self.beta > 0):
-            raise DataError("lift prior", "the Beta prior needs alpha > 0 and beta > 0")
-        if self.log_mean_weight < 0 or self.log_var < 0 or self.log_var_dof < -1:
-            raise DataError(
-                "lift prior",
-                "the log-value prior needs log_mean_weight >= 0, log_var >= 0, log_var_dof >= -1",
-            )
-
-
-#: the default prior: uniform Beta(1, 1) on rates, reference prior on log value per buyer
-PRIOR = LiftPrior()
 #: probability mass of the credible intervals
 CREDIBLE_LEVEL = 0.95
 #: Monte Carlo draws from each posterior
@@ -156,7 +125,7 @@ def bayesian_lift(
     control: str = "control",
     metrics: str | Sequence[str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
+    prior: Prior = PRIOR,
     seed: int = 0,
     *,
     level: float = CREDIBLE_LEVEL,
@@ -184,7 +153,7 @@ def lift_by_segment(
     control: str = "control",
     metrics: str | Sequence[str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
+    prior: Prior = PRIOR,
     seed: int = 0,
     *,
     pooling: bool = False,
@@ -241,7 +210,7 @@ def prob_best(
     arm: str = "arm",
     metrics: str | Sequence[str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
+    prior: Prior = PRIOR,
     seed: int = 0,
     *,
     draws: int = DRAWS,
@@ -486,7 +455,7 @@ def _sufficient(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.Data
 # --- posteriors ------------------------------------------------------------------------------
 
 
-def _posterior_means(summary: pd.DataFrame, i: int, kind: str, prior: LiftPrior, rng, draws):
+def _posterior_means(summary: pd.DataFrame, i: int, kind: str, prior: Prior, rng, draws):
     """Posterior draws (groups x draws) of the mean of metric i in every group of ``summary``."""
     n = summary["_n"].to_numpy("float64")[:, None]
     total = summary[f"_s{i}"].to_numpy("float64")[:, None]

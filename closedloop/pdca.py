@@ -21,6 +21,7 @@ from closedloop import funnel as funnel_mod
 from closedloop import io, lift
 from closedloop.errors import DataError
 from closedloop.plan import Change, Plan, PlanError
+from closedloop.priors import PRIOR
 
 __all__ = ["METRIC_COLUMNS", "CampaignData", "Check", "Plan", "act", "check", "load"]
 
@@ -328,7 +329,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
 
     if t.conversion_rate is not None and "converted" in outcomes:
         x, n = treated["converted"].sum(), len(treated)
-        p = stats.beta.sf(t.conversion_rate, 1 + x, 1 + n - x)
+        p = stats.beta.sf(t.conversion_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
         add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
     if t.visit_rate is not None and "visited" in outcomes:
         x, n = treated["visited"].sum(), len(treated)
@@ -336,7 +337,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
             "visit_rate",
             x / n,
             t.visit_rate,
-            stats.beta.sf(t.visit_rate, 1 + x, 1 + n - x),
+            stats.beta.sf(t.visit_rate, PRIOR.alpha + x, PRIOR.beta + n - x),
             "visits of contacted customers",
         )
     if t.relative_lift is not None:
