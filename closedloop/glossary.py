@@ -163,7 +163,9 @@ TERMS: dict[str, Term] = {
     ),
     "header": Term("Campaign", "活动", "", ""),
     "plan_recap": Term("Plan recap", "计划回顾", "", ""),
-    "who_responded": Term("Who responded", "响应人群", "closedloop.lift.lift_by_segment", ""),
+    "who_responded": Term(
+        "Who responded", "响应人群", "closedloop.lift_segments.lift_by_segment", ""
+    ),
     "customer_base": Term("Customer base", "客户基础", "closedloop.rfm", ""),
     "cross_sell": Term("Cross-sell", "关联销售", "closedloop.basket", ""),
     "history": Term(

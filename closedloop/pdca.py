@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop import funnel as funnel_mod
-from closedloop import io, lift
+from closedloop import io, lift, lift_segments
 from closedloop.errors import DataError
 from closedloop.plan import Change, Plan, PlanError
 from closedloop.priors import PRIOR
@@ -132,7 +132,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     srm = lift.srm_check(outcomes, plan.arms)
     segments = pd.DataFrame()
     if "segment" in outcomes.columns:
-        segments = lift.lift_by_segment(
+        segments = lift_segments.lift_by_segment(
             outcomes,
             by="segment",
             control=plan.control,
