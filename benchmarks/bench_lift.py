@@ -65,7 +65,7 @@ def duckdb_stats(campaign: pd.DataFrame) -> pd.DataFrame:
 
 
 def lift(campaign) -> pd.DataFrame:
-    return bayesian_lift(campaign, metrics=METRICS)
+    return bayesian_lift(campaign, metrics=METRICS).table
 
 
 def duckdb_stats_parquet(path: Path) -> pd.DataFrame:

@@ -40,6 +40,7 @@ __all__ = [
     "KINDS",
     "LIFT_COLUMNS",
     "SRM_ALPHA",
+    "Lift",
     "PosteriorDraws",
     "SampleRatio",
     "bayesian_lift",
@@ -80,22 +81,48 @@ LIFT_COLUMNS = [
 ]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class PosteriorDraws:
-    """Posterior draws of each result row's absolute and relative lift and of its control's mean,
-    keyed by the row's ``keys`` values (segments, arm, metric). A lift frame keeps one in
-    ``.attrs["posterior"]``; pandas carries it along through filters and sorts, sharing it rather
-    than copying the arrays, and it compares by identity."""
+    """Posterior draws of each lift-table row's absolute and relative lift and of its control's
+    mean, keyed by the row's ``keys`` values (segments, arm, metric): ``abs_lift[key]`` is an array
+    of draws. ``level`` and ``interval`` are those of the table's credible intervals. Compares by
+    identity (it holds arrays)."""
 
     keys: list[str]
     level: float
     interval: str
-    abs_lift: dict[tuple, np.ndarray]
-    rel_lift: dict[tuple, np.ndarray]
-    control: dict[tuple, np.ndarray]
+    abs_lift: dict[tuple, np.ndarray] = field(repr=False)
+    rel_lift: dict[tuple, np.ndarray] = field(repr=False)
+    control: dict[tuple, np.ndarray] = field(repr=False)
 
-    def __deepcopy__(self, memo):
-        return self
+
+@dataclass(frozen=True, eq=False)
+class Lift:
+    """What :func:`bayesian_lift` and :func:`closedloop.lift_segments.lift_by_segment` return:
+    the lift table and the posterior draws behind it (for :func:`roi` and the figures).
+
+    ``table`` has one row per (segment, arm, metric), the columns :data:`LIFT_COLUMNS`, after
+    the segment columns of :func:`~closedloop.lift_segments.lift_by_segment` (which adds
+    ``small`` and ``rank``):
+
+    - ``arm, metric, kind``: the treated arm, the metric and its kind (binary, value, normal);
+    - ``n, control_n``: customers in the arm and in its control;
+    - ``mean, control_mean``: the metric's observed mean per customer in the arm and the control;
+    - ``abs_lift`` (mean - control_mean), ``rel_lift`` (abs_lift / control_mean), each with its
+      credible interval ``_low, _high``;
+    - ``p_better``: P(arm > control); ``expected_loss``: E[max(control - arm, 0)];
+    - ``incremental``: abs_lift x n, the conversions or revenue the arm added.
+
+    ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
+    """
+
+    table: pd.DataFrame
+    draws: PosteriorDraws
+
+    def filter(self, rows) -> Lift:
+        """The rows of the table where the boolean mask ``rows`` is True, with the same draws
+        (e.g. one metric for :func:`roi`: ``lift.filter(lift.table["metric"] == "revenue")``)."""
+        return Lift(self.table.loc[rows], self.draws)
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -113,7 +140,7 @@ def bayesian_lift(
     level: float = CREDIBLE_LEVEL,
     interval: Interval = "equal-tailed",
     draws: int = DRAWS,
-) -> pd.DataFrame:
+) -> Lift:
     """Each arm against the control arm: posterior lift, credible interval, P(better), expected
     loss and incremental conversions or revenue (the models: :mod:`closedloop.lift_models`).
 
@@ -121,9 +148,9 @@ def bayesian_lift(
     outcomes table of the data contract; pandas, polars, DuckDB or Spark). ``metrics`` defaults to every numeric
     or boolean column except ``arm`` and ``customer_id``. A metric's kind is ``binary`` when every
     value is 0 or 1, ``value`` when every value is >= 0, ``normal`` otherwise; ``kinds`` overrides
-    it per metric. Output: one row per (arm, metric) in :data:`LIFT_COLUMNS` order, arms sorted,
-    metrics in the given order; ``incremental`` = ``abs_lift`` x ``n``. The posterior draws of the
-    lift travel with the frame in ``.attrs["posterior"]`` for :func:`roi` and the figures.
+    it per metric. Returns a :class:`Lift`: its ``table`` has one row per (arm, metric) in
+    :data:`LIFT_COLUMNS` order, arms sorted, metrics in the given order; its ``draws`` are the
+    posterior draws for :func:`roi` and the figures.
     """
     return compare_arms(data, [], arm, control, metrics, kinds, prior, seed, level, interval, draws)
 
@@ -158,35 +185,36 @@ def prob_best(
 
 
 def roi(
-    lift: pd.DataFrame,
+    lift: Lift,
     cost: float | Mapping[str, float],
     margin: float | Mapping[str, float] = 1.0,
     target: float | None = None,
 ) -> pd.DataFrame:
     """Return on the campaign's spend: ROI = incremental margin / cost, with its posterior.
 
-    ``lift`` is a frame from :func:`bayesian_lift` or :func:`lift_by_segment` (it carries the
-    posterior draws); ``cost`` is the cost per contacted customer, one number or per arm (as the
+    ``lift`` is the :class:`Lift` from :func:`bayesian_lift` or
+    :func:`~closedloop.lift_segments.lift_by_segment` (or the rows of it from
+    :meth:`Lift.filter`); ``cost`` is the cost per contacted customer, one number or per arm (as the
     plan's ``cost``); ``margin`` turns one unit of the metric into profit: the gross-margin rate
     for revenue, the value of one conversion for a binary metric; one number or per metric.
     Incremental margin = ``incremental`` x margin, cost = cost per customer x ``n``, so ROI =
-    abs_lift x margin / cost per customer (ROI 1 pays back the spend). Output: the lift frame's
+    abs_lift x margin / cost per customer (ROI 1 pays back the spend). Output: the lift table's
     key columns, ``n, cost, incremental, incremental_margin, roi, roi_low, roi_high`` and, with a
     ``target``, ``target`` and ``p_target`` = P(ROI > target).
     """
-    posterior = lift.attrs.get("posterior") if isinstance(lift, pd.DataFrame) else None
-    if posterior is None:
+    if not isinstance(lift, Lift):
         raise DataError(
             "roi",
-            "pass the frame returned by bayesian_lift or lift_by_segment: it carries the "
-            "posterior draws in .attrs['posterior']",
+            "pass the Lift returned by bayesian_lift or lift_by_segment (the table and its "
+            f"posterior draws), not a {type(lift).__name__}",
         )
+    table, posterior = lift.table, lift.draws
     keys = posterior.keys
-    out = lift[[*keys, "n", "incremental"]].copy()
+    out = table[[*keys, "n", "incremental"]].copy()
     per_customer = _per_arm(cost, out["arm"], "cost")
     if (per_customer <= 0).any():
         raise DataError("roi", "the cost per contacted customer must be positive", "cost")
-    unit_margin = _per_arm(margin, lift["metric"], "margin")
+    unit_margin = _per_arm(margin, table["metric"], "margin")
     out["cost"] = per_customer * out["n"]
     out["incremental_margin"] = out["incremental"] * unit_margin
     out["roi"] = out["incremental_margin"] / out["cost"]
@@ -194,7 +222,7 @@ def roi(
         [
             posterior.abs_lift[tuple(r)] * m / c
             for r, m, c in zip(
-                lift[keys].itertuples(index=False), unit_margin, per_customer, strict=True
+                table[keys].itertuples(index=False), unit_margin, per_customer, strict=True
             )
         ]
     )
@@ -398,8 +426,8 @@ def credible_interval(samples: np.ndarray, level: float, interval: str):
 
 
 def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws):
-    """The lift table of every (``by`` segment, treated arm, metric) against the control of its
-    segment (``by`` may be empty), with its posterior draws; shared by :func:`bayesian_lift` and
+    """The :class:`Lift` of every (``by`` segment, treated arm, metric) against the control of
+    its segment (``by`` may be empty); shared by :func:`bayesian_lift` and
     :func:`closedloop.lift_segments.lift_by_segment`."""
     source = "lift data"
     if interval not in ("equal-tailed", "hdi"):
@@ -483,8 +511,7 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
         kind="stable",
     ).reset_index(drop=True)
     out = out[[*by, *LIFT_COLUMNS]]
-    out.attrs["posterior"] = PosteriorDraws(keys, level, interval, draws_abs, draws_rel, draws_ctl)
-    return out
+    return Lift(out, PosteriorDraws(keys, level, interval, draws_abs, draws_rel, draws_ctl))
 
 
 def _per_arm(value, labels: pd.Series, what: str) -> np.ndarray:

@@ -19,6 +19,7 @@ from closedloop.lift import (
     CREDIBLE_LEVEL,
     DRAWS,
     Interval,
+    Lift,
     PosteriorDraws,
     compare_arms,
     credible_interval,
@@ -50,11 +51,12 @@ def lift_by_segment(
     level: float = CREDIBLE_LEVEL,
     interval: Interval = "equal-tailed",
     draws: int = DRAWS,
-) -> pd.DataFrame:
+) -> Lift:
     """Who responded: :func:`closedloop.lift.bayesian_lift` within each segment (RFM segment, tier, channel, any
     column), ranked by credible uplift.
 
-    Output: the ``by`` columns, :data:`closedloop.lift.LIFT_COLUMNS`, ``small`` (fewer than ``min_size``
+    Returns a :class:`~closedloop.lift.Lift` whose table has the ``by`` columns,
+    :data:`closedloop.lift.LIFT_COLUMNS`, ``small`` (fewer than ``min_size``
     customers in the arm or in the control: read with care) and ``rank``: 1 is the segment whose
     lower credible bound of ``abs_lift`` is highest, i.e. the uplift per customer one can be most
     sure of; rows are sorted by arm, metric and rank. A segment with no control (or no arm)
@@ -76,8 +78,10 @@ def lift_by_segment(
         raise DataError("lift by segment", "name at least one segment column in `by`")
     if arm in by:
         raise DataError("lift by segment", "the arm column cannot also be a segment column", arm)
-    out = compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws)
-    posterior = out.attrs["posterior"]
+    result = compare_arms(
+        data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws
+    )
+    out, posterior = result.table, result.draws
     if pooling:
         _pool(out, posterior, level, interval)
     out["small"] = (out["n"] < min_size) | (out["control_n"] < min_size)
@@ -90,8 +94,7 @@ def lift_by_segment(
     out = out.sort_values(
         ["arm", "metric", "rank"], key=lambda s: s.map(order) if s.name == "metric" else s
     ).reset_index(drop=True)
-    out.attrs["posterior"] = posterior
-    return out
+    return Lift(out, posterior)
 
 
 def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: str) -> None:

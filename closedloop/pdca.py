@@ -57,6 +57,7 @@ class Check:
     asof: pd.Timestamp
     scorecard: pd.DataFrame
     lift: pd.DataFrame
+    lift_draws: lift.PosteriorDraws
     p_best: pd.Series
     roi: pd.DataFrame
     srm: dict
@@ -120,13 +121,13 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan: actual, target, met / missed, P(met)."""
     outcomes = data.outcomes
     metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
-    lift_table = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
-    draws = lift_table.attrs["posterior"]
+    lift_result = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
+    lift_table, draws = lift_result.table, lift_result.draws
     p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
-    revenue = lift_table[lift_table["metric"] == "revenue"]
+    revenue = lift_result.filter(lift_table["metric"] == "revenue")
     roi_table = (
         lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
-        if plan.cost and len(revenue)
+        if plan.cost and len(revenue.table)
         else pd.DataFrame()
     )
     srm = lift.srm_check(outcomes, plan.arms)
@@ -139,7 +140,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
             metrics="converted",
             pooling=True,
             seed=seed,
-        )
+        ).table
     funnel_table = funnel_targets = None
     if data.events is not None and plan.targets.funnel:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
@@ -155,6 +156,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         asof=pd.Timestamp(asof) if asof else pd.Timestamp(plan.period.end),
         scorecard=scorecard,
         lift=lift_table,
+        lift_draws=draws,
         p_best=p_best,
         roi=roi_table,
         srm={
@@ -215,7 +217,7 @@ def act(result: Check) -> Plan:
             )
         )
         targets["conversion_rate"] = new
-    draws = result.lift.attrs["posterior"]
+    draws = result.lift_draws
     if "relative_lift" in targets and len(conv):
         arm = conv.loc[conv["rel_lift"].idxmax(), "arm"]
         low = float(np.quantile(draws.rel_lift[(arm, "converted")], TARGET_QUANTILE))

@@ -86,8 +86,12 @@ AGGREGATIONS = {
         "overall": funnel.funnel(t["events"], STAGES),
     },
     "lift": lambda t: {
-        "lift": lift.bayesian_lift(t["outcomes"], metrics=["visited", "converted", "revenue"]),
-        "by_segment": lift_segments.lift_by_segment(t["outcomes"], "segment", metrics="revenue"),
+        "lift": lift.bayesian_lift(
+            t["outcomes"], metrics=["visited", "converted", "revenue"]
+        ).table,
+        "by_segment": lift_segments.lift_by_segment(
+            t["outcomes"], "segment", metrics="revenue"
+        ).table,
         "prob_best": lift.prob_best(t["outcomes"], metrics="converted"),
         "srm": lift.srm_check(t["outcomes"], {"control": 0.1, "sms": 0.45, "wecom": 0.45}).table,
     },

@@ -15,6 +15,7 @@ from closedloop.datasets import hillstrom, make_demo
 from closedloop.figures.lift import lift_density, lift_intervals, segment_lift
 from closedloop.lift import (
     LIFT_COLUMNS,
+    Lift,
     bayesian_lift,
     prob_best,
     roi,
@@ -34,8 +35,13 @@ def hill(hillstrom_path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def hill_lift(hill) -> pd.DataFrame:
+def hill_result(hill) -> Lift:
     return bayesian_lift(hill, control="No E-Mail", metrics=HILLSTROM_METRICS)
+
+
+@pytest.fixture(scope="module")
+def hill_lift(hill_result) -> pd.DataFrame:
+    return hill_result.table
 
 
 def _frame(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
@@ -92,14 +98,15 @@ def test_prob_best_sums_to_one_and_equals_p_better_for_two_arms(hill, hill_lift)
     assert conv.idxmax() == "Mens E-Mail" and conv["No E-Mail"] < 0.001
     two = _frame({"control": (400, 40), "sms": (400, 50)})
     p_best = prob_best(two, metrics="converted").set_index("arm")["p_best"]
-    p_better = bayesian_lift(two, metrics="converted")["p_better"].iat[0]
+    p_better = bayesian_lift(two, metrics="converted").table["p_better"].iat[0]
     assert p_best["sms"] == pytest.approx(p_better, abs=1e-12)
 
 
-def test_roi_is_incremental_margin_over_cost(hill_lift):
-    spend = hill_lift[hill_lift["metric"] == "spend"]
+def test_roi_is_incremental_margin_over_cost(hill_result, hill_lift):
+    spend_lift = hill_result.filter(hill_lift["metric"] == "spend")
+    spend = spend_lift.table
     cost = {"Mens E-Mail": 0.10, "Womens E-Mail": 0.20}
-    result = roi(spend, cost=cost, margin=0.4, target=1.0)
+    result = roi(spend_lift, cost=cost, margin=0.4, target=1.0)
     per_customer = spend["arm"].map(cost).to_numpy()
     assert np.allclose(result["cost"], per_customer * spend["n"])
     assert np.allclose(result["incremental_margin"], 0.4 * spend["incremental"])
@@ -108,13 +115,17 @@ def test_roi_is_incremental_margin_over_cost(hill_lift):
     assert np.allclose(result["roi_low"], 0.4 * spend["abs_lift_low"] / per_customer)
     assert np.allclose(result["roi_high"], 0.4 * spend["abs_lift_high"] / per_customer)
     assert result["p_target"].between(0, 1).all()
-    at_zero = roi(spend, cost=cost, margin=0.4, target=0.0)
+    at_zero = roi(spend_lift, cost=cost, margin=0.4, target=0.0)
     assert np.allclose(at_zero["p_target"], spend["p_better"])
 
 
-def test_roi_on_conversions_uses_value_per_conversion(hill_lift):
+def test_roi_on_conversions_uses_value_per_conversion(hill_result, hill_lift):
     conv = hill_lift[hill_lift["metric"] == "conversion"]
-    result = roi(conv, cost=0.05, margin={"conversion": 30.0})
+    result = roi(
+        hill_result.filter(hill_lift["metric"] == "conversion"),
+        cost=0.05,
+        margin={"conversion": 30.0},
+    )
     assert np.allclose(result["roi"], 30.0 * conv["incremental"] / (0.05 * conv["n"]))
     assert "p_target" not in result
 
@@ -168,22 +179,22 @@ def test_kinds_inferred_and_overridden():
             "customer_id": [str(i) for i in range(100)],
         }
     )
-    kinds = bayesian_lift(data).drop_duplicates("metric").set_index("metric")["kind"]
+    kinds = bayesian_lift(data).table.drop_duplicates("metric").set_index("metric")["kind"]
     assert kinds.to_dict() == {
         "flag": "binary",
         "converted": "binary",
         "revenue": "value",
         "margin": "normal",
     }
-    forced = bayesian_lift(data, metrics="revenue", kinds={"revenue": "normal"})
+    forced = bayesian_lift(data, metrics="revenue", kinds={"revenue": "normal"}).table
     assert forced["kind"].tolist() == ["normal"]
 
 
 def test_same_seed_same_answer_other_seed_close(hill):
     kw = {"control": "No E-Mail", "metrics": ["conversion", "spend"]}
-    first = bayesian_lift(hill, seed=3, **kw)
-    pd.testing.assert_frame_equal(first, bayesian_lift(hill, seed=3, **kw))
-    other = bayesian_lift(hill, seed=4, **kw)
+    first = bayesian_lift(hill, seed=3, **kw).table
+    pd.testing.assert_frame_equal(first, bayesian_lift(hill, seed=3, **kw).table)
+    other = bayesian_lift(hill, seed=4, **kw).table
     assert not np.array_equal(first["abs_lift_low"], other["abs_lift_low"])
     width = first["abs_lift_high"] - first["abs_lift_low"]
     assert (abs(first["abs_lift_low"] - other["abs_lift_low"]) < 0.03 * width).all()
@@ -192,7 +203,7 @@ def test_same_seed_same_answer_other_seed_close(hill):
 def test_polars_input_gives_the_pandas_answer(hill):
     kw = {"control": "No E-Mail", "metrics": ["visit", "spend"]}
     pd.testing.assert_frame_equal(
-        bayesian_lift(pl.from_pandas(hill), **kw), bayesian_lift(hill, **kw)
+        bayesian_lift(pl.from_pandas(hill), **kw).table, bayesian_lift(hill, **kw).table
     )
 
 
@@ -228,8 +239,8 @@ def test_bad_roi_and_srm_inputs():
     lift = bayesian_lift(_frame({"control": (10, 1), "sms": (10, 2)}))
     with pytest.raises(DataError, match="cost per contacted customer must be positive"):
         roi(lift, cost=0.0)
-    with pytest.raises(DataError, match="pass the frame returned by bayesian_lift"):
-        roi(pd.DataFrame(lift.to_dict()), cost=0.1)
+    with pytest.raises(DataError, match="pass the Lift returned by bayesian_lift"):
+        roi(lift.table, cost=0.1)
     with pytest.raises(DataError, match=r"no cost given for \['sms'\]"):
         roi(lift, cost={"wecom": 0.1})
     with pytest.raises(DataError, match=r"arm\(s\) \['wecom'\] have customers but no planned"):
@@ -241,12 +252,20 @@ def test_bad_roi_and_srm_inputs():
 # --- figures --------------------------------------------------------------------------------
 
 
-def test_figures_render(hill, hill_lift):
+def test_figures_render(hill, hill_result):
     by_segment = lift_by_segment(hill, "channel", control="No E-Mail", metrics="spend")
-    for fig in (lift_intervals(hill_lift), lift_density(hill_lift), segment_lift(by_segment)):
+    figures = (
+        lift_intervals(hill_result),
+        lift_intervals(hill_result.table, level=0.9),  # a bare table, as pdca.Check.lift
+        lift_density(hill_result),
+        segment_lift(by_segment),
+        segment_lift(by_segment.table),
+    )
+    assert "90% credible interval" in figures[1]._suptitle.get_text()
+    for fig in figures:
         assert isinstance(fig, Figure)
         assert fig.axes and fig._suptitle is not None
         matplotlib.pyplot.close(fig)
-    fig = lift_intervals(hill_lift)
+    fig = lift_intervals(hill_result)
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert any(label.startswith("P(better) ") for label in labels)

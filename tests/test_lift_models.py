@@ -24,7 +24,7 @@ def hill(hillstrom_path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def hill_lift(hill) -> pd.DataFrame:
-    return bayesian_lift(hill, control="No E-Mail", metrics=HILLSTROM_METRICS)
+    return bayesian_lift(hill, control="No E-Mail", metrics=HILLSTROM_METRICS).table
 
 
 def _frame(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
@@ -67,7 +67,7 @@ def test_binary_intervals_equal_exact_beta_computation(hill, hill_lift):
 
 def test_p_better_and_expected_loss_equal_exact_values_when_close():
     data = _frame({"control": (400, 40), "sms": (400, 50)})
-    row = bayesian_lift(data, metrics="converted").iloc[0]
+    row = bayesian_lift(data, metrics="converted").table.iloc[0]
     cdf = _beta_difference(51, 351, 41, 361)
     assert row["p_better"] == pytest.approx(1 - cdf(0.0), abs=0.01)
     # E[max(control - arm, 0)] = integral of P(arm - control < d) over d < 0
@@ -107,7 +107,9 @@ def test_value_intervals_equal_an_independent_large_monte_carlo(hill, hill_lift)
 
 def test_value_model_agrees_with_gaussian_approximation(hill, hill_lift):
     """Two-part model vs a Gaussian on (n, sum, sum of squares): the same answer on Hillstrom."""
-    gauss = bayesian_lift(hill, control="No E-Mail", metrics="spend", kinds={"spend": "normal"})
+    gauss = bayesian_lift(
+        hill, control="No E-Mail", metrics="spend", kinds={"spend": "normal"}
+    ).table
     two_part = hill_lift[hill_lift["metric"] == "spend"].reset_index(drop=True)
     width = gauss["abs_lift_high"] - gauss["abs_lift_low"]
     assert (abs(two_part["abs_lift_low"] - gauss["abs_lift_low"]) < 0.1 * width).all()
@@ -164,7 +166,7 @@ def _coverage(result: pd.DataFrame, metric: str, truth: np.ndarray) -> float:
 
 def test_intervals_cover_the_truth_95_percent_of_the_time():
     data, truth = _campaigns(sims=1000, n=1000, seed=1)
-    result = lift_by_segment(data, "campaign", metrics=["converted", "revenue"], draws=2000)
+    result = lift_by_segment(data, "campaign", metrics=["converted", "revenue"], draws=2000).table
     assert 0.93 <= _coverage(result, "converted", truth["converted"]) <= 0.97
     assert 0.93 <= _coverage(result, "revenue", truth["revenue"]) <= 0.97
 
@@ -173,19 +175,19 @@ def test_revenue_intervals_are_not_overconfident_when_buyer_values_are_not_logno
     """Gamma(2) buyer values have a lighter tail than the log-normal fitted to them: the
     two-part intervals turn conservative (wider), never too narrow; the Gaussian stays at 95%."""
     data, truth = _campaigns(sims=600, n=1000, seed=2, buyer_values="gamma")
-    two_part = lift_by_segment(data, "campaign", metrics="revenue", draws=2000)
+    two_part = lift_by_segment(data, "campaign", metrics="revenue", draws=2000).table
     assert 0.94 <= _coverage(two_part, "revenue", truth["revenue"]) <= 0.995
     gauss = lift_by_segment(
         data, "campaign", metrics="revenue", kinds={"revenue": "normal"}, draws=2000
-    )
+    ).table
     assert 0.93 <= _coverage(gauss, "revenue", truth["revenue"]) <= 0.97
 
 
 def test_hdi_is_never_wider_than_equal_tailed_and_covers_too():
     data, truth = _campaigns(sims=300, n=1000, seed=3)
     kw = {"metrics": "revenue", "draws": 2000}
-    eti = lift_by_segment(data, "campaign", **kw).sort_values("campaign")
-    hdi = lift_by_segment(data, "campaign", interval="hdi", **kw).sort_values("campaign")
+    eti = lift_by_segment(data, "campaign", **kw).table.sort_values("campaign")
+    hdi = lift_by_segment(data, "campaign", interval="hdi", **kw).table.sort_values("campaign")
     eti_width = (eti["abs_lift_high"] - eti["abs_lift_low"]).to_numpy()
     hdi_width = (hdi["abs_lift_high"] - hdi["abs_lift_low"]).to_numpy()
     assert (hdi_width <= eti_width + 1e-12).all()
@@ -195,8 +197,8 @@ def test_hdi_is_never_wider_than_equal_tailed_and_covers_too():
 
 def test_prior_is_used():
     data = _frame({"control": (20, 2), "sms": (20, 6)})
-    flat = bayesian_lift(data, metrics="converted")
-    sceptical = bayesian_lift(data, metrics="converted", prior=Prior(alpha=10, beta=90))
+    flat = bayesian_lift(data, metrics="converted").table
+    sceptical = bayesian_lift(data, metrics="converted", prior=Prior(alpha=10, beta=90)).table
     assert sceptical["p_better"].iat[0] < flat["p_better"].iat[0]
     assert (sceptical["abs_lift_high"] - sceptical["abs_lift_low"]).iat[0] < (
         flat["abs_lift_high"] - flat["abs_lift_low"]

@@ -41,13 +41,13 @@ def test_demo_true_segment_effects_fall_inside_the_intervals():
         low, high = merged["abs_lift_low"], merged["abs_lift_high"]
         return merged, (low <= merged["true_lift"]) & (merged["true_lift"] <= high)
 
-    raw, covered = inside(lift_by_segment(demo.outcomes, "segment", metrics="converted"))
+    raw, covered = inside(lift_by_segment(demo.outcomes, "segment", metrics="converted").table)
     assert covered.all(), raw[~covered]
     assert raw.loc[raw["segment"] == "new", "small"].all()
     assert not raw.loc[raw["segment"] != "new", "small"].any()
     # pooled: at most one of eight 95% intervals may miss, and the tiny segment gets narrower
     pooled, covered = inside(
-        lift_by_segment(demo.outcomes, "segment", metrics="converted", pooling=True)
+        lift_by_segment(demo.outcomes, "segment", metrics="converted", pooling=True).table
     )
     assert covered.sum() >= 7
     width = pooled["abs_lift_high"] - pooled["abs_lift_low"]
@@ -60,14 +60,16 @@ def test_demo_true_segment_effects_fall_inside_the_intervals():
 
 
 def test_segments_are_ranked_by_lower_credible_bound(hill):
-    result = lift_by_segment(hill, "history_segment", control="No E-Mail", metrics="conversion")
+    result = lift_by_segment(
+        hill, "history_segment", control="No E-Mail", metrics="conversion"
+    ).table
     assert list(result.columns) == ["history_segment", *LIFT_COLUMNS, "small", "rank"]
     for _, part in result.groupby("arm"):
         assert part["rank"].tolist() == list(range(1, 8))
         assert part["abs_lift_low"].is_monotonic_decreasing
     # each segment equals bayesian_lift on that segment alone
     one = hill[hill["history_segment"] == "1) $0 - $100"]
-    alone = bayesian_lift(one, control="No E-Mail", metrics="conversion")
+    alone = bayesian_lift(one, control="No E-Mail", metrics="conversion").table
     seg = result[result["history_segment"] == "1) $0 - $100"].sort_values("arm")
     assert np.allclose(seg["mean"], alone["mean"])
     assert np.allclose(seg["abs_lift"], alone["abs_lift"])
@@ -86,8 +88,9 @@ def test_pooling_shrinks_noisy_segments_and_lowers_error():
             rows.append(pd.DataFrame({"seg": s, "arm": arm, "converted": rng.random(sizes[s]) < p}))
     data = pd.concat(rows, ignore_index=True)
     kw = {"metrics": "converted", "draws": 4000}
-    raw = lift_by_segment(data, "seg", **kw).sort_values("seg")
-    pooled = lift_by_segment(data, "seg", pooling=True, **kw).sort_values("seg")
+    raw = lift_by_segment(data, "seg", **kw).table.sort_values("seg")
+    pooled_lift = lift_by_segment(data, "seg", pooling=True, **kw)
+    pooled = pooled_lift.table.sort_values("seg")
     raw_error = np.mean((raw["abs_lift"].to_numpy() - true) ** 2)
     pooled_error = np.mean((pooled["abs_lift"].to_numpy() - true) ** 2)
     assert pooled_error < 0.5 * raw_error
@@ -98,7 +101,7 @@ def test_pooling_shrinks_noisy_segments_and_lowers_error():
     assert moved[small].mean() > 5 * moved[large].mean()
     assert raw["small"].to_numpy().tolist() == small.tolist()
     # the pooled draws are what roi sees
-    assert np.allclose(roi(pooled, cost=0.01)["roi"], pooled["abs_lift"] / 0.01)
+    assert np.allclose(roi(pooled_lift, cost=0.01)["roi"], pooled_lift.table["abs_lift"] / 0.01)
 
 
 def test_segment_without_control_ranks_last_with_nan_lift():
@@ -108,7 +111,7 @@ def test_segment_without_control_ranks_last_with_nan_lift():
             _frame({"sms": (50, 10)}).assign(seg="b"),
         ]
     )
-    result = lift_by_segment(data, "seg", metrics="converted")
+    result = lift_by_segment(data, "seg", metrics="converted").table
     last = result.iloc[-1]
     assert last["seg"] == "b" and last["rank"] == 2 and last["control_n"] == 0
     assert np.isnan(last["abs_lift"]) and np.isnan(last["p_better"]) and last["small"]
