@@ -58,7 +58,7 @@ class Check:
     scorecard: pd.DataFrame
     lift: pd.DataFrame
     lift_draws: lift.PosteriorDraws
-    p_best: pd.Series
+    p_best: pd.DataFrame
     roi: pd.DataFrame
     srm: dict
     segments: pd.DataFrame
