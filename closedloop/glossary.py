@@ -257,6 +257,7 @@ PHRASES: dict[str, str] = {
     "n": "人数",
     "mean": "均值",
     "control_mean": "对照组均值",
+    "control_customers": "对照组客户数",
     "rel_lift": "相对提升",
     "rel_lift_low": "相对提升下限",
     "rel_lift_high": "相对提升上限",

@@ -65,8 +65,8 @@ LIFT_COLUMNS = [
     "arm",
     "metric",
     "kind",
-    "n",
-    "control_n",
+    "customers",
+    "control_customers",
     "mean",
     "control_mean",
     "abs_lift",
@@ -106,12 +106,12 @@ class Lift:
     ``small`` and ``rank``):
 
     - ``arm, metric, kind``: the treated arm, the metric and its kind (binary, value, normal);
-    - ``n, control_n``: customers in the arm and in its control;
+    - ``customers, control_customers``: customers in the arm and in its control;
     - ``mean, control_mean``: the metric's observed mean per customer in the arm and the control;
     - ``abs_lift`` (mean - control_mean), ``rel_lift`` (abs_lift / control_mean), each with its
       credible interval ``_low, _high``;
     - ``p_better``: P(arm > control); ``expected_loss``: E[max(control - arm, 0)];
-    - ``incremental``: abs_lift x n, the conversions or revenue the arm added.
+    - ``incremental``: abs_lift x customers, the conversions or revenue the arm added.
 
     ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
     """
@@ -197,9 +197,10 @@ def roi(
     :meth:`Lift.filter`); ``cost`` is the cost per contacted customer, one number or per arm (as the
     plan's ``cost``); ``margin`` turns one unit of the metric into profit: the gross-margin rate
     for revenue, the value of one conversion for a binary metric; one number or per metric.
-    Incremental margin = ``incremental`` x margin, cost = cost per customer x ``n``, so ROI =
+    Incremental margin = ``incremental`` x margin, cost = cost per customer x ``customers``, so
+    ROI =
     abs_lift x margin / cost per customer (ROI 1 pays back the spend). Output: the lift table's
-    key columns, ``n, cost, incremental, incremental_margin, roi, roi_low, roi_high`` and, with a
+    key columns, ``customers, cost, incremental, incremental_margin, roi, roi_low, roi_high`` and, with a
     ``target``, ``target`` and ``p_target`` = P(ROI > target).
     """
     if not isinstance(lift, Lift):
@@ -210,12 +211,12 @@ def roi(
         )
     table, posterior = lift.table, lift.draws
     keys = posterior.keys
-    out = table[[*keys, "n", "incremental"]].copy()
+    out = table[[*keys, "customers", "incremental"]].copy()
     per_customer = _per_arm(cost, out["arm"], "cost")
     if (per_customer <= 0).any():
         raise DataError("roi", "the cost per contacted customer must be positive", "cost")
     unit_margin = _per_arm(margin, table["metric"], "margin")
-    out["cost"] = per_customer * out["n"]
+    out["cost"] = per_customer * out["customers"]
     out["incremental_margin"] = out["incremental"] * unit_margin
     out["roi"] = out["incremental_margin"] / out["cost"]
     samples = np.stack(
@@ -484,8 +485,8 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
             arm=summary[arm].iloc[treated].to_numpy(),
             metric=metric,
             kind=kinds[metric],
-            n=n[treated].astype("int64"),
-            control_n=np.where(has_control, n[partner], 0).astype("int64"),
+            customers=n[treated].astype("int64"),
+            control_customers=np.where(has_control, n[partner], 0).astype("int64"),
             mean=means[treated],
             control_mean=np.where(has_control, means[partner], np.nan),
             abs_lift=abs_point,

@@ -84,7 +84,7 @@ def lift_by_segment(
     out, posterior = result.table, result.draws
     if pooling:
         _pool(out, posterior, level, interval)
-    out["small"] = (out["n"] < min_size) | (out["control_n"] < min_size)
+    out["small"] = (out["customers"] < min_size) | (out["control_customers"] < min_size)
     out["rank"] = (
         out.groupby(["arm", "metric"], sort=False)["abs_lift_low"]
         .rank(ascending=False, method="first", na_option="bottom")
@@ -123,7 +123,7 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
         out.loc[index, "rel_lift"] = np.divide(
             centre, control_mean, out=np.full_like(centre, np.nan), where=control_mean != 0
         )
-        out.loc[index, "incremental"] = centre * out.loc[index, "n"].to_numpy()
+        out.loc[index, "incremental"] = centre * out.loc[index, "customers"].to_numpy()
         low, high = credible_interval(pooled, level, interval)
         out.loc[index, "abs_lift_low"], out.loc[index, "abs_lift_high"] = low, high
         low, high = credible_interval(rel, level, interval)

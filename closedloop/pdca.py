@@ -364,7 +364,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
     if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):
         total = sum(
             draws.abs_lift[(a, "revenue")] * n
-            for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
         if t.incremental_revenue is not None:
             add(
@@ -375,7 +375,8 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
                 "all arms against the holdout",
             )
         spend = sum(
-            plan.cost.get(a, 0.0) * n for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+            plan.cost.get(a, 0.0) * n
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
         if t.roi is not None and spend > 0:
             actual = revenue["incremental"].sum() * plan.margin / spend

@@ -76,9 +76,9 @@ def test_hillstrom_rates_by_arm_match_the_published_figures(hill, hill_lift):
         assert round(rows.at["spend", "control_mean"], 2) == control[2]
     assert hill_lift["kind"].tolist() == ["binary", "binary", "value"] * 2
     assert list(hill_lift.columns) == LIFT_COLUMNS
-    assert hill_lift["n"].tolist() == [21307] * 3 + [21387] * 3
-    assert (hill_lift["control_n"] == 21306).all()
-    assert np.allclose(hill_lift["incremental"], hill_lift["abs_lift"] * hill_lift["n"])
+    assert hill_lift["customers"].tolist() == [21307] * 3 + [21387] * 3
+    assert (hill_lift["control_customers"] == 21306).all()
+    assert np.allclose(hill_lift["incremental"], hill_lift["abs_lift"] * hill_lift["customers"])
 
 
 def test_hillstrom_mens_beats_control_on_conversion(hill_lift):
@@ -108,7 +108,7 @@ def test_roi_is_incremental_margin_over_cost(hill_result, hill_lift):
     cost = {"Mens E-Mail": 0.10, "Womens E-Mail": 0.20}
     result = roi(spend_lift, cost=cost, margin=0.4, target=1.0)
     per_customer = spend["arm"].map(cost).to_numpy()
-    assert np.allclose(result["cost"], per_customer * spend["n"])
+    assert np.allclose(result["cost"], per_customer * spend["customers"])
     assert np.allclose(result["incremental_margin"], 0.4 * spend["incremental"])
     assert np.allclose(result["roi"], 0.4 * spend["abs_lift"] / per_customer)
     # ROI is a monotone map of the lift: its interval is the lift's interval mapped
@@ -126,7 +126,7 @@ def test_roi_on_conversions_uses_value_per_conversion(hill_result, hill_lift):
         cost=0.05,
         margin={"conversion": 30.0},
     )
-    assert np.allclose(result["roi"], 30.0 * conv["incremental"] / (0.05 * conv["n"]))
+    assert np.allclose(result["roi"], 30.0 * conv["incremental"] / (0.05 * conv["customers"]))
     assert "p_target" not in result
 
 

@@ -97,7 +97,7 @@ def test_pooling_shrinks_noisy_segments_and_lowers_error():
     assert pooled["abs_lift"].std() < raw["abs_lift"].std()
     # small segments move a lot, large ones hardly at all
     moved = np.abs(pooled["abs_lift"].to_numpy() - raw["abs_lift"].to_numpy())
-    small, large = raw["n"].to_numpy() == 150, raw["n"].to_numpy() == 20_000
+    small, large = raw["customers"].to_numpy() == 150, raw["customers"].to_numpy() == 20_000
     assert moved[small].mean() > 5 * moved[large].mean()
     assert raw["small"].to_numpy().tolist() == small.tolist()
     # the pooled draws are what roi sees
@@ -113,7 +113,7 @@ def test_segment_without_control_ranks_last_with_nan_lift():
     )
     result = lift_by_segment(data, "seg", metrics="converted").table
     last = result.iloc[-1]
-    assert last["seg"] == "b" and last["rank"] == 2 and last["control_n"] == 0
+    assert last["seg"] == "b" and last["rank"] == 2 and last["control_customers"] == 0
     assert np.isnan(last["abs_lift"]) and np.isnan(last["p_better"]) and last["small"]
 
 
