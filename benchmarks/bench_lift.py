@@ -65,7 +65,7 @@ def duckdb_stats(campaign: pd.DataFrame) -> pd.DataFrame:
 
 
 def lift(campaign) -> pd.DataFrame:
-    return bayesian_lift(campaign, metrics=METRICS)
+    return bayesian_lift(campaign, metrics=METRICS).table
 
 
 def duckdb_stats_parquet(path: Path) -> pd.DataFrame:
@@ -89,9 +89,9 @@ def run(quick: bool = False) -> list[dict]:
     # same answer before timing anything: customers and means per arm
     conv = ours[ours["metric"] == "converted"].set_index("arm")
     rev = ours[ours["metric"] == "revenue"].set_index("arm")
-    assert (conv["n"] == peer.loc[conv.index, "n"]).all()
-    assert np.allclose(conv["mean"], peer.loc[conv.index, "conversions"] / conv["n"])
-    assert np.allclose(rev["mean"], peer.loc[rev.index, "revenue"] / rev["n"])
+    assert (conv["customers"] == peer.loc[conv.index, "n"]).all()
+    assert np.allclose(conv["mean"], peer.loc[conv.index, "conversions"] / conv["customers"])
+    assert np.allclose(rev["mean"], peer.loc[rev.index, "revenue"] / rev["customers"])
     assert np.isclose(
         conv["control_mean"].iat[0], peer.at["control", "conversions"] / peer.at["control", "n"]
     )

@@ -31,21 +31,18 @@ from closedloop import summaries
 from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame, require
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
+from closedloop.priors import PRIOR, Prior
 
 __all__ = [
     "CREDIBLE_LEVEL",
     "FUNNEL_COLUMNS",
     "POSITION_WEIGHTS",
-    "PRIOR",
     "SLOW_QUANTILE",
     "attribution",
     "funnel",
     "funnel_vs_targets",
 ]
 
-#: Beta(alpha, beta) prior on every conversion rate: uniform, Beta(1, 1)
-PRIOR = (1.0, 1.0)
-#: probability mass of the equal-tailed credible interval
 #: the slow-tail quantile reported beside the median time between stages
 SLOW_QUANTILE = 0.9
 #: position-based (U-shaped) credit: first touch, all middle touches together, last touch
@@ -77,7 +74,7 @@ def funnel(
     window=None,
     ordered: bool = True,
     *,
-    prior: tuple[float, float] = PRIOR,
+    prior: Prior = PRIOR,
     level: float = CREDIBLE_LEVEL,
 ) -> pd.DataFrame:
     """Stage counts and conversion (转化率) at every stage, optionally by channel.
@@ -110,7 +107,8 @@ def funnel(
     ``dropped`` the number that did not (ordered: simply the previous count minus this one);
     ``cum_rate`` is ``entities`` over the first stage's count. The first stage has rates 1 and
     nothing dropped. Rates come with equal-tailed ``level`` credible intervals from the Beta
-    posterior Beta(a + x, b + n - x) under the ``prior`` (a, b); the point value is the observed
+    posterior Beta(alpha + x, beta + n - x) under the ``prior``'s Beta(alpha, beta) (a
+    :class:`closedloop.priors.Prior`, uniform by default); the point value is the observed
     share x / n. A stage nobody reached has rate 0 and a positive upper bound; a rate whose
     denominator is 0 (after a stage nobody reached) is undefined: NaN. With ``by`` and no entrant
     at all the frame is empty. ``median_time_from_prev`` and ``p90_time_from_prev`` are
@@ -139,7 +137,7 @@ def funnel_vs_targets(
     targets: Mapping[str, float],
     rate: str = "cum_rate",
     *,
-    prior: tuple[float, float] = PRIOR,
+    prior: Prior = PRIOR,
 ) -> pd.DataFrame:
     """Each targeted stage against the plan: actual, target, met, and P(rate ≥ target).
 
@@ -147,7 +145,8 @@ def funnel_vs_targets(
     targets measure: ``"cum_rate"`` (share of the first stage, the plan's convention) or
     ``"step_rate"`` (share of the previous stage). ``met`` compares the observed rate;
     ``p_met`` is the posterior probability that the true rate is at least the target, from the
-    same Beta posterior as the funnel's intervals (scipy's Beta survival function).
+    same Beta posterior as the funnel's intervals, Beta(alpha + x, beta + n - x) under the
+    ``prior`` (scipy's Beta survival function).
     """
     if rate not in ("cum_rate", "step_rate"):
         raise DataError("funnel targets", f"rate must be 'cum_rate' or 'step_rate', not {rate!r}")
@@ -184,7 +183,7 @@ def funnel_vs_targets(
     out["target"] = out["stage"].map(dict(targets)).astype(float)
     out["met"] = out["actual"] >= out["target"]
     with np.errstate(invalid="ignore"):
-        p_met = stats.beta.sf(out["target"], prior[0] + x, prior[1] + n - x)
+        p_met = stats.beta.sf(out["target"], prior.alpha + x, prior.beta + n - x)
     out["p_met"] = np.where(np.isnan(out["actual"]), np.nan, p_met)
     return out
 
@@ -493,12 +492,12 @@ def _summarise(per, stages, by, labels, prior, level) -> pd.DataFrame:
 
 
 def _beta_rate(x, n, prior, level):
-    """Observed share x / n and the equal-tailed Beta(a + x, b + n - x) credible interval."""
+    """Observed share x / n and the equal-tailed Beta(alpha + x, beta + n - x) credible interval."""
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, x / n, np.nan)
-        a, b = prior[0] + x, prior[1] + n - x
+        a, b = prior.alpha + x, prior.beta + n - x
         low = np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan)
         high = np.where(n > 0, stats.beta.ppf(1.0 - tail, a, b), np.nan)
     return rate, low, high

@@ -163,7 +163,9 @@ TERMS: dict[str, Term] = {
     ),
     "header": Term("Campaign", "活动", "", ""),
     "plan_recap": Term("Plan recap", "计划回顾", "", ""),
-    "who_responded": Term("Who responded", "响应人群", "closedloop.lift.lift_by_segment", ""),
+    "who_responded": Term(
+        "Who responded", "响应人群", "closedloop.lift_segments.lift_by_segment", ""
+    ),
     "customer_base": Term("Customer base", "客户基础", "closedloop.rfm", ""),
     "cross_sell": Term("Cross-sell", "关联销售", "closedloop.basket", ""),
     "history": Term(
@@ -255,6 +257,7 @@ PHRASES: dict[str, str] = {
     "n": "人数",
     "mean": "均值",
     "control_mean": "对照组均值",
+    "control_customers": "对照组客户数",
     "rel_lift": "相对提升",
     "rel_lift_low": "相对提升下限",
     "rel_lift_high": "相对提升上限",

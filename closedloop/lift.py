@@ -1,25 +1,15 @@
 """Campaign effect: Bayesian lift of each arm over the holdout (闭环营销's "judge against those
-who did not get the campaign"), the campaign's ROI, a sample-ratio check, and lift by segment (分群).
+who did not get the campaign"), the probability that each arm is best, the campaign's ROI and a
+sample-ratio check. Lift by segment (分群) is in :mod:`closedloop.lift_segments`, the models in
+:mod:`closedloop.lift_models`, their priors in :mod:`closedloop.priors`.
 
 Raw rows are checked in one pass and reduced in one narwhals group-by to per-arm sufficient
 statistics (customers, sums, converters, converters' sum of logs and of squared logs ...), run
 where the data lives: pandas (aggregated by DuckDB), polars, a DuckDB relation or a PySpark
-DataFrame (:mod:`closedloop._frames`), so a 100M-row campaign costs two scans. The models run on those summaries by
-Monte Carlo from their conjugate posteriors (numpy's ``Generator``, seeded, so a seed gives the
-same answer every time):
-
-- **binary** metrics (visited, converted, registered: 0/1): Beta-Binomial. The rate has the
-  posterior Beta(a + x, b + n - x) under the prior Beta(a, b), by default Beta(1, 1) (uniform).
-- **value** metrics (revenue per customer: mostly zeros, a long tail): a two-part ("delta
-  log-normal") model. Revenue per customer = P(buy) x mean value per buyer, each part with its
-  own posterior: P(buy) ~ Beta(a + k, b + n - k) over the k customers with a positive value, and
-  the buyers' values are log-normal, log y ~ N(mu, s2), with the conjugate Normal-scaled-inverse-
-  chi-square posterior on (mu, s2) (Gelman et al., *Bayesian Data Analysis*, 3rd ed., §3.3,
-  eqs. 3.6-3.7; the default is the reference prior p(mu, s2) ∝ 1/s2 of §3.2). The mean value per
-  buyer is exp(mu + s2/2). Zeros and the tail are modelled separately instead of forcing a bell
-  curve onto a spike at zero; the tests cross-check it against the Gaussian approximation below.
-- **normal** metrics (anything else, e.g. margins that can be negative): the mean has the
-  reference posterior ybar + s/sqrt(n) t(n-1) from n, the sum and the sum of squares.
+DataFrame (:mod:`closedloop._frames`), so a 100M-row campaign costs two scans. The models run on
+those summaries by Monte Carlo from their conjugate posteriors (seeded, so a seed gives the same
+answer every time): Beta-Binomial for **binary** metrics, a two-part (P(buy) x log-normal value
+per buyer) model for **value** metrics, the reference normal posterior for **normal** metrics.
 
 The lift of an arm is its posterior mean minus the control's (``abs_lift``) and that over the
 control's (``rel_lift``); ``p_better`` is P(arm > control), ``expected_loss`` is
@@ -41,71 +31,33 @@ from scipy import stats
 
 from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
+from closedloop.lift_models import KINDS, Kind, posterior_means
+from closedloop.priors import PRIOR, Prior
 
 __all__ = [
     "CREDIBLE_LEVEL",
     "DRAWS",
     "KINDS",
     "LIFT_COLUMNS",
-    "MIN_SEGMENT_SIZE",
-    "PRIOR",
     "SRM_ALPHA",
-    "LiftPrior",
+    "Lift",
     "PosteriorDraws",
     "SampleRatio",
     "bayesian_lift",
-    "lift_by_segment",
     "prob_best",
     "roi",
     "srm_check",
 ]
 
-KINDS = ("binary", "value", "normal")
-Kind = Literal["binary", "value", "normal"]
 Interval = Literal["equal-tailed", "hdi"]
 
 
-@dataclass(frozen=True)
-class LiftPrior:
-    """Priors of the lift models, one home for all of them.
-
-    ``alpha, beta``: the Beta prior on every rate (binary metrics, and P(buy) of value metrics);
-    Beta(1, 1) is uniform. ``log_mean, log_mean_weight, log_var_dof, log_var``: the
-    Normal-scaled-inverse-chi-square prior (mu0, kappa0, nu0, sigma0^2) on the log value per buyer
-    of value metrics. The default (kappa0 = 0, nu0 = -1) is the reference prior p(mu, s2) ∝ 1/s2,
-    which needs at least two buyers per arm; a proper prior (kappa0 > 0, nu0 > 0) works with fewer.
-    """
-
-    alpha: float = 1.0
-    beta: float = 1.0
-    log_mean: float = 0.0
-    log_mean_weight: float = 0.0
-    log_var_dof: float = -1.0
-    log_var: float = 0.0
-
-    def __post_init__(self):
-        if not (self.alpha > 0 and self.beta > 0):
-            raise DataError("lift prior", "the Beta prior needs alpha > 0 and beta > 0")
-        if self.log_mean_weight < 0 or self.log_var < 0 or self.log_var_dof < -1:
-            raise DataError(
-                "lift prior",
-                "the log-value prior needs log_mean_weight >= 0, log_var >= 0, log_var_dof >= -1",
-            )
-
-
-#: the default prior: uniform Beta(1, 1) on rates, reference prior on log value per buyer
-PRIOR = LiftPrior()
 #: probability mass of the credible intervals
 CREDIBLE_LEVEL = 0.95
 #: Monte Carlo draws from each posterior
 DRAWS = 20_000
-#: a segment with fewer customers than this in the arm or in the control is flagged ``small``
-MIN_SEGMENT_SIZE = 200
 #: sample-ratio mismatch is declared below this p-value (strict: a real SRM is rarely subtle)
 SRM_ALPHA = 0.001
-#: partial pooling: grid points for the between-segment sd, and how far the grid reaches
-TAU_GRID = 400
-TAU_SPAN = 4.0
 #: columns never taken as metrics when ``metrics`` is not given
 ID_COLUMNS = ("customer_id",)
 
@@ -113,8 +65,8 @@ LIFT_COLUMNS = [
     "arm",
     "metric",
     "kind",
-    "n",
-    "control_n",
+    "customers",
+    "control_customers",
     "mean",
     "control_mean",
     "abs_lift",
@@ -129,22 +81,48 @@ LIFT_COLUMNS = [
 ]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class PosteriorDraws:
-    """Posterior draws of each result row's absolute and relative lift and of its control's mean,
-    keyed by the row's ``keys`` values (segments, arm, metric). A lift frame keeps one in
-    ``.attrs["posterior"]``; pandas carries it along through filters and sorts, sharing it rather
-    than copying the arrays, and it compares by identity."""
+    """Posterior draws of each lift-table row's absolute and relative lift and of its control's
+    mean, keyed by the row's ``keys`` values (segments, arm, metric): ``abs_lift[key]`` is an array
+    of draws. ``level`` and ``interval`` are those of the table's credible intervals. Compares by
+    identity (it holds arrays)."""
 
     keys: list[str]
     level: float
     interval: str
-    abs_lift: dict[tuple, np.ndarray]
-    rel_lift: dict[tuple, np.ndarray]
-    control: dict[tuple, np.ndarray]
+    abs_lift: dict[tuple, np.ndarray] = field(repr=False)
+    rel_lift: dict[tuple, np.ndarray] = field(repr=False)
+    control: dict[tuple, np.ndarray] = field(repr=False)
 
-    def __deepcopy__(self, memo):
-        return self
+
+@dataclass(frozen=True, eq=False)
+class Lift:
+    """What :func:`bayesian_lift` and :func:`closedloop.lift_segments.lift_by_segment` return:
+    the lift table and the posterior draws behind it (for :func:`roi` and the figures).
+
+    ``table`` has one row per (segment, arm, metric), the columns :data:`LIFT_COLUMNS`, after
+    the segment columns of :func:`~closedloop.lift_segments.lift_by_segment` (which adds
+    ``small`` and ``rank``):
+
+    - ``arm, metric, kind``: the treated arm, the metric and its kind (binary, value, normal);
+    - ``customers, control_customers``: customers in the arm and in its control;
+    - ``mean, control_mean``: the metric's observed mean per customer in the arm and the control;
+    - ``abs_lift`` (mean - control_mean), ``rel_lift`` (abs_lift / control_mean), each with its
+      credible interval ``_low, _high``;
+    - ``p_better``: P(arm > control); ``expected_loss``: E[max(control - arm, 0)];
+    - ``incremental``: abs_lift x customers, the conversions or revenue the arm added.
+
+    ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
+    """
+
+    table: pd.DataFrame
+    draws: PosteriorDraws
+
+    def filter(self, rows) -> Lift:
+        """The rows of the table where the boolean mask ``rows`` is True, with the same draws
+        (e.g. one metric for :func:`roi`: ``lift.filter(lift.table["metric"] == "revenue")``)."""
+        return Lift(self.table.loc[rows], self.draws)
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -156,84 +134,25 @@ def bayesian_lift(
     control: str = "control",
     metrics: str | Sequence[str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
+    prior: Prior = PRIOR,
     seed: int = 0,
     *,
     level: float = CREDIBLE_LEVEL,
     interval: Interval = "equal-tailed",
     draws: int = DRAWS,
-) -> pd.DataFrame:
+) -> Lift:
     """Each arm against the control arm: posterior lift, credible interval, P(better), expected
-    loss and incremental conversions or revenue (see the module docstring for the models).
+    loss and incremental conversions or revenue (the models: :mod:`closedloop.lift_models`).
 
     ``data`` has one row per customer: the ``arm`` column and one column per metric (the
     outcomes table of the data contract; pandas, polars, DuckDB or Spark). ``metrics`` defaults to every numeric
     or boolean column except ``arm`` and ``customer_id``. A metric's kind is ``binary`` when every
     value is 0 or 1, ``value`` when every value is >= 0, ``normal`` otherwise; ``kinds`` overrides
-    it per metric. Output: one row per (arm, metric) in :data:`LIFT_COLUMNS` order, arms sorted,
-    metrics in the given order; ``incremental`` = ``abs_lift`` x ``n``. The posterior draws of the
-    lift travel with the frame in ``.attrs["posterior"]`` for :func:`roi` and the figures.
+    it per metric. Returns a :class:`Lift`: its ``table`` has one row per (arm, metric) in
+    :data:`LIFT_COLUMNS` order, arms sorted, metrics in the given order; its ``draws`` are the
+    posterior draws for :func:`roi` and the figures.
     """
-    return _lift(data, [], arm, control, metrics, kinds, prior, seed, level, interval, draws)
-
-
-def lift_by_segment(
-    data,
-    by: str | Sequence[str],
-    arm: str = "arm",
-    control: str = "control",
-    metrics: str | Sequence[str] | None = None,
-    kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
-    seed: int = 0,
-    *,
-    pooling: bool = False,
-    min_size: int = MIN_SEGMENT_SIZE,
-    level: float = CREDIBLE_LEVEL,
-    interval: Interval = "equal-tailed",
-    draws: int = DRAWS,
-) -> pd.DataFrame:
-    """Who responded: :func:`bayesian_lift` within each segment (RFM segment, tier, channel, any
-    column), ranked by credible uplift.
-
-    Output: the ``by`` columns, :data:`LIFT_COLUMNS`, ``small`` (fewer than ``min_size``
-    customers in the arm or in the control: read with care) and ``rank``: 1 is the segment whose
-    lower credible bound of ``abs_lift`` is highest, i.e. the uplift per customer one can be most
-    sure of; rows are sorted by arm, metric and rank. A segment with no control (or no arm)
-    customers has NaN lift and ranks last. Metric kinds are inferred on the whole data, not per
-    segment.
-
-    ``pooling=True`` shrinks each segment's lift towards the arm's average lift across segments,
-    as much as the segments' own spread says (partial pooling, so tiny segments are not ranked on
-    noise). Each segment's lift estimate d (observed) with posterior variance v enters the
-    hierarchical normal model of Gelman et al., *Bayesian Data Analysis* 3rd ed. §5.4 (the "eight
-    schools" model): true lifts ~ N(mu, tau2) across segments; given tau the posterior mean is
-    B mu + (1 - B) d with B = v / (v + tau2), and tau is integrated out on a grid rather than
-    plugged in, so a handful of segments does not collapse to "all equal". The segment's draws
-    are shifted and scaled to the pooled mean and variance (keeping their shape), and
-    ``abs_lift`` becomes the pooled mean.
-    """
-    by = [by] if isinstance(by, str) else list(by)
-    if not by:
-        raise DataError("lift by segment", "name at least one segment column in `by`")
-    if arm in by:
-        raise DataError("lift by segment", "the arm column cannot also be a segment column", arm)
-    out = _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws)
-    posterior = out.attrs["posterior"]
-    if pooling:
-        _pool(out, posterior, level, interval)
-    out["small"] = (out["n"] < min_size) | (out["control_n"] < min_size)
-    out["rank"] = (
-        out.groupby(["arm", "metric"], sort=False)["abs_lift_low"]
-        .rank(ascending=False, method="first", na_option="bottom")
-        .astype("int64")
-    )
-    order = {m: i for i, m in enumerate(dict.fromkeys(out["metric"]))}
-    out = out.sort_values(
-        ["arm", "metric", "rank"], key=lambda s: s.map(order) if s.name == "metric" else s
-    ).reset_index(drop=True)
-    out.attrs["posterior"] = posterior
-    return out
+    return compare_arms(data, [], arm, control, metrics, kinds, prior, seed, level, interval, draws)
 
 
 def prob_best(
@@ -241,7 +160,7 @@ def prob_best(
     arm: str = "arm",
     metrics: str | Sequence[str] | None = None,
     kinds: Mapping[str, Kind] | None = None,
-    prior: LiftPrior = PRIOR,
+    prior: Prior = PRIOR,
     seed: int = 0,
     *,
     draws: int = DRAWS,
@@ -253,11 +172,11 @@ def prob_best(
     metrics = _metrics(frame, metrics, [arm])
     require(frame, [arm, *metrics], "lift data")
     kinds = _kinds(frame, metrics, kinds)
-    summary = _sufficient(frame, [arm], metrics, kinds)
+    summary = sufficient_statistics(frame, [arm], metrics, kinds)
     rng = np.random.default_rng(seed)
     rows = []
     for i, metric in enumerate(metrics):
-        post = _posterior_means(summary, i, kinds[metric], prior, rng, draws)
+        post = posterior_means(summary, i, kinds[metric], prior, rng, draws)
         best = np.nanargmax(np.where(np.isnan(post), -np.inf, post), axis=0)
         share = np.bincount(best, minlength=len(summary)) / draws
         for j, name in enumerate(summary[arm]):
@@ -266,47 +185,51 @@ def prob_best(
 
 
 def roi(
-    lift: pd.DataFrame,
+    lift: Lift,
     cost: float | Mapping[str, float],
     margin: float | Mapping[str, float] = 1.0,
     target: float | None = None,
 ) -> pd.DataFrame:
     """Return on the campaign's spend: ROI = incremental margin / cost, with its posterior.
 
-    ``lift`` is a frame from :func:`bayesian_lift` or :func:`lift_by_segment` (it carries the
-    posterior draws); ``cost`` is the cost per contacted customer, one number or per arm (as the
+    ``lift`` is the :class:`Lift` from :func:`bayesian_lift` or
+    :func:`~closedloop.lift_segments.lift_by_segment` (or the rows of it from
+    :meth:`Lift.filter`); ``cost`` is the cost per contacted customer, one number or per arm (as the
     plan's ``cost``); ``margin`` turns one unit of the metric into profit: the gross-margin rate
     for revenue, the value of one conversion for a binary metric; one number or per metric.
-    Incremental margin = ``incremental`` x margin, cost = cost per customer x ``n``, so ROI =
-    abs_lift x margin / cost per customer (ROI 1 pays back the spend). Output: the lift frame's
-    key columns, ``n, cost, incremental, incremental_margin, roi, roi_low, roi_high`` and, with a
+    Incremental margin = ``incremental`` x margin, cost = cost per customer x ``customers``, so
+    ROI =
+    abs_lift x margin / cost per customer (ROI 1 pays back the spend). Output: the lift table's
+    key columns, ``customers, cost, incremental, incremental_margin, roi, roi_low, roi_high`` and, with a
     ``target``, ``target`` and ``p_target`` = P(ROI > target).
     """
-    posterior = lift.attrs.get("posterior") if isinstance(lift, pd.DataFrame) else None
-    if posterior is None:
+    if not isinstance(lift, Lift):
         raise DataError(
             "roi",
-            "pass the frame returned by bayesian_lift or lift_by_segment: it carries the "
-            "posterior draws in .attrs['posterior']",
+            "pass the Lift returned by bayesian_lift or lift_by_segment (the table and its "
+            f"posterior draws), not a {type(lift).__name__}",
         )
+    table, posterior = lift.table, lift.draws
     keys = posterior.keys
-    out = lift[[*keys, "n", "incremental"]].copy()
+    out = table[[*keys, "customers", "incremental"]].copy()
     per_customer = _per_arm(cost, out["arm"], "cost")
     if (per_customer <= 0).any():
         raise DataError("roi", "the cost per contacted customer must be positive", "cost")
-    unit_margin = _per_arm(margin, lift["metric"], "margin")
-    out["cost"] = per_customer * out["n"]
+    unit_margin = _per_arm(margin, table["metric"], "margin")
+    out["cost"] = per_customer * out["customers"]
     out["incremental_margin"] = out["incremental"] * unit_margin
     out["roi"] = out["incremental_margin"] / out["cost"]
     samples = np.stack(
         [
             posterior.abs_lift[tuple(r)] * m / c
             for r, m, c in zip(
-                lift[keys].itertuples(index=False), unit_margin, per_customer, strict=True
+                table[keys].itertuples(index=False), unit_margin, per_customer, strict=True
             )
         ]
     )
-    out["roi_low"], out["roi_high"] = _interval(samples, posterior.level, posterior.interval)
+    out["roi_low"], out["roi_high"] = credible_interval(
+        samples, posterior.level, posterior.interval
+    )
     if target is not None:
         out["target"] = float(target)
         out["p_target"] = (samples > target).mean(axis=1)
@@ -454,7 +377,7 @@ def _kinds(frame: nw.LazyFrame, metrics: list[str], kinds) -> dict[str, str]:
     return out
 
 
-def _sufficient(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.DataFrame:
+def sufficient_statistics(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.DataFrame:
     """Per group: ``_n`` customers and, for metric i, ``_s{i}`` sum; value metrics also ``_k{i}``
     buyers (value > 0), ``_l{i}`` and ``_q{i}`` their sum of logs and of squared logs; normal
     metrics ``_q{i}`` the sum of squares."""
@@ -483,47 +406,10 @@ def _sufficient(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.Data
     return out
 
 
-# --- posteriors ------------------------------------------------------------------------------
+# --- intervals and the comparison of arms ---------------------------------------------------
 
 
-def _posterior_means(summary: pd.DataFrame, i: int, kind: str, prior: LiftPrior, rng, draws):
-    """Posterior draws (groups x draws) of the mean of metric i in every group of ``summary``."""
-    n = summary["_n"].to_numpy("float64")[:, None]
-    total = summary[f"_s{i}"].to_numpy("float64")[:, None]
-    size = (len(summary), draws)
-    if kind == "binary":
-        return rng.beta(prior.alpha + total, prior.beta + n - total, size)
-    if kind == "normal":
-        sq = summary[f"_q{i}"].to_numpy("float64")[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var = np.maximum(sq - total**2 / n, 0.0) / (n - 1)
-            t = rng.standard_t(np.maximum(n - 1, 1.0), size)
-            return np.where(n > 1, total / n + np.sqrt(var / n) * t, np.nan)
-    # value: P(buy) x exp(mu + s2 / 2), Normal-scaled-inverse-chi-square on the buyers' logs
-    k = summary[f"_k{i}"].to_numpy("float64")[:, None]
-    log_sum = summary[f"_l{i}"].to_numpy("float64")[:, None]
-    log_sq = summary[f"_q{i}"].to_numpy("float64")[:, None]
-    p = rng.beta(prior.alpha + k, prior.beta + n - k, size)
-    mu0, kappa0, nu0, s0 = (
-        prior.log_mean,
-        prior.log_mean_weight,
-        prior.log_var_dof,
-        prior.log_var,
-    )
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        log_mean = log_sum / k
-        ss = np.maximum(log_sq - log_sum * log_mean, 0.0)  # sum of squared deviations
-        kappa = kappa0 + k
-        nu = nu0 + k
-        mu_n = (kappa0 * mu0 + log_sum) / kappa
-        scale = nu0 * s0 + ss + np.where(k > 0, kappa0 * k / kappa * (log_mean - mu0) ** 2, 0.0)
-        ok = (nu > 0) & (kappa > 0) & (scale > 0)
-        s2 = np.where(ok, scale, 1.0) / rng.chisquare(np.where(ok, nu, 1.0), size)
-        mu = rng.normal(np.where(ok, mu_n, 0.0), np.sqrt(s2 / np.where(ok, kappa, 1.0)))
-        return np.where(ok, p * np.exp(mu + s2 / 2), np.nan)
-
-
-def _interval(samples: np.ndarray, level: float, interval: str):
+def credible_interval(samples: np.ndarray, level: float, interval: str):
     """Row-wise credible interval of ``samples`` (rows x draws): equal-tailed or HDI."""
     if interval == "equal-tailed":
         tail = (1 - level) / 2
@@ -540,7 +426,10 @@ def _interval(samples: np.ndarray, level: float, interval: str):
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
-def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws):
+def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws):
+    """The :class:`Lift` of every (``by`` segment, treated arm, metric) against the control of
+    its segment (``by`` may be empty); shared by :func:`bayesian_lift` and
+    :func:`closedloop.lift_segments.lift_by_segment`."""
     source = "lift data"
     if interval not in ("equal-tailed", "hdi"):
         raise DataError(source, f"interval must be 'equal-tailed' or 'hdi', not {interval!r}")
@@ -552,7 +441,7 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
     metrics = _metrics(frame, metrics, [arm, *by])
     require(frame, [arm, *by, *metrics], source)
     kinds = _kinds(frame, metrics, kinds)
-    summary = _sufficient(frame, [*by, arm], metrics, kinds)
+    summary = sufficient_statistics(frame, [*by, arm], metrics, kinds)
     arms = summary[arm].unique().tolist()
     if control not in arms:
         raise DataError(
@@ -579,7 +468,7 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
     keys = [*by, "arm", "metric"]
     parts, draws_abs, draws_rel, draws_ctl = [], {}, {}, {}
     for i, metric in enumerate(metrics):
-        post = _posterior_means(summary, i, kinds[metric], prior, rng, draws)
+        post = posterior_means(summary, i, kinds[metric], prior, rng, draws)
         means = summary[f"_s{i}"].to_numpy("float64") / n
         arm_draws = post[treated]
         ctl_draws = np.where(has_control[:, None], post[partner], np.nan)
@@ -588,16 +477,16 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
             rel = diff / ctl_draws
             abs_point = means[treated] - np.where(has_control, means[partner], np.nan)
             rel_point = abs_point / np.where(has_control, means[partner], np.nan)
-        abs_low, abs_high = _interval(diff, level, interval)
-        rel_low, rel_high = _interval(rel, level, interval)
+        abs_low, abs_high = credible_interval(diff, level, interval)
+        rel_low, rel_high = credible_interval(rel, level, interval)
         undefined = np.isnan(diff).any(axis=1)
         part = summary.iloc[treated][by].reset_index(drop=True)
         part = part.assign(
             arm=summary[arm].iloc[treated].to_numpy(),
             metric=metric,
             kind=kinds[metric],
-            n=n[treated].astype("int64"),
-            control_n=np.where(has_control, n[partner], 0).astype("int64"),
+            customers=n[treated].astype("int64"),
+            control_customers=np.where(has_control, n[partner], 0).astype("int64"),
             mean=means[treated],
             control_mean=np.where(has_control, means[partner], np.nan),
             abs_lift=abs_point,
@@ -623,63 +512,7 @@ def _lift(data, by, arm, control, metrics, kinds, prior, seed, level, interval, 
         kind="stable",
     ).reset_index(drop=True)
     out = out[[*by, *LIFT_COLUMNS]]
-    out.attrs["posterior"] = PosteriorDraws(keys, level, interval, draws_abs, draws_rel, draws_ctl)
-    return out
-
-
-def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: str) -> None:
-    """Empirical-Bayes partial pooling of segment lifts, in place (see lift_by_segment)."""
-    keys = posterior.keys
-    for _, group in out.groupby(["arm", "metric"], sort=False):
-        rows = [tuple(r) for r in group[keys].itertuples(index=False)]
-        samples = np.stack([posterior.abs_lift[r] for r in rows])
-        ok = np.isfinite(samples).all(axis=1)
-        if ok.sum() < 2:
-            continue
-        rows = [r for r, keep in zip(rows, ok, strict=True) if keep]
-        samples, index = samples[ok], group.index[ok]
-        d = out.loc[index, "abs_lift"].to_numpy()
-        v = samples.var(axis=1)
-        centre, var = _hierarchical_normal(d, v)
-        spread = np.sqrt(var / v)
-        pooled = centre[:, None] + (samples - samples.mean(axis=1, keepdims=True)) * spread[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = pooled / np.stack([posterior.control[r] for r in rows])
-        for r, a, b in zip(rows, pooled, rel, strict=True):
-            posterior.abs_lift[r], posterior.rel_lift[r] = a, b
-        out.loc[index, "abs_lift"] = centre
-        control_mean = out.loc[index, "control_mean"].to_numpy(dtype="float64")
-        # relative lift is undefined (NaN, shown as "–") where the control has a zero mean
-        out.loc[index, "rel_lift"] = np.divide(
-            centre, control_mean, out=np.full_like(centre, np.nan), where=control_mean != 0
-        )
-        out.loc[index, "incremental"] = centre * out.loc[index, "n"].to_numpy()
-        low, high = _interval(pooled, level, interval)
-        out.loc[index, "abs_lift_low"], out.loc[index, "abs_lift_high"] = low, high
-        low, high = _interval(rel, level, interval)
-        out.loc[index, "rel_lift_low"], out.loc[index, "rel_lift_high"] = low, high
-        out.loc[index, "p_better"] = (pooled > 0).mean(axis=1)
-        out.loc[index, "expected_loss"] = np.maximum(-pooled, 0).mean(axis=1)
-
-
-def _hierarchical_normal(d: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and variance of each segment's lift under the hierarchical normal model
-    of Gelman et al., BDA3 §5.4 (eqs. 5.17-5.21): d_j ~ N(theta_j, v_j), theta_j ~ N(mu, tau2),
-    flat prior on mu, uniform prior on tau over a grid up to ``TAU_SPAN`` x (sd of the d_j + the
-    largest standard error), tau integrated out on that grid."""
-    tau = np.linspace(0.0, TAU_SPAN * (d.std() + np.sqrt(v.max())), TAU_GRID)[:, None]
-    total = v + tau**2  # grid x segments
-    weight = 1 / total
-    mu = (weight * d).sum(axis=1, keepdims=True) / weight.sum(axis=1, keepdims=True)
-    var_mu = 1 / weight.sum(axis=1, keepdims=True)
-    log_post = 0.5 * np.log(var_mu[:, 0]) - 0.5 * (np.log(total) + (d - mu) ** 2 / total).sum(1)
-    p_tau = np.exp(log_post - log_post.max())
-    p_tau /= p_tau.sum()
-    shrink = v / total
-    mean = shrink * mu + (1 - shrink) * d
-    var = (1 - shrink) * v + shrink**2 * var_mu
-    centre = p_tau @ mean
-    return centre, p_tau @ (var + mean**2) - centre**2
+    return Lift(out, PosteriorDraws(keys, level, interval, draws_abs, draws_rel, draws_ctl))
 
 
 def _per_arm(value, labels: pd.Series, what: str) -> np.ndarray:

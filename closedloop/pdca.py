@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from closedloop import funnel as funnel_mod
-from closedloop import io, lift, summaries
+from closedloop import io, lift, lift_segments, summaries
 from closedloop.errors import DataError
 from closedloop.plan import Change, Plan, PlanError
+from closedloop.priors import PRIOR
 
 __all__ = ["METRIC_COLUMNS", "CampaignData", "Check", "Plan", "act", "check", "load"]
 
@@ -56,7 +57,8 @@ class Check:
     asof: pd.Timestamp
     scorecard: pd.DataFrame
     lift: pd.DataFrame
-    p_best: pd.Series
+    lift_draws: lift.PosteriorDraws
+    p_best: pd.DataFrame
     roi: pd.DataFrame
     srm: dict
     segments: pd.DataFrame
@@ -126,26 +128,26 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan: actual, target, met / missed, P(met)."""
     outcomes = data.outcomes
     metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
-    lift_table = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
-    draws = lift_table.attrs["posterior"]
+    lift_result = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
+    lift_table, draws = lift_result.table, lift_result.draws
     p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
-    revenue = lift_table[lift_table["metric"] == "revenue"]
+    revenue = lift_result.filter(lift_table["metric"] == "revenue")
     roi_table = (
         lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
-        if plan.cost and len(revenue)
+        if plan.cost and len(revenue.table)
         else pd.DataFrame()
     )
     srm = lift.srm_check(outcomes, plan.arms)
     segments = pd.DataFrame()
     if "segment" in outcomes.columns:
-        segments = lift.lift_by_segment(
+        segments = lift_segments.lift_by_segment(
             outcomes,
             by="segment",
             control=plan.control,
             metrics="converted",
             pooling=True,
             seed=seed,
-        )
+        ).table
     funnel_table = funnel_targets = None
     if data.events is not None and plan.targets.funnel:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
@@ -161,6 +163,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         asof=as_of(plan, asof),
         scorecard=scorecard,
         lift=lift_table,
+        lift_draws=draws,
         p_best=p_best,
         roi=roi_table,
         srm={
@@ -221,7 +224,7 @@ def act(result: Check) -> Plan:
             )
         )
         targets["conversion_rate"] = new
-    draws = result.lift.attrs["posterior"]
+    draws = result.lift_draws
     if "relative_lift" in targets and len(conv):
         arm = conv.loc[conv["rel_lift"].idxmax(), "arm"]
         low = float(np.quantile(draws.rel_lift[(arm, "converted")], TARGET_QUANTILE))
@@ -339,7 +342,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
 
     if t.conversion_rate is not None and "converted" in outcomes:
         x, n = treated["converted"].sum(), len(treated)
-        p = stats.beta.sf(t.conversion_rate, 1 + x, 1 + n - x)
+        p = stats.beta.sf(t.conversion_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
         add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
     if t.visit_rate is not None and "visited" in outcomes:
         x, n = treated["visited"].sum(), len(treated)
@@ -347,7 +350,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
             "visit_rate",
             x / n,
             t.visit_rate,
-            stats.beta.sf(t.visit_rate, 1 + x, 1 + n - x),
+            stats.beta.sf(t.visit_rate, PRIOR.alpha + x, PRIOR.beta + n - x),
             "visits of contacted customers",
         )
     if t.relative_lift is not None:
@@ -372,7 +375,7 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
     if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):
         total = sum(
             draws.abs_lift[(a, "revenue")] * n
-            for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
         if t.incremental_revenue is not None:
             add(
@@ -383,7 +386,8 @@ def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
                 "all arms against the holdout",
             )
         spend = sum(
-            plan.cost.get(a, 0.0) * n for a, n in zip(revenue["arm"], revenue["n"], strict=True)
+            plan.cost.get(a, 0.0) * n
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
         if t.roi is not None and spend > 0:
             actual = revenue["incremental"].sum() * plan.margin / spend

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from closedloop import clv, funnel, kpi, lift, rfm
+from closedloop import clv, funnel, kpi, lift, lift_segments, rfm
 from closedloop.datasets import make_demo
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -86,8 +86,12 @@ AGGREGATIONS = {
         "overall": funnel.funnel(t["events"], STAGES),
     },
     "lift": lambda t: {
-        "lift": lift.bayesian_lift(t["outcomes"], metrics=["visited", "converted", "revenue"]),
-        "by_segment": lift.lift_by_segment(t["outcomes"], "segment", metrics="revenue"),
+        "lift": lift.bayesian_lift(
+            t["outcomes"], metrics=["visited", "converted", "revenue"]
+        ).table,
+        "by_segment": lift_segments.lift_by_segment(
+            t["outcomes"], "segment", metrics="revenue"
+        ).table,
         "prob_best": lift.prob_best(t["outcomes"], metrics="converted"),
         "srm": lift.srm_check(t["outcomes"], {"control": 0.1, "sms": 0.45, "wecom": 0.45}).table,
     },

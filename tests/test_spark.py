@@ -65,7 +65,7 @@ def test_hillstrom_lift_and_funnel_on_spark(to_spark, hillstrom_path):
     remote = to_spark(data)
     args = {"control": "No E-Mail", "metrics": ["visit", "conversion", "spend"]}
     pd.testing.assert_frame_equal(
-        lift.bayesian_lift(remote, **args), lift.bayesian_lift(data, **args)
+        lift.bayesian_lift(remote, **args).table, lift.bayesian_lift(data, **args).table
     )
     pd.testing.assert_frame_equal(
         funnel.funnel(remote, ["visit", "conversion"], by="channel"),

@@ -8,7 +8,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from closedloop.errors import DataError
 from closedloop.figures import use_style
+from closedloop.lift import CREDIBLE_LEVEL, Lift
 
 #: draws used for a density curve (the full posterior is not needed to draw it)
 DENSITY_DRAWS = 4_000
@@ -17,13 +19,22 @@ MAX_SEGMENTS = 20
 
 
 def lift_intervals(
-    lift: pd.DataFrame,
+    lift: Lift | pd.DataFrame,
     relative: bool = True,
     title: str | None = None,
+    *,
+    level: float | None = None,
 ):
     """One panel per metric: each arm's lift over the control as a point with its credible
-    interval, labelled with P(better). ``relative=False`` shows the absolute lift per customer."""
+    interval, labelled with P(better). ``relative=False`` shows the absolute lift per customer.
+
+    ``lift`` is the :class:`~closedloop.lift.Lift` of :func:`~closedloop.lift.bayesian_lift`, or
+    its table; ``level`` (for the title) defaults to the Lift's credible level, or for a bare
+    table to :data:`~closedloop.lift.CREDIBLE_LEVEL`."""
     use_style()
+    if level is None:
+        level = lift.draws.level if isinstance(lift, Lift) else CREDIBLE_LEVEL
+    lift = _table(lift)
     col = "rel_lift" if relative else "abs_lift"
     metrics = list(dict.fromkeys(lift["metric"]))
     arms = list(dict.fromkeys(lift["arm"]))
@@ -60,19 +71,21 @@ def lift_intervals(
             ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
         else:
             _lift_axis(ax, metric, part["kind"].iloc[0])
-    level = lift.attrs["posterior"].level if "posterior" in lift.attrs else 0.95
     fig.suptitle(title or f"Lift over the holdout: observed and {level:.0%} credible interval")
     fig.tight_layout()
     return fig
 
 
-def lift_density(
-    lift: pd.DataFrame, title: str = "Posterior of the relative lift over the holdout"
-):
+def lift_density(lift: Lift, title: str = "Posterior of the relative lift over the holdout"):
     """One panel per metric: the posterior density of each arm's relative lift (from the draws
-    :func:`closedloop.lift.bayesian_lift` keeps in ``.attrs``), with the zero line."""
+    of the :class:`~closedloop.lift.Lift` of :func:`~closedloop.lift.bayesian_lift`), with the
+    zero line."""
     use_style()
-    posterior = lift.attrs["posterior"]
+    if not isinstance(lift, Lift):
+        raise DataError(
+            "lift density", "pass the Lift returned by bayesian_lift: the density needs its draws"
+        )
+    lift, posterior = lift.table, lift.draws
     keys = posterior.keys
     metrics = list(dict.fromkeys(lift["metric"]))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.4), squeeze=False)
@@ -103,14 +116,17 @@ def lift_density(
 
 
 def segment_lift(
-    by_segment: pd.DataFrame,
+    by_segment: Lift | pd.DataFrame,
     metric: str | None = None,
     title: str | None = None,
 ):
     """Who responded: one panel per arm, segments ranked by credible uplift (best on top), each
     with its lift per customer and credible interval; small segments are drawn hollow and
-    labelled "(small)". ``metric`` defaults to the first metric of the frame."""
+    labelled "(small)". ``by_segment`` is the :class:`~closedloop.lift.Lift` of
+    :func:`~closedloop.lift_segments.lift_by_segment`, or its table; ``metric`` defaults to its
+    first metric."""
     use_style()
+    by_segment = _table(by_segment)
     metric = metric or by_segment["metric"].iloc[0]
     frame = by_segment[by_segment["metric"] == metric]
     by = list(by_segment.columns[: list(by_segment.columns).index("arm")])
@@ -141,6 +157,11 @@ def segment_lift(
     fig.suptitle(title or f"Lift by segment on {metric}, ranked by credible uplift")
     fig.tight_layout()
     return fig
+
+
+def _table(lift: Lift | pd.DataFrame) -> pd.DataFrame:
+    """The lift table of a :class:`~closedloop.lift.Lift`, or the table itself."""
+    return lift.table if isinstance(lift, Lift) else lift
 
 
 def _lift_axis(ax, metric: str, kind: str) -> None:
