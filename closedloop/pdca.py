@@ -9,7 +9,6 @@ step is what closes the loop: the Check of one cycle writes the Plan of the next
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,20 +18,15 @@ import pandas as pd
 
 from closedloop import funnel as funnel_mod
 from closedloop import io, lift, lift_segments, summaries
+from closedloop.act import next_plan
 from closedloop.errors import DataError
-from closedloop.plan import Change, Plan, PlanError
+from closedloop.plan import Plan, PlanError
 from closedloop.priors import PRIOR
 
 __all__ = ["METRIC_COLUMNS", "CampaignData", "Check", "Plan", "act", "check", "load"]
 
 #: plan metric name -> outcome column (one row per assigned customer)
 METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
-#: Act: an arm whose probability of being the best is below this is dropped
-DROP_BELOW_P_BEST = 0.05
-#: Act: a segment joins the next audience when P(uplift > 0) of the kept arms reaches this
-KEEP_SEGMENT_P = 0.80
-#: Act: targets for the next cycle are this quantile of the posterior (a target met 3 times in 4)
-TARGET_QUANTILE = 0.25
 FUNNEL_FIRST_STAGE = "touch"
 
 
@@ -180,84 +174,9 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
 
 
 def act(result: Check) -> Plan:
-    """The next cycle's plan, each change with its one-line reason (the loop closes here)."""
-    plan, changes = result.plan, []
-    best = result.p_best.set_index("arm")["p_best"].drop(plan.control, errors="ignore")
-    kept = [a for a in plan.treated_arms if best.get(a, 0) >= DROP_BELOW_P_BEST] or [best.idxmax()]
-    for arm in plan.treated_arms:
-        if arm not in kept:
-            changes.append(
-                Change(
-                    field=f"arms.{arm}",
-                    to="dropped",
-                    reason=(
-                        f"P({arm} is the best arm on conversion) = {best[arm]:.3f} < {DROP_BELOW_P_BEST}"
-                    ),
-                )
-            )
-    share = (1 - plan.arms[plan.control]) / len(kept)
-    arms = {plan.control: plan.arms[plan.control], **{a: round(share, 6) for a in kept}}
-    audience = plan.audience.segments
-    if not result.segments.empty:
-        seg = result.segments[result.segments["arm"].isin(kept)]
-        good = sorted(seg.loc[seg["p_better"] >= KEEP_SEGMENT_P, "segment"].unique())
-        if good and good != sorted(audience or []):
-            changes.append(
-                Change(
-                    field="audience.segments",
-                    to=", ".join(good),
-                    reason=(
-                        f"segments where a kept arm beats the holdout with P >= {KEEP_SEGMENT_P}"
-                    ),
-                )
-            )
-            audience = good
-    targets = plan.targets.model_dump(exclude_none=True)
-    conv = result.lift[(result.lift["metric"] == "converted") & result.lift["arm"].isin(kept)]
-    if "conversion_rate" in targets and len(conv):
-        new = float(np.round(conv["mean"].max() * 0.95, 4))
-        changes.append(
-            Change(
-                field="targets.conversion_rate",
-                to=f"{new:g}",
-                reason=("reset to 95% of the best kept arm's observed conversion"),
-            )
-        )
-        targets["conversion_rate"] = new
-    draws = result.lift_draws
-    if "relative_lift" in targets and len(conv):
-        arm = conv.loc[conv["rel_lift"].idxmax(), "arm"]
-        low = float(np.quantile(draws.rel_lift[(arm, "converted")], TARGET_QUANTILE))
-        new = round(max(low, 0.0), 3)
-        targets["relative_lift"]["min"] = new
-        changes.append(
-            Change(
-                field="targets.relative_lift.min",
-                to=f"{new:g}",
-                reason=(f"the {TARGET_QUANTILE:.0%} posterior quantile of {arm}'s relative lift"),
-            )
-        )
-    days = plan.period.days
-    start = plan.period.end + dt.timedelta(days=1)
-    raw = plan.model_dump(mode="python", exclude_none=True)
-    raw.update(
-        cycle=plan.cycle + 1,
-        period={"start": start, "end": start + dt.timedelta(days=days - 1)},
-        baseline={"start": plan.period.start, "end": plan.period.end},
-        arms=arms,
-        cost={a: c for a, c in plan.cost.items() if a in arms},
-        targets=targets,
-        audience={"segments": audience} if audience else {},
-        changes=[c.model_dump() for c in changes]
-        + [
-            {
-                "field": "period",
-                "to": f"{start} + {days} days",
-                "reason": "the next cycle follows this one",
-            }
-        ],
-    )
-    return Plan.parse(raw, source=f"next plan of {plan.campaign}")
+    """The next cycle's plan, each change with its reason (the loop closes here): the rules are
+    in :mod:`closedloop.act`."""
+    return next_plan(result)
 
 
 def summary(result: Check, next_plan: Plan, run_id: str) -> dict:

@@ -111,6 +111,8 @@ class Plan(_Strict):
     name: str = ""
     objective: Literal["recruit", "convert", "second purchase", "ticket", "frequency", "win back"]
     cycle: int = Field(1, ge=1)
+    #: "redesign": the Act step found no arm worth carrying; the plan must be edited before it runs
+    status: Literal["ready", "redesign"] = "ready"
     period: Period
     baseline: Period | None = None
     audience: Audience = Audience()

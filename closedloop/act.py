@@ -1,0 +1,238 @@
+"""Act (处理): the decisions the Check supports, and the next cycle's plan.
+
+The rules, each a small function so that each can be read and tested alone:
+
+- **keep or drop an arm** (:func:`arm_decisions`): a treated arm is kept when it beats the holdout
+  on the plan's lift metric with probability at least :data:`KEEP_P` and has at least
+  :data:`DROP_BELOW_P_BEST` probability of being the best arm; otherwise it is dropped, and the
+  reason names the number that failed.
+- **stop or redesign** (:func:`decide`): when no treated arm is kept, nothing is carried into the
+  next cycle by default. The next plan is still written, as a draft with ``status: redesign``,
+  which ``closedloop run`` refuses until someone edits it and sets ``status: ready``.
+- **move the audience** (:func:`audience_decision`): the next audience is the segments in which a
+  kept arm beats the holdout with probability at least :data:`AUDIENCE_P`.
+- **carry or raise a target** (:func:`target_decisions`): a missed target is carried forward
+  unchanged — moving the goal posts after a miss is exactly what a plan set in advance forbids; a
+  met target is raised to the value the best kept arm reaches with probability 1 -
+  :data:`TARGET_QUANTILE` (its posterior quantile), and never lowered.
+
+Every decision is a :class:`closedloop.plan.Change` with its evidence in words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from closedloop.plan import Change, Plan
+from closedloop.priors import PRIOR
+
+__all__ = [
+    "AUDIENCE_P",
+    "DROP_BELOW_P_BEST",
+    "KEEP_P",
+    "TARGET_QUANTILE",
+    "Decisions",
+    "arm_decisions",
+    "audience_decision",
+    "decide",
+    "next_period",
+    "next_plan",
+    "target_decisions",
+]
+
+#: an arm is kept only when it beats the holdout with at least this probability (so a campaign
+#: with no effect at all is carried forward by chance only 1 time in 20) ...
+KEEP_P = 0.95
+#: ... and has at least this probability of being the best arm
+DROP_BELOW_P_BEST = 0.05
+#: a segment joins the next audience when a kept arm beats the holdout in it with this probability
+AUDIENCE_P = 0.80
+#: a met target is raised to this posterior quantile of the best kept arm (met 3 times in 4)
+TARGET_QUANTILE = 0.25
+#: plan metric -> outcome column
+METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What the Check supports: the arms kept, the next audience and targets, each change with
+    its reason, and whether the campaign should stop (no arm worth carrying)."""
+
+    kept: list[str]
+    audience: list[str] | None
+    targets: dict
+    changes: list[Change]
+
+    @property
+    def stop(self) -> bool:
+        return not self.kept
+
+
+def lift_column(plan: Plan) -> str:
+    """The outcome an arm is judged on: the relative-lift target's metric, else conversion."""
+    metric = plan.targets.relative_lift.metric if plan.targets.relative_lift else "conversion"
+    return METRIC_COLUMNS[metric]
+
+
+def arm_decisions(plan: Plan, lift: pd.DataFrame, p_best: pd.DataFrame) -> tuple[list, list]:
+    """The treated arms kept, and one change per dropped arm with the number that failed."""
+    column = lift_column(plan)
+    rows = lift[lift["metric"] == column].set_index("arm")
+    best = p_best[p_best["metric"] == column].set_index("arm")["p_best"]
+    kept, changes = [], []
+    for arm in plan.treated_arms:
+        better = float(rows["p_better"].get(arm, np.nan))
+        chance = float(best.get(arm, 0.0))
+        if np.isfinite(better) and better >= KEEP_P and chance >= DROP_BELOW_P_BEST:
+            kept.append(arm)
+            continue
+        if not np.isfinite(better):
+            why = f"its lift over the holdout on {column} cannot be estimated from this data"
+        elif better < KEEP_P:
+            why = f"P({arm} beats the holdout on {column}) = {better:.2f}, below {KEEP_P:.2f}"
+        else:
+            why = f"P({arm} is the best arm on {column}) = {chance:.3f}, below {DROP_BELOW_P_BEST}"
+        changes.append(Change(field=f"arms.{arm}", to="dropped", reason=why))
+    return kept, changes
+
+
+def audience_decision(plan: Plan, segments: pd.DataFrame, kept: list[str]) -> tuple:
+    """The next audience (segments where a kept arm beats the holdout with P >= AUDIENCE_P) and the
+    change that moves it, or the current audience and no change."""
+    current = plan.audience.segments
+    if segments is None or segments.empty or not kept:
+        return current, []
+    rows = segments[segments["arm"].isin(kept)]
+    best = rows.groupby("segment")["p_better"].max()
+    good = sorted(best[best >= AUDIENCE_P].index.astype(str))
+    if not good or good == sorted(current or []):
+        return current, []
+    shown = ", ".join(f"{s} {best[s]:.2f}" for s in good)
+    reason = f"segments where a kept arm beats the holdout with P >= {AUDIENCE_P:.2f}: {shown}"
+    return good, [Change(field="audience.segments", to=", ".join(good), reason=reason)]
+
+
+def target_decisions(
+    plan: Plan, scorecard: pd.DataFrame, lift: pd.DataFrame, draws, kept: list[str]
+) -> tuple[dict, list]:
+    """Targets for the next cycle: a missed one carried unchanged, a met one raised to what the
+    best kept arm reaches 3 times in 4, never lowered."""
+    targets = plan.targets.model_dump(exclude_none=True)
+    status = dict(zip(scorecard["target"], scorecard["status"], strict=True))
+    changes = []
+    for name in targets:
+        if name == "funnel":
+            continue
+        if status.get(name) == "missed":
+            changes.append(
+                Change(
+                    field=f"targets.{name}",
+                    to="carried",
+                    reason="missed this cycle: carried forward unchanged (re-plan it by hand if"
+                    " the target itself was wrong)",
+                )
+            )
+    conversion = lift[(lift["metric"] == "converted") & lift["arm"].isin(kept)].set_index("arm")
+    if kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
+        n = conversion.loc[kept, "customers"].to_numpy(float)
+        x = np.round(conversion.loc[kept, "mean"].to_numpy(float) * n)
+        rates = stats.beta.ppf(TARGET_QUANTILE, PRIOR.alpha + x, PRIOR.beta + n - x)
+        arm, value = kept[int(np.argmax(rates))], float(np.round(np.max(rates), 4))
+        if value > targets["conversion_rate"]:
+            changes.append(
+                Change(
+                    field="targets.conversion_rate",
+                    to=f"{value:g}",
+                    reason=f"met: raised to the {TARGET_QUANTILE:.0%} posterior quantile of"
+                    f" {arm}'s conversion (reached 3 times in 4)",
+                )
+            )
+            targets["conversion_rate"] = value
+    if kept and status.get("relative_lift") == "met" and draws is not None:
+        column = lift_column(plan)
+        quantiles = {
+            a: float(np.quantile(draws.rel_lift[(a, column)], TARGET_QUANTILE)) for a in kept
+        }
+        arm = max(quantiles, key=quantiles.get)
+        value = round(quantiles[arm], 3)
+        if value > targets["relative_lift"]["min"]:
+            targets["relative_lift"] = {**targets["relative_lift"], "min": value}
+            changes.append(
+                Change(
+                    field="targets.relative_lift.min",
+                    to=f"{value:g}",
+                    reason=f"met: raised to the {TARGET_QUANTILE:.0%} posterior quantile of"
+                    f" {arm}'s relative lift on {column} (reached 3 times in 4)",
+                )
+            )
+    return targets, changes
+
+
+def decide(check) -> Decisions:
+    """Every decision of the Act step for a :class:`closedloop.pdca.Check`."""
+    plan = check.plan
+    kept, changes = arm_decisions(plan, check.lift, check.p_best)
+    if not kept:
+        changes.append(
+            Change(
+                field="status",
+                to="redesign",
+                reason="stop or redesign: no treated arm beats the holdout with P >="
+                f" {KEEP_P:.2f}; no arm is carried into the next cycle",
+            )
+        )
+    audience, moved = audience_decision(plan, check.segments, kept)
+    targets, retargeted = target_decisions(
+        plan, check.scorecard, check.lift, check.lift_draws, kept
+    )
+    return Decisions(kept, audience, targets, [*changes, *moved, *retargeted])
+
+
+def next_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The period right after ``start..end``: as many whole calendar months when it is whole
+    months (March → April), else as many days."""
+    after = end + dt.timedelta(days=1)
+    if start.day == 1 and after.day == 1:
+        months = (after.year - start.year) * 12 + after.month - start.month
+        year, month = divmod(after.month - 1 + months, 12)
+        return after, dt.date(after.year + year, month + 1, 1) - dt.timedelta(days=1)
+    return after, after + (end - start)
+
+
+def next_plan(check) -> Plan:
+    """The next cycle's plan: the next period (:func:`next_period`), this period
+    as its baseline, the kept arms sharing the treated allocation, the moved audience and the
+    carried or raised targets, every change with its reason. When the Check supports no arm the
+    plan keeps this cycle's arms for re-planning and is marked ``status: redesign``."""
+    plan = check.plan
+    decided = decide(check)
+    control = plan.arms[plan.control]
+    if decided.stop:
+        arms, status = dict(plan.arms), "redesign"
+    else:
+        share = round((1 - control) / len(decided.kept), 6)
+        arms = {plan.control: control, **dict.fromkeys(decided.kept, share)}
+        arms[decided.kept[-1]] = round(1 - control - share * (len(decided.kept) - 1), 6)
+        status = "ready"
+    start, end = next_period(plan.period.start, plan.period.end)
+    raw = plan.model_dump(mode="python", exclude_none=True)
+    raw.update(
+        cycle=plan.cycle + 1,
+        status=status,
+        period={"start": start, "end": end},
+        baseline={"start": plan.period.start, "end": plan.period.end},
+        arms=arms,
+        cost={a: c for a, c in plan.cost.items() if a in arms},
+        targets=decided.targets,
+        audience={"segments": decided.audience} if decided.audience else {},
+        changes=[
+            *[c.model_dump() for c in decided.changes],
+            {"field": "period", "to": f"{start} to {end}", "reason": "the next cycle"},
+        ],
+    )
+    return Plan.parse(raw, source=f"next plan of {plan.campaign}")
