@@ -241,3 +241,123 @@ def test_outcome_revenue_outliers_and_excluded_customers():
     with pytest.warns(DataWarning, match="revenue value"):
         out = read_outcomes(frame, outliers="exclude")
     assert out.attrs["quality"]["excluded_ids"] == ["100"]
+
+
+# --- the campaign as a whole: pdca.load ----------------------------------------------------------
+
+
+def campaign(tmp_path, assignments, outcomes=None, transactions=None, **plan):
+    from closedloop.plan import Plan
+
+    data = {"assignments": "assignments.csv"}
+    assignments.to_csv(tmp_path / "assignments.csv", index=False)
+    for name, table in (("outcomes", outcomes), ("transactions", transactions)):
+        if table is not None:
+            if isinstance(table, bytes):
+                (tmp_path / f"{name}.csv").write_bytes(table)
+            elif isinstance(table, str):
+                (tmp_path / f"{name}.csv").write_text(table)
+            else:
+                table.to_csv(tmp_path / f"{name}.csv", index=False)
+            data[name] = f"{name}.csv"
+    raw = {
+        "campaign": "trust",
+        "objective": "win back",
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "arms": {"control": 0.5, "sms": 0.5},
+        "targets": {"conversion_rate": 0.1},
+        "data": data,
+        **plan,
+    }
+    path = tmp_path / "plan.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return Plan.from_yaml(path)
+
+
+def arms(ids) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "arm": ["control", "sms"] * (len(ids) // 2)})
+
+
+def test_absent_customers_have_no_outcome_but_a_blank_cell_is_an_error(tmp_path):
+    from closedloop import pdca
+
+    plan = campaign(
+        tmp_path, arms(["1", "2", "3", "4"]), outcomes="customer_id,converted\n1,1\n2,0\n3,1\n"
+    )
+    data = pdca.load(plan)
+    assert data.outcomes.set_index("customer_id")["converted"].to_dict() == {
+        "1": 1,
+        "2": 0,
+        "3": 1,
+        "4": 0,
+    }
+    quality = data.quality.set_index("table")
+    assert quality.loc["outcomes", "assigned_covered"] == 3
+    assert quality.loc["outcomes", "coverage"] == pytest.approx(0.75)
+    plan = campaign(
+        tmp_path, arms(["1", "2", "3", "4"]), outcomes="customer_id,converted\n1,1\n2,\n3,1\n"
+    )
+    with pytest.raises(DataError, match=r"outcomes.csv, column 'converted': blank outcome"):
+        pdca.load(plan)
+
+
+def test_excel_mangled_ids_fail_the_coverage_check_with_a_hint(tmp_path):
+    from closedloop import pdca
+
+    ids = [str(12346 + i) for i in range(10)]
+    outcomes = "customer_id,converted\n" + "".join(f"{i}.0,1\n" for i in ids[:8]) + "A1,0\n"
+    plan = campaign(tmp_path, arms(ids), outcomes=outcomes)
+    with pytest.raises(DataError) as err:
+        pdca.load(plan)
+    message = str(err.value)
+    assert message.startswith(
+        "assignments.csv and outcomes.csv, column 'customer_id': only 0 of 10"
+    )
+    assert "trailing '.0'" in message and "'12346' and '12346.0'" in message
+    assert "12346.0" in message and "12347" in message  # both sides shown
+    assert err.value.n_bad == 10
+    # asked for explicitly, a low coverage passes (and is recorded)
+    plan = campaign(tmp_path, arms(ids), outcomes=outcomes, quality={"min_coverage": 0})
+    with pytest.warns(DataWarning, match="without an assignment"):
+        quality = pdca.load(plan).quality.set_index("table")
+    assert quality.loc["outcomes", "coverage"] == 0
+
+
+def test_zero_padded_ids_fail_the_coverage_check_with_a_hint(tmp_path):
+    from closedloop import pdca
+
+    tx = pd.DataFrame(
+        {
+            "customer_id": [f"{i:06d}" for i in range(1, 5)],
+            "order_date": "2026-03-02",
+            "amount": 5.0,
+        }
+    )
+    plan = campaign(tmp_path, arms(["1", "2", "3", "4"]), transactions=tx)
+    with pytest.raises(DataError, match=r"assignments.csv and transactions.csv.*leading zeros"):
+        pdca.load(plan)
+
+
+def test_the_plan_passes_formats_and_the_outlier_rule_to_the_readers(tmp_path):
+    from closedloop import pdca
+
+    ids = [str(i) for i in range(40)]
+    text = "customer_id,order_date,amount,store\n" + "".join(
+        f"{i},0{1 + int(i) % 9}/03/2026,{10 + int(i)},店\n" for i in ids
+    )
+    plan = campaign(
+        tmp_path,
+        arms(ids),
+        transactions=(text + "0,01/03/2026,1e15,店\n").encode("gb18030"),
+        formats={"transactions": {"date_format": "%d/%m/%Y", "encoding": "gb18030"}},
+        outliers={"rule": "exclude"},
+    )
+    with pytest.warns(DataWarning, match="left out"):
+        data = pdca.load(plan)
+    assert sorted(data.transactions["order_date"].dt.day.unique()) == list(range(1, 10))
+    quality = data.quality.set_index("table")
+    assert quality.loc["transactions", "outliers"] == 1
+    assert quality.loc["transactions", "rows_dropped"] == 1
+    assert quality.loc["transactions", "coverage"] == 1
