@@ -67,26 +67,65 @@ def as_of(plan: Plan, asof=None) -> pd.Timestamp:
 
 
 def load(plan: Plan, asof=None) -> CampaignData:
-    """Read the plan's tables through the data contract (column mappings from ``plan.columns``),
-    leaving out rows dated after the ``asof`` day (default: the period's last day)."""
+    """Read the plan's tables through the data contract (column mappings from ``plan.columns``,
+    file formats from ``plan.formats``, the outlier rule from ``plan.outliers``), leaving out
+    rows dated after the ``asof`` day (default: the period's last day).
+
+    Outcomes: a customer absent from the outcomes table has no outcome (0 for every metric); a
+    blank cell in the table is an error (see :func:`closedloop.io.read_outcomes`). Coverage: the
+    share of assigned customers found in the transactions, the outcomes and (of the contacted
+    arms) the events is reported in the quality table and must reach
+    ``plan.quality.min_coverage``, or the join key is taken to be wrong (:func:`_coverage`).
+    """
     asof = as_of(plan, asof)
-    paths, cols = plan.data, plan.columns
+    paths, cols, rule = plan.data, plan.columns, plan.outliers.rule
     tx = (
-        io.read_transactions(paths.transactions, cols.get("transactions"), asof=asof)
+        io.read_transactions(
+            paths.transactions,
+            cols.get("transactions"),
+            asof=asof,
+            outliers=rule,
+            **_formats(plan, "transactions"),
+        )
         if paths.transactions
         else None
     )
-    assignments = io.read_assignments(paths.assignments, cols.get("assignments"))
+    assignments = io.read_assignments(
+        paths.assignments, cols.get("assignments"), **_formats(plan, "assignments")
+    )
     _check_arms(plan, assignments)
-    events = io.read_events(paths.events, cols.get("events"), asof=asof) if paths.events else None
+    events = (
+        io.read_events(paths.events, cols.get("events"), asof=asof, **_formats(plan, "events"))
+        if paths.events
+        else None
+    )
     customers = (
-        io.read_customers(paths.customers, cols.get("customers")) if paths.customers else None
+        io.read_customers(paths.customers, cols.get("customers"), **_formats(plan, "customers"))
+        if paths.customers
+        else None
     )
     items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
     outcomes_read = None
+    excluded: list[str] = []
     if paths.outcomes:
-        outcomes_read = io.read_outcomes(paths.outcomes, cols.get("outcomes"))
+        formats = _formats(plan, "outcomes")
+        formats.pop("timezone", None)
+        outcomes_read = io.read_outcomes(
+            paths.outcomes, cols.get("outcomes"), outliers=rule, **formats
+        )
+        excluded = outcomes_read.attrs["quality"].get("excluded_ids", [])
         outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
+    else:
+        outcomes = _outcomes_from_transactions(tx, plan)
+    tables = {
+        "transactions": tx,
+        "assignments": assignments,
+        "outcomes": outcomes_read,
+        "events": events,
+        "customers": customers,
+    }
+    coverage = _coverage(plan, assignments, tables)
+    if outcomes_read is not None:
         stray = ~outcomes["customer_id"].isin(assignments["customer_id"])
         if stray.any():
             warnings.warn(
@@ -95,27 +134,85 @@ def load(plan: Plan, asof=None) -> CampaignData:
                 io.DataWarning,
                 stacklevel=2,
             )
-    else:
-        outcomes = _outcomes_from_transactions(tx, plan)
     keep = [c for c in ("customer_id", "arm", "segment") if c in assignments.columns]
-    outcomes = assignments[keep].merge(outcomes, on="customer_id", how="left")
+    assigned = assignments[keep]
+    if excluded:  # the outlier rule 'exclude' leaves these customers out of the campaign
+        assigned = assigned[~assigned["customer_id"].isin(excluded)]
+    outcomes = assigned.merge(outcomes, on="customer_id", how="left", indicator="_found")
+    absent = (outcomes.pop("_found") == "left_only").to_numpy()
     for column in outcomes.columns.difference(keep):
-        outcomes[column] = outcomes[column].fillna(0)
+        if pd.api.types.is_numeric_dtype(outcomes[column]):
+            # absence from the outcomes (or from the period's transactions) is "no outcome"
+            outcomes[column] = outcomes[column].mask(absent, 0)
     if plan.audience.segments and "segment" in outcomes.columns:
         unknown = sorted(set(plan.audience.segments) - set(outcomes["segment"]))
         if unknown:
             raise PlanError(f"audience segments {unknown} do not occur in the assignments")
-    tables = {
-        "transactions": tx,
-        "assignments": assignments,
-        "outcomes": outcomes_read,
-        "events": events,
-        "customers": customers,
-    }
     quality = pd.DataFrame(
-        [_quality(name, frame) for name, frame in tables.items() if frame is not None]
+        [
+            _quality(name, frame, coverage.get(name))
+            for name, frame in tables.items()
+            if frame is not None
+        ]
     )
     return CampaignData(assignments, outcomes, tx, events, customers, items, quality)
+
+
+def _formats(plan: Plan, table: str) -> dict:
+    """The reader options (encoding, date_format, timezone) the plan gives for one table."""
+    given = plan.formats.get(table)
+    return given.model_dump() if given is not None else {}
+
+
+def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
+    """For transactions, outcomes and events: (assigned customers found, assigned customers).
+
+    Events are measured against the contacted arms only (the holdout is not touched) and match
+    on ``customer_id`` or ``entity_id``. Below ``plan.quality.min_coverage`` the join is taken to
+    be broken: one DataError naming both files, a few unmatched ids of each side by side and,
+    when the ids differ only by format (a trailing .0, leading zeros, case), that hint.
+    """
+    threshold = plan.quality.min_coverage
+    assigned = assignments["customer_id"]
+    contacted = assigned[(assignments["arm"] != plan.control).to_numpy()]
+    found = {}
+    for name in ("transactions", "outcomes", "events"):
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        columns = [c for c in ("customer_id", "entity_id") if c in frame.columns]
+        ids = pd.concat([frame[c] for c in columns]).dropna().unique()
+        against = contacted if name == "events" else assigned
+        if against.empty:
+            continue
+        hit = against.isin(ids)
+        found[name] = (int(hit.sum()), len(against))
+        if hit.mean() >= threshold:
+            continue
+        ours = assignments.attrs["quality"]["source"]
+        theirs = frame.attrs.get("quality", {}).get("source", name)
+        missing = against[~hit].drop_duplicates().head(5).tolist()
+        extra = pd.Series(ids)[~pd.Series(ids).isin(assigned)].head(5).tolist()
+        width = max(len(missing), len(extra))
+        rows = pd.DataFrame(
+            {
+                f"assigned, not in {name}": missing + [""] * (width - len(missing)),
+                f"in {name}, not assigned": extra + [""] * (width - len(extra)),
+            }
+        )
+        hint = io.id_format_hint(against, ids)
+        hint = f"; {hint}" if hint else "; check that both files hold the same customer ids"
+        whom = "contacted customers" if name == "events" else "assigned customers"
+        raise DataError(
+            f"{Path(ours).name} and {Path(theirs).name}",
+            f"only {hit.sum():,} of {len(against):,} {whom} ({hit.mean():.1%}) appear in the"
+            f" {name}, below min_coverage {threshold:g}{hint} (if this is expected, lower"
+            " quality.min_coverage in the plan)",
+            column="customer_id",
+            rows=rows,
+            n_bad=int((~hit).sum()),
+        )
+    return found
 
 
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
@@ -226,8 +323,9 @@ def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     return per
 
 
-def _quality(name: str, frame: pd.DataFrame) -> dict:
+def _quality(name: str, frame: pd.DataFrame, coverage: tuple[int, int] | None = None) -> dict:
     q = frame.attrs.get("quality", {})
+    covered, assigned = coverage if coverage else (None, None)
     return {
         "table": name,
         "source": Path(q.get("source", "")).name,
@@ -235,6 +333,9 @@ def _quality(name: str, frame: pd.DataFrame) -> dict:
         "rows_kept": q.get("rows_kept", len(frame)),
         "rows_dropped": sum(q.get("dropped", {}).values()),
         "refunds": q.get("refunds", 0),
+        "outliers": q.get("outliers", 0),
+        "assigned_covered": covered,
+        "coverage": covered / assigned if assigned else None,
         "first_date": q.get("date_min"),
         "last_date": q.get("date_max"),
     }

@@ -3,13 +3,19 @@
 Loaded from YAML with a safe loader and validated with pydantic: unknown keys, reversed dates,
 allocations that do not sum to 1, a missing control arm, targets on unknown metrics and data
 paths that do not exist are refused with one :class:`PlanError` naming the file and the field.
-Paths in a plan resolve relative to the plan file.
+Paths in a plan resolve relative to the plan file and must be regular files inside the data root
+(the plan's folder, unless ``data_root`` widens it). The loader refuses YAML anchors and aliases
+(an alias bomb expands a few hundred bytes into gigabytes) and duplicate keys (the second would
+silently win), and no error message repeats more than ~80 characters of an input value.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
+import reprlib
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
@@ -22,8 +28,59 @@ METRICS = ("conversion", "revenue", "visit")
 TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes")
 
 
+#: a plan is a few kilobytes; anything much larger is not a plan
+MAX_PLAN_BYTES = 1_000_000
+
+
 class PlanError(ValueError):
     """A plan file that cannot be run, with the file and the field at fault."""
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """The safe loader without anchors, aliases and duplicate keys."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "anchors and aliases (&name, *name) are not allowed in a plan: write each value"
+                " out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class says so
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key {_short(key)}: the second value would silently replace the"
+                    " first",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxtuple = 6
+_REPR.maxlevel = 3
+
+
+def _short(value, limit: int = 80) -> str:
+    """A bounded repr: never walks nor prints more than a few elements of a large value."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Strict(BaseModel):
@@ -70,7 +127,7 @@ class Targets(_Strict):
         for stage, rate in (value or {}).items():
             if not 0 <= rate <= 1:
                 raise ValueError(
-                    f"funnel target for {stage!r} must be a rate in [0, 1], not {rate}"
+                    f"funnel target for {_short(stage)} must be a rate in [0, 1], not {rate}"
                 )
         return value
 
@@ -94,6 +151,59 @@ class DataPaths(_Strict):
                 " in the campaign period)"
             )
         return self
+
+
+class TableFormat(_Strict):
+    """How one table's file is written (all optional; see :mod:`closedloop.io`)."""
+
+    encoding: str | None = None  # e.g. gb18030, cp1252; default: UTF-8, UTF-16 BOM or GB18030
+    date_format: str | None = None  # e.g. "%d/%m/%Y"; default: ISO, YYYYMMDD or one clear order
+    timezone: str | None = None  # wall clock for dates with an offset; default: as written
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value):
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {_short(value)}") from None
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _a_format(cls, value):
+        if value is not None and "%" not in value:
+            raise ValueError('a date_format uses % codes, e.g. "%d/%m/%Y"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value):
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown timezone {_short(value)} (use a name such as Asia/Shanghai)"
+                ) from None
+        return value
+
+
+class Outliers(_Strict):
+    """What to do with amounts beyond :func:`closedloop.io.outlier_threshold`: ``flag`` (count
+    and warn, the default), ``cap`` them at the threshold or ``exclude`` them."""
+
+    rule: Literal["flag", "cap", "exclude"] = "flag"
+
+
+class Quality(_Strict):
+    """Data checks of the campaign as a whole. ``min_coverage``: the least share of assigned
+    customers that must appear in the transactions, the outcomes and (of the contacted arms) the
+    events; below it the join key is taken to be wrong. Half by default: a real campaign's
+    customers are in its sales history. Lower it for a campaign to prospects."""
+
+    min_coverage: float = Field(0.5, ge=0, le=1)
 
 
 class Change(_Strict):
@@ -123,6 +233,9 @@ class Plan(_Strict):
     targets: Targets
     data: DataPaths
     columns: dict[Literal[TABLES], dict[str, str]] = {}  # type: ignore[valid-type]
+    formats: dict[Literal[TABLES], TableFormat] = {}  # type: ignore[valid-type]
+    outliers: Outliers = Outliers()
+    quality: Quality = Quality()
     changes: list[Change] = []
 
     @field_validator("campaign")
@@ -138,23 +251,23 @@ class Plan(_Strict):
     def _consistent(self):
         if self.control not in self.arms:
             raise ValueError(
-                f"no control arm: arms are {sorted(self.arms)}, control is {self.control!r}"
+                f"no control arm: arms are {_short(sorted(self.arms))}, control is {_short(self.control)}"
                 " (the holdout must be one of the arms)"
             )
         if len(self.arms) < 2:
             raise ValueError("a campaign needs the control arm and at least one treated arm")
         if any(share <= 0 for share in self.arms.values()):
-            raise ValueError(f"every arm needs a positive allocation: {self.arms}")
+            raise ValueError(f"every arm needs a positive allocation: {_short(self.arms)}")
         total = sum(self.arms.values())
         if abs(total - 1) > 1e-6:
-            raise ValueError(f"arm allocations sum to {total:g}, not 1: {self.arms}")
+            raise ValueError(f"arm allocations sum to {total:g}, not 1: {_short(self.arms)}")
         if self.targets.roi is not None and not self.cost:
             raise ValueError(
                 "an roi target needs the cost per contacted customer (cost: {arm: ...})"
             )
         unknown_cost = sorted(set(self.cost) - set(self.arms))
         if unknown_cost:
-            raise ValueError(f"cost given for arms that do not exist: {unknown_cost}")
+            raise ValueError(f"cost given for arms that do not exist: {_short(unknown_cost)}")
         if self.baseline and self.baseline.end >= self.period.start:
             raise ValueError(
                 f"baseline must end before the period starts ({self.baseline.end} >= {self.period.start})"
@@ -166,15 +279,26 @@ class Plan(_Strict):
         return [arm for arm in self.arms if arm != self.control]
 
     @classmethod
-    def from_yaml(cls, path: str | Path, check_paths: bool = True) -> Plan:
-        """Load and validate a plan file; data paths resolve relative to the file."""
+    def from_yaml(
+        cls, path: str | Path, check_paths: bool = True, data_root: str | Path | None = None
+    ) -> Plan:
+        """Load and validate a plan file; data paths resolve relative to the file and, when
+        ``check_paths``, must be regular files inside ``data_root`` (default: the plan's folder)."""
         path = Path(path)
         if not path.exists():
             raise PlanError(f"{path}: plan file not found")
+        if not path.is_file():
+            raise PlanError(f"{path}: not a regular file (a plan is a YAML file)")
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"{path}: {path.stat().st_size:,} bytes is too large for a plan file")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_PlanLoader)
+        except UnicodeDecodeError:
+            raise PlanError(f"{path}: not UTF-8 text (save the plan as UTF-8)") from None
         except yaml.YAMLError as exc:
-            raise PlanError(f"{path}: not valid YAML: {exc}") from None
+            raise PlanError(f"{path}: not valid YAML: {str(exc)[:400]}") from None
+        except RecursionError:
+            raise PlanError(f"{path}: not valid YAML: nested too deeply") from None
         if not isinstance(raw, dict):
             raise PlanError(f"{path}: a plan is a mapping of keys (campaign, period, arms, ...)")
         data = raw.get("data")
@@ -182,7 +306,8 @@ class Plan(_Strict):
             raw["data"] = {k: _resolve(path.parent, v) for k, v in data.items()}
         plan = cls.parse(raw, source=str(path))
         if check_paths:
-            plan.check_paths(source=str(path))
+            root = Path(data_root) if data_root is not None else path.parent
+            plan.check_paths(source=str(path), data_root=root)
         return plan
 
     @classmethod
@@ -193,14 +318,32 @@ class Plan(_Strict):
         except ValidationError as exc:
             raise PlanError(_explain(source, exc)) from None
 
-    def check_paths(self, source: str = "plan") -> None:
-        missing = [
-            f"data.{name}: {path}"
-            for name, path in self.data.model_dump().items()
-            if path is not None and not Path(path).exists()
-        ]
-        if missing:
-            raise PlanError(f"{source}: data file(s) not found: " + "; ".join(missing))
+    def check_paths(self, source: str = "plan", data_root: str | Path | None = None) -> None:
+        """Every data path exists and is a regular file (no directory, no device) and, when
+        ``data_root`` is given, lies inside it (after resolving ``..`` and symbolic links)."""
+        root = Path(data_root).resolve() if data_root is not None else None
+        problems = []
+        for name, value in self.data.model_dump().items():
+            if value is None:
+                continue
+            where = f"data.{name}: {value}"
+            real = Path(value).resolve()
+            if root is not None and not real.is_relative_to(root):
+                problems.append(
+                    f"{where} is outside the data root {root} (pass data_root / --data-root"
+                    " to read from elsewhere)"
+                )
+            elif not real.exists():
+                problems.append(f"{where} not found")
+            elif real.is_dir():
+                problems.append(f"{where} is a directory, not a file")
+            elif not real.is_file():
+                problems.append(f"{where} is not a regular file (a device, pipe or socket)")
+        if problems:
+            missing = all(p.endswith(" not found") for p in problems)
+            what = "data file(s) not found" if missing else "data path(s) refused"
+            shown = [p.removesuffix(" not found") if missing else p for p in problems]
+            raise PlanError(f"{source}: {what}: " + "; ".join(shown))
 
     def to_yaml(self, path: str | Path | None = None, relative_to: str | Path | None = None) -> str:
         """The plan as YAML (data paths relative to ``relative_to`` when given); writes if ``path``."""
@@ -239,6 +382,8 @@ _MODELS = {
     ("baseline",): Period,
     ("audience",): Audience,
     ("data",): DataPaths,
+    ("outliers",): Outliers,
+    ("quality",): Quality,
 }
 
 
@@ -246,8 +391,11 @@ def _explain(source: str, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"]) or "plan"
+        where = where if len(where) <= 120 else where[:117] + "..."
         if error["type"] == "extra_forbidden":
-            model = _MODELS.get(tuple(str(p) for p in error["loc"][:-1]))
+            parent = tuple(str(p) for p in error["loc"][:-1])
+            model = TableFormat if parent[:1] == ("formats",) and len(parent) == 2 else None
+            model = model or _MODELS.get(parent)
             known = f" (known: {', '.join(model.model_fields)})" if model else ""
             lines.append(f"{where}: unknown key{known}")
         elif error["type"] == "missing":
@@ -255,6 +403,6 @@ def _explain(source: str, exc: ValidationError) -> str:
         else:
             message = error["msg"].removeprefix("Value error, ")
             given = error.get("input")
-            got = "" if isinstance(given, dict) else f" (got {given!r})"
+            got = "" if isinstance(given, dict) else f" (got {_short(given)})"
             lines.append(f"{where}: {message}{got}"[:300])
     return f"{source}: invalid plan\n  " + "\n  ".join(lines)

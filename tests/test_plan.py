@@ -142,3 +142,103 @@ def test_transactions_are_optional_when_outcomes_are_given(tmp_path):
     plan = Plan.from_yaml(write(tmp_path, raw))
     assert plan.data.transactions is None
     assert plan.data.outcomes == tmp_path / "assignments.csv"
+
+
+ALIAS_BOMB = """campaign: bomb
+objective: win back
+period: {start: 2026-03-01, end: 2026-03-31}
+arms: {control: 0.5, sms: 0.5}
+targets: {conversion_rate: 0.1}
+data: {transactions: tx.csv, assignments: assignments.csv}
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+name: *h
+"""
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    import time
+    import tracemalloc
+
+    path = write(tmp_path, GOOD)
+    path.write_text(ALIAS_BOMB)
+    assert len(ALIAS_BOMB.encode()) < 700
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(PlanError, match=r"anchors and aliases .* are not allowed") as err:
+        Plan.from_yaml(path)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 1.0
+    assert peak < 50 * 2**20
+    assert len(str(err.value)) < 600
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    path = write(tmp_path, GOOD)
+    path.write_text(path.read_text() + "margin: 0.5\nmargin: 0.9\n")
+    with pytest.raises(PlanError, match="duplicate key 'margin'"):
+        Plan.from_yaml(path)
+
+
+def test_a_long_bad_value_is_not_repeated_whole(tmp_path):
+    raw = changed("objective", "x" * 100_000)
+    with pytest.raises(PlanError) as err:
+        Plan.from_yaml(write(tmp_path, raw))
+    assert "objective: Input should be" in str(err.value) and len(str(err.value)) < 400
+
+
+def test_data_paths_stay_inside_the_data_root(tmp_path):
+    (tmp_path / "outside.csv").write_text("customer_id\n1\n")
+    folder = tmp_path / "campaign"
+    folder.mkdir()
+    raw = changed("data", {"transactions": "../outside.csv", "assignments": "assignments.csv"})
+    path = write(folder, raw)
+    with pytest.raises(
+        PlanError, match=r"data.transactions: .*outside.csv is outside the data root"
+    ):
+        Plan.from_yaml(path)
+    assert Plan.from_yaml(path, data_root=tmp_path).data.transactions == tmp_path / "outside.csv"
+    assert Plan.from_yaml(path, check_paths=False).data.transactions == tmp_path / "outside.csv"
+
+
+def test_data_paths_are_regular_files(tmp_path):
+    raw = changed("data", {"transactions": "/dev/zero", "assignments": "assignments.csv"})
+    with pytest.raises(PlanError, match=r"/dev/zero is not a regular file"):
+        Plan.from_yaml(write(tmp_path, raw), data_root="/")
+    (tmp_path / "folder").mkdir()
+    raw = changed("data", {"transactions": "folder", "assignments": "assignments.csv"})
+    with pytest.raises(PlanError, match=r"folder is a directory, not a file"):
+        Plan.from_yaml(write(tmp_path, raw))
+    with pytest.raises(PlanError, match="not a regular file"):
+        Plan.from_yaml(tmp_path / "folder")
+
+
+def test_formats_outliers_and_quality_are_typed(tmp_path):
+    raw = {
+        **GOOD,
+        "formats": {"transactions": {"encoding": "gb18030", "date_format": "%d/%m/%Y"}},
+        "outliers": {"rule": "cap"},
+        "quality": {"min_coverage": 0.2},
+    }
+    plan = Plan.from_yaml(write(tmp_path, raw))
+    assert plan.formats["transactions"].date_format == "%d/%m/%Y"
+    assert plan.outliers.rule == "cap" and plan.quality.min_coverage == 0.2
+    assert Plan.from_yaml(write(tmp_path, GOOD)).quality.min_coverage == 0.5
+    for key, value, message in [
+        ("formats", {"orders": {}}, "formats.orders"),
+        ("formats", {"transactions": {"encoding": "klingon"}}, "unknown encoding 'klingon'"),
+        ("formats", {"transactions": {"timezone": "Mars/Olympus"}}, "unknown timezone"),
+        ("formats", {"transactions": {"datefmt": "%d"}}, r"unknown key \(known: encoding"),
+        ("outliers", {"rule": "drop"}, "outliers.rule: Input should be 'flag', 'cap' or"),
+        ("quality", {"min_coverage": 2}, "quality.min_coverage: Input should be less than"),
+    ]:
+        with pytest.raises(PlanError, match=message):
+            Plan.from_yaml(write(tmp_path, {**GOOD, key: value}))
