@@ -92,6 +92,9 @@ def _run(args) -> int:
     from closedloop.plan import PlanError
     from closedloop.report import RunExists, run
 
+    if problem := _font_problem(args.language):
+        print(f"closedloop run: {problem}", file=sys.stderr)
+        return 2
     try:
         result = run(
             args.plan,
@@ -110,6 +113,20 @@ def _run(args) -> int:
         return 1
     print(f"{result.campaign}: report in {result.html} ({result.seconds:.1f} s)")
     return 0
+
+
+def _font_problem(language: str) -> str:
+    """Why a report in ``language`` cannot be drawn ("" if it can): Chinese needs a font with
+    Chinese glyphs, and saying so before the run beats a report of boxes."""
+    if language != "zh":
+        return ""
+    from closedloop.figures import MissingCJKFont, require_cjk_font
+
+    try:
+        require_cjk_font()
+    except MissingCJKFont as exc:
+        return str(exc)
+    return ""
 
 
 def _one(plan, args, run_id):
@@ -136,6 +153,9 @@ def _run_all(args) -> int:
     plans = sorted(p for p in args.folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
     if not plans:
         print(f"closedloop run-all: no plan files (*.yaml) in {args.folder}", file=sys.stderr)
+        return 2
+    if problem := _font_problem(args.language):
+        print(f"closedloop run-all: {problem}", file=sys.stderr)
         return 2
     jobs = args.jobs or os.cpu_count() or 1
     run_id = _run_id(args)
