@@ -15,7 +15,12 @@ DEMO_DIR = Path("data/demo")
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # ``lab`` hands every option it does not know to jupyter lab, in the order given
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "lab":
+        args.args = extra[1:] if extra[:1] == ["--"] else extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
@@ -54,9 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     run_all.add_argument("--jobs", type=int, default=0, help="parallel runs (default: all cores)")
     run_all.set_defaults(func=_run_all)
 
-    lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the project's kernel")
-    lab.add_argument("args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
-    lab.set_defaults(func=_lab)
+    lab = sub.add_parser(
+        "lab",
+        help="open JupyterLab on notebooks/ with the project's kernel",
+        description="Open JupyterLab on notebooks/. Any other option is passed on to jupyter lab,"
+        " e.g.  closedloop lab --allow-root --no-browser --port 8889",
+    )
+    lab.set_defaults(func=_lab, args=[])
 
     data = sub.add_parser("make-demo", help="write the demo data set (CSV + plan.yaml) to a folder")
     data.add_argument("--out", type=Path, default=DEMO_DIR, help="folder (default: data/demo)")
@@ -191,8 +200,17 @@ def _make_demo(args) -> int:
 
 def _make_hillstrom(args) -> int:
     from closedloop.datasets import write_hillstrom
+    from closedloop.datasets.public import DownloadFailed
 
-    folder = write_hillstrom(args.out, args.source)
+    try:
+        folder = write_hillstrom(args.out, args.source)
+    except DownloadFailed as exc:
+        print(
+            f"closedloop make-hillstrom: could not download {exc.name} ({exc.reason}); pass the"
+            f" CSV with --source PATH, or put it at {exc.target}",
+            file=sys.stderr,
+        )
+        return 2
     print(f"Hillstrom campaign in {folder}/: run it with  closedloop run {folder / 'plan.yaml'}")
     return 0
 
