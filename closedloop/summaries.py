@@ -59,7 +59,9 @@ def day(value, name: str = "asof") -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)") from exc
+        raise DataError(
+            name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)"
+        ) from exc
     if pd.isna(stamp):
         raise DataError(name, f"not a date: {value!r} (use an ISO date such as 2026-03-31)")
     if stamp.tzinfo is not None:
