@@ -15,7 +15,12 @@ DEMO_DIR = Path("data/demo")
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # ``lab`` hands every option it does not know to jupyter lab, in the order given
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "command", None) == "lab":
+        args.args = extra[1:] if extra[:1] == ["--"] else extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
@@ -54,9 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     run_all.add_argument("--jobs", type=int, default=0, help="parallel runs (default: all cores)")
     run_all.set_defaults(func=_run_all)
 
-    lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ with the project's kernel")
-    lab.add_argument("args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
-    lab.set_defaults(func=_lab)
+    lab = sub.add_parser(
+        "lab",
+        help="open JupyterLab on notebooks/ with the project's kernel",
+        description="Open JupyterLab on notebooks/. Any other option is passed on to jupyter lab,"
+        " e.g.  closedloop lab --allow-root --no-browser --port 8889",
+    )
+    lab.set_defaults(func=_lab, args=[])
 
     data = sub.add_parser("make-demo", help="write the demo data set (CSV + plan.yaml) to a folder")
     data.add_argument("--out", type=Path, default=DEMO_DIR, help="folder (default: data/demo)")
@@ -96,6 +105,9 @@ def _run(args) -> int:
     from closedloop.plan import PlanError
     from closedloop.report import RunExists, run
 
+    if problem := _font_problem(args.language):
+        print(f"closedloop run: {problem}", file=sys.stderr)
+        return 2
     try:
         result = run(
             args.plan,
@@ -114,6 +126,20 @@ def _run(args) -> int:
         return 1
     print(f"{result.campaign}: report in {result.html} ({result.seconds:.1f} s)")
     return 0
+
+
+def _font_problem(language: str) -> str:
+    """Why a report in ``language`` cannot be drawn ("" if it can): Chinese needs a font with
+    Chinese glyphs, and saying so before the run beats a report of boxes."""
+    if language != "zh":
+        return ""
+    from closedloop.figures import MissingCJKFont, require_cjk_font
+
+    try:
+        require_cjk_font()
+    except MissingCJKFont as exc:
+        return str(exc)
+    return ""
 
 
 def _one(plan, args, run_id):
@@ -140,6 +166,9 @@ def _run_all(args) -> int:
     plans = sorted(p for p in args.folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
     if not plans:
         print(f"closedloop run-all: no plan files (*.yaml) in {args.folder}", file=sys.stderr)
+        return 2
+    if problem := _font_problem(args.language):
+        print(f"closedloop run-all: {problem}", file=sys.stderr)
         return 2
     jobs = args.jobs or os.cpu_count() or 1
     run_id = _run_id(args)
@@ -175,8 +204,17 @@ def _make_demo(args) -> int:
 
 def _make_hillstrom(args) -> int:
     from closedloop.datasets import write_hillstrom
+    from closedloop.datasets.public import DownloadFailed
 
-    folder = write_hillstrom(args.out, args.source)
+    try:
+        folder = write_hillstrom(args.out, args.source)
+    except DownloadFailed as exc:
+        print(
+            f"closedloop make-hillstrom: could not download {exc.name} ({exc.reason}); pass the"
+            f" CSV with --source PATH, or put it at {exc.target}",
+            file=sys.stderr,
+        )
+        return 2
     print(f"Hillstrom campaign in {folder}/: run it with  closedloop run {folder / 'plan.yaml'}")
     return 0
 

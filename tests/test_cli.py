@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
+
 import pytest
 
 from closedloop import __version__
@@ -26,3 +29,46 @@ def test_make_demo_prints_a_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "customers" in out and "1,000" in out
     assert (tmp_path / "plan.yaml").exists()
+
+
+@pytest.fixture
+def exec_calls(monkeypatch):
+    """``closedloop lab`` ends in exec: record the command instead of starting JupyterLab."""
+    calls = []
+    monkeypatch.setattr("os.execvp", lambda file, command: calls.append(command))
+    return calls
+
+
+def test_lab_passes_unknown_options_to_jupyter_lab(exec_calls):
+    assert main(["lab", "--allow-root", "--no-browser", "--port", "8889"]) == 0
+    (command,) = exec_calls
+    assert command[:2] == ["jupyter", "lab"]
+    assert command[2].startswith("--notebook-dir=") and command[2].endswith("notebooks")
+    assert command[3:] == ["--allow-root", "--no-browser", "--port", "8889"]
+
+
+def test_lab_drops_a_leading_double_dash(exec_calls):
+    assert main(["lab", "--", "--allow-root"]) == 0
+    assert exec_calls[0][3:] == ["--allow-root"]
+
+
+def test_other_commands_still_refuse_unknown_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["make-demo", "--allow-root"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --allow-root" in capsys.readouterr().err
+
+
+def test_make_hillstrom_without_network_says_where_to_put_the_file(monkeypatch, tmp_path, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("CLOSEDLOOP_CACHE", str(tmp_path / "cache"))
+    assert main(["make-hillstrom", "--out", str(tmp_path / "hillstrom")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Temporary failure in name resolution" in err
+    assert "--source PATH" in err and str(tmp_path / "cache" / "hillstrom.csv") in err
+    assert not list((tmp_path / "cache").iterdir())  # no partial download left behind
+    assert not (tmp_path / "hillstrom").exists()

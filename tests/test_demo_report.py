@@ -58,7 +58,7 @@ def test_the_next_plan_loads(demo_run):
 def test_chromium_shows_scorecard_and_lift_figure(demo_run, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("Chromium is not installed here (.ci/run installs Debian's chromium)")
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
     flags = [
         chromium,
         "--headless",

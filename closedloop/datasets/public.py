@@ -73,14 +73,29 @@ def cdnow_summary() -> pd.DataFrame:
     return frame.rename(columns={"ID": "customer_id"}).set_index("customer_id")
 
 
+class DownloadFailed(OSError):
+    """A public data set could not be downloaded: pass its path, or put the file in the cache."""
+
+    def __init__(self, name: str, url: str, target: Path, reason: object):
+        self.name, self.url, self.target, self.reason = name, url, target, reason
+        super().__init__(
+            f"could not download {name} from {url} ({reason}): pass the file's path,"
+            f" or put the file at {target}"
+        )
+
+
 def _cached(url: str, name: str) -> Path:
     cache = Path(os.environ.get("CLOSEDLOOP_CACHE", Path.home() / ".cache" / "closedloop"))
     target = cache / name
     if not target.exists():
         cache.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
-        with urllib.request.urlopen(url, timeout=60) as response:
-            partial.write_bytes(response.read())
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                partial.write_bytes(response.read())
+        except OSError as exc:  # URLError, HTTPError, timeouts, resets: no file, one message
+            partial.unlink(missing_ok=True)
+            raise DownloadFailed(name, url, target, getattr(exc, "reason", exc)) from None
         partial.replace(target)
     return target
 
