@@ -22,6 +22,7 @@ earning day under both rules, expiry also takes the oldest points first.
 Functions:
 
 - :func:`last_day` — the last usable day of points earned on given days, by rule;
+- :func:`expiries` — the expiry events a rule makes, as ledger rows;
 - :func:`balances` — per customer as of a day: earned, redeemed, expired, balance, the points
   expiring within N days and their first last-day;
 - :func:`threshold_groups` — A/B/C/D activation groups around a threshold (1500 in the method);
@@ -55,6 +56,7 @@ __all__ = [
     "ROLLING_DAYS",
     "THRESHOLD",
     "balances",
+    "expiries",
     "last_day",
     "programme_cost",
     "threshold_groups",
@@ -137,19 +139,7 @@ def balances(
     redeem = ledger[ledger["kind"] == "redeem"]
     ids = pd.Index(sorted(ledger["customer_id"].unique()), name="customer_id")
 
-    # lots: the points earned per customer and last day, oldest first, with cumulative sums
-    earn = earn.assign(last=last_day(earn["day"], rule).to_numpy())
-    lots = earn.groupby(["customer_id", "last"], sort=True)["points"].sum().reset_index()
-    lots["cum_earned"] = lots.groupby("customer_id")["points"].cumsum()
-    red = redeem.groupby(["customer_id", "day"], sort=True)["points"].sum().reset_index()
-    red["cum_redeemed"] = red.groupby("customer_id")["points"].cumsum()
-    # expiry at the end of each last day X: Exp(X) = max(Exp before, earned with last day <= X
-    # - redeemed through X) — a cumulative maximum, since both take the oldest points first
-    lots = _redeemed_through(lots, "last", red)
-    gone = (lots["cum_earned"] - lots["cum_redeemed"]).clip(lower=0)
-    lots["cum_expired"] = gone.groupby(lots["customer_id"]).cummax()
-    _check_redemptions(red, earn, lots, rule)
-
+    lots, red = _lots(earn, redeem, rule)
     past = lots[lots["last"] < day]
     expired = past.groupby("customer_id")["cum_expired"].last()
     earned = earn.groupby("customer_id")["points"].sum()
@@ -289,7 +279,51 @@ def programme_cost(
     )
 
 
+def expiries(points, asof, rule: Rule = "rolling") -> pd.DataFrame:
+    """The expiry events the ``rule`` makes by the end of the ``asof`` day, as ledger rows:
+    ``customer_id, date`` (the first day without the points: the day after their last day),
+    ``points, kind`` (``"expire"``), sorted by date and customer. Their sum per customer is the
+    ``expired`` column of :func:`balances`."""
+    _check_rule(rule)
+    day = summaries.day(asof)
+    ledger = _ledger(points)
+    ledger = ledger[ledger["day"] <= day]
+    lots, _ = _lots(ledger[ledger["kind"] == "earn"], ledger[ledger["kind"] == "redeem"], rule)
+    lots = lots[lots["last"] < day]
+    step = lots["cum_expired"] - lots.groupby("customer_id")["cum_expired"].shift(fill_value=0.0)
+    out = pd.DataFrame(
+        {
+            "customer_id": lots["customer_id"].to_numpy(),
+            "date": (lots["last"] + pd.Timedelta(days=1)).to_numpy(),
+            "points": step.round(6).to_numpy(),
+            "kind": "expire",
+        }
+    )
+    out = out[out["points"] > 0]
+    return out.sort_values(["date", "customer_id"], kind="stable", ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------
+
+
+def _lots(earn: pd.DataFrame, redeem: pd.DataFrame, rule) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The lots (points earned per customer and last day, oldest first) with ``cum_earned``,
+    ``cum_redeemed`` (through the last day) and ``cum_expired`` (after it); and the redemptions
+    per customer and day with ``cum_redeemed``. Checks that no redemption overdraws."""
+    # lots: the points earned per customer and last day, oldest first, with cumulative sums
+    earn = earn.assign(last=last_day(earn["day"], rule).to_numpy())
+    lots = earn.groupby(["customer_id", "last"], sort=True)["points"].sum().reset_index()
+    lots["cum_earned"] = lots.groupby("customer_id")["points"].cumsum()
+    red = redeem.groupby(["customer_id", "day"], sort=True)["points"].sum().reset_index()
+    red["cum_redeemed"] = red.groupby("customer_id")["points"].cumsum()
+    # expiry at the end of each last day X: Exp(X) = max(Exp before, earned with last day <= X
+    # - redeemed through X) — a cumulative maximum, since both take the oldest points first
+    lots = _redeemed_through(lots, "last", red)
+    gone = (lots["cum_earned"] - lots["cum_redeemed"]).clip(lower=0)
+    lots["cum_expired"] = gone.groupby(lots["customer_id"]).cummax()
+    _check_redemptions(red, earn, lots, rule)
+
+    return lots, red
 
 
 def _check_rule(rule: str) -> None:

@@ -182,3 +182,16 @@ def test_read_points(tmp_path):
         read_points(LEDGER.assign(points=-LEDGER["points"]))
     with pytest.raises(DataError, match="missing"):
         read_points(LEDGER.drop(columns="kind"))
+
+
+def test_expiries_are_ledger_rows_summing_to_expired():
+    rows = points.expiries(LEDGER, "2026-06-30", "rolling")
+    assert rows.values.tolist() == [
+        ["b", T("2025-12-20"), 200.0, "expire"],  # last day 19 Dec 2025
+        ["b", T("2026-01-05"), 300.0, "expire"],
+        ["a", T("2026-06-01"), 400.0, "expire"],  # last day 31 May 2026
+    ]
+    calendar = points.expiries(LEDGER, "2026-06-30", "calendar")
+    assert calendar.groupby("customer_id")["points"].sum().to_dict() == {"a": 400, "b": 500}
+    b = points.balances(LEDGER, "2026-06-30", "calendar")
+    assert b["expired"].to_dict() == {"a": 400, "b": 500}
