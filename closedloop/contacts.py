@@ -191,8 +191,9 @@ def contact_list(
     day = summaries.day(asof)
     cust = _customers(customers, day)
     excluded = exclusion_ids(exclude)
-    n_excluded = int(cust.index.isin(excluded).sum())
-    cust = cust[~cust.index.isin(excluded)]
+    out = _among(cust.index, excluded)
+    n_excluded = int(out.sum())
+    cust = cust[~out]
     notes: list[str] = []
     evidence, facts = _evidence(transactions, cust, day, points_ledger, table, expiry, notes)
 
@@ -213,7 +214,7 @@ def contact_list(
         )
         if found is None or found.empty:
             continue
-        found = found[found["customer_id"].isin(cust.index)]
+        found = found[_among(found["customer_id"], cust.index)]
         parts.append(
             found.assign(
                 rule=spec.rule,
@@ -559,6 +560,12 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer) -> pd.D
             "score": pairs["confidence"].to_numpy(),
         }
     )
+
+
+def _among(values, ids: pd.Index) -> np.ndarray:
+    """Which ``values`` are in the unique ``ids`` (a hash lookup; ``isin`` on Arrow strings
+    compares in Python)."""
+    return pd.Index(ids.astype("object")).get_indexer(pd.Index(values).astype("object")) >= 0
 
 
 def _channel(cand: pd.DataFrame, cust: pd.DataFrame) -> pd.Series:
