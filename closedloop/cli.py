@@ -83,6 +83,25 @@ def _parser() -> argparse.ArgumentParser:
         "--source", type=Path, default=None, help="the Hillstrom CSV (default: download once)"
     )
     hill.set_defaults(func=_make_hillstrom)
+
+    reach = sub.add_parser(
+        "contacts", help="this week's contact lists: who, why, through which channel"
+    )
+    reach.add_argument(
+        "--data", type=Path, default=DEMO_DIR, help="data folder (default: data/demo)"
+    )
+    reach.add_argument("--asof", required=True, help="the day the data is complete to (YYYY-MM-DD)")
+    reach.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: reports/contacts/ASOF)"
+    )
+    reach.add_argument("--cap", type=int, default=1, help="contacts per customer per week")
+    reach.add_argument(
+        "--exclude", type=Path, default=None, help="CSV of customer_id never contacted (a holdout)"
+    )
+    reach.add_argument(
+        "--expiry", choices=["rolling", "calendar"], default="rolling", help="points expiry rule"
+    )
+    reach.set_defaults(func=_contacts)
     return parser
 
 
@@ -216,6 +235,42 @@ def _make_hillstrom(args) -> int:
         )
         return 2
     print(f"Hillstrom campaign in {folder}/: run it with  closedloop run {folder / 'plan.yaml'}")
+    return 0
+
+
+def _contacts(args) -> int:
+    import pandas as pd
+
+    from closedloop import basket, contacts, io
+    from closedloop.errors import DataError
+
+    folder = args.data
+    try:
+        tx = io.read_transactions(folder / "transactions.csv", asof=args.asof)
+        customers = io.read_customers(folder / "customers.csv")
+        extra = {}
+        if (folder / "points.csv").exists():
+            extra["points_ledger"] = io.read_points(folder / "points.csv", asof=args.asof)
+        if (folder / "items.csv").exists():
+            items = pd.read_csv(folder / "items.csv", dtype={"order_id": str})
+            extra["items"] = items
+            extra["basket_rules"] = basket.rules(items[["order_id", "item"]], 0.01, 0.2)
+        if args.exclude is not None:
+            extra["exclude"] = pd.read_csv(args.exclude, dtype={"customer_id": str})
+        week = contacts.contact_list(
+            tx, customers, args.asof, cap=args.cap, expiry=args.expiry, **extra
+        )
+    except DataError as exc:
+        print(f"closedloop contacts: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path("reports") / "contacts" / str(args.asof)
+    contacts.write_contacts(week, out)
+    print(f"contacts for the week from {args.asof}: {len(week.rows):,} in {out}/")
+    print(week.summary.to_string())
+    left = ", ".join(f"{k} {v:,}" for k, v in week.dropped.items())
+    print(f"left out: {left}")
+    for note in week.notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "read_customers",
     "read_events",
     "read_outcomes",
+    "read_points",
     "read_transactions",
 ]
 
@@ -123,6 +124,14 @@ EVENTS = _Table(
     ids=("entity_id", "customer_id"),
     dates=("timestamp",),
 )
+POINTS = _Table(
+    "points",
+    required=("customer_id", "date", "points", "kind"),
+    ids=("customer_id", "order_id"),
+    dates=("date",),
+    numbers=("points",),
+)
+POINT_KINDS = ("earn", "redeem", "expire")
 
 _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n"}
@@ -247,6 +256,35 @@ def read_events(
     """Funnel events: ``entity_id, stage, timestamp`` (optional ``channel``, ``customer_id``)."""
     frame = _read(EVENTS, data, columns, asof, source, None, date_format, encoding, timezone)
     frame["stage"] = frame["stage"].astype("str")
+    return frame
+
+
+def read_points(data, columns=None, asof=None, source=None) -> pd.DataFrame:
+    """The points ledger (积分): one row per event, ``customer_id, date, points, kind`` with
+    ``kind`` one of earn, redeem, expire and ``points`` a number >= 0 (the kind gives the
+    direction); optional ``order_id``. Worked by :mod:`closedloop.points`."""
+    frame = _read(POINTS, data, columns, asof, source)
+    source = frame.attrs["quality"]["source"]
+    kind = frame["kind"].astype("str").str.strip().str.lower()
+    bad = ~kind.isin(POINT_KINDS)
+    if bad.any():
+        raise DataError(
+            source,
+            f"kind must be one of {', '.join(POINT_KINDS)}",
+            column="kind",
+            rows=frame[bad.to_numpy()],
+            n_bad=int(bad.sum()),
+        )
+    negative = frame["points"] < 0
+    if negative.any():
+        raise DataError(
+            source,
+            "points must be >= 0 (the kind gives the direction: earn adds, redeem and expire take)",
+            column="points",
+            rows=frame[negative.to_numpy()],
+            n_bad=int(negative.sum()),
+        )
+    frame["kind"] = kind
     return frame
 
 

@@ -7,8 +7,15 @@ import hashlib
 import pandas as pd
 import pytest
 
+from closedloop import points
 from closedloop.datasets import cdnow, cdnow_summary, groceries, hillstrom, make_demo, write_demo
-from closedloop.io import read_assignments, read_customers, read_events, read_transactions
+from closedloop.io import (
+    read_assignments,
+    read_customers,
+    read_events,
+    read_points,
+    read_transactions,
+)
 
 
 def test_cdnow_master_and_sample():
@@ -68,6 +75,7 @@ def test_demo_is_deterministic(tmp_path):
         "items.csv",
         "outcomes.csv",
         "plan.yaml",
+        "points.csv",
         "transactions.csv",
     ]
     for name in files:
@@ -86,6 +94,35 @@ def test_demo_files_pass_the_contract(tmp_path):
     assert set(tx["customer_id"]) <= set(customers["customer_id"])
     assert set(assignments["customer_id"]) <= set(customers["customer_id"])
     assert set(events["stage"]) == {"touch", "visit", "register", "purchase"}
+    ledger = read_points(folder / "points.csv")
+    assert set(ledger["customer_id"]) <= set(customers["customer_id"])
+
+
+def test_demo_contact_data(demo):
+    customers = demo.customers
+    # online means reachable on WeCom, in a group or in the app; SMS needs a member's phone
+    online = customers["reach_wecom"] | customers["reach_group"] | customers["reach_app"]
+    assert (online == customers["online"]).all()
+    assert not (customers["reach_group"] & ~customers["reach_wecom"]).any()
+    assert not (customers["reach_sms"] & ~customers["is_member"]).any()
+    came_by_wecom = customers["online"] & (customers["source_channel"] == "wecom")
+    assert customers.loc[came_by_wecom, "reach_wecom"].all()
+    assert customers.loc[~customers["is_member"], "birthday"].isna().all()
+    assert customers["birthday"].notna().mean() > 0.4
+    assert demo.items["brand"].notna().all()
+    assert demo.items.groupby("item")["brand"].nunique().max() == 2
+    # the ledger: 1 point per whole yuan on members' purchases; expiries by the rolling rule
+    ledger = demo.points
+    earned = ledger[ledger["kind"] == "earn"].set_index("order_id")["points"]
+    tx = demo.transactions.set_index("order_id")
+    assert (earned == tx.loc[earned.index, "amount"].astype(int)).all()
+    assert tx.loc[earned.index, "is_member"].all()
+    assert (ledger["kind"] == "redeem").sum() > 50
+    for rule in ("rolling", "calendar"):  # valid under both rules: no redemption overdraws
+        balance = points.balances(ledger, "2026-03-31", rule)
+    balance = points.balances(ledger, "2026-03-31", "rolling")
+    assert (balance["expired"] == balance["expired_recorded"]).all()
+    assert (balance["balance"] >= 0).all()
 
 
 def test_demo_shapes_are_realistic(demo):

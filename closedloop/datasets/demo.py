@@ -114,6 +114,21 @@ AFFINITY = [
     ("cereal", "whole milk", 0.35),
 ]
 CATEGORIES = sorted({category for category, _ in CATALOGUE.values()})
+#: brands by category: each item comes in two of its category's brands (the first more common)
+CATEGORY_BRANDS = {
+    "dairy": ("Bright", "Mengniu", "Yili"),
+    "bakery": ("Ganso", "House"),
+    "fresh": ("FarmFresh", "House"),
+    "pantry": ("Lee Kum Kee", "Barilla", "House"),
+    "drinks": ("Nongfu", "Tsingtao", "House"),
+    "snacks": ("Three Squirrels", "Oreo", "House"),
+    "baby": ("Pampers", "Feihe"),
+    "household": ("Blue Moon", "Vinda", "House"),
+}
+#: reachability columns of the customers (the contact channels, strongest first)
+REACH = ("reach_wecom", "reach_group", "reach_app", "reach_sms")
+#: points: 1 point per yuan spent by members; a redemption is at least this many points
+REDEEM_MIN = 200
 STORES = [f"S{i:02d}" for i in range(1, 13)]
 
 
@@ -128,6 +143,7 @@ class Demo:
     outcomes: pd.DataFrame
     events: pd.DataFrame
     effects: pd.DataFrame
+    points: pd.DataFrame
     plan: dict = field(repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -140,6 +156,7 @@ class Demo:
             "outcomes",
             "events",
             "effects",
+            "points",
         ]
         return {name: getattr(self, name) for name in names}
 
@@ -164,6 +181,11 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
     transactions, items = _baskets(rng, customers, latent, orders)
     outcomes = _outcomes(assignments, transactions, march)
     events = _campaign_events(rng, assignments, outcomes, transactions, events_acq)
+    # what the contact lists need, from a generator of its own: the draws above stay the same
+    extra = np.random.default_rng(seed + 1000)
+    customers = _contact_data(extra, customers)
+    items = _brands(extra, items)
+    points = _points(extra, customers, transactions)
     return Demo(
         customers=customers,
         transactions=transactions,
@@ -172,6 +194,7 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
         outcomes=outcomes,
         events=events,
         effects=effects,
+        points=points,
         plan=_plan(),
     )
 
@@ -524,6 +547,116 @@ def _campaign_events(rng, assignments, outcomes, transactions, events_acq):
         drop=True
     )
     return events.astype({"customer_id": "str"})
+
+
+def _contact_data(rng, customers):
+    """Birthdays and reachability per channel, consistent with ``online`` and ``source_channel``.
+
+    Online customers (members reachable online) are reachable on WeCom one-to-one (all who came
+    through WeCom, 45% of the others), in a WeCom group (35% of those on WeCom) and in the app /
+    official account (all who came through the app or a poster QR, half of the others; anyone
+    online and on neither is on the app): ``online`` is exactly "reachable on WeCom, a group or
+    the app". 85% of members left a phone number for SMS; non-members are reachable nowhere.
+    70% of members gave a birthday (aged 18 to 70 in March 2026).
+    """
+    n = len(customers)
+    online = customers["online"].to_numpy()
+    member = customers["is_member"].to_numpy()
+    source = customers["source_channel"].to_numpy()
+    wecom = online & ((source == "wecom") | (rng.random(n) < 0.45))
+    group = wecom & (rng.random(n) < 0.35)
+    app = online & (np.isin(source, ["app", "poster_qr"]) | (rng.random(n) < 0.5))
+    app |= online & ~wecom
+    sms = member & (rng.random(n) < 0.85)
+    age_days = rng.integers(18 * 365, 70 * 365, n)
+    born = (CAMPAIGN[1] - pd.to_timedelta(age_days, unit="D")).to_numpy()
+    birthday = pd.Series(born).where(member & (rng.random(n) < 0.70))
+    return customers.assign(
+        birthday=birthday.astype("datetime64[ns]").to_numpy(),
+        reach_wecom=wecom,
+        reach_group=group,
+        reach_app=app,
+        reach_sms=sms,
+    )
+
+
+def _brands(rng, items):
+    """A ``brand`` on every order line: each item comes in two of its category's brands."""
+    names = list(CATALOGUE)
+    choices = {}
+    for category, brands in CATEGORY_BRANDS.items():
+        mine = [i for i in names if CATALOGUE[i][0] == category]
+        for k, name in enumerate(mine):
+            choices[name] = (brands[k % len(brands)], brands[(k + 1) % len(brands)])
+    first = np.array([choices[i][0] for i in items["item"]], dtype=object)
+    second = np.array([choices[i][1] for i in items["item"]], dtype=object)
+    brand = np.where(rng.random(len(items)) < 0.65, first, second)
+    return items.assign(brand=brand.astype("str"))
+
+
+def _points(rng, customers, transactions):
+    """The points ledger: members earn 1 point per yuan (whole points) on every purchase; about
+    half of the members who ever hold :data:`REDEEM_MIN` usable points redeem once, some hundreds;
+    the points no redemption used expire by the rolling rule (each lives 365 days).
+
+    A redemption never takes more than the points usable that day under either rule: earned in
+    the last 365 days and in the same calendar year (the ledger is valid for both rules)."""
+    from closedloop import points as programme
+
+    member = transactions["is_member"].to_numpy() & (transactions["amount"].to_numpy() > 0)
+    earn = transactions.loc[member, ["customer_id", "order_date", "amount", "order_id"]]
+    earn = earn.assign(points=np.floor(earn["amount"]).astype("int64"))
+    earn = earn[earn["points"] > 0].sort_values(["customer_id", "order_date"], kind="stable")
+    code = pd.factorize(earn["customer_id"])[0].astype("int64")
+    day = earn["order_date"].dt.normalize()
+    day_no = ((day - HISTORY_START).dt.days).to_numpy().astype("int64")
+    year_start = pd.to_datetime(day.dt.year.astype("str") + "-01-01")
+    year_no = ((year_start - HISTORY_START).dt.days).to_numpy().astype("int64")
+    key = code * 100_000 + day_no
+    cum = np.concatenate([[0], np.cumsum(earn["points"].to_numpy())])
+    through = np.searchsorted(key, code * 100_000 + day_no, side="right")  # all of that day
+    rolling = cum[through] - cum[np.searchsorted(key, key - (programme.ROLLING_DAYS - 1))]
+    this_year = cum[through] - cum[np.searchsorted(key, code * 100_000 + year_no)]
+    usable = np.minimum(rolling, this_year)
+    # one redemption for half the customers who ever reach REDEEM_MIN, at a random such order
+    eligible = usable >= REDEEM_MIN
+    draw = np.where(eligible, rng.random(len(earn)), np.inf)
+    pick = pd.Series(draw).groupby(code).idxmin().to_numpy()
+    pick = pick[np.isfinite(draw[pick])]
+    pick = pick[rng.random(len(pick)) < 0.5]
+    amount = np.floor(usable[pick] * rng.uniform(0.3, 1.0, len(pick)) / 100) * 100
+    redeem = pd.DataFrame(
+        {
+            "customer_id": earn["customer_id"].to_numpy()[pick],
+            "date": earn["order_date"].to_numpy()[pick],
+            "points": amount.astype("int64"),
+            "kind": "redeem",
+            "order_id": earn["order_id"].to_numpy()[pick],
+        }
+    )
+    ledger = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "customer_id": earn["customer_id"].to_numpy(),
+                    "date": earn["order_date"].to_numpy(),
+                    "points": earn["points"].to_numpy(),
+                    "kind": "earn",
+                    "order_id": earn["order_id"].to_numpy(),
+                }
+            ),
+            redeem[redeem["points"] >= 100],
+        ],
+        ignore_index=True,
+    )
+    expire = programme.expiries(ledger, CAMPAIGN[1], "rolling")
+    expire = expire.assign(points=expire["points"].round().astype("int64"), order_id=None)
+    ledger = pd.concat([ledger, expire[expire["date"] <= CAMPAIGN[1]]], ignore_index=True)
+    order = ledger["kind"].map({"earn": 0, "redeem": 1, "expire": 2})
+    ledger = ledger.assign(_k=order).sort_values(["date", "customer_id", "_k"], kind="stable")
+    ledger = ledger.drop(columns="_k").reset_index(drop=True)
+    ledger["date"] = ledger["date"].astype("datetime64[ns]")
+    return ledger.astype({"order_id": "str"})
 
 
 def _plan() -> dict:

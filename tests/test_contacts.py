@@ -1,0 +1,257 @@
+"""This week's contacts on the demo: each rule selects exactly the customers its definition does
+(computed here again in plain pandas), the holdout is never contacted, the cap holds, channels
+are reachable and strongest first, and every reason states its evidence."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from closedloop import audiences, basket, contacts
+from closedloop.cli import main
+from closedloop.datasets import make_demo, write_demo
+from closedloop.errors import DataError
+
+ASOF = pd.Timestamp("2026-03-31")
+WEEK = [ASOF + pd.Timedelta(days=k) for k in range(7)]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return make_demo(seed=0, n_customers=3_000)
+
+
+@pytest.fixture(scope="module")
+def inputs(demo):
+    rules = basket.rules(demo.items[["order_id", "item"]], 0.01, 0.2)
+    milk = audiences.bought(
+        demo.transactions, ASOF, items=demo.items, brand="Bright", item=None, days=30
+    )
+    holdout = demo.assignments.loc[demo.assignments["arm"] == "control", "customer_id"]
+    return {
+        "points_ledger": demo.points,
+        "items": demo.items,
+        "basket_rules": rules,
+        "audience": {"bought Bright in the last 30 days": milk},
+        "exclude": holdout,
+    }
+
+
+@pytest.fixture(scope="module")
+def week(demo, inputs):
+    return contacts.contact_list(demo.transactions, demo.customers, ASOF, **inputs)
+
+
+def known(demo, inputs) -> set:
+    c = demo.customers
+    ok = c["join_date"].isna() | (c["join_date"] <= ASOF)
+    return set(c.loc[ok, "customer_id"]) - set(inputs["exclude"])
+
+
+def selected(week, rule) -> set:
+    return set(week.candidates.loc[week.candidates["rule"] == rule, "customer_id"])
+
+
+def test_onboarding_and_greetings(demo, inputs, week):
+    c = demo.customers.set_index("customer_id").loc[sorted(known(demo, inputs))]
+    age = (ASOF - c["join_date"]).dt.days
+    due = pd.Series(False, index=c.index)
+    for touch in (0, 3, 7, 15, 30, 60, 90, 150):
+        due |= (touch - age >= 0) & (touch - age <= 6)
+    assert selected(week, "onboarding") == set(c.index[due & c["is_member"]])
+    days = {d.strftime("%m-%d") for d in WEEK}
+    born = c["birthday"].dt.strftime("%m-%d").isin(days)
+    assert selected(week, "birthday") == set(c.index[born])
+    joined = c["join_date"].dt.strftime("%m-%d").isin(days) & (c["join_date"].dt.year < 2026)
+    assert selected(week, "anniversary") == set(c.index[joined])
+
+
+def churn_levels(tx: pd.DataFrame) -> pd.Series:
+    """rfm.churn_severity's definition, in plain pandas (the demo has one row per order)."""
+    tx = tx[tx["order_date"] < ASOF + pd.Timedelta(days=1)]
+    g = tx.groupby("customer_id")
+    last, first, orders = g["order_date"].max(), g["order_date"].min(), g.size()
+    recency = (ASOF - last.dt.normalize()).dt.days
+    own = ((last - first).dt.total_seconds() / 86400 / (orders - 1)).clip(lower=1)
+    own = own.where(orders > 1)
+    gap = own.fillna(own.median())
+    rhythm = recency / gap
+    level = (rhythm > 1.5).astype(int) + (rhythm > 2) + (rhythm > 3)
+    now = tx[tx["order_date"] >= ASOF - pd.Timedelta(days=89)].groupby("customer_id")["amount"]
+    prev = tx[
+        (tx["order_date"] >= ASOF - pd.Timedelta(days=179))
+        & (tx["order_date"] < ASOF - pd.Timedelta(days=89))
+    ].groupby("customer_id")["amount"]
+    n_now, n_prev = now.size().reindex(last.index, fill_value=0), prev.size()
+    r_now, r_prev = now.sum().reindex(last.index, fill_value=0), prev.sum()
+    n_prev, r_prev = (
+        n_prev.reindex(last.index, fill_value=0),
+        r_prev.reindex(last.index, fill_value=0),
+    )
+    fell = (n_prev > 0) & ((n_now <= 0.5 * n_prev) | ((r_prev > 0) & (r_now <= 0.5 * r_prev)))
+    return pd.Series(
+        np.array(["none", "light", "medium", "heavy"])[np.minimum(level + fell, 3)],
+        index=last.index,
+    )
+
+
+def test_win_back_by_level(demo, inputs, week):
+    levels = churn_levels(demo.transactions)
+    mine = known(demo, inputs)
+    for level in ("light", "medium", "heavy"):
+        expected = set(levels.index[levels == level]) & mine
+        assert selected(week, f"winback_{level}") == expected, level
+
+
+def test_upgrade_candidates(demo, inputs, week):
+    tx = demo.transactions
+    year = tx[(tx["order_date"] >= ASOF - pd.Timedelta(days=364))]
+    value = year.groupby("customer_id")["amount"].sum().round(6)
+    ranked = value.reset_index().sort_values(["amount", "customer_id"], ascending=[False, True])
+    n = len(ranked)
+    rank = np.arange(1, n + 1)
+    ranked["tier"] = np.select([rank <= int(0.05 * n), rank <= int(0.20 * n)], [0, 1], 2)
+    threshold = ranked.groupby("tier")["amount"].min()
+    nxt = ranked[ranked["tier"] > 0]
+    need = threshold.reindex(nxt["tier"] - 1).to_numpy()
+    close = nxt[need - nxt["amount"].to_numpy() <= 0.2 * need]
+    assert selected(week, "upgrade") == set(close["customer_id"]) & known(demo, inputs)
+    # ranked by chance x contribution: scores fall down the list
+    up = week.candidates[week.candidates["rule"] == "upgrade"]
+    assert up["score"].is_monotonic_decreasing
+
+
+def expiring_by_hand(ledger: pd.DataFrame, days: int = 30) -> dict:
+    """FIFO with the rolling rule, event by event: points expiring within ``days`` days."""
+    out = {}
+    ledger = ledger[ledger["kind"] != "expire"].assign(day=ledger["date"].dt.normalize())
+    ledger = ledger[ledger["day"] <= ASOF].sort_values(["customer_id", "day", "kind"])
+    for cid, events in ledger.groupby("customer_id"):
+        lots = deque()  # [last day, points]
+        for day, kind, pts in zip(events["day"], events["kind"], events["points"], strict=True):
+            while lots and lots[0][0] < day:
+                lots.popleft()
+            if kind == "earn":
+                lots.append([day + pd.Timedelta(days=364), pts])
+            else:
+                while pts > 0:
+                    use = min(pts, lots[0][1])
+                    lots[0][1] -= use
+                    pts -= use
+                    if lots[0][1] == 0:
+                        lots.popleft()
+        soon = sum(p for last, p in lots if ASOF <= last < ASOF + pd.Timedelta(days=days))
+        if soon > 0:
+            out[cid] = soon
+    return out
+
+
+def test_points_reminders(demo, inputs, week):
+    expected = expiring_by_hand(demo.points)
+    mine = known(demo, inputs)
+    assert selected(week, "points_expiring") == set(expected) & mine
+    rows = week.candidates[week.candidates["rule"] == "points_expiring"].set_index("customer_id")
+    assert (rows["points_expiring"] == pd.Series(expected).reindex(rows.index)).all()
+
+
+def test_opportunities(demo, inputs, week):
+    audience = next(iter(inputs["audience"].values()))
+    assert selected(week, "audience") == set(audience) & known(demo, inputs)
+    # the next best offer is basket.recommend's first offer for the items bought in 30 days
+    held = audiences.purchased(demo.transactions, ASOF, items=demo.items, days=30)
+    expected = {}
+    for cid, items in held.groupby("customer_id")["item"]:
+        best = basket.recommend(inputs["basket_rules"], list(items), k=1)
+        if len(best):
+            expected[cid] = best["offer"].iloc[0]
+    rows = week.candidates[week.candidates["rule"] == "next_best_offer"].set_index("customer_id")
+    assert set(rows.index) == set(expected) & known(demo, inputs)
+    got = rows["offer"].str.removeprefix("a coupon for ")
+    assert got.to_dict() == {k: v for k, v in expected.items() if k in rows.index}
+
+
+def test_holdout_cap_and_channels(demo, inputs, week):
+    holdout = set(inputs["exclude"])
+    assert not holdout & set(week.candidates["customer_id"])
+    assert week.dropped["excluded"] == len(holdout & set(demo.customers["customer_id"]))
+    rows = week.rows
+    assert rows.groupby("customer_id").size().max() == 1
+    reach = demo.customers.set_index("customer_id")[[f"reach_{c}" for c in contacts.CHANNELS]]
+    flags = reach.loc[rows["customer_id"]].to_numpy()
+    strongest = np.array(contacts.CHANNELS)[flags.argmax(axis=1)]
+    assert flags.any(axis=1).all()
+    assert (rows["channel"].to_numpy() == strongest).all()
+    # the cap: two a week lets a second type through, never two of one type
+    two = contacts.contact_list(demo.transactions, demo.customers, ASOF, cap=2, **inputs)
+    assert two.rows.groupby("customer_id").size().max() == 2
+    assert not two.rows.duplicated(["customer_id", "type"]).any()
+    assert len(two.rows) > len(rows)
+    # the first row per customer is the highest priority one
+    first = two.rows.sort_values("priority").drop_duplicates("customer_id")
+    assert (
+        first.set_index("customer_id")["rule"]
+        .sort_index()
+        .equals(rows.set_index("customer_id")["rule"].sort_index())
+    )
+    nowhere = set(reach.index[~reach.any(axis=1)])
+    assert not nowhere & set(two.rows["customer_id"])
+    assert week.dropped["unreachable"] == len(nowhere & set(week.candidates["customer_id"]))
+    assert week.summary.loc["total", "total"] == len(rows)
+
+
+def test_reasons_match_evidence(week):
+    rows = week.candidates
+    for row in rows.itertuples(index=False):
+        if row.rule.startswith("winback_"):
+            assert row.reason.startswith(f"{row.churn_level} churn: ")
+            assert row.rule == f"winback_{row.churn_level}"
+        elif row.rule == "points_expiring":
+            assert row.reason.startswith(f"{row.points_expiring:,.0f} points expire by ")
+            assert f"(balance {row.points_balance:,.0f})" in row.reason
+        elif row.rule == "upgrade":
+            assert row.reason.startswith(f"{row.member_tier} member ")
+        elif row.rule == "onboarding":
+            joined = ASOF - pd.Timedelta(days=int(row.days_since_join))
+            touch = (row.due_date - joined).days
+            assert f"day {touch} after joining on {joined:%Y-%m-%d}" in row.reason
+        elif row.rule == "birthday":
+            assert row.reason == f"birthday on {row.due_date:%Y-%m-%d}"
+        elif row.rule == "anniversary":
+            assert row.reason.startswith(f"member anniversary on {row.due_date:%Y-%m-%d}")
+            years = (row.days_since_join + (row.due_date - ASOF).days) // 365
+            assert f"{years} year" in row.reason
+        assert WEEK[0] <= row.due_date <= WEEK[-1]
+
+
+def test_rule_table_is_replaceable(demo, inputs):
+    only = contacts.RULES[contacts.RULES["rule"].isin(["winback_heavy", "birthday"])].copy()
+    only["channels"] = "sms"
+    week = contacts.contact_list(demo.transactions, demo.customers, ASOF, rules=only, **inputs)
+    assert set(week.rows["rule"]) <= {"winback_heavy", "birthday"}
+    assert set(week.rows["channel"]) == {"sms"}
+    bad = contacts.RULES.assign(rule="lottery")
+    with pytest.raises(DataError, match="unknown rule"):
+        contacts.contact_list(demo.transactions, demo.customers, ASOF, rules=bad)
+
+
+def test_cli_writes_one_file_per_channel(tmp_path, capsys):
+    data = write_demo(tmp_path / "demo", seed=1, n_customers=1_000)
+    out = tmp_path / "contacts"
+    assert main(["contacts", "--data", str(data), "--asof", "2026-03-31", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "win-back" in printed and "total" in printed
+    for channel in contacts.CHANNELS:
+        frame = pd.read_csv(out / f"contacts_{channel}.csv")
+        assert list(frame.columns) == contacts.EXPORT_COLUMNS
+        assert (frame["channel"] == channel).all()
+        parquet = pd.read_parquet(out / f"contacts_{channel}.parquet")
+        assert list(parquet.columns) == contacts.EXPORT_COLUMNS and len(parquet) == len(frame)
+
+
+def test_every_rule_selects_someone_on_the_demo(week):
+    counts = week.candidates["rule"].value_counts()
+    assert set(counts.index) == set(contacts.TRIGGERS), counts
+    assert set(week.rows["type"]) == set(contacts.TYPES)
