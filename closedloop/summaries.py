@@ -112,7 +112,8 @@ def purchases(
     if not schema["amount"].is_numeric():
         raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
     date = nw.col("order_date")
-    keep = date < end_of_day(asof)
+    # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
+    keep = ~nw.col("customer_id").is_null() & (date < end_of_day(asof))
     if start is not None:
         keep = keep & (date >= day(start, "start"))
     frame = frame.filter(keep)
