@@ -96,6 +96,23 @@ class DataPaths(_Strict):
         return self
 
 
+class BasketSettings(_Strict):
+    """The cross-sell section's association rules: a rule is kept when its itemset is in at least
+    ``min_support`` of the baskets and B follows A in at least ``min_confidence`` of A's."""
+
+    min_support: float = Field(0.005, gt=0, le=1)
+    min_confidence: float = Field(0.3, ge=0, le=1)
+
+
+class ReportSettings(_Strict):
+    """How the report measures what the plan does not fix: the customer base's window
+    (``period_days`` of purchases before each of its two days) and the basket rules' thresholds.
+    The section is optional; these are the defaults."""
+
+    period_days: int = Field(365, ge=1, le=3660)
+    basket: BasketSettings = BasketSettings()
+
+
 class Change(_Strict):
     """One change the Act step made to the plan, with its one-line reason."""
 
@@ -121,6 +138,7 @@ class Plan(_Strict):
     targets: Targets
     data: DataPaths
     columns: dict[Literal[TABLES], dict[str, str]] = {}  # type: ignore[valid-type]
+    report: ReportSettings | None = None
     changes: list[Change] = []
 
     @field_validator("campaign")
@@ -158,6 +176,11 @@ class Plan(_Strict):
                 f"baseline must end before the period starts ({self.baseline.end} >= {self.period.start})"
             )
         return self
+
+    @property
+    def report_settings(self) -> ReportSettings:
+        """The report's settings: the plan's ``report`` section, else the defaults."""
+        return self.report or ReportSettings()
 
     @property
     def treated_arms(self) -> list[str]:
@@ -237,6 +260,8 @@ _MODELS = {
     ("baseline",): Period,
     ("audience",): Audience,
     ("data",): DataPaths,
+    ("report",): ReportSettings,
+    ("report", "basket"): BasketSettings,
 }
 
 
