@@ -1,7 +1,12 @@
-"""Running the PDCA check report: papermill executes the notebook, nbconvert writes the HTML.
+"""Running the PDCA check report: the Check in this process, papermill shows it, nbconvert writes
+the HTML.
 
-The ledger of finished runs is :mod:`closedloop.ledger`; how the report shows tables and figures
-is :mod:`closedloop.page`.
+A run loads the plan and its data and computes the Check and the next plan here, before any
+kernel starts (bad data fails fast, as :class:`~closedloop.errors.DataError` or
+:class:`~closedloop.plan.PlanError`), and writes ``summary.json`` and ``next_plan.yaml``. The
+report notebook then only shows that Check: it gets it as a pickle (``check_path``), deleted again
+before the folder is renamed into place. The kernel is this interpreter, so it unpickles what this
+process pickled.
 
 A run writes into a temporary folder beside its destination and is renamed into place only when
 everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
@@ -12,23 +17,38 @@ run appends one row to ``reports/ledger.csv``, the campaign's PDCA history.
 from __future__ import annotations
 
 import html
-import json
+import importlib.resources
 import os
+import pickle
 import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger
+from closedloop import ledger, pdca
 from closedloop.plan import Plan
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "pdca_check.ipynb"
+NOTEBOOK_NAME = "pdca_check.ipynb"
 LEDGER = ledger.FILENAME
+#: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
+CHECK_FILE = "check.pkl"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 _EXTERNAL = re.compile(
     r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>|<link[^>]+href=[\"']https?://[^>]*>", re.I
 )
+
+
+def notebook_path() -> Path:
+    """The report notebook: package data in an installed wheel (``closedloop/notebooks/``), else
+    ``notebooks/`` beside the package (a source checkout or an editable install)."""
+    shipped = importlib.resources.files("closedloop") / "notebooks" / NOTEBOOK_NAME
+    if shipped.is_file():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_NAME
+
+
+NOTEBOOK = notebook_path()
 
 
 class RunExists(FileExistsError):
@@ -58,8 +78,9 @@ def run(
     notebook: Path | None = None,
     progress: bool = False,
 ) -> RunResult:
-    """Execute the report notebook for one plan; see the module docstring for the folders.
-    ``progress`` shows papermill's bar over the notebook's cells."""
+    """Check one plan and execute the report notebook on it; see the module docstring. Raises
+    :class:`PlanError` / :class:`DataError` before any folder or kernel when the plan or its data
+    are bad. ``progress`` shows papermill's bar over the notebook's cells."""
     started = time.perf_counter()
     plan_path = Path(plan_path).resolve()
     plan = Plan.from_yaml(plan_path)
@@ -69,16 +90,43 @@ def run(
     final = out / plan.campaign / run_id
     if final.exists():
         raise RunExists(f"{final} already exists: a run id is used once; pass another --run-id")
+    check = pdca.check(plan, pdca.load(plan, asof=asof or None), asof=asof or None)
+    next_plan = pdca.act(check)
+    summary = pdca.summary(check, next_plan, run_id)
     partial = out / plan.campaign / f".partial-{run_id}-{os.getpid()}"
     partial.mkdir(parents=True)
-    parameters = {
-        "plan_path": str(plan_path),
-        "asof": asof or "",
-        "run_id": run_id,
-        "language": language,
-        "out_dir": str(partial),
-        "ledger_path": str(out / LEDGER),
-    }
+    try:
+        pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
+        parameters = {
+            "plan_path": str(plan_path),
+            "asof": asof or "",
+            "run_id": run_id,
+            "language": language,
+            "out_dir": str(partial),
+            "ledger_path": str(out / LEDGER),
+            "check_path": str(save_check(partial / CHECK_FILE, check, next_plan)),
+        }
+        error = _execute(notebook or NOTEBOOK, partial, parameters, progress)
+        if not error:
+            (partial / "report.html").write_text(to_html(partial / "report.ipynb", plan))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if error:
+        failed = out / plan.campaign / "failed" / run_id
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if failed.exists():
+            shutil.rmtree(failed)
+        partial.rename(failed)
+        return RunResult(plan.campaign, run_id, False, failed, time.perf_counter() - started, error)
+    partial.rename(final)
+    ledger.append_ledger(out / LEDGER, summary)
+    return RunResult(plan.campaign, run_id, True, final, time.perf_counter() - started)
+
+
+def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool) -> str:
+    """Run the notebook in ``partial`` on the saved Check, then delete the Check's pickle.
+    Returns the failing cell in one line, or "" when every cell ran."""
     import papermill
     from traitlets.config import Config
 
@@ -87,32 +135,55 @@ def run(
     encrypted = Config({"AsyncKernelManager": {"transport_encryption": "auto"}})
     try:
         papermill.execute_notebook(
-            str(notebook or NOTEBOOK),
+            str(notebook),
             str(partial / "report.ipynb"),
             parameters=parameters,
             kernel_name="python3",
+            kernel_manager_class=_this_python(),
             progress_bar=progress,
             cwd=str(partial),
             config=encrypted,
         )
     except papermill.PapermillExecutionError as exc:
-        failed = out / plan.campaign / "failed" / run_id
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if failed.exists():
-            shutil.rmtree(failed)
-        partial.rename(failed)
-        reason = f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
-        return RunResult(
-            plan.campaign, run_id, False, failed, time.perf_counter() - started, reason
-        )
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    (partial / "report.html").write_text(to_html(partial / "report.ipynb", plan))
-    partial.rename(final)
-    summary = json.loads((final / "summary.json").read_text())
-    ledger.append_ledger(out / LEDGER, summary)
-    return RunResult(plan.campaign, run_id, True, final, time.perf_counter() - started)
+        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
+    finally:
+        (partial / CHECK_FILE).unlink(missing_ok=True)
+    return ""
+
+
+def save_check(path: str | Path, check: pdca.Check, next_plan: Plan) -> Path:
+    """Pickle the Check and the next plan for the report's kernel (the same interpreter)."""
+    path = Path(path)
+    with open(path, "wb") as handle:
+        pickle.dump((check, next_plan), handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_check(path: str | Path) -> tuple[pdca.Check, Plan]:
+    """The Check and the next plan a run saved with :func:`save_check` (a file the run itself
+    wrote into its own folder: never unpickle a file from anywhere else)."""
+    with open(path, "rb") as handle:
+        check, next_plan = pickle.load(handle)  # written by this run, see the docstring
+    if not isinstance(check, pdca.Check) or not isinstance(next_plan, Plan):
+        raise TypeError(f"{path}: not a Check saved by closedloop.report.save_check")
+    return check, next_plan
+
+
+def _this_python():
+    """A kernel manager that starts the kernel with this interpreter, whatever kernelspecs are
+    installed: the kernel must import the same closedloop that pickled the Check."""
+    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpec
+
+    class ThisPython(AsyncKernelManager):
+        @property
+        def kernel_spec(self) -> KernelSpec:
+            if self._kernel_spec is None:
+                self._kernel_spec = KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+            return self._kernel_spec
+
+    return ThisPython
 
 
 def to_html(executed: Path, plan: Plan) -> str:
