@@ -16,9 +16,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-OBJECTIVES = ("recruit", "convert", "second purchase", "ticket", "frequency", "win back")
-#: metrics a target can name: per-customer outcomes over the campaign period
-METRICS = ("conversion", "revenue", "visit")
 TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes")
 
 
