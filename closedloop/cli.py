@@ -121,6 +121,7 @@ def _run_id(args) -> str:
 
 
 def _run(args) -> int:
+    from closedloop.errors import DataError
     from closedloop.plan import PlanError
     from closedloop.report import RunExists, run
 
@@ -136,7 +137,7 @@ def _run(args) -> int:
             args.language,
             progress=sys.stderr.isatty(),
         )
-    except (PlanError, RunExists, ValueError) as exc:
+    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
         print(f"closedloop run: {exc}", file=sys.stderr)
         return 2
     if not result.ok:

@@ -339,6 +339,7 @@ PHRASES: dict[str, str] = {
     "conversion uplift by segment, partially pooled": "分群转化提升（部分合并估计）",
     "Who responded: uplift by segment": "响应人群：分群提升",
     "12 months to": "12 个月，截至",
+    "days to": "天，截至",
     "RFM segment migration over the campaign period": "活动期间 RFM 分群迁移",
     "bought A → offer B: lift > 1, by confidence": "买了 A → 推荐 B：提升度 > 1，按置信度排序",
     "Strongest basket rules for the next offer": "下一次推荐最强的购物篮规则",

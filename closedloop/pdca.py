@@ -2,13 +2,16 @@
 
 ``load(plan)`` reads the campaign's tables through the data contract; ``check(plan, data)``
 scores every target — actual, target, met or missed, and the posterior probability that it was met
-(from :mod:`closedloop.lift` and :mod:`closedloop.funnel`) — with the sample-ratio check and a
-data-quality summary; ``act(check)`` writes the next plan, each change with its reason. That last
-step is what closes the loop: the Check of one cycle writes the Plan of the next.
+(from :mod:`closedloop.lift` and :mod:`closedloop.funnel`) — with the sample-ratio check, the
+customer base before and after the period, the basket rules for cross-selling and a data-quality
+summary: everything the report shows, without a notebook. ``act(check)`` writes the next plan,
+each change with its reason. That last step is what closes the loop: the Check of one cycle writes
+the Plan of the next. ``write`` records a run (``summary.json``, ``next_plan.yaml``).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +19,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from closedloop import basket, io, lift, lift_segments, rfm, summaries
 from closedloop import funnel as funnel_mod
-from closedloop import io, lift, lift_segments, summaries
-from closedloop.act import next_plan
+from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import Plan, PlanError
 from closedloop.priors import PRIOR
 
-__all__ = ["METRIC_COLUMNS", "CampaignData", "Check", "Plan", "act", "check", "load"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "CampaignData",
+    "Check",
+    "CustomerBase",
+    "Plan",
+    "act",
+    "check",
+    "load",
+    "run_check",
+    "summary",
+    "write",
+]
 
 #: plan metric name -> outcome column (one row per assigned customer)
 METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 FUNNEL_FIRST_STAGE = "touch"
+#: the files a run records beside its report
+SUMMARY_FILE, NEXT_PLAN_FILE = "summary.json", "next_plan.yaml"
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,26 @@ class CampaignData:
 
 
 @dataclass(frozen=True)
+class CustomerBase:
+    """The customer base around the campaign: RFM tables the day before the period starts and
+    on its last day (each over the ``period_days`` before it), the pyramid on the last day and the
+    segment migration between the two."""
+
+    pyramid: pd.DataFrame
+    migration: rfm.Migration
+    monetary: str
+    period_days: int
+    before: pd.DataFrame
+    after: pd.DataFrame
+    before_asof: pd.Timestamp
+    after_asof: pd.Timestamp
+
+
+@dataclass(frozen=True)
 class Check:
-    """The Check of one cycle: the scorecard and the evidence behind it."""
+    """The Check of one cycle: the scorecard and the evidence behind it. ``customer_base`` is
+    None without transactions, ``cross_sell`` (the basket rules, strongest lift first) None
+    without items."""
 
     plan: Plan
     asof: pd.Timestamp
@@ -59,6 +94,8 @@ class Check:
     funnel: pd.DataFrame | None
     funnel_targets: pd.DataFrame | None
     quality: pd.DataFrame
+    customer_base: CustomerBase | None = None
+    cross_sell: pd.DataFrame | None = None
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -216,7 +253,8 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
 
 
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
-    """Score every target of the plan: actual, target, met / missed, P(met)."""
+    """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
+    of the evidence the report shows; thresholds from the plan's ``report`` section."""
     outcomes = data.outcomes
     metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
     lift_result = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
@@ -267,19 +305,56 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel=funnel_table,
         funnel_targets=funnel_targets,
         quality=data.quality,
+        customer_base=_customer_base(plan, data.transactions),
+        cross_sell=_cross_sell(plan, data.items),
+    )
+
+
+def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, Plan]:
+    """The Check of a plan file and the next plan: load, check, act."""
+    plan = Plan.from_yaml(plan_path)
+    result = check(plan, load(plan, asof=asof or None), asof=asof or None, seed=seed)
+    return result, act(result)
+
+
+def _customer_base(plan: Plan, transactions: pd.DataFrame | None) -> CustomerBase | None:
+    if transactions is None:
+        return None
+    days = plan.report_settings.period_days
+    before_day = pd.Timestamp(plan.period.start) - pd.Timedelta("1D")
+    after_day = pd.Timestamp(plan.period.end)
+    before = rfm.rfm_table(transactions, before_day, period_days=days)
+    after = rfm.rfm_table(transactions, after_day, period_days=days)
+    return CustomerBase(
+        pyramid=rfm.pyramid(after),
+        migration=rfm.migration(before, after, by="segment"),
+        monetary=after.attrs.get("monetary", "total"),
+        period_days=days,
+        before=before,
+        after=after,
+        before_asof=before_day,
+        after_asof=after_day,
+    )
+
+
+def _cross_sell(plan: Plan, items: pd.DataFrame | None) -> pd.DataFrame | None:
+    if items is None:
+        return None
+    settings = plan.report_settings.basket
+    return basket.rules(
+        items, min_support=settings.min_support, min_confidence=settings.min_confidence
     )
 
 
 def act(result: Check) -> Plan:
     """The next cycle's plan, each change with its reason (the loop closes here): the rules are
     in :mod:`closedloop.act`."""
-    return next_plan(result)
+    return _next_plan(result)
 
 
 def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
     """What a run records: the scorecard, the lift table and the decisions (summary.json)."""
     plan = result.plan
-    lift_rows = result.lift.drop(columns=[], errors="ignore").to_dict(orient="records")
     return {
         "campaign": plan.campaign,
         "cycle": plan.cycle,
@@ -287,10 +362,30 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "asof": str(result.asof.date()),
         "period": {"start": str(plan.period.start), "end": str(plan.period.end)},
         "scorecard": result.scorecard.to_dict(orient="records"),
-        "lift": lift_rows,
+        "lift": result.lift.to_dict(orient="records"),
         "srm": result.srm,
         "decisions": [c.model_dump() for c in next_plan.changes],
     }
+
+
+def write(
+    result: Check,
+    next_plan: Plan,
+    folder: str | Path,
+    run_id: str,
+    *,
+    plan_path: str | Path | None = None,
+) -> tuple[Path, Path]:
+    """Record a run in ``folder``: ``summary.json`` (:func:`summary`) and ``next_plan.yaml``, its
+    data paths relative to the folder of ``plan_path`` (the plan file checked) when given.
+    Returns the two paths written."""
+    folder = Path(folder)
+    summary_file, next_file = folder / SUMMARY_FILE, folder / NEXT_PLAN_FILE
+    relative_to = Path(plan_path).parent if plan_path is not None else None
+    next_plan.to_yaml(next_file, relative_to=relative_to)
+    record = summary(result, next_plan, run_id)
+    summary_file.write_text(json.dumps(record, indent=2, default=str))
+    return summary_file, next_file
 
 
 def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:

@@ -22,9 +22,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-OBJECTIVES = ("recruit", "convert", "second purchase", "ticket", "frequency", "win back")
-#: metrics a target can name: per-customer outcomes over the campaign period
-METRICS = ("conversion", "revenue", "visit")
 TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes")
 
 
@@ -206,6 +203,23 @@ class Quality(_Strict):
     min_coverage: float = Field(0.5, ge=0, le=1)
 
 
+class BasketSettings(_Strict):
+    """The cross-sell section's association rules: a rule is kept when its itemset is in at least
+    ``min_support`` of the baskets and B follows A in at least ``min_confidence`` of A's."""
+
+    min_support: float = Field(0.005, gt=0, le=1)
+    min_confidence: float = Field(0.3, ge=0, le=1)
+
+
+class ReportSettings(_Strict):
+    """How the report measures what the plan does not fix: the customer base's window
+    (``period_days`` of purchases before each of its two days) and the basket rules' thresholds.
+    The section is optional; these are the defaults."""
+
+    period_days: int = Field(365, ge=1, le=3660)
+    basket: BasketSettings = BasketSettings()
+
+
 class Change(_Strict):
     """One change the Act step made to the plan, with its one-line reason."""
 
@@ -236,6 +250,7 @@ class Plan(_Strict):
     formats: dict[Literal[TABLES], TableFormat] = {}  # type: ignore[valid-type]
     outliers: Outliers = Outliers()
     quality: Quality = Quality()
+    report: ReportSettings | None = None
     changes: list[Change] = []
 
     @field_validator("campaign")
@@ -273,6 +288,11 @@ class Plan(_Strict):
                 f"baseline must end before the period starts ({self.baseline.end} >= {self.period.start})"
             )
         return self
+
+    @property
+    def report_settings(self) -> ReportSettings:
+        """The report's settings: the plan's ``report`` section, else the defaults."""
+        return self.report or ReportSettings()
 
     @property
     def treated_arms(self) -> list[str]:
@@ -384,6 +404,8 @@ _MODELS = {
     ("data",): DataPaths,
     ("outliers",): Outliers,
     ("quality",): Quality,
+    ("report",): ReportSettings,
+    ("report", "basket"): BasketSettings,
 }
 
 

@@ -113,3 +113,9 @@ def same_results(demo_tables):
                 pd.testing.assert_frame_equal(got[part], frame, obj=f"{name}: {part}")
 
     return check
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: builds, installs or runs something whole (minutes); -m 'not slow' skips"
+    )

@@ -13,8 +13,6 @@ from matplotlib.ft2font import FT2Font
 
 from closedloop import DataError, figures, report
 from closedloop.datasets import hillstrom, write_demo, write_hillstrom
-from closedloop.figures import pdca as pdca_fig
-from closedloop.glossary import translate
 from closedloop.plan import Plan
 
 CHINESE = "客户金字塔目标达成闭环"
@@ -94,40 +92,6 @@ def test_history_shows_earlier_runs_and_this_one(chinese_run):
     assert 'id="history"' in html and 'id="fig-history"' in html
     assert "(en1)" in html and "(zh1)" in html  # two runs of the same cycle and date
     assert (chinese_run.folder / "figures" / "history.png").stat().st_size > 10_000
-
-
-def test_history_is_long_with_the_current_run_last(tmp_path):
-    summary = {
-        "campaign": "c",
-        "cycle": 2,
-        "run_id": "r2",
-        "asof": "2026-05-01",
-        "period": {"start": "2026-04-01", "end": "2026-04-30"},
-        "scorecard": [
-            {"target": "conversion_rate", "actual": 0.2, "target_value": 0.25, "status": "missed"}
-        ],
-    }
-    first = {**summary, "cycle": 1, "run_id": "r1", "asof": "2026-04-01"}
-    first["scorecard"] = [{**summary["scorecard"][0], "actual": 0.3, "status": "met"}]
-    report.append_ledger(tmp_path / "ledger.csv", first)
-    report.append_ledger(tmp_path / "ledger.csv", {**first, "campaign": "other"})
-    history = report.history(tmp_path / "ledger.csv", summary)
-    assert list(history["run"]) == ["cycle 1 · 2026-04-01", "cycle 2 · 2026-05-01"]
-    assert list(history["status"]) == ["met", "missed"]
-    assert list(history["current"]) == [False, True]
-    fig = pdca_fig.history(history)
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["conversion rate"]
-
-
-def test_translate_keeps_data_names_and_whole_phrases():
-    assert translate("target_value", "zh") == "目标值"
-    assert translate("Funnel by channel: step rates", "zh") == "分渠道漏斗：逐级转化率"
-    assert translate("mens buyer vs holdout", "zh") == "mens buyer 对比对照组"
-    assert translate("target_value", "en") == "target_value"
-    table = report.table(
-        pd.DataFrame({"target": ["a"], "status": ["met"]}), "t", language="zh"
-    ).data
-    assert '<td class="cl-met">达成</td>' in table and "<th>目标</th>" in table
 
 
 @pytest.fixture(scope="module")

@@ -104,6 +104,15 @@ def test_a_good_plan_loads_and_resolves_paths(tmp_path):
         ("arms", _DELETE, "arms: required"),
         ("data.transactions", _DELETE, "data: give outcomes or transactions"),
         ("cost", _DELETE, "an roi target needs the cost per contacted customer"),
+        ("report", {"window": 30}, r"report.window: unknown key \(known: period_days, basket\)"),
+        ("report", {"period_days": 0}, "report.period_days: Input should be greater than or equal"),
+        (
+            "report",
+            {"basket": {"min_suport": 0.01}},
+            r"report.basket.min_suport: unknown key \(known: min_support, min_confidence\)",
+        ),
+        ("report", {"basket": {"min_support": 0}}, "report.basket.min_support: Input should be"),
+        ("report", {"basket": {"min_confidence": 1.5}}, "report.basket.min_confidence: Input"),
     ],
 )
 def test_bad_fields_are_named(tmp_path, path, value, message):
@@ -242,3 +251,19 @@ def test_formats_outliers_and_quality_are_typed(tmp_path):
     ]:
         with pytest.raises(PlanError, match=message):
             Plan.from_yaml(write(tmp_path, {**GOOD, key: value}))
+
+
+def test_the_report_section_is_optional_with_documented_defaults(tmp_path):
+    plan = Plan.from_yaml(write(tmp_path, GOOD))
+    assert plan.report is None
+    assert plan.report_settings.period_days == 365
+    assert plan.report_settings.basket.min_support == 0.005
+    assert plan.report_settings.basket.min_confidence == 0.3
+    assert "report" not in yaml.safe_load(plan.to_yaml())  # defaults are not written out
+    raw = changed("report", {"period_days": 180, "basket": {"min_confidence": 0.5}})
+    plan = Plan.from_yaml(write(tmp_path, raw, "b.yaml"))
+    assert plan.report_settings.period_days == 180
+    assert plan.report_settings.basket.min_confidence == 0.5
+    assert plan.report_settings.basket.min_support == 0.005
+    again = Plan.from_yaml(write(tmp_path, yaml.safe_load(plan.to_yaml(relative_to=tmp_path))))
+    assert again == plan

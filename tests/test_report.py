@@ -1,31 +1,27 @@
 """The report runner: atomic folders, failed runs, run ids, the ledger, run-all.
 
 These tests drive the runner with small notebooks so that the machinery is tested apart from the
-analysis; tests/test_demo_report.py runs the real report end to end.
+report's sections; tests/test_demo_report.py runs the real report end to end.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 
 import nbformat
 import pandas as pd
 import pytest
 import yaml
 
-from closedloop import report
+from closedloop import DataError, report
 from closedloop.cli import main
 
-SUMMARY = """
-import json, pathlib
-from closedloop.plan import Plan
-plan = Plan.from_yaml(plan_path)
-summary = {"campaign": plan.campaign, "cycle": plan.cycle, "run_id": run_id, "asof": asof,
-           "period": {"start": str(plan.period.start), "end": str(plan.period.end)},
-           "scorecard": [{"target": "conversion_rate", "actual": 0.3, "target_value": 0.25,
-                          "status": "met"}]}
-pathlib.Path(out_dir, "summary.json").write_text(json.dumps(summary))
-print("<b>done</b>")
+SHOW = """
+import sys
+from closedloop import DataError, report
+check, next_plan = report.load_check(check_path)
+print("<b>done</b>", check.plan.campaign, next_plan.cycle, sys.executable)
 """
 
 
@@ -38,7 +34,8 @@ def notebook(path, body):
     }
     nb.metadata["language_info"] = {"name": "python"}
     params = nbformat.v4.new_code_cell(
-        'plan_path = ""\nasof = ""\nrun_id = ""\nlanguage = "en"\nout_dir = "."\nledger_path = ""'
+        'plan_path = ""\nasof = ""\nrun_id = ""\nlanguage = "en"\nout_dir = "."\nledger_path = ""\n'
+        'check_path = ""'
     )
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
@@ -59,7 +56,9 @@ def plan_file(tmp_path):
             "data": {"transactions": "tx.csv", "assignments": "a.csv"},
         }
         path = tmp_path / file
-        (path.parent / "tx.csv").write_text("customer_id,order_date,amount\n1,2026-03-02,5\n")
+        (path.parent / "tx.csv").write_text(
+            "customer_id,order_date,amount\n1,2026-02-02,4\n1,2026-03-02,5\n2,2026-03-03,7\n"
+        )
         (path.parent / "a.csv").write_text("customer_id,arm\n1,control\n2,sms\n")
         path.write_text(yaml.safe_dump(raw))
         return path
@@ -68,29 +67,31 @@ def plan_file(tmp_path):
 
 
 def test_a_run_lands_complete_and_is_ledgered(tmp_path, plan_file):
-    nb = notebook(tmp_path / "ok.ipynb", SUMMARY)
+    nb = notebook(tmp_path / "ok.ipynb", SHOW)
     out = tmp_path / "reports"
     result = report.run(plan_file(), out, "r1", asof="2026-04-01", notebook=nb)
     assert result.ok, result.error
     assert result.folder == out / "spring" / "r1"
     assert sorted(p.name for p in result.folder.iterdir()) == [
+        "next_plan.yaml",
         "report.html",
         "report.ipynb",
         "summary.json",
-    ]
+    ]  # the Check's pickle is gone
     assert not [p for p in (out / "spring").iterdir() if p.name.startswith(".partial")]
     ledger = pd.read_csv(out / "ledger.csv")
     assert ledger[["campaign", "run_id", "conversion_rate_status"]].values.tolist() == [
         ["spring", "r1", "met"]
     ]
     html = result.html.read_text()
-    assert "&lt;b&gt;done&lt;/b&gt;" in html  # printed text is escaped, not markup
+    assert "&lt;b&gt;done&lt;/b&gt; spring 2" in html  # printed text is escaped, not markup
+    assert f" {sys.executable}" in html  # the kernel is this interpreter
     assert "import json" not in html  # no code cells in the report
     assert "<title>spring — PDCA check report</title>" in html
 
 
 def test_an_existing_run_id_is_refused(tmp_path, plan_file):
-    nb = notebook(tmp_path / "ok.ipynb", SUMMARY)
+    nb = notebook(tmp_path / "ok.ipynb", SHOW)
     report.run(plan_file(), tmp_path / "reports", "r1", notebook=nb)
     with pytest.raises(report.RunExists, match="already exists: a run id is used once"):
         report.run(plan_file(), tmp_path / "reports", "r1", notebook=nb)
@@ -106,6 +107,7 @@ def test_a_failing_cell_keeps_the_partial_notebook(tmp_path, plan_file):
     executed = nbformat.read(result.folder / "report.ipynb", as_version=4)
     errors = [o["ename"] for c in executed.cells for o in c.get("outputs", []) if "ename" in o]
     assert errors == ["ValueError"]
+    assert not (result.folder / report.CHECK_FILE).exists()
     assert not (out / "spring" / "r2").exists()
     assert not (out / "ledger.csv").exists()
 
@@ -128,7 +130,7 @@ def test_bad_run_ids_and_hostile_campaigns_stay_inside_reports(tmp_path, plan_fi
 
 
 def test_run_all_goes_on_past_a_broken_plan(tmp_path, plan_file, monkeypatch, capsys):
-    monkeypatch.setattr(report, "NOTEBOOK", notebook(tmp_path / "ok.ipynb", SUMMARY))
+    monkeypatch.setattr(report, "NOTEBOOK", notebook(tmp_path / "ok.ipynb", SHOW))
     plans = tmp_path / "plans"
     plans.mkdir()
     plan_file(campaign="good", file="plans/good.yaml")
@@ -140,3 +142,35 @@ def test_run_all_goes_on_past_a_broken_plan(tmp_path, plan_file, monkeypatch, ca
     assert (tmp_path / "r" / "good" / "n1" / "report.html").exists()
     summary = json.loads((tmp_path / "r" / "good" / "n1" / "summary.json").read_text())
     assert summary["run_id"] == "n1"
+
+
+def test_bad_data_fails_before_any_kernel_or_folder(tmp_path, plan_file, monkeypatch, capsys):
+    path = plan_file()
+    (path.parent / "a.csv").write_text("customer_id,arm\n1,control\n2,email\n")
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel was started for bad data")
+
+    monkeypatch.setattr(report, "_execute", no_kernel)
+    with pytest.raises(DataError, match=r"arm\(s\) \['email'\] are not in the plan"):
+        report.run(path, tmp_path / "r", "d1")
+    assert not (tmp_path / "r").exists()
+    code = main(["run", str(path), "--out", str(tmp_path / "r"), "--run-id", "d1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    first = err.splitlines()[0]  # one line says what is wrong; the offending rows follow
+    assert first.startswith("closedloop run: ") and first.endswith(
+        "a.csv, column 'arm': arm(s) ['email'] are not in the plan; plan arm(s) ['sms'] have"
+        " nobody assigned (plan arms: ['control', 'sms'])"
+    )
+
+
+def test_the_check_reaches_the_kernel_and_the_ledger_without_summary_json(tmp_path, plan_file):
+    """The ledger row comes from the runner's own summary, whatever the notebook does."""
+    body = SHOW + "import pathlib\npathlib.Path(out_dir, 'summary.json').unlink()\n"
+    out = tmp_path / "reports"
+    result = report.run(plan_file(), out, "r3", notebook=notebook(tmp_path / "nb.ipynb", body))
+    assert result.ok, result.error
+    ledger = pd.read_csv(out / "ledger.csv")
+    assert ledger["run_id"].tolist() == ["r3"]
+    assert ledger["conversion_rate_actual"].tolist() == [1.0]

@@ -45,8 +45,6 @@ TRUE_UPLIFT = {
     ("wecom", "at_risk"): 0.100,
     ("wecom", "lapsed"): 0.030,
 }
-#: demo segments by recency at the campaign's start (days since last purchase)
-SEGMENT_RULES = "new: joined within 60 days; active: last purchase within 90 days; at_risk: 91-240; lapsed: >240"
 
 #: acquisition funnel: P(visit | touch), P(register | visit), P(purchase | register) by channel
 FUNNEL_STEPS = {

@@ -14,7 +14,7 @@ STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
 
 def history(history: pd.DataFrame, title: str = "PDCA history: each target, run after run"):
     """One small panel per target: the actual of every run (green met, red missed) against the
-    target that run had (dashed), oldest run first. Input: :func:`closedloop.report.history`."""
+    target that run had (dashed), oldest run first. Input: :func:`closedloop.ledger.history`."""
     use_style()
     targets = list(dict.fromkeys(history["target"]))
     runs = list(dict.fromkeys(history["run"]))

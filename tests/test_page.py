@@ -1,0 +1,31 @@
+"""How the report shows things: escaped text, translated tables with ids, formatted numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from closedloop import page
+from closedloop.glossary import translate
+
+
+def test_translate_keeps_data_names_and_whole_phrases():
+    assert translate("target_value", "zh") == "目标值"
+    assert translate("Funnel by channel: step rates", "zh") == "分渠道漏斗：逐级转化率"
+    assert translate("mens buyer vs holdout", "zh") == "mens buyer 对比对照组"
+    assert translate("target_value", "en") == "target_value"
+    table = page.table(pd.DataFrame({"target": ["a"], "status": ["met"]}), "t", language="zh").data
+    assert '<td class="cl-met">达成</td>' in table and "<th>目标</th>" in table
+
+
+def test_text_and_notes_escape_what_they_are_given():
+    shown = page.text("# {name}", name="<script>x</script> *bold*").data
+    assert shown == "# &lt;script&gt;x&lt;/script&gt; *bold*"
+    assert "&lt;b&gt;" in page.note("<b>srm</b>").data
+
+
+def test_numbers_read_as_a_report_shows_them():
+    assert page.number(0.123456) == "0.1235"
+    assert page.number(25_000.4) == "25,000"
+    assert page.number(float("nan")) == "–"
+    formatted = page.table(pd.DataFrame({"x": [0.5]}), "t", formats={"x": "{:.1%}"}).data
+    assert 'id="t"' in formatted and "<td>50.0%</td>" in formatted

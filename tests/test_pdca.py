@@ -1,0 +1,74 @@
+"""The Check without a notebook: everything the report shows, and the files a run writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from closedloop import pdca
+from closedloop.datasets import write_demo
+from closedloop.plan import Plan
+
+ASOF = "2026-03-31"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return write_demo(tmp_path_factory.mktemp("demo"), seed=1, n_customers=2_000)
+
+
+@pytest.fixture(scope="module")
+def checked(demo):
+    return pdca.run_check(demo / "plan.yaml", ASOF)
+
+
+def test_the_check_holds_the_customer_base_and_the_basket_rules(checked):
+    check, next_plan = checked
+    base = check.customer_base
+    assert base.period_days == 365 and base.monetary == "total"
+    assert str(base.before_asof.date()) == "2026-02-28"
+    assert str(base.after_asof.date()) == "2026-03-31"
+    assert base.pyramid["customers"].sum() == len(base.after)
+    assert base.migration is not None
+    rules = check.cross_sell
+    assert len(rules) and (rules["support"] >= 0.005).all() and (rules["confidence"] >= 0.3).all()
+    assert next_plan.cycle == check.plan.cycle + 1
+
+
+def test_the_report_section_of_the_plan_sets_the_thresholds(demo, checked):
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    raw["report"] = {"period_days": 90, "basket": {"min_support": 0.02, "min_confidence": 0.5}}
+    (demo / "tight.yaml").write_text(yaml.safe_dump(raw))
+    check, _ = pdca.run_check(demo / "tight.yaml", ASOF)
+    assert check.customer_base.period_days == 90
+    assert len(check.customer_base.after) < len(checked[0].customer_base.after)
+    rules = check.cross_sell
+    assert (rules["support"] >= 0.02).all() and (rules["confidence"] >= 0.5).all()
+    assert len(rules) < len(checked[0].cross_sell)
+
+
+def test_no_transactions_no_customer_base_and_no_items_no_rules(demo):
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    for table in ("transactions", "items"):
+        del raw["data"][table]
+    (demo / "lean.yaml").write_text(yaml.safe_dump(raw))
+    check, _ = pdca.run_check(demo / "lean.yaml", ASOF)
+    assert check.customer_base is None and check.cross_sell is None
+    assert len(check.scorecard)
+
+
+def test_write_records_the_summary_and_the_next_plan(checked, demo, tmp_path):
+    check, next_plan = checked
+    summary_path, plan_path = pdca.write(
+        check, next_plan, tmp_path, "r1", plan_path=demo / "plan.yaml"
+    )
+    assert (summary_path.name, plan_path.name) == ("summary.json", "next_plan.yaml")
+    summary = json.loads(summary_path.read_text())
+    assert summary == json.loads(json.dumps(pdca.summary(check, next_plan, "r1"), default=str))
+    assert summary["run_id"] == "r1" and summary["asof"] == ASOF
+    written = yaml.safe_load(plan_path.read_text())
+    assert written["data"]["assignments"] == "assignments.csv"  # relative to the plan's folder
+    again = Plan.from_yaml(plan_path, check_paths=False)
+    assert again.cycle == 2 and again.changes == next_plan.changes

@@ -1,0 +1,143 @@
+"""The report's sections, and the report notebook as presentation only."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from closedloop import pdca, sections
+from closedloop.datasets import write_demo
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "pdca_check.ipynb"
+#: what a presentation cell may not hold: definitions, loops, comprehensions
+ANALYSIS = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _code_cells():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_the_report_notebook_only_calls_closedloop_and_displays():
+    cells = _code_cells()
+    params = cells[0]
+    assert "parameters" in params.metadata.get("tags", [])
+    for node in ast.parse(params.source).body:
+        assert isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant), ast.dump(node)
+    allowed = {"display"}
+    for cell in cells[1:]:
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, ANALYSIS), f"analysis code in a cell:\n{cell.source}"
+            if isinstance(node, ast.ImportFrom):
+                names = {a.asname or a.name for a in node.names}
+                if node.module == "IPython.display":
+                    assert names == {"display"}
+                else:
+                    assert node.module == "closedloop" or node.module.startswith("closedloop.")
+                allowed |= names
+            elif isinstance(node, ast.Import):
+                raise AssertionError(f"import {ast.unparse(node)}: use from closedloop import ...")
+    for cell in cells[1:]:
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call):
+                root = node.func
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                assert isinstance(root, ast.Name) and root.id in allowed, (
+                    f"{ast.unparse(node.func)}: a cell calls only what it imports from closedloop"
+                )
+    shown = cells[2:]
+    assert all(len(ast.parse(c.source).body) == 1 for c in shown), "one section per cell"
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    demo = write_demo(tmp_path_factory.mktemp("demo"), seed=1, n_customers=2_000)
+    return pdca.run_check(demo / "plan.yaml", "2026-03-31")
+
+
+def _html(parts) -> str:
+    return "\n".join(getattr(p, "data", "") for p in parts)
+
+
+def _headings(check, next_plan, tmp_path) -> list[str]:
+    parts = [
+        *sections.plan_recap(check),
+        *sections.scorecard(check),
+        *sections.lift(check, out_dir=tmp_path),
+        *sections.funnel(check, out_dir=tmp_path),
+        *sections.who_responded(check, out_dir=tmp_path),
+        *sections.customer_base(check, out_dir=tmp_path),
+        *sections.cross_sell(check, out_dir=tmp_path),
+        *sections.act(check, next_plan),
+        *sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", out_dir=tmp_path),
+        *sections.appendix(check),
+    ]
+    return re.findall(r"^## (.*)$", _html(parts), flags=re.M)
+
+
+def test_every_section_with_its_ids_and_numbers(checked, tmp_path):
+    check, next_plan = checked
+    assert _headings(check, next_plan, tmp_path) == [
+        "1. Plan recap",
+        "2. Scorecard",
+        "3. Lift over the holdout",
+        "4. Funnel",
+        "5. Who responded",
+        "6. Customer base",
+        "7. Cross-sell",
+        "8. Act",
+        "9. PDCA history",
+        "10. Appendix",
+    ]
+    html = _html(sections.customer_base(check, out_dir=tmp_path))
+    assert 'id="pyramid"' in html and 'id="fig-pyramid"' in html and 'id="fig-migration"' in html
+    assert "(12 months to 2026-03-31)" in html
+    assert 'id="basket-rules"' in _html(sections.cross_sell(check, out_dir=tmp_path))
+    assert 'id="data-quality"' in _html(sections.header(check, run_id="r1"))
+    assert "RFM monetary uses total" in _html(sections.appendix(check))
+    assert (tmp_path / "figures" / "pyramid.png").exists()
+
+
+def test_sections_without_data_are_left_out_and_the_numbers_run_on(checked, tmp_path):
+    check, next_plan = checked
+    lean = dataclasses.replace(check, customer_base=None, cross_sell=None, funnel=None)
+    assert sections.customer_base(lean) == sections.cross_sell(lean) == sections.funnel(lean) == ()
+    assert _headings(lean, next_plan, tmp_path) == [
+        "1. Plan recap",
+        "2. Scorecard",
+        "3. Lift over the holdout",
+        "4. Who responded",
+        "5. Act",
+        "6. PDCA history",
+        "7. Appendix",
+    ]
+    assert "RFM monetary" not in _html(sections.appendix(lean))
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # fonts: test_pdca_report.py
+def test_a_shorter_window_is_named_in_chinese_too(checked, tmp_path):
+    check, _ = checked
+    base = dataclasses.replace(check.customer_base, period_days=90)
+    short = dataclasses.replace(check, customer_base=base)
+    assert "(90 days to 2026-03-31)" in _html(sections.customer_base(short, out_dir=tmp_path))
+    zh = _html(sections.customer_base(short, "zh", out_dir=tmp_path))
+    assert "90 天，截至 2026-03-31" in zh
