@@ -196,9 +196,13 @@ def _build(seed: int, n_customers: int) -> tuple[Demo, _Latent]:
 
 def write_demo(path: str | Path = "data/demo", seed: int = 0, n_customers: int = 20_000) -> Path:
     """Write the demo to ``path`` as CSV files plus ``plan.yaml``; returns the folder."""
+    return _write(make_demo(seed=seed, n_customers=n_customers), path)
+
+
+def _write(demo: Demo, path: str | Path) -> Path:
+    """Write a built demo to ``path`` as :func:`write_demo` does."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    demo = make_demo(seed=seed, n_customers=n_customers)
     for name, frame in demo.tables().items():
         frame.to_csv(
             folder / f"{name}.csv",
