@@ -412,8 +412,12 @@ def next_cycle(
 
     out.mkdir(parents=True, exist_ok=True)
     source = Plan.from_yaml(folder / "plan.yaml").data
-    _extend(source.transactions or folder / "transactions.csv", month.transactions, out)
-    _extend(source.items or folder / "items.csv", month.items, out)
+    _extend(
+        source.transactions or folder / "transactions.csv",
+        month.transactions,
+        out / "transactions.csv",
+    )
+    _extend(source.items or folder / "items.csv", month.items, out / "items.csv")
     customers = Path(source.customers or folder / "customers.csv")
     if customers.resolve() != (out / "customers.csv").resolve():
         shutil.copyfile(customers, out / "customers.csv")
@@ -426,10 +430,9 @@ def next_cycle(
     return out
 
 
-def _extend(source: str | Path, rows: pd.DataFrame, out: Path) -> None:
-    """``out/<name>``: the bytes of ``source`` followed by ``rows`` in the demo's CSV format."""
+def _extend(source: str | Path, rows: pd.DataFrame, target: Path) -> None:
+    """``target``: the bytes of ``source`` followed by ``rows`` in the demo's CSV format."""
     source = Path(source)
-    target = out / f"{source.stem}.csv"
     text = source.read_bytes()
     if text and not text.endswith(b"\n"):
         text += b"\n"
