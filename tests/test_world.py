@@ -61,6 +61,14 @@ def test_same_seed_same_folders(tmp_path):
         return next_cycle(first, Plan.parse(raw), tmp_path / name / "c2", seed=1)
 
     a, b = run("a"), run("b")
+    plan = Plan.from_yaml(a / "plan.yaml")
+    with pytest.raises(ValueError, match="do not start with the demo's for seed 2"):
+        next_cycle(tmp_path / "a" / "c1", plan, tmp_path / "x", seed=2)
+    redesign = Plan.parse(
+        {**plan.model_dump(mode="python", exclude_none=True), "status": "redesign"}
+    )
+    with pytest.raises(ValueError, match="status 'redesign'"):
+        next_cycle(tmp_path / "a" / "c1", redesign, tmp_path / "x", seed=1)
     files = sorted(p.name for p in a.iterdir())
     assert files == [
         "assignments.csv",
@@ -72,7 +80,6 @@ def test_same_seed_same_folders(tmp_path):
     for name in files:
         digest = [hashlib.sha256((d / name).read_bytes()).hexdigest() for d in (a, b)]
         assert digest[0] == digest[1], name
-    plan = Plan.from_yaml(a / "plan.yaml")
     assert plan.data.outcomes is None and plan.data.transactions == a / "transactions.csv"
     assigned = pd.read_csv(a / "assignments.csv")
     assert set(assigned["arm"]) == {"control", "wecom"}
