@@ -165,6 +165,22 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
     ``n_customers`` counts everyone who joined by the end of March 2026, including the members
     recruited in March through the acquisition funnel.
     """
+    return _build(seed, n_customers)[0]
+
+
+@dataclass(frozen=True)
+class _Latent:
+    """What the demo knows and does not publish: each customer's latent state at the end of
+    February 2026 (``rate``, ``dropout``, ``basket``, ``never_buys``, ``alive`` and ``lives_left``,
+    the purchases left before dropping out) and the catalogue's item popularity."""
+
+    latent: pd.DataFrame
+    popularity: np.ndarray
+    n_old: int
+
+
+def _build(seed: int, n_customers: int) -> tuple[Demo, _Latent]:
+    """The demo and its latent state (:mod:`closedloop.datasets.world` continues it)."""
     if n_customers < 500:
         raise ValueError(f"n_customers must be at least 500 for a usable demo, not {n_customers}")
     rng = np.random.default_rng(seed)
@@ -176,7 +192,8 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
     assignments = _assign(rng, customers, history)
     march, effects = _march(rng, customers, latent, assignments, recruits, n_old)
     orders = pd.concat([history, march], ignore_index=True)
-    transactions, items = _baskets(rng, customers, latent, orders)
+    popularity = _popularity(rng)
+    transactions, items = _baskets(rng, customers, latent, orders, popularity)
     outcomes = _outcomes(assignments, transactions, march)
     events = _campaign_events(rng, assignments, outcomes, transactions, events_acq)
     # what the contact lists need, from a generator of its own: the draws above stay the same
@@ -184,7 +201,7 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
     customers = _contact_data(extra, customers)
     items = _brands(extra, items)
     points = _points(extra, customers, transactions)
-    return Demo(
+    demo = Demo(
         customers=customers,
         transactions=transactions,
         items=items,
@@ -195,13 +212,18 @@ def make_demo(seed: int = 0, n_customers: int = 20_000) -> Demo:
         points=points,
         plan=_plan(),
     )
+    return demo, _Latent(latent=latent, popularity=popularity, n_old=n_old)
 
 
 def write_demo(path: str | Path = "data/demo", seed: int = 0, n_customers: int = 20_000) -> Path:
     """Write the demo to ``path`` as CSV files plus ``plan.yaml``; returns the folder."""
+    return _write(make_demo(seed=seed, n_customers=n_customers), path)
+
+
+def _write(demo: Demo, path: str | Path) -> Path:
+    """Write a built demo to ``path`` as :func:`write_demo` does."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    demo = make_demo(seed=seed, n_customers=n_customers)
     for name, frame in demo.tables().items():
         frame.to_csv(
             folder / f"{name}.csv",
@@ -341,6 +363,7 @@ def _history(rng, customers, latent, recruits_from):
     cand = cand[nth < lives[cand["row"].to_numpy()]]
     counts = cand.groupby("row").size().reindex(range(len(customers)), fill_value=0).to_numpy()
     latent["alive"] = (lives > counts) & ~latent["never_buys"].to_numpy()
+    latent["lives_left"] = lives - counts
     cand = cand[cand["when"] >= HISTORY_START]
     return cand.assign(when=cand["when"].dt.floor("min"))
 
@@ -416,15 +439,20 @@ def _effects(assignments, base, uplift):
     return effects.reset_index().round(6)
 
 
-def _baskets(rng, customers, latent, orders):
-    """Items for every order (favourite category favoured, affinity pairs added) and order totals."""
+def _popularity(rng):
+    """Each catalogue item's popularity: a Zipf-like curve in a random order."""
+    popularity = 1.0 / np.arange(1, len(CATALOGUE) + 1) ** 0.6
+    return popularity[rng.permutation(len(CATALOGUE))]
+
+
+def _baskets(rng, customers, latent, orders, popularity, first_order=1):
+    """Items for every order (favourite category favoured, affinity pairs added) and order totals;
+    order ids are numbered in time order from ``first_order``."""
     orders = orders.sort_values(["when", "row"], kind="stable").reset_index(drop=True)
     n_orders = len(orders)
     names = np.array(list(CATALOGUE))
     category = np.array([CATALOGUE[i][0] for i in names])
     price = np.array([CATALOGUE[i][1] for i in names])
-    popularity = 1.0 / np.arange(1, len(names) + 1) ** 0.6
-    popularity = popularity[rng.permutation(len(names))]
     fav = customers["favourite_category"].to_numpy()[orders["row"].to_numpy()]
     n_lines = 1 + rng.poisson(latent["basket"].to_numpy()[orders["row"].to_numpy()])
     line_order = np.repeat(np.arange(n_orders), n_lines)
@@ -450,7 +478,7 @@ def _baskets(rng, customers, latent, orders):
     lines = lines.drop_duplicates(["order", "item"]).sort_values(["order", "item"], kind="stable")
     lines["quantity"] = 1 + rng.poisson(0.35, len(lines))
     lines["value"] = lines["quantity"] * price[lines["item"].to_numpy()]
-    order_ids = np.array([f"O{i:07d}" for i in range(1, n_orders + 1)])
+    order_ids = np.array([f"O{i:07d}" for i in range(first_order, first_order + n_orders)])
     totals = lines.groupby("order").agg(amount=("value", "sum"), quantity=("quantity", "sum"))
     rows = orders["row"].to_numpy()
     online = customers["online"].to_numpy()[rows] & (rng.random(n_orders) < 0.35)
