@@ -2,12 +2,15 @@
 
 The method's statistics (method.md §6): support = P(A, B); confidence = P(B | A) = P(A, B) / P(A);
 lift = P(B | A) / P(B). A pair is recommended only when lift > 1, and among those in order of
-confidence. Two calls:
+confidence. The calls:
 
 - :func:`rules` — frequent itemsets by FP-growth (Han, Pei & Yin 2000) and the rules drawn from
   them, both by ``mlxtend`` (``fpgrowth`` and ``association_rules``), with leverage
   (Piatetsky-Shapiro) and conviction (Brin et al. 1997) beside support, confidence and lift;
-- :func:`recommend` — the items to offer a customer holding a basket, in the method's order.
+- :func:`cross_sell` — the rules to act on, in the method's order: lift > 1, then by confidence;
+- :func:`recommend` — the items to offer a customer holding a basket, in the method's order;
+- :func:`conditional` — Bayes' theorem on behaviour (贝叶斯定理): does buying B become likelier
+  after a customer bought A?  P(B | A) against P(B), from purchase sequences.
 
 Baskets arrive as lists of items, a one-hot frame (one row per basket, one 0/1 column per item)
 or long transactions ``order_id, item``. The long form is reduced with one narwhals pass to its
@@ -29,9 +32,11 @@ import pandas as pd
 from mlxtend.frequent_patterns import association_rules, fpgrowth
 from scipy import sparse
 
+from closedloop._frames import to_pandas
 from closedloop.errors import DataError
 
 __all__ = [
+    "CROSS_SELL_N",
     "MIN_LIFT",
     "RECOMMEND_K",
     "RULE_ARROW",
@@ -44,6 +49,8 @@ __all__ = [
 MIN_LIFT = 1.0
 #: how many offers :func:`recommend` returns
 RECOMMEND_K = 5
+#: how many rules :func:`cross_sell` returns
+CROSS_SELL_N = 10
 #: the arrow in the readable rule text "A, B → C"
 RULE_ARROW = " → "
 
@@ -137,6 +144,35 @@ def rules(
     return found[RULE_COLUMNS].reset_index(drop=True)
 
 
+def method_order(rules: pd.DataFrame, *, min_lift: float = MIN_LIFT) -> pd.DataFrame:
+    """The method's order of rules (method.md §6): only rules with lift above ``min_lift`` (1: B
+    is likelier after A than it is anyway), ranked by confidence, then lift, then support, all
+    descending (then by ``rule`` text when the frame has it, so equal rules keep one order).
+
+    The one place that order is written: :func:`cross_sell` and :func:`recommend` read it."""
+    _check_rule_columns(rules)
+    keys = ["confidence", "lift", "support"]
+    kept = rules[rules["lift"] > min_lift]
+    if "rule" in kept.columns:
+        kept = kept.sort_values("rule", kind="stable")
+    return kept.sort_values(keys, ascending=False, kind="stable")
+
+
+def cross_sell(
+    rules: pd.DataFrame, n: int = CROSS_SELL_N, *, min_lift: float = MIN_LIFT
+) -> pd.DataFrame:
+    """The top ``n`` cross-sell rules (关联销售) in the method's order: lift > 1, by confidence.
+
+    ``rules`` is the frame of :func:`rules` (any frame with ``antecedents, consequents,
+    support, confidence, lift``). Rules with lift at or below ``min_lift`` are left out; the rest
+    are ranked by confidence, ties by lift, then support (:func:`method_order`). Same columns as
+    ``rules``, index reset. ``rules.head(n)`` is the strongest *association* (lift first); this is
+    what the method recommends.
+    """
+    _check_count("n", n, smallest=1)
+    return method_order(rules, min_lift=min_lift).head(n).reset_index(drop=True)
+
+
 def recommend(
     rules: pd.DataFrame,
     items: str | Iterable[str],
@@ -146,34 +182,154 @@ def recommend(
 ) -> pd.DataFrame:
     """What to offer a customer who holds ``items``: the method's order (method.md §6).
 
-    Keeps the rules whose antecedents the customer already holds, whose consequents they do not
-    hold yet, and whose lift is above ``min_lift`` (1: the offer is more likely than it is
-    anyway); ranks them by confidence, then lift, then support; keeps the best rule for each
-    offer and returns the top ``k``: ``offer`` (text), then the rule's columns as in :func:`rules`.
+    Keeps the rules whose antecedents the customer already holds and whose consequents they do
+    not hold yet, in :func:`method_order` (lift above ``min_lift``, by confidence, then lift, then
+    support); keeps the best rule for each offer and returns the top ``k``: ``offer`` (text),
+    then the rule's columns as in :func:`rules`.
     """
-    missing = [
-        c for c in ("antecedents", "consequents", "confidence", "lift", "support") if c not in rules
-    ]
+    _check_rule_columns(rules)
+    if isinstance(items, str):
+        items = [items]
+    held = frozenset(str(x) for x in items)
+    _check_count("k", k, smallest=1)
+    usable = rules["antecedents"].map(held.issuperset) & rules["consequents"].map(held.isdisjoint)
+    picked = method_order(rules[usable], min_lift=min_lift)
+    picked = picked.assign(offer=picked["consequents"].map(lambda s: ", ".join(sorted(s))))
+    picked = picked.drop_duplicates("offer").head(k)
+    return picked[["offer", *[c for c in rules.columns if c != "offer"]]].reset_index(drop=True)
+
+
+def conditional(
+    purchases,
+    a=None,
+    b=None,
+    *,
+    transactions=None,
+    item: str = "category",
+    customer_id: str = "customer_id",
+    order_date: str = "order_date",
+    order_id: str = "order_id",
+) -> pd.DataFrame:
+    """Bayes' theorem on behaviour (贝叶斯定理): is B likelier once a customer has bought A?
+
+    ``purchases`` has one row per item bought: ``customer_id, order_date`` and ``item`` (default
+    the ``category`` column). Order lines without customer and date (the demo's ``items``) are
+    joined on ``order_id`` to ``transactions``. ``a`` and ``b`` are one value, a list of values,
+    or ``None`` for every value of ``item``; one row per ordered pair (A, B), A ≠ B.
+
+    Over the customers in ``purchases`` (n):
+
+    - ``p_a`` = P(A): share of customers who bought A;
+    - ``p_b`` = P(B): share who bought B (at any time) — the prior;
+    - ``p_a_then_b`` = P(A, then B): share who bought B *later* than their first purchase of A
+      (strictly later in time: B in the same order is basket analysis, not a sequence);
+    - ``p_b_given_a`` = P(B | A) = P(A, then B) / P(A) — the posterior, Bayes' theorem;
+    - ``p_b_given_not_a``: share of customers who never bought A who bought B;
+    - ``lift`` = P(B | A) / P(B): above 1, A is followed by B more often than B happens anyway.
+
+    Counts ``customers, customers_a, customers_b, customers_a_then_b`` beside them. Sorted by
+    lift, highest first. A descriptive comparison of what followed what, not a causal effect:
+    customers who buy more of everything raise P(B | A) for every A.
+    """
+    frame = _purchase_sequences(purchases, transactions, item, customer_id, order_date, order_id)
+    values = sorted(frame[item].unique())
+    firsts = frame.pivot_table(index=customer_id, columns=item, values=order_date, aggfunc="min")
+    lasts = frame.pivot_table(index=customer_id, columns=item, values=order_date, aggfunc="max")
+    firsts, lasts = firsts.reindex(columns=values), lasts.reindex(columns=values)
+    n = len(firsts)
+
+    def chosen(x, name):
+        if x is None:
+            return values
+        wanted = [str(v) for v in ([x] if isinstance(x, str) or not isinstance(x, Iterable) else x)]
+        unknown = sorted(set(wanted) - set(values))
+        if unknown:
+            raise DataError("conditional", f"{name}: no purchases of {', '.join(unknown)}")
+        return list(dict.fromkeys(wanted))
+
+    first = firsts.to_numpy("datetime64[ns]")
+    last = lasts.to_numpy("datetime64[ns]")
+    position = {v: i for i, v in enumerate(values)}
+    rows = []
+    for left in chosen(a, "a"):
+        i = position[left]
+        bought_a = ~np.isnat(first[:, i])
+        for right in chosen(b, "b"):
+            if right == left:
+                continue
+            j = position[right]
+            bought_b = ~np.isnat(last[:, j])
+            then = bought_a & bought_b & (last[:, j] > first[:, i])
+            rows.append(
+                (
+                    left,
+                    right,
+                    n,
+                    bought_a.sum(),
+                    bought_b.sum(),
+                    then.sum(),
+                    (bought_b & ~bought_a).sum(),
+                    n - bought_a.sum(),
+                )
+            )
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "a",
+            "b",
+            "customers",
+            "customers_a",
+            "customers_b",
+            "customers_a_then_b",
+            "_b_not_a",
+            "_not_a",
+        ],
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["p_a"] = out["customers_a"] / out["customers"]
+        out["p_b"] = out["customers_b"] / out["customers"]
+        out["p_a_then_b"] = out["customers_a_then_b"] / out["customers"]
+        out["p_b_given_a"] = out["p_a_then_b"] / out["p_a"]
+        out["p_b_given_not_a"] = out["_b_not_a"] / out["_not_a"]
+        out["lift"] = out["p_b_given_a"] / out["p_b"]
+    out = out.drop(columns=["_b_not_a", "_not_a"])
+    counts = ["customers", "customers_a", "customers_b", "customers_a_then_b"]
+    out[counts] = out[counts].astype("int64")
+    out = out.sort_values(["lift", "a", "b"], ascending=[False, True, True], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _purchase_sequences(purchases, transactions, item, customer_id, order_date, order_id):
+    """``customer_id, order_date, item`` per item bought, joined to ``transactions`` on
+    ``order_id`` when the lines do not carry the customer and the date."""
+    lines = to_pandas(purchases, "conditional purchases", (item,))
+    if not {customer_id, order_date} <= set(lines.columns):
+        if transactions is None or order_id not in lines.columns:
+            raise DataError(
+                "conditional purchases",
+                f"needs '{customer_id}' and '{order_date}', or '{order_id}' and the transactions"
+                " to join them from",
+            )
+        orders = to_pandas(
+            transactions, "conditional transactions", (order_id, customer_id, order_date)
+        )
+        lines = lines.drop(columns=[c for c in (customer_id, order_date) if c in lines.columns])
+        orders = orders[[order_id, customer_id, order_date]].drop_duplicates(order_id)
+        lines = lines.merge(orders, on=order_id, how="inner")
+    frame = lines[[customer_id, order_date, item]].dropna()
+    if frame.empty:
+        raise DataError("conditional purchases", "no purchases with a customer, a date and an item")
+    return frame.astype({customer_id: "str", item: "str"})
+
+
+def _check_rule_columns(rules: pd.DataFrame) -> None:
+    needed = ("antecedents", "consequents", "confidence", "lift", "support")
+    missing = [c for c in needed if c not in rules]
     if missing:
         raise DataError(
             "rules",
             f"missing column(s) {', '.join(missing)}: pass the frame returned by basket.rules()",
         )
-    if isinstance(items, str):
-        items = [items]
-    held = frozenset(str(x) for x in items)
-    _check_count("k", k, smallest=1)
-    usable = (
-        rules["antecedents"].map(held.issuperset)
-        & rules["consequents"].map(held.isdisjoint)
-        & (rules["lift"] > min_lift)
-    )
-    picked = rules[usable].sort_values(
-        ["confidence", "lift", "support"], ascending=False, kind="stable"
-    )
-    picked = picked.assign(offer=picked["consequents"].map(lambda s: ", ".join(sorted(s))))
-    picked = picked.drop_duplicates("offer").head(k)
-    return picked[["offer", *[c for c in rules.columns if c != "offer"]]].reset_index(drop=True)
 
 
 def _encode(baskets, *, order_id: str, item: str) -> tuple[sparse.csr_matrix, np.ndarray]:

@@ -27,7 +27,7 @@ a missing column: nobody there). The suggested channel is the strongest reachabl
 rule's channels; a customer reachable on none of them gets no row (counted in ``dropped``).
 
 **Order.** Candidates are ranked by priority, then by the rule's score (the upgrade rule: chance
-of reaching the next tier × contribution; churn: the rhythm ratio; otherwise none), then by id.
+of reaching the next tier × contribution; churn: how far orders or spend fell between the two periods; otherwise none), then by id.
 Per customer and type only the first is kept (de-duplication by priority), then at most ``cap``
 contacts per customer in the week. Customers in ``exclude`` (the next cycle's holdout) are left
 out before anything else.
@@ -401,16 +401,17 @@ def _trigger(
         churn = facts["churn"]
         hit = churn[churn["severity"].astype("str") == level]
         reason = [
-            f"{level} churn: {r} days since the last purchase, {x:.1f}x their usual gap of"
-            f" {g:.0f} days"
-            + (f"; orders fell from {p} to {q} against the previous period" if f else "")
-            for r, x, g, f, p, q in zip(
+            f"{level} churn: no purchase in the last two periods, {r} days since the last one"
+            if gone
+            else f"{level} churn: orders {p} → {q} and spend {a:,.0f} → {b:,.0f} against the"
+            f" previous period; {r} days since the last purchase"
+            for r, gone, p, q, a, b in zip(
                 hit["recency_days"],
-                hit["rhythm"],
-                hit["gap_days"],
-                hit["fell"],
+                hit["lapsed_before"],
                 hit["orders_prev"],
                 hit["orders_now"],
+                hit["revenue_prev"],
+                hit["revenue_now"],
                 strict=True,
             )
         ]
@@ -419,7 +420,7 @@ def _trigger(
                 "customer_id": hit.index,
                 "due_date": day,
                 "reason": reason,
-                "score": hit["rhythm"].to_numpy(),
+                "score": hit["fall"].fillna(1.0).to_numpy(),
             }
         )
     if rule == "upgrade":

@@ -54,25 +54,34 @@ TERMS: dict[str, Term] = {
         "platinum top 5%, gold next 15%, regular",
     ),
     "grading": Term(
-        "grading", "分级", "closedloop.rfm.member_tiers", "rank by value; decides benefits"
+        "grading",
+        "分级",
+        "closedloop.rfm.member_tiers",
+        "rank by value (membership tiers, the pyramid); decides benefits",
     ),
     "grouping": Term(
         "grouping",
         "分群",
-        "closedloop.rfm.rfm_table (segment)",
-        "split by attributes; decides the offer",
+        "closedloop.groups.groups",
+        "split by attributes (category preference, personal style, channel preference);"
+        " decides the offer",
     ),
     "lifecycle": Term(
         "enter, active, sticky, valuable, recommend",
         "进 活 粘 值 荐",
         "closedloop.rfm.lifecycle_stage",
-        "the member lifecycle",
+        "the member lifecycle, mapped onto the pyramid's layers from the bottom up",
     ),
     "cidr": Term(
         "contact, identify, data, react",
         "CIDR",
-        "closedloop.contacts.contact_list",
-        "the customer lifecycle integration model; React is this week's contact list",
+        "closedloop.funnel.attribution, closedloop.rfm.member_tiers, closedloop.groups.groups,"
+        " closedloop.rfm.rfm_table, closedloop.kpi.touches_due, closedloop.rfm.churn_severity,"
+        " closedloop.rfm.upgrade_candidates, closedloop.contacts.contact_list",
+        "Contact (where the customer is met: the source channel) → Identify (new or existing,"
+        " which tier, which group) → Data (transactional and behaviour tags: RFM) → React"
+        " (planned and instant triggers: lifecycle touches, win-back, upgrade; this week's"
+        " contact list)",
     ),
     "contact_list": Term(
         "contact list",
@@ -186,7 +195,7 @@ TERMS: dict[str, Term] = {
         "recency, frequency, monetary",
         "RFM",
         "closedloop.rfm.rfm_table",
-        "scores 1-5 and named segments",
+        "scores 1-5 and named segments; M is the average per transaction unless total is chosen",
     ),
     "support": Term("support", "支持度", "closedloop.basket.rules", "P(A and B)"),
     "confidence": Term("confidence", "置信度", "closedloop.basket.rules", "P(B | A)"),
@@ -215,7 +224,7 @@ TERMS: dict[str, Term] = {
         "churn",
         "流失",
         "closedloop.rfm.churn_severity",
-        "light / medium / heavy, against the customer's own rhythm",
+        "light / medium / heavy, by how far F and M fell from the previous period to this one",
     ),
     "churn_light": Term("light churn", "轻度流失", "closedloop.rfm.churn_severity", ""),
     "churn_medium": Term("medium churn", "中度流失", "closedloop.rfm.churn_severity", ""),
@@ -239,7 +248,11 @@ TERMS: dict[str, Term] = {
         "arm minus control, with its posterior",
     ),
     "bayes": Term(
-        "Bayes' theorem", "贝叶斯定理", "closedloop.lift", "posterior = prior × likelihood"
+        "Bayes' theorem",
+        "贝叶斯定理",
+        "closedloop.basket.conditional",
+        "P(B | A) = P(A, then B) / P(A) against the prior P(B): does behaviour B become likelier"
+        " after A? (the campaign posteriors of closedloop.lift rest on the same theorem)",
     ),
     "clv": Term(
         "customer lifetime value", "客户终身价值", "closedloop.clv", "BG/NBD × Gamma-Gamma"
@@ -253,7 +266,9 @@ TERMS: dict[str, Term] = {
     "missed": Term("missed", "未达成", "", ""),
     "probability_met": Term("P(met)", "达成概率", "", "posterior probability the target was met"),
     "scorecard": Term("Scorecard", "目标达成", "closedloop.pdca.Check.scorecard", ""),
-    "segment": Term("segment", "分群", "", ""),
+    "segment": Term(
+        "segment", "分群", "", "a report's word for a group of customers; see grouping"
+    ),
     "arm": Term("arm", "实验组", "assignments.arm", ""),
     "conversion": Term(
         "conversion", "转化率", "outcomes.converted", "share of customers who bought in the period"
@@ -275,7 +290,12 @@ TERMS: dict[str, Term] = {
         "Who responded", "响应人群", "closedloop.lift_segments.lift_by_segment", ""
     ),
     "customer_base": Term("Customer base", "客户基础", "closedloop.rfm", ""),
-    "cross_sell": Term("Cross-sell", "关联销售", "closedloop.basket", ""),
+    "cross_sell": Term(
+        "Cross-sell",
+        "关联销售",
+        "closedloop.basket.cross_sell",
+        "recommend a pair only when lift > 1; among those, by confidence",
+    ),
     "history": Term(
         "PDCA history", "PDCA 历史", "reports/ledger.csv", "earlier cycles of this campaign"
     ),
@@ -300,9 +320,10 @@ TERMS: dict[str, Term] = {
     ),
     "upgrade": Term(
         "upgrade opportunity",
-        "升级机会",
+        "提升（升级机会）",
         "closedloop.rfm.upgrade_candidates",
-        "customers close to the next tier",
+        "room for more purchase frequency or a higher tier; customers close to the next tier,"
+        " the highest chance of upgrading × contribution first",
     ),
     "basket_analysis": Term(
         "basket analysis", "购物篮分析", "closedloop.basket", "which items are bought together"
@@ -412,6 +433,7 @@ PHRASES: dict[str, str] = {
     "Migration: where customers moved": "迁移：客户去了哪里",
     "share of the before-row": "占活动前该行的比例",
     "Strongest cross-sell rules by lift": "按提升度排序的最强关联销售规则",
+    "Cross-sell rules: lift > 1, by confidence": "关联销售规则：提升度 > 1，按置信度排序",
     "confidence = P(B | A)": "置信度 = P(B | A)",
     "All rules: lift against confidence (size = support)": "全部规则：提升度与置信度（点大小 = 支持度）",
     "Head-share curve: how few customers make most revenue": "人头占比曲线：少数客户贡献多数销售额",

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from closedloop import DataError
-from closedloop.basket import RULE_COLUMNS, recommend, rules
+from closedloop.basket import RULE_COLUMNS, conditional, cross_sell, recommend, rules
 from closedloop.datasets import groceries
 from closedloop.figures.basket import lift_confidence_scatter, top_rules_chart
 
@@ -185,6 +185,98 @@ def test_recommend_breaks_confidence_ties_by_lift_and_caps_k(tiny):
     assert list(got["offer"]) == ["a", "b"]
     assert list(recommend(tiny, "c", k=1)["offer"]) == ["a"]
     assert recommend(tiny, ["unknown item"]).empty
+
+
+def _hand_rules(rows) -> pd.DataFrame:
+    """A rules frame by hand: (rule text, support, confidence, lift)."""
+    frame = pd.DataFrame(rows, columns=["rule", "support", "confidence", "lift"])
+    sides = frame["rule"].str.split(" → ")
+    return frame.assign(
+        antecedents=sides.map(lambda s: frozenset(s[0].split(", "))),
+        consequents=sides.map(lambda s: frozenset([s[1]])),
+    )
+
+
+def test_cross_sell_is_lift_above_one_then_confidence():
+    """The method (§6): recommend a pair only when lift > 1; among those, by confidence."""
+    hand = _hand_rules(
+        [
+            ("x → y", 0.01, 0.30, 9.0),  # the highest lift, the lowest confidence
+            ("a → b", 0.20, 0.90, 1.0),  # lift exactly 1: no association, left out
+            ("c → d", 0.05, 0.95, 0.8),  # confident but B is rarer after A: left out
+            ("e → f", 0.10, 0.70, 1.5),
+            ("g → h", 0.02, 0.70, 1.5),  # ties e → f on confidence and lift: lower support
+            ("i → j", 0.03, 0.70, 2.0),  # ties on confidence, higher lift: first of the three
+        ]
+    )
+    got = cross_sell(hand, n=10)
+    assert got["rule"].tolist() == ["i → j", "e → f", "g → h", "x → y"]
+    assert (got["lift"] > 1).all() and got["confidence"].is_monotonic_decreasing
+    assert cross_sell(hand, n=2)["rule"].tolist() == ["i → j", "e → f"]
+    # the head of the lift-sorted frame is a different list
+    assert hand.sort_values("lift", ascending=False)["rule"].iloc[0] == "x → y"
+    # recommend reads the same order for one customer's basket
+    assert recommend(hand, ["e", "g", "i", "x"], k=10)["rule"].tolist() == got["rule"].tolist()
+    with pytest.raises(DataError, match="missing column"):
+        cross_sell(hand.drop(columns="lift"))
+
+
+def test_rules_chart_in_the_methods_order():
+    hand = _hand_rules(
+        [("x → y", 0.01, 0.30, 9.0), ("a → b", 0.2, 0.9, 1.0), ("e → f", 0.1, 0.7, 1.5)]
+    )
+    fig = top_rules_chart(hand, order="confidence")
+    ax = fig.axes[0]
+    # bars bottom up: the most confident rule at the top; lift 1 is not shown
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x → y", "e → f"]
+    assert ax.get_title() == "Cross-sell rules: lift > 1, by confidence"
+    assert top_rules_chart(hand).axes[0].get_title() == "Strongest cross-sell rules by lift"
+    with pytest.raises(ValueError, match="order must be one of"):
+        top_rules_chart(hand, order="support")
+
+
+def test_conditional_is_bayes_on_purchase_sequences():
+    """P(B | A) = P(A, then B) / P(A), against P(B): customers who bought A and later B."""
+    rows = [
+        ("u1", "2026-01-01", "milk"),
+        ("u1", "2026-02-01", "bread"),  # milk, then bread
+        ("u2", "2026-01-05", "milk"),
+        ("u2", "2026-01-05", "bread"),  # the same day and order: not "later"
+        ("u3", "2026-01-01", "bread"),
+        ("u3", "2026-03-01", "milk"),  # bread, then milk: not milk then bread
+        ("u4", "2026-01-01", "milk"),
+        ("u4", "2026-01-20", "tea"),
+        ("u4", "2026-02-20", "bread"),  # milk, then bread (later still)
+        ("u5", "2026-01-01", "tea"),
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_date", "category"])
+    frame["order_date"] = pd.to_datetime(frame["order_date"])
+    got = conditional(frame, "milk", "bread").iloc[0]
+    # n = 5; milk: u1 u2 u3 u4 (4); bread: u1 u2 u3 u4 (4); milk then bread: u1, u4 (2)
+    assert (got["customers"], got["customers_a"], got["customers_b"]) == (5, 4, 4)
+    assert got["customers_a_then_b"] == 2
+    assert got["p_b_given_a"] == pytest.approx(2 / 4)
+    assert got["p_b"] == pytest.approx(4 / 5)
+    assert got["p_b_given_a"] == pytest.approx(got["p_a_then_b"] / got["p_a"])  # Bayes
+    assert got["lift"] == pytest.approx((2 / 4) / (4 / 5))
+    assert got["p_b_given_not_a"] == 0.0  # u5, the one customer without milk, bought no bread
+    every = conditional(frame)
+    assert len(every) == 3 * 2 and every["lift"].is_monotonic_decreasing
+    tea_bread = every[(every["a"] == "tea") & (every["b"] == "bread")].iloc[0]
+    assert tea_bread["customers_a_then_b"] == 1 and tea_bread["p_b_given_a"] == 0.5
+    # order lines joined to their orders
+    lines = pd.DataFrame({"order_id": ["o1", "o2"], "category": ["milk", "bread"]})
+    orders = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2"],
+            "customer_id": ["u1", "u1"],
+            "order_date": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+        }
+    )
+    joined = conditional(lines, "milk", "bread", transactions=orders).iloc[0]
+    assert joined["customers_a_then_b"] == 1 and joined["p_b_given_a"] == 1.0
+    with pytest.raises(DataError, match="no purchases of cheese"):
+        conditional(frame, "cheese")
 
 
 @pytest.mark.parametrize(

@@ -70,32 +70,32 @@ def test_onboarding_and_greetings(demo, inputs, week):
 
 
 def churn_levels(tx: pd.DataFrame) -> pd.Series:
-    """rfm.churn_severity's definition, in plain pandas (the demo has one row per order)."""
+    """rfm.churn_severity's two-period definition, in plain pandas (the demo has one row per
+    order): the fall in orders or spend from the previous 90 days to the last 90 days."""
     tx = tx[tx["order_date"] < ASOF + pd.Timedelta(days=1)]
-    g = tx.groupby("customer_id")
-    last, first, orders = g["order_date"].max(), g["order_date"].min(), g.size()
-    recency = (ASOF - last.dt.normalize()).dt.days
-    own = ((last - first).dt.total_seconds() / 86400 / (orders - 1)).clip(lower=1)
-    own = own.where(orders > 1)
-    gap = own.fillna(own.median())
-    rhythm = recency / gap
-    level = (rhythm > 1.5).astype(int) + (rhythm > 2) + (rhythm > 3)
-    now = tx[tx["order_date"] >= ASOF - pd.Timedelta(days=89)].groupby("customer_id")["amount"]
-    prev = tx[
-        (tx["order_date"] >= ASOF - pd.Timedelta(days=179))
-        & (tx["order_date"] < ASOF - pd.Timedelta(days=89))
-    ].groupby("customer_id")["amount"]
-    n_now, n_prev = now.size().reindex(last.index, fill_value=0), prev.size()
-    r_now, r_prev = now.sum().reindex(last.index, fill_value=0), prev.sum()
+    last = tx.groupby("customer_id")["order_date"].max()
+    now_start, prev_start = ASOF - pd.Timedelta(days=89), ASOF - pd.Timedelta(days=179)
+    now = tx[tx["order_date"] >= now_start].groupby("customer_id")["amount"]
+    prev = tx[(tx["order_date"] >= prev_start) & (tx["order_date"] < now_start)].groupby(
+        "customer_id"
+    )["amount"]
+    n_now, r_now = (
+        now.size().reindex(last.index, fill_value=0),
+        now.sum().reindex(last.index, fill_value=0),
+    )
     n_prev, r_prev = (
-        n_prev.reindex(last.index, fill_value=0),
-        r_prev.reindex(last.index, fill_value=0),
+        prev.size().reindex(last.index, fill_value=0),
+        prev.sum().reindex(last.index, fill_value=0),
     )
-    fell = (n_prev > 0) & ((n_now <= 0.5 * n_prev) | ((r_prev > 0) & (r_now <= 0.5 * r_prev)))
-    return pd.Series(
-        np.array(["none", "light", "medium", "heavy"])[np.minimum(level + fell, 3)],
-        index=last.index,
-    )
+    orders_fall = (1 - n_now / n_prev).clip(lower=0)
+    revenue_fall = (1 - r_now / r_prev.where(r_prev > 0)).clip(0, 1)
+    fall = np.fmax(orders_fall, revenue_fall).where(n_prev > 0)
+    level = pd.Series("none", index=last.index)
+    level[fall >= 0.25] = "light"
+    level[fall >= 0.5] = "medium"
+    level[fall >= 1.0] = "heavy"
+    level[(n_prev == 0) & (n_now == 0)] = "heavy"  # lapsed before the previous period
+    return level
 
 
 def test_win_back_by_level(demo, inputs, week):

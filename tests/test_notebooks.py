@@ -191,39 +191,38 @@ def test_exercise_3_platinum_share_of_revenue(tour, cdnow_totals):
 
 
 def test_exercise_4_heavy_churn(tour, cdnow_raw):
-    """The rule as the method states it: own rhythm (1.5x, 2x, 3x the usual gap between orders,
-    one-time buyers held to the median gap), one level up for a fall by half against the
-    previous 180 days."""
+    """The rule as the method states it: compare RFM between two periods (the last 180 days and
+    the 180 before). The fall is the larger of the falls in orders and in spend; a quarter or more
+    is light, half or more medium, nothing bought in the last 180 days heavy; a customer who had
+    lapsed before the earlier period bought nothing in either, and is heavy too."""
     period = 180
     now_start = CDNOW_ASOF - pd.Timedelta(days=period - 1)
     prev_start = now_start - pd.Timedelta(days=period)
-    tx = cdnow_raw.assign(
-        now=cdnow_raw["date"] >= now_start,
-        prev=(cdnow_raw["date"] >= prev_start) & (cdnow_raw["date"] < now_start),
+    tx = cdnow_raw[cdnow_raw["date"] <= CDNOW_ASOF]
+    tx = tx.assign(
+        now=tx["date"] >= now_start,
+        prev=(tx["date"] >= prev_start) & (tx["date"] < now_start),
     )
     tx["revenue_now"] = tx["dollar_value"].where(tx["now"], 0.0)
     tx["revenue_prev"] = tx["dollar_value"].where(tx["prev"], 0.0)
     per = tx.groupby("customer_id").agg(
-        first=("date", "min"),
-        last=("date", "max"),
-        orders=("date", "size"),
         orders_now=("now", "sum"),
         orders_prev=("prev", "sum"),
         revenue_now=("revenue_now", "sum"),
         revenue_prev=("revenue_prev", "sum"),
     )
-    own_gap = ((per["last"] - per["first"]).dt.days / (per["orders"] - 1)).clip(lower=1)
-    own_gap = own_gap.where(per["orders"] > 1)
-    rhythm = (CDNOW_ASOF - per["last"]).dt.days / own_gap.fillna(own_gap.median())
-    level = (rhythm > 1.5).astype(int) + (rhythm > 2) + (rhythm > 3)
-    fell = (per["orders_prev"] > 0) & (
-        (per["orders_now"] <= 0.5 * per["orders_prev"])
-        | ((per["revenue_prev"] > 0) & (per["revenue_now"] <= 0.5 * per["revenue_prev"]))
-    )
-    heavy = (level + fell).clip(upper=3) == 3
+    was = per["orders_prev"] > 0
+    orders_fall = (1 - per["orders_now"] / per["orders_prev"]).clip(lower=0).where(was)
+    revenue_fall = (1 - per["revenue_now"] / per["revenue_prev"]).clip(0, 1)
+    revenue_fall = revenue_fall.where(was & (per["revenue_prev"] > 0))
+    fall = pd.concat([orders_fall, revenue_fall], axis=1).max(axis=1)
+    level = (fall >= 0.25).astype(int) + (fall >= 0.5) + (fall >= 1.0)
+    level = level.where(per["orders_now"] > 0, 3)  # nothing bought: lapsing now, or before
+    heavy = level == 3
     answer = tour[0]["heavy_churn"]
     assert answer["customers"] == heavy.sum()
     assert answer["revenue_prev"] == pytest.approx(per.loc[heavy, "revenue_prev"].sum())
+    assert answer["revenue_prev"] > 0
 
 
 def test_exercise_5_clv_holdout(tour):

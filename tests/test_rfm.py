@@ -96,7 +96,7 @@ def test_tiers_and_scores_equal_a_full_sort(values, cuts, shuffled, rnd):
 
 
 def test_rfm_table_by_hand():
-    table = rfm.rfm_table(SMALL, ASOF)
+    table = rfm.rfm_table(SMALL, ASOF, monetary="total")
     assert list(table.index) == ["a", "b", "c", "d"]
     assert table["recency_days"].tolist() == [0, 58, 70, 365]
     assert table["frequency"].tolist() == [2, 1, 3, 1]
@@ -121,11 +121,18 @@ def test_rfm_table_by_hand():
     assert table.attrs["monetary"] == "total"
 
 
-def test_rfm_table_average_monetary_feeds_m():
-    table = rfm.rfm_table(SMALL, ASOF, monetary="average")
-    assert table["monetary"].tolist() == [75, 20, 10, 500]
+def test_monetary_is_the_average_per_transaction_by_default():
+    """The method (§5) defines M as the average amount per transaction; the table says which."""
+    table = rfm.rfm_table(SMALL, ASOF)
+    assert table["monetary"].tolist() == [75, 20, 10, 500]  # revenue / orders
+    assert table["monetary"].tolist() == table["avg_ticket"].tolist()
     assert table["M"].tolist() == [4, 2, 1, 5]
     assert table.attrs["monetary"] == "average"
+    pd.testing.assert_frame_equal(table, rfm.rfm_table(SMALL, ASOF, monetary="average"))
+    total = rfm.rfm_table(SMALL, ASOF, monetary="total")
+    assert total.attrs["monetary"] == "total" and total["monetary"].tolist() == [150, 20, 30, 500]
+    # the pyramid ranks by total spend whatever M is
+    pd.testing.assert_frame_equal(rfm.pyramid(table), rfm.pyramid(total))
 
 
 def test_rfm_table_period_and_orders():
@@ -270,7 +277,7 @@ def test_member_tiers_and_upgrade_candidates():
     assert tiers.value_counts().to_dict() == {"regular": 16, "gold": 3, "platinum": 1}
     assert tiers["c00"] == "platinum" and tiers["c03"] == "gold" and tiers["c04"] == "regular"
     # thresholds: platinum 200, gold 170; within 20%: gold >= 160 and regular >= 136
-    cand = rfm.upgrade_candidates(table, within=0.2)
+    cand = rfm.upgrade_candidates(table, within=0.2, rank="value")
     assert cand.index.tolist() == ["c01", "c02", "c03", "c04", "c05", "c06"]
     assert cand["next_tier"].tolist() == ["platinum"] * 3 + ["gold"] * 3
     assert cand.loc["c04", "gap"] == 10 and cand.loc["c04", "threshold"] == 170
@@ -285,7 +292,7 @@ def test_lifecycle_stage_by_hand():
     people = pd.DataFrame(
         {"customer_id": ["a", "b", "c", "d", "z"], "referrer_id": [None, None, None, "b", "a"]}
     )
-    stages = rfm.lifecycle_stage(table, people, valuable_share=0.5)
+    stages = rfm.lifecycle_stage(table, people, basis="rules", valuable_share=0.5)
     # top 50% by revenue: d and a. a sticky and top: valuable, and a referrer: recommend.
     # b active, referred d: recommend. c sticky, not top: sticky. d not active: enter. z: enter
     assert stages.astype(str).to_dict() == {
@@ -296,16 +303,135 @@ def test_lifecycle_stage_by_hand():
         "z": "enter",
     }
     with pytest.warns(DataWarning):
-        plain = rfm.lifecycle_stage(table, people.drop(columns="referrer_id"), valuable_share=0.5)
+        plain = rfm.lifecycle_stage(
+            table, people.drop(columns="referrer_id"), basis="rules", valuable_share=0.5
+        )
     assert plain.astype(str).tolist() == ["valuable", "active", "sticky", "enter", "enter"]
 
 
 def test_lifecycle_without_referrer_says_so():
     table = rfm.rfm_table(SMALL, ASOF)
     with pytest.warns(DataWarning, match="recommend stage .* not assigned"):
-        stages = rfm.lifecycle_stage(table)
+        stages = rfm.lifecycle_stage(table, basis="rules")
     assert "not assigned" in stages.attrs["recommend"]
     assert "recommend" not in set(stages.astype(str))
+
+
+def test_lifecycle_stage_is_the_stage_of_the_pyramid_layer():
+    """The method (§3, §9): the stages 进活粘值荐 correspond to pyramid layers from the bottom up.
+    Top 2% 荐, 2–10% 值, 10–20% 粘, the 20–100% band 活 when active, else 进."""
+    n = 100
+    days = pd.Timestamp(ASOF) - pd.to_timedelta(np.arange(n) * 3, unit="D")
+    # c000 spends most; every third customer is inactive (last purchase long ago)
+    rows = [
+        (f"c{i:03d}", days[i] if i % 3 else pd.Timestamp("2025-06-01"), 1000 - 10 * i)
+        for i in range(n)
+    ]
+    table = rfm.rfm_table(tx(rows), ASOF)
+    stages = rfm.lifecycle_stage(table)
+    tiers = rfm.tier_of(table)
+    expected = {
+        "top 2%": "recommend",
+        "2–5%": "valuable",
+        "5–10%": "valuable",
+        "10–15%": "sticky",
+        "15–20%": "sticky",
+    }
+    active = table["recency_days"] <= rfm.ACTIVE_DAYS
+    for cid in table.index:
+        want = expected.get(tiers[cid]) or ("active" if active[cid] else "enter")
+        assert stages[cid] == want, cid
+    assert stages.value_counts().to_dict() == {
+        "recommend": 2,
+        "valuable": 8,
+        "sticky": 10,
+        "active": int(active.iloc[20:].sum()),
+        "enter": int((~active.iloc[20:]).sum()),
+    }
+    assert stages.attrs["basis"] == "pyramid" and "top 2%" in stages.attrs["recommend"]
+    # known customers who did not buy join the bottom band as 进, and count as heads
+    people = pd.DataFrame({"customer_id": [*table.index, "z1", "z2"]})
+    with_people = rfm.lifecycle_stage(table, people)
+    assert with_people[["z1", "z2"]].astype(str).tolist() == ["enter", "enter"]
+    assert len(with_people) == n + 2
+    assert (with_people.drop(["z1", "z2"]) == stages).all()  # 2% of 102 is still 2 heads
+    with pytest.raises(DataError, match="stages needs one of"):
+        rfm.lifecycle_stage(table, stages=("recommend", "active"))
+
+
+def test_pyramid_counts_members_who_did_not_buy():
+    """The method's bottom band also holds members with little or no spend (§3, §9)."""
+    table = customers([100, 80, 60, 40])  # c00..c03 bought
+    members = pd.DataFrame({"customer_id": ["c00", "c01", "m1", "m2", "m3", "m4"]})
+    full = rfm.with_members(table, members)
+    assert full.attrs["members_added"] == 4 and len(full) == 8
+    assert full.loc["m1", ["revenue", "frequency"]].tolist() == [0, 0]
+    out = rfm.pyramid(table, cuts=(0.25, 0.5, 1.0), members=members)
+    # 8 heads: top 25% = 2 (c00, c01), 25-50% = 2 (c02, c03), bottom = the 4 zero-spend members
+    assert out["customers"].tolist() == [2, 2, 4]
+    assert out["revenue"].tolist() == [180, 100, 0]
+    assert out.loc[2, "threshold"] == 0 and out.loc[2, "avg_frequency"] == 0
+    tiers = rfm.tier_of(table, cuts=(0.25, 0.5, 1.0), members=["m1", "c00"])
+    assert tiers.index.tolist() == ["c00", "c01", "c02", "c03", "m1"]
+    assert tiers["m1"] == "50–100%"
+    # without members: only the buyers, as before
+    assert rfm.pyramid(table, cuts=(0.25, 0.5, 1.0))["customers"].tolist() == [1, 1, 2]
+
+
+def test_upgrade_candidates_by_chance_times_contribution():
+    """The method (§5): target the highest chance of upgrading × the biggest contribution first.
+    chance = P(Poisson(λ) >= ceil(gap / ticket)), λ = purchases per window repeated over the
+    horizon; contribution = λ × ticket."""
+    revenue = [500, 400, 300, 250, 240, 235, 230, 225, 220, 215, 210, 150, 140, 130, 120, 110]
+    revenue += [100, 90, 80, 70]
+    orders = [5] * 20
+    orders[8], orders[10] = 1, 14  # c08: 220 in one order; c10: 210 in fourteen
+    table = pd.DataFrame(
+        {
+            "frequency": orders,
+            "revenue": np.asarray(revenue, float),
+            "first_purchase": pd.Timestamp("2025-04-01"),
+        },
+        index=pd.Index([f"c{i:02d}" for i in range(20)], name="customer_id"),
+    )
+    table.attrs = {"asof": pd.Timestamp(ASOF), "period_days": 365}
+    by_value = rfm.upgrade_candidates(table, rank="value")
+    got = rfm.upgrade_candidates(table)
+    assert set(got.index) == set(by_value.index) == {f"c{i:02d}" for i in (1, *range(4, 11))}
+    # gold threshold 250 (c03): c08 needs 30, one order at its ticket of 220 (λ = 1 a year);
+    # c10 needs 40, three orders at its ticket of 15 (λ = 14 a year)
+    c08, c10 = got.loc["c08"], got.loc["c10"]
+    assert c08["purchases_needed"] == 1 and c10["purchases_needed"] == 3
+    assert c08["expected_purchases"] == 1 and c10["expected_purchases"] == 14
+    assert c08["chance"] == pytest.approx(1 - np.exp(-1))
+    assert c10["chance"] == pytest.approx(stats.poisson.sf(2, 14))
+    assert c08["contribution"] == 220 and c10["contribution"] == 210
+    assert got["priority"].tolist() == pytest.approx((got["chance"] * got["contribution"]).tolist())
+    assert got["priority"].is_monotonic_decreasing
+    assert got.index.get_loc("c10") < got.index.get_loc("c08")  # c08 is first by value
+    assert by_value.index.get_loc("c08") < by_value.index.get_loc("c10")
+    # a horizon of half the window halves λ
+    half = rfm.upgrade_candidates(table, horizon_days=182.5)
+    assert half.loc["c10", "expected_purchases"] == pytest.approx(7)
+
+    class Model:  # a fitted ClvModel's interface: expected purchases in its time unit
+        time_unit = "W"
+
+        def expected_purchases(self, t):
+            self.t = t
+            return pd.Series(0.5, index=table.index)
+
+    model = Model()
+    from_model = rfm.upgrade_candidates(table, model=model)
+    assert model.t == pytest.approx(365 / 7)
+    assert (from_model["expected_purchases"] == 0.5).all()
+    bare = table.drop(columns="first_purchase")
+    bare.attrs = {}
+    with pytest.raises(DataError, match="does not say its window"):
+        rfm.upgrade_candidates(bare)
+    # all history: the window runs from the table's first purchase to asof
+    table.attrs = {"asof": pd.Timestamp(ASOF), "period_days": None}
+    assert rfm.upgrade_candidates(table).loc["c10", "expected_purchases"] == 14
 
 
 # --- churn ------------------------------------------------------------------------------------
@@ -326,7 +452,7 @@ def test_churn_severity_by_hand():
     rows += [("d", ago(25), 10)]
     # e: 6 orders 100..150 days ago (previous period), 1 order 2 days ago: fell by >50%
     rows += [("e", ago(100 + 10 * k), 10) for k in range(6)] + [("e", ago(2), 10)]
-    out = rfm.churn_severity(tx(rows), ASOF, period_days=90)
+    out = rfm.churn_severity(tx(rows), ASOF, period_days=90, basis="rhythm")
     assert out["rhythm"].round(2).to_dict() == {
         "a": 1.6,
         "b": 0.5,
@@ -339,9 +465,56 @@ def test_churn_severity_by_hand():
     assert out["severity"].astype(str).tolist() == ["light", "none", "heavy", "medium", "light"]
 
 
+def test_churn_by_periods_compares_f_and_m_between_two_periods():
+    """The method (§5, §9): compare RFM between two periods; split the lapsing customers into
+    light, medium and heavy churn. Rule: fall = max(1 - F_now / F_prev, 1 - M_now / M_prev);
+    >= 0.25 light, >= 0.5 medium, 1 (nothing bought now) heavy."""
+
+    def ago(n):
+        return pd.Timestamp(ASOF) - pd.Timedelta(days=n)
+
+    now, prev = [5, 20, 40, 60], [100, 120, 140, 160]  # days ago: this period, the one before
+    rows = []
+    rows += [("a", ago(d), 10) for d in prev] + [("a", ago(d), 10) for d in now]  # steady
+    rows += [("b", ago(d), 10) for d in prev] + [("b", ago(d), 10) for d in now[:3]]  # F -25%
+    rows += [("c", ago(d), 10) for d in prev[:2]] + [("c", ago(d), 4) for d in now[:2]]  # M -60%
+    rows += [("d", ago(d), 10) for d in prev[:3]]  # bought nothing this period
+    rows += [("e", ago(3), 10)]  # new this period: no fall to measure
+    rows += [("f", ago(300), 10)]  # lapsed before the previous period
+    rows += [("g", ago(d), 10) for d in prev] + [("g", ago(8), 60)]  # F -75%, M up
+    rows += [("h", ago(d), 10) for d in prev[:2]] + [("h", ago(d), 8.5) for d in now[:2]]  # -15%
+    out = rfm.churn_severity(tx(rows), ASOF, period_days=90)
+    assert out.attrs["basis"] == "periods"
+    assert out["severity"].astype(str).to_dict() == {
+        "a": "none",
+        "b": "light",
+        "c": "medium",
+        "d": "heavy",
+        "e": "none",
+        "f": "heavy",
+        "g": "medium",
+        "h": "none",
+    }
+    assert out.loc["b", "orders_fall"] == pytest.approx(0.25)
+    assert out.loc["c", "revenue_fall"] == pytest.approx(0.6)
+    assert out.loc["g", "fall"] == pytest.approx(0.75) and out.loc["g", "revenue_fall"] == 0
+    assert out.loc["d", "fall"] == 1.0 and out.loc["d", "revenue_now"] == 0
+    assert np.isnan(out.loc["e", "fall"]) and not out.loc["e", "lapsed_before"]
+    assert out.loc["f", "lapsed_before"] and np.isnan(out.loc["f", "fall"])
+    assert out.loc["h", "fall"] == pytest.approx(0.15)
+    stricter = rfm.churn_severity(tx(rows), ASOF, period_days=90, falls=(0.1, 0.5, 1.0))
+    assert stricter.loc["h", "severity"] == "light"
+    with pytest.raises(DataError, match="falls needs 3 increasing"):
+        rfm.churn_severity(tx(rows), ASOF, falls=(0.5, 0.25, 1.0))
+    with pytest.raises(DataError, match="basis must be"):
+        rfm.churn_severity(tx(rows), ASOF, basis="rfm")
+
+
 def test_churn_severity_needs_a_rhythm():
     with pytest.raises(DataError, match="no customer has two orders"):
-        rfm.churn_severity(tx([("a", "2026-01-01", 1), ("b", "2026-02-01", 1)]), ASOF)
+        rfm.churn_severity(
+            tx([("a", "2026-01-01", 1), ("b", "2026-02-01", 1)]), ASOF, basis="rhythm"
+        )
 
 
 # --- migration --------------------------------------------------------------------------------
@@ -398,7 +571,7 @@ def cdnow_tx() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cdnow_rfm(cdnow_tx) -> pd.DataFrame:
-    return rfm.rfm_table(cdnow_tx, CDNOW_ASOF)
+    return rfm.rfm_table(cdnow_tx, CDNOW_ASOF, monetary="total")
 
 
 def _plain_per_customer(frame: pd.DataFrame) -> pd.DataFrame:

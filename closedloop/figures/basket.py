@@ -1,4 +1,5 @@
-"""Basket figures: the strongest cross-sell rules, and where all rules sit on lift × confidence."""
+"""Basket figures: the top cross-sell rules (by lift, or in the method's order: lift > 1, by
+confidence), and where all rules sit on lift × confidence."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from closedloop.basket import cross_sell
 from closedloop.figures import use_style
 
 #: rules shown in the bar chart and numbered on the scatter
@@ -29,38 +31,66 @@ def _top(rules: pd.DataFrame, n: int) -> pd.DataFrame:
     return rules.sort_values(["lift", "confidence"], ascending=False).head(n)
 
 
+#: the chart's default title for each order
+TITLES = {
+    "lift": "Strongest cross-sell rules by lift",
+    "confidence": "Cross-sell rules: lift > 1, by confidence",
+}
+
+
 def top_rules_chart(
-    rules: pd.DataFrame, n: int = TOP_RULES, title: str = "Strongest cross-sell rules by lift"
+    rules: pd.DataFrame,
+    n: int = TOP_RULES,
+    title: str | None = None,
+    order: str = "lift",
 ):
-    """Horizontal bars of lift for the ``n`` highest-lift rules, coloured by confidence and
-    labelled with confidence and support; the dashed line is lift 1 (no association)."""
+    """Horizontal bars for ``n`` rules, labelled with lift, confidence and support.
+
+    ``order="lift"`` (default): the ``n`` highest-lift rules, bars of lift coloured by confidence,
+    the dashed line at lift 1 (no association) — the strongest associations.
+    ``order="confidence"``: the method's cross-sell order (:func:`closedloop.basket.cross_sell`,
+    lift > 1, ranked by confidence), bars of confidence coloured by lift — what to recommend.
+    ``title`` defaults to :data:`TITLES` of the order.
+    """
     _check(rules)
+    if order not in TITLES:
+        raise ValueError(f"order must be one of {', '.join(TITLES)}, not {order!r}")
     use_style()
-    top = _top(rules, n).iloc[::-1]
+    if order == "lift":
+        top, bar, shade = _top(rules, n), "lift", "confidence"
+    else:
+        top, bar, shade = cross_sell(rules, n), "confidence", "lift"
+    top = top.iloc[::-1]
     labels = [textwrap.fill(text, LABEL_WIDTH) for text in top["rule"]]
     lines = sum(label.count("\n") + 1 for label in labels)
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.32 * max(lines, 3)))
-    norm = plt.Normalize(top["confidence"].min(), max(top["confidence"].max(), 1e-9))
+    low = top[shade].min() if len(top) else 0.0
+    norm = plt.Normalize(low, max(top[shade].max() if len(top) else 1.0, low + 1e-9))
     cmap = sns.color_palette("crest", as_cmap=True)
     y = np.arange(len(top))
-    ax.barh(y, top["lift"], color=cmap(norm(top["confidence"])), height=0.7)
+    ax.barh(y, top[bar], color=cmap(norm(top[shade])), height=0.7)
     ax.set_yticks(y, labels, fontsize=8.5)
-    ax.axvline(1.0, color="0.4", linestyle="--", linewidth=1)
-    xmax = top["lift"].max() if len(top) else 1.0
+    xmax = top[bar].max() if len(top) else 1.0
     for yi, (lift, conf, supp) in enumerate(top[["lift", "confidence", "support"]].to_numpy()):
-        ax.text(
-            lift + 0.01 * xmax,
-            yi,
-            f"{lift:.2f}  (conf {conf:.0%}, supp {supp:.2%})",
-            va="center",
-            fontsize=8,
-        )
+        if order == "lift":
+            text, at = f"{lift:.2f}  (conf {conf:.0%}, supp {supp:.2%})", lift
+        else:
+            text, at = f"{conf:.0%}  (lift {lift:.2f}, supp {supp:.2%})", conf
+        ax.text(at + 0.01 * xmax, yi, text, va="center", fontsize=8)
     ax.set_xlim(0, xmax * 1.6)
-    ax.set_xlabel("lift = P(B | A) / P(B)")
-    ax.set_title(title)
+    if order == "lift":
+        ax.axvline(1.0, color="0.4", linestyle="--", linewidth=1)
+        ax.set_xlabel("lift = P(B | A) / P(B)")
+    else:
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+        ax.set_xlabel("confidence = P(B | A)")
+    ax.set_title(TITLES[order] if title is None else title)
     colorbar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01)
-    colorbar.set_label("confidence = P(B | A)")
-    colorbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    if shade == "confidence":
+        colorbar.set_label("confidence = P(B | A)")
+        colorbar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    else:
+        colorbar.set_label("lift = P(B | A) / P(B)")
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig

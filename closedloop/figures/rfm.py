@@ -89,8 +89,9 @@ def rfm_heatmap(rfm: pd.DataFrame, title: str | None = None):
         cbar_kws={"label": "mean monetary"},
         annot_kws={"fontsize": 8},
     )
-    choice = rfm.attrs.get("monetary", "total")
-    ax.set_title(title or f"Mean monetary ({choice}) by recency and frequency score")
+    choice = rfm.attrs.get("monetary")  # rfm_table records it; a table without it is not guessed
+    which = f" ({choice})" if choice else ""
+    ax.set_title(title or f"Mean monetary{which} by recency and frequency score")
     ax.set_xlabel("F score (5 = most orders)")
     ax.set_ylabel("R score (5 = most recent)")
     ax.tick_params(axis="y", rotation=0)
