@@ -128,12 +128,13 @@ def target_decisions(
     for name in targets:
         if name == "funnel":
             continue
-        if status.get(name) == "missed":
+        if status.get(name) in ("missed", "undefined"):
+            what = "missed" if status[name] == "missed" else "could not be measured"
             changes.append(
                 Change(
                     field=f"targets.{name}",
                     to="carried",
-                    reason="missed this cycle: carried forward unchanged (re-plan it by hand if"
+                    reason=f"{what} this cycle: carried forward unchanged (re-plan it by hand if"
                     " the target itself was wrong)",
                 )
             )

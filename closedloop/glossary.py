@@ -536,3 +536,38 @@ def glossary() -> pd.DataFrame:
         [(key, *term) for key, term in TERMS.items()],
         columns=["key", "en", "zh", "package", "meaning"],
     )
+
+
+#: one plain sentence per probability the report shows, ``{p}`` the percentage and ``{value}`` the
+#: number as shown (P(met), P(better), P(best), expected loss), in English and Chinese
+PROBABILITIES: dict[str, dict[str, str]] = {
+    "p_met": {
+        "en": "P(met) {value}: given the data, there is a {p} chance the true value reached the"
+        " target (for the best arm: that the best of the arms reached it).",
+        "zh": "达成概率 {value}：根据数据，真实值达到目标的概率为 {p}（最佳方案一项：各方案中最好的那个达到目标的概率）。",
+    },
+    "p_better": {
+        "en": "P(better) {value}: given the data, there is a {p} chance this arm's true mean is"
+        " above the holdout's.",
+        "zh": "优于对照概率 {value}：根据数据，该方案的真实均值高于对照组的概率为 {p}。",
+    },
+    "p_best": {
+        "en": "P(best) {value}: given the data, there is a {p} chance this arm has the highest"
+        " true mean of all the arms, the holdout included.",
+        "zh": "最佳概率 {value}：根据数据，该方案的真实均值在所有方案（含对照组）中最高的概率为 {p}。",
+    },
+    "expected_loss": {
+        "en": "Expected loss {value}: if this arm is in fact worse than the holdout, choosing it"
+        " costs this much per customer, averaged over what the data allow.",
+        "zh": "期望损失 {value}：若该方案实际不如对照组，选择它平均每位客户损失这么多（按数据允许的各种情况加权平均）。",
+    },
+}
+
+
+def explain(key: str, value: float, language: Language = "en") -> str:
+    """The plain sentence for a probability (``p_met``, ``p_better``, ``p_best``) or an
+    ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.7: given the
+    data, there is a 70% chance the true value reached the target ..."."""
+    template = PROBABILITIES[key][language]
+    shown = f"{value:.3g}"
+    return template.format(value=shown, p=f"{value:.0%}" if key != "expected_loss" else shown)

@@ -7,15 +7,31 @@ Raw rows are checked in one pass and reduced in one narwhals group-by to per-arm
 statistics (customers, sums, converters, converters' sum of logs and of squared logs ...), run
 where the data lives: pandas (aggregated by DuckDB), polars, a DuckDB relation or a PySpark
 DataFrame (:mod:`closedloop._frames`), so a 100M-row campaign costs two scans. The models run on
-those summaries by Monte Carlo from their conjugate posteriors (seeded, so a seed gives the same
-answer every time): Beta-Binomial for **binary** metrics, a two-part (P(buy) x log-normal value
-per buyer) model for **value** metrics, the reference normal posterior for **normal** metrics.
+those summaries by Monte Carlo from their posteriors (seeded, so a seed gives the same answer
+every time): Beta-Binomial for **binary** metrics, a normal posterior on the mean per customer
+from (n, sum, sum of squares) for **value** metrics (GrowthBook's and Eppo's model; right whatever
+the shape of the order values), the reference normal posterior for **normal** metrics.
 
 The lift of an arm is its posterior mean minus the control's (``abs_lift``) and that over the
 control's (``rel_lift``); ``p_better`` is P(arm > control), ``expected_loss`` is
 E[max(control - arm, 0)], the expected cost, in the metric's units per customer, of choosing the
 arm if it is in fact worse. Points (``mean``, ``abs_lift``, ``rel_lift``) are the observed values;
-intervals are equal-tailed by default, highest-density (HDI) on request.
+intervals are equal-tailed by default, highest-density (HDI) on request. For value metrics the
+observed difference is the centre of the posterior of the difference and the observed ratio the
+median of the ratio's posterior, so a point always lies inside its interval.
+
+Edge cases are answered, not NaN: an arm with few buyers gets a wide interval and a ``note``; a
+relative lift over a holdout whose mean is 0 is undefined (``rel_lift`` and its interval NaN, with
+a note), while the absolute lift and its interval are always defined.
+
+**Variance reduction (CUPED)**: ``covariates`` maps a metric to a pre-period column (the same
+customer's revenue or purchases before the campaign). Each outcome is adjusted as
+y - theta (x - mean x), theta = cov(y, x) / var(x) pooled within arms (Deng, Xu, Kohavi and
+Walker, "Improving the Sensitivity of Online Controlled Experiments by Utilizing Pre-Experiment
+Data", WSDM 2013), and the lift is read from a normal posterior on the adjusted means; the
+``variance_reduction`` column is 1 - Var(adjusted lift) / Var(unadjusted lift), so the interval
+is narrower by 1 - sqrt(1 - variance_reduction). :func:`pre_period` builds those columns from
+transactions.
 """
 
 from __future__ import annotations
@@ -31,7 +47,7 @@ from scipy import stats
 
 from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
-from closedloop.lift_models import KINDS, Kind, posterior_means
+from closedloop.lift_models import KINDS, Kind, moments, normal_draws, posterior_means
 from closedloop.priors import PRIOR, Prior
 
 __all__ = [
@@ -44,6 +60,7 @@ __all__ = [
     "PosteriorDraws",
     "SampleRatio",
     "bayesian_lift",
+    "pre_period",
     "prob_best",
     "roi",
     "srm_check",
@@ -60,6 +77,8 @@ DRAWS = 20_000
 SRM_ALPHA = 0.001
 #: columns never taken as metrics when ``metrics`` is not given
 ID_COLUMNS = ("customer_id",)
+#: a value metric with fewer buyers than this in the arm or the holdout gets a ``note``
+MIN_BUYERS = 30
 
 LIFT_COLUMNS = [
     "arm",
@@ -78,6 +97,8 @@ LIFT_COLUMNS = [
     "p_better",
     "expected_loss",
     "incremental",
+    "variance_reduction",
+    "note",
 ]
 
 
@@ -111,7 +132,15 @@ class Lift:
     - ``abs_lift`` (mean - control_mean), ``rel_lift`` (abs_lift / control_mean), each with its
       credible interval ``_low, _high``;
     - ``p_better``: P(arm > control); ``expected_loss``: E[max(control - arm, 0)];
-    - ``incremental``: abs_lift x customers, the conversions or revenue the arm added.
+    - ``incremental``: abs_lift x customers, the conversions or revenue the arm added;
+    - ``variance_reduction``: with a covariate (CUPED), 1 - Var(adjusted lift) / Var(lift),
+      else 0; under a covariate ``abs_lift`` is the adjusted difference (``mean`` and
+      ``control_mean`` stay the observed means);
+    - ``note``: why a row should be read with care ("3 buyers in holdout: ..."), or "".
+
+    No numeric column is ever NaN or infinite except ``rel_lift`` and its interval when the
+    holdout's mean is 0 (undefined; the note says so) and every lift column of a segment with no
+    holdout customers.
 
     ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
     """
@@ -140,6 +169,7 @@ def bayesian_lift(
     level: float = CREDIBLE_LEVEL,
     interval: Interval = "equal-tailed",
     draws: int = DRAWS,
+    covariates: Mapping[str, str] | None = None,
 ) -> Lift:
     """Each arm against the control arm: posterior lift, credible interval, P(better), expected
     loss and incremental conversions or revenue (the models: :mod:`closedloop.lift_models`).
@@ -151,8 +181,15 @@ def bayesian_lift(
     it per metric. Returns a :class:`Lift`: its ``table`` has one row per (arm, metric) in
     :data:`LIFT_COLUMNS` order, arms sorted, metrics in the given order; its ``draws`` are the
     posterior draws for :func:`roi` and the figures.
+
+    ``covariates`` (CUPED) maps metrics to pre-period columns of ``data``, e.g.
+    ``{"revenue": "pre_revenue", "converted": "pre_orders"}`` (see :func:`pre_period`); those
+    metrics are adjusted by their covariate and read from a normal posterior on the adjusted
+    means, with ``variance_reduction`` saying how much was gained.
     """
-    return compare_arms(data, [], arm, control, metrics, kinds, prior, seed, level, interval, draws)
+    return compare_arms(
+        data, [], arm, control, metrics, kinds, prior, seed, level, interval, draws, covariates
+    )
 
 
 def prob_best(
@@ -377,23 +414,32 @@ def _kinds(frame: nw.LazyFrame, metrics: list[str], kinds) -> dict[str, str]:
     return out
 
 
-def sufficient_statistics(frame: nw.LazyFrame, keys: list[str], metrics, kinds) -> pd.DataFrame:
+def sufficient_statistics(
+    frame: nw.LazyFrame, keys: list[str], metrics, kinds, covariates=None
+) -> pd.DataFrame:
     """Per group: ``_n`` customers and, for metric i, ``_s{i}`` sum; value metrics also ``_k{i}``
-    buyers (value > 0), ``_l{i}`` and ``_q{i}`` their sum of logs and of squared logs; normal
-    metrics ``_q{i}`` the sum of squares."""
+    buyers (value > 0) and ``_q{i}`` the sum of squares; normal metrics ``_q{i}`` the sum of
+    squares. A metric with a covariate x (``covariates``: metric -> column) also has ``_q{i}``
+    and ``_x{i}``, ``_xx{i}``, ``_xy{i}``: the sums of x, x^2 and x y."""
+    covariates = covariates or {}
     derived, squares, sums = [], [], []
     for i, m in enumerate(metrics):
         y = nw.col(m).cast(nw.Float64)
         derived.append(y.alias(f"_s{i}"))
         sums.append(f"_s{i}")
         if kinds[m] == "value":
-            log = nw.when(y > 0).then(y).otherwise(1.0).log()
-            derived += [(y > 0).cast(nw.Int64).alias(f"_k{i}"), log.alias(f"_l{i}")]
-            squares.append((nw.col(f"_l{i}") ** 2).alias(f"_q{i}"))
-            sums += [f"_k{i}", f"_l{i}", f"_q{i}"]
-        elif kinds[m] == "normal":
+            derived.append((y > 0).cast(nw.Int64).alias(f"_k{i}"))
+            sums.append(f"_k{i}")
+        if kinds[m] != "binary" or m in covariates:
             squares.append((nw.col(f"_s{i}") ** 2).alias(f"_q{i}"))
             sums.append(f"_q{i}")
+        if m in covariates:
+            derived.append(nw.col(covariates[m]).cast(nw.Float64).alias(f"_x{i}"))
+            squares += [
+                (nw.col(f"_x{i}") ** 2).alias(f"_xx{i}"),
+                (nw.col(f"_x{i}") * nw.col(f"_s{i}")).alias(f"_xy{i}"),
+            ]
+            sums += [f"_x{i}", f"_xx{i}", f"_xy{i}"]
     rows = frame.select(*[nw.col(k) for k in keys], *derived)
     out = collect(
         (rows.with_columns(*squares) if squares else rows)
@@ -404,6 +450,24 @@ def sufficient_statistics(frame: nw.LazyFrame, keys: list[str], metrics, kinds) 
     if out[keys].isna().any().any():
         raise DataError("lift data", "group columns have missing values", keys[0])
     return out
+
+
+def pre_period(outcomes: pd.DataFrame, transactions, start, end) -> tuple[pd.DataFrame, dict]:
+    """The CUPED inputs: ``outcomes`` (one row per customer, ``customer_id``) with each customer's
+    ``pre_revenue`` and ``pre_orders`` over the baseline days ``start`` .. ``end`` (inclusive;
+    from :func:`closedloop.summaries.per_customer`, 0 for a customer who did not buy), and the
+    ``covariates`` mapping for :func:`bayesian_lift`: revenue by pre-period revenue, conversions
+    and orders by pre-period purchases (for the outcome columns present)."""
+    from closedloop import summaries
+
+    per = summaries.per_customer(transactions, end, start=start, source="transactions")
+    ids = outcomes["customer_id"].astype("str")
+    out = outcomes.assign(
+        pre_revenue=ids.map(per["revenue"]).fillna(0.0).to_numpy("float64"),
+        pre_orders=ids.map(per["orders"]).fillna(0).to_numpy("float64"),
+    )
+    wanted = {"revenue": "pre_revenue", "converted": "pre_orders", "orders": "pre_orders"}
+    return out, {m: c for m, c in wanted.items() if m in outcomes.columns}
 
 
 # --- intervals and the comparison of arms ---------------------------------------------------
@@ -426,7 +490,9 @@ def credible_interval(samples: np.ndarray, level: float, interval: str):
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
-def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws):
+def compare_arms(
+    data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws, covariates=None
+):
     """The :class:`Lift` of every (``by`` segment, treated arm, metric) against the control of
     its segment (``by`` may be empty); shared by :func:`bayesian_lift` and
     :func:`closedloop.lift_segments.lift_by_segment`."""
@@ -438,10 +504,42 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
     if draws < 100:
         raise DataError(source, f"use at least 100 posterior draws, not {draws}")
     frame = lazy_frame(data, source)
-    metrics = _metrics(frame, metrics, [arm, *by])
-    require(frame, [arm, *by, *metrics], source)
+    covariates = dict(covariates or {})
+    metrics = _metrics(frame, metrics, [arm, *by, *covariates.values()])
+    stray = sorted(set(covariates) - set(metrics))
+    if stray:
+        raise DataError(source, f"covariate(s) given for {stray}, which are not metrics")
+    require(frame, [arm, *by, *metrics, *covariates.values()], source)
     kinds = _kinds(frame, metrics, kinds)
-    summary = sufficient_statistics(frame, [*by, arm], metrics, kinds)
+    if covariates:
+        _kinds(
+            frame, sorted(set(covariates.values())), dict.fromkeys(covariates.values(), "normal")
+        )
+    summary = sufficient_statistics(frame, [*by, arm], metrics, kinds, covariates)
+    return lift_from_summary(
+        summary, by, arm, control, metrics, kinds, prior, seed, level, interval, draws, covariates
+    )
+
+
+def lift_from_summary(
+    summary: pd.DataFrame,
+    by: list[str],
+    arm: str,
+    control: str,
+    metrics: list[str],
+    kinds: Mapping[str, str],
+    prior: Prior = PRIOR,
+    seed: int = 0,
+    level: float = CREDIBLE_LEVEL,
+    interval: str = "equal-tailed",
+    draws: int = DRAWS,
+    covariates: Mapping[str, str] | None = None,
+) -> Lift:
+    """The :class:`Lift` from the per-group :func:`sufficient_statistics` (one row per ``by``
+    segment and arm), as :func:`bayesian_lift` computes it; for simulations that build the
+    summaries directly (``benchmarks/bench_calibration.py``)."""
+    source = "lift data"
+    covariates = dict(covariates or {})
     arms = summary[arm].unique().tolist()
     if control not in arms:
         raise DataError(
@@ -457,34 +555,51 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
         if by
         else pd.Series("", index=summary.index)
     )
+    pool = pd.factorize(segment)[0]
     control_row = pd.Series(np.flatnonzero(is_control), index=segment[is_control].to_numpy())
     treated = np.flatnonzero(~is_control)
     partner = segment.iloc[treated].map(control_row).to_numpy("float64")
     has_control = ~np.isnan(partner)
     partner = np.where(has_control, partner, 0).astype("int64")
+    arm_names = summary[arm].iloc[treated].astype("str").to_numpy()
 
     rng = np.random.default_rng(seed)
     n = summary["_n"].to_numpy("float64")
     keys = [*by, "arm", "metric"]
     parts, draws_abs, draws_rel, draws_ctl = [], {}, {}, {}
     for i, metric in enumerate(metrics):
-        post = posterior_means(summary, i, kinds[metric], prior, rng, draws)
+        kind = kinds[metric]
         means = summary[f"_s{i}"].to_numpy("float64") / n
+        reduction = np.zeros(len(treated))
+        if metric in covariates:
+            centre, var, var_raw = _cuped(summary, i, kind, prior, pool)
+            post = normal_draws(centre, var, n, rng, draws)
+            se2 = var / n
+            se2_raw = var_raw / n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = (se2[treated] + se2[partner]) / (se2_raw[treated] + se2_raw[partner])
+            reduction = np.where(has_control & np.isfinite(ratio), 1 - ratio, 0.0)
+        else:
+            post = posterior_means(summary, i, kind, prior, rng, draws, pool=pool)
+            centre = means
         arm_draws = post[treated]
         ctl_draws = np.where(has_control[:, None], post[partner], np.nan)
         diff = arm_draws - ctl_draws
+        ctl_centre = np.where(has_control, centre[partner], np.nan)
+        # undefined relative lift: the holdout's observed mean is 0 (no buyer, no conversion)
+        zero = has_control & (means[partner] == 0)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel = diff / ctl_draws
-            abs_point = means[treated] - np.where(has_control, means[partner], np.nan)
-            rel_point = abs_point / np.where(has_control, means[partner], np.nan)
+            rel = np.where(zero[:, None], np.nan, diff / ctl_draws)
+            abs_point = centre[treated] - ctl_centre
+            rel_point = np.where(zero, np.nan, abs_point / ctl_centre)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
         undefined = np.isnan(diff).any(axis=1)
         part = summary.iloc[treated][by].reset_index(drop=True)
         part = part.assign(
-            arm=summary[arm].iloc[treated].to_numpy(),
+            arm=arm_names,
             metric=metric,
-            kind=kinds[metric],
+            kind=kind,
             customers=n[treated].astype("int64"),
             control_customers=np.where(has_control, n[partner], 0).astype("int64"),
             mean=means[treated],
@@ -498,6 +613,8 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
             p_better=np.where(undefined, np.nan, (diff > 0).mean(axis=1)),
             expected_loss=np.where(undefined, np.nan, np.maximum(-diff, 0).mean(axis=1)),
             incremental=abs_point * n[treated],
+            variance_reduction=reduction,
+            note=_notes(summary, i, kind, metric, treated, partner, has_control, zero, arm_names),
         )
         for j, row in enumerate(part[keys].itertuples(index=False)):
             draws_abs[tuple(row)], draws_rel[tuple(row)] = diff[j], rel[j]
@@ -513,6 +630,61 @@ def compare_arms(data, by, arm, control, metrics, kinds, prior, seed, level, int
     ).reset_index(drop=True)
     out = out[[*by, *LIFT_COLUMNS]]
     return Lift(out, PosteriorDraws(keys, level, interval, draws_abs, draws_rel, draws_ctl))
+
+
+def _cuped(summary: pd.DataFrame, i: int, kind: str, prior: Prior, pool: np.ndarray):
+    """CUPED per group: the adjusted mean ybar - theta (xbar - pooled xbar), the adjusted
+    variance per customer and the unadjusted one (the model's, :func:`moments`). theta and rho
+    are pooled within arms, per ``pool`` label; the adjusted variance is the model variance
+    times the group's sample ratio Var(y - theta x) / Var(y) (1 - rho^2 where Var(y) is 0)."""
+    col = {c: summary[f"_{c}{i}"].to_numpy("float64") for c in ("s", "q", "x", "xx", "xy")}
+    n = summary["_n"].to_numpy("float64")
+    _, var_raw, _ = moments(summary, i, kind, prior, pool)
+    cyy = np.maximum(col["q"] - col["s"] ** 2 / n, 0.0)
+    cxx = np.maximum(col["xx"] - col["x"] ** 2 / n, 0.0)
+    cxy = col["xy"] - col["x"] * col["s"] / n
+
+    def pooled(v):
+        return np.bincount(pool, weights=v)[pool]
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        theta = np.where(pooled(cxx) > 0, pooled(cxy) / pooled(cxx), 0.0)
+        both = pooled(cxx) * pooled(cyy)
+        rho2 = np.clip(np.where(both > 0, pooled(cxy) ** 2 / both, 0.0), 0.0, 1.0)
+        x_all = pooled(col["x"]) / pooled(n)
+        centre = col["s"] / n - theta * (col["x"] / n - x_all)
+        adjusted = np.maximum(cyy - 2 * theta * cxy + theta**2 * cxx, 0.0)
+        ratio = np.where(cyy > 0, adjusted / cyy, 1 - rho2)
+    return centre, var_raw * ratio, var_raw
+
+
+def _notes(summary, i, kind, metric, treated, partner, has_control, zero, arm_names) -> list[str]:
+    """One note per treated row: no holdout, an undefined relative lift, too few buyers."""
+    buyers = summary[f"_k{i}"].to_numpy() if kind == "value" else None
+    notes = []
+    for j, (t, c) in enumerate(zip(treated, partner, strict=True)):
+        parts = []
+        if not has_control[j]:
+            parts.append("no holdout customers in this segment: the lift is not estimated")
+        else:
+            if zero[j]:
+                parts.append(
+                    f"relative lift undefined: the holdout's mean {metric} is 0; "
+                    "see the absolute lift"
+                )
+            if buyers is not None:
+                few = [
+                    f"{int(buyers[r])} buyer{'s' if buyers[r] != 1 else ''} in {who}"
+                    for r, who in ((c, "holdout"), (t, arm_names[j]))
+                    if buyers[r] < MIN_BUYERS
+                ]
+                if few:
+                    parts.append(
+                        f"{', '.join(few)}: {metric} lift is not estimable with confidence"
+                        " (the interval is wide)"
+                    )
+        notes.append("; ".join(parts))
+    return notes
 
 
 def _per_arm(value, labels: pd.Series, what: str) -> np.ndarray:

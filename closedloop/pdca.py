@@ -16,15 +16,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from closedloop import basket, io, lift, lift_segments, rfm, summaries
 from closedloop import funnel as funnel_mod
+from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import Plan, PlanError
-from closedloop.priors import PRIOR
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -254,10 +253,18 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
 
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
-    of the evidence the report shows; thresholds from the plan's ``report`` section."""
-    outcomes = data.outcomes
+    of the evidence the report shows; thresholds from the plan's ``report`` section. With a
+    baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED)."""
+    outcomes, covariates = data.outcomes, {}
+    if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
+        outcomes, covariates = lift.pre_period(
+            outcomes, data.transactions, plan.baseline.start, plan.baseline.end
+        )
     metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
-    lift_result = lift.bayesian_lift(outcomes, control=plan.control, metrics=metrics, seed=seed)
+    covariates = {m: c for m, c in covariates.items() if m in metrics}
+    lift_result = lift.bayesian_lift(
+        outcomes, control=plan.control, metrics=metrics, seed=seed, covariates=covariates
+    )
     lift_table, draws = lift_result.table, lift_result.draws
     p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
     revenue = lift_result.filter(lift_table["metric"] == "revenue")
@@ -283,14 +290,10 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
         funnel_targets = funnel_mod.funnel_vs_targets(overall, plan.targets.funnel)
-    rows = _score(plan, outcomes, lift_table, draws, funnel_targets)
-    scorecard = pd.DataFrame(
-        rows, columns=["target", "actual", "target_value", "status", "p_met", "basis"]
-    )
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
-        scorecard=scorecard,
+        scorecard=scoring.score(plan, outcomes, lift_result, funnel_targets),
         lift=lift_table,
         lift_draws=draws,
         p_best=p_best,
@@ -434,92 +437,3 @@ def _quality(name: str, frame: pd.DataFrame, coverage: tuple[int, int] | None = 
         "first_date": q.get("date_min"),
         "last_date": q.get("date_max"),
     }
-
-
-def _score(plan, outcomes, lift_table, draws, funnel_targets) -> list[tuple]:
-    from scipy import stats
-
-    t = plan.targets
-    treated = outcomes[outcomes["arm"] != plan.control]
-    rows = []
-
-    def add(name, actual, target, p, basis):
-        rows.append(
-            (
-                name,
-                float(actual),
-                float(target),
-                "met" if actual >= target else "missed",
-                float(p),
-                basis,
-            )
-        )
-
-    if t.conversion_rate is not None and "converted" in outcomes:
-        x, n = treated["converted"].sum(), len(treated)
-        p = stats.beta.sf(t.conversion_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
-        add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
-    if t.visit_rate is not None and "visited" in outcomes:
-        x, n = treated["visited"].sum(), len(treated)
-        add(
-            "visit_rate",
-            x / n,
-            t.visit_rate,
-            stats.beta.sf(t.visit_rate, PRIOR.alpha + x, PRIOR.beta + n - x),
-            "visits of contacted customers",
-        )
-    if t.relative_lift is not None:
-        column = METRIC_COLUMNS[t.relative_lift.metric]
-        rows_m = lift_table[lift_table["metric"] == column]
-        if rows_m.empty:
-            raise DataError(
-                "outcomes",
-                f"no outcome column for the target metric {t.relative_lift.metric!r}",
-                column=column,
-            )
-        best = rows_m.loc[rows_m["rel_lift"].idxmax()]
-        p = float(np.mean(draws.rel_lift[(best["arm"], column)] >= t.relative_lift.min))
-        add(
-            "relative_lift",
-            best["rel_lift"],
-            t.relative_lift.min,
-            p,
-            f"best arm ({best['arm']}) on {column}",
-        )
-    revenue = lift_table[lift_table["metric"] == "revenue"]
-    if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):
-        total = sum(
-            draws.abs_lift[(a, "revenue")] * n
-            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
-        )
-        if t.incremental_revenue is not None:
-            add(
-                "incremental_revenue",
-                revenue["incremental"].sum(),
-                t.incremental_revenue,
-                np.mean(total >= t.incremental_revenue),
-                "all arms against the holdout",
-            )
-        spend = sum(
-            plan.cost.get(a, 0.0) * n
-            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
-        )
-        if t.roi is not None and spend > 0:
-            actual = revenue["incremental"].sum() * plan.margin / spend
-            add(
-                "roi",
-                actual,
-                t.roi,
-                np.mean(total * plan.margin / spend >= t.roi),
-                f"incremental margin ({plan.margin:.0%}) / cost",
-            )
-    if funnel_targets is not None:
-        for _, r in funnel_targets.iterrows():
-            add(
-                f"funnel_{r['stage']}",
-                r["actual"],
-                r["target"],
-                r["p_met"],
-                "share of touched reaching the stage",
-            )
-    return rows

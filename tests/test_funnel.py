@@ -335,3 +335,17 @@ def test_figures():
     heat = step_heatmap(result)
     assert heat.axes[0].get_title()
     assert [t.get_text() for t in heat.axes[0].get_xticklabels()] == STAGES[1:]
+
+
+def test_an_observed_zero_or_one_is_inside_its_interval():
+    """Nobody reached the stage: rate 0 and the one-sided interval [0, Beta(1, n + 1) 95%
+    quantile] (an equal-tailed one was [0.000084, 0.0122] and excluded the observed 0)."""
+    from scipy import stats
+
+    from closedloop.funnel import _beta_rate
+    from closedloop.priors import PRIOR
+
+    rate, low, high = _beta_rate([0, 300, 30], [300, 300, 300], PRIOR, 0.95)
+    assert rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(1, 301).ppf(0.95))
+    assert rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(301, 1).ppf(0.05))
+    assert low[2] == pytest.approx(stats.beta(31, 271).ppf(0.025))

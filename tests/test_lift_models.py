@@ -76,37 +76,41 @@ def test_p_better_and_expected_loss_equal_exact_values_when_close():
     assert 0.7 < row["p_better"] < 0.9
 
 
-def _lognormal_two_part(values: np.ndarray, rng, draws: int) -> np.ndarray:
-    """Posterior draws of the mean per customer from scipy distributions, written separately:
-    Beta(1 + k, 1 + n - k) x exp(mu + s2 / 2), s2 ~ Inv-Gamma((k-1)/2, (k-1) s^2 / 2)."""
-    logs = np.log(values[values > 0])
-    k, n = len(logs), len(values)
-    p = stats.beta(1 + k, 1 + n - k).rvs(draws, random_state=rng)
-    s2 = stats.invgamma((k - 1) / 2, scale=(k - 1) * logs.var(ddof=1) / 2).rvs(
-        draws, random_state=rng
-    )
-    mu = stats.norm(logs.mean(), np.sqrt(s2 / k)).rvs(random_state=rng)
-    return p * np.exp(mu + s2 / 2)
-
-
-def test_value_intervals_equal_an_independent_large_monte_carlo(hill, hill_lift):
-    rng = np.random.default_rng(12345)
-    spend = {a: g.to_numpy() for a, g in hill.groupby("arm")["spend"]}
-    control = _lognormal_two_part(spend["No E-Mail"], rng, 400_000)
+def test_value_intervals_equal_welch_and_the_delta_method(hill, hill_lift):
+    """The value model is a normal posterior on each arm's mean (GrowthBook's gbstats, Eppo):
+    the absolute lift is ybar_t - ybar_c +- 1.96 sqrt(s_t^2/n_t + s_c^2/n_c) (Welch), and the
+    relative lift's interval has the delta method's width (Deng et al., KDD 2018):
+    Var(ybar_t / ybar_c) = s_t^2 / (n_t ybar_c^2) + s_c^2 ybar_t^2 / (n_c ybar_c^4).
+    (This replaced a comparison with an independent log-normal two-part Monte Carlo: the value
+    model is no longer log-normal.)"""
+    spend = hill.groupby("arm")["spend"].agg(["mean", "var", "size"])
+    c = spend.loc["No E-Mail"]
     for arm in ("Mens E-Mail", "Womens E-Mail"):
-        diff = _lognormal_two_part(spend[arm], rng, 400_000) - control
-        low, high = np.quantile(diff, [0.025, 0.975])
-        rel_low, rel_high = np.quantile(diff / control, [0.025, 0.975])
+        t = spend.loc[arm]
         row = hill_lift.set_index(["arm", "metric"]).loc[(arm, "spend")]
-        assert abs(row["abs_lift_low"] - low) < 0.03 * (high - low)
-        assert abs(row["abs_lift_high"] - high) < 0.03 * (high - low)
-        assert abs(row["rel_lift_low"] - rel_low) < 0.03 * (rel_high - rel_low)
-        assert abs(row["rel_lift_high"] - rel_high) < 0.03 * (rel_high - rel_low)
-        assert row["p_better"] == pytest.approx((diff > 0).mean(), abs=0.003)
+        half = 1.96 * np.sqrt(t["var"] / t["size"] + c["var"] / c["size"])
+        centre = t["mean"] - c["mean"]
+        assert row["abs_lift"] == pytest.approx(centre, rel=1e-12)
+        # 4%: Monte Carlo error of a 2.5% quantile from 20,000 draws (about 1%) and the 10
+        # pseudo-buyers the value model borrows from the other arms (about 2% at ~100 buyers)
+        assert row["abs_lift_low"] == pytest.approx(centre - half, abs=0.04 * half)
+        assert row["abs_lift_high"] == pytest.approx(centre + half, abs=0.04 * half)
+        rel = t["mean"] / c["mean"] - 1
+        se = np.sqrt(
+            t["var"] / (t["size"] * c["mean"] ** 2)
+            + c["var"] * t["mean"] ** 2 / (c["size"] * c["mean"] ** 4)
+        )
+        assert row["rel_lift"] == pytest.approx(rel, rel=1e-12)
+        # the ratio of draws is skewed right of the delta method's symmetric interval, but its
+        # width is the delta method's within 10% (7% wider on Hillstrom: ~120 control buyers)
+        width = row["rel_lift_high"] - row["rel_lift_low"]
+        assert width == pytest.approx(2 * 1.96 * se, rel=0.1)
+        assert row["rel_lift_low"] < rel < row["rel_lift_high"]
 
 
 def test_value_model_agrees_with_gaussian_approximation(hill, hill_lift):
-    """Two-part model vs a Gaussian on (n, sum, sum of squares): the same answer on Hillstrom."""
+    """The value model vs the normal kind's t posterior on (n, sum, sum of squares): at
+    Hillstrom's size the same answer (the value model adds only a variance floor for few buyers)."""
     gauss = bayesian_lift(
         hill, control="No E-Mail", metrics="spend", kinds={"spend": "normal"}
     ).table
@@ -172,11 +176,12 @@ def test_intervals_cover_the_truth_95_percent_of_the_time():
 
 
 def test_revenue_intervals_are_not_overconfident_when_buyer_values_are_not_lognormal():
-    """Gamma(2) buyer values have a lighter tail than the log-normal fitted to them: the
-    two-part intervals turn conservative (wider), never too narrow; the Gaussian stays at 95%."""
+    """Gamma(2) buyer values: the value model's intervals hold their 95% (the former log-normal
+    two-part model turned conservative here, and covered 81% with gamma shape 0.5); the normal
+    kind stays at 95% too."""
     data, truth = _campaigns(sims=600, n=1000, seed=2, buyer_values="gamma")
-    two_part = lift_by_segment(data, "campaign", metrics="revenue", draws=2000).table
-    assert 0.94 <= _coverage(two_part, "revenue", truth["revenue"]) <= 0.995
+    value = lift_by_segment(data, "campaign", metrics="revenue", draws=2000).table
+    assert 0.93 <= _coverage(value, "revenue", truth["revenue"]) <= 0.97
     gauss = lift_by_segment(
         data, "campaign", metrics="revenue", kinds={"revenue": "normal"}, draws=2000
     ).table

@@ -1,0 +1,142 @@
+"""The PDCA scorecard (目标达成): each target of the plan, its actual, met or missed, and the
+posterior probability that it was met.
+
+Probabilities mean what they say: P(met) 0.7 is a 70% chance, given the data, that the true
+value reached the target (the sentences for the report: :data:`closedloop.glossary.PROBABILITIES`).
+Rate targets use the rate's Beta posterior; incremental revenue and ROI the posterior draws of the
+lift (:mod:`closedloop.lift`); funnel targets :func:`closedloop.funnel.funnel_vs_targets`.
+
+**The relative-lift target on the best arm accounts for the choice of the arm.** The actual shown
+is the relative lift of the arm that did best in the data; asking the posterior of that one arm
+whether it reached the target ignores that it was picked because it looked best, and is
+optimistic for it (the winner's curse: with two similar arms, targets given P(met) in [0.6, 0.8)
+were reached 54% of the time). The claim the scorecard makes is "the campaign's best arm reached
+the target", so P(met) is P(max over the treated arms of the true relative lift >= target),
+computed from the joint posterior draws: every arm's draws of one metric share the holdout's
+draws (:class:`closedloop.lift.PosteriorDraws`), so the maximum is taken draw by draw. Its
+calibration is measured in ``benchmarks/bench_calibration.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from closedloop.errors import DataError
+from closedloop.lift import Lift
+from closedloop.priors import PRIOR
+
+__all__ = ["SCORECARD_COLUMNS", "p_best_arm_met", "score"]
+
+SCORECARD_COLUMNS = ["target", "actual", "target_value", "status", "p_met", "basis"]
+#: plan metric name -> outcome column (one row per assigned customer), as in pdca
+METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
+
+
+def p_best_arm_met(lift: Lift, metric: str, target: float) -> float:
+    """P(max over the treated arms of the relative lift on ``metric`` >= ``target``), from the
+    joint posterior draws of ``lift`` (rows with an undefined relative lift left out; NaN when
+    no arm has one)."""
+    table, draws = lift.table, lift.draws
+    rows = table[(table["metric"] == metric) & table["rel_lift"].notna()]
+    if rows.empty:
+        return float("nan")
+    samples = np.stack([draws.rel_lift[tuple(r)] for r in rows[draws.keys].itertuples(index=False)])
+    return float(np.mean(samples.max(axis=0) >= target))
+
+
+def score(plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None) -> pd.DataFrame:
+    """The scorecard of ``plan``'s targets: one row per target, :data:`SCORECARD_COLUMNS`.
+
+    ``outcomes`` has one row per assigned customer (``arm`` and the outcome columns), ``lift``
+    is the :class:`~closedloop.lift.Lift` of the campaign (without segments), ``funnel_targets``
+    the result of :func:`~closedloop.funnel.funnel_vs_targets` or None. ``status`` compares the
+    observed actual with the target ("undefined" when the actual cannot be computed, e.g. a
+    relative lift over a holdout with no conversion)."""
+    t = plan.targets
+    lift_table, draws = lift.table, lift.draws
+    treated = outcomes[outcomes["arm"] != plan.control]
+    rows = []
+
+    def add(name, actual, target, p, basis):
+        actual = float(actual)
+        status = "undefined" if np.isnan(actual) else ("met" if actual >= target else "missed")
+        rows.append((name, actual, float(target), status, float(p), basis))
+
+    if t.conversion_rate is not None and "converted" in outcomes:
+        x, n = treated["converted"].sum(), len(treated)
+        p = stats.beta.sf(t.conversion_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
+        add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
+    if t.visit_rate is not None and "visited" in outcomes:
+        x, n = treated["visited"].sum(), len(treated)
+        p = stats.beta.sf(t.visit_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
+        add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers")
+    if t.relative_lift is not None:
+        column = METRIC_COLUMNS[t.relative_lift.metric]
+        rows_m = lift_table[lift_table["metric"] == column]
+        if rows_m.empty:
+            raise DataError(
+                "outcomes",
+                f"no outcome column for the target metric {t.relative_lift.metric!r}",
+                column=column,
+            )
+        target = t.relative_lift.min
+        if rows_m["rel_lift"].notna().any():
+            best = rows_m.loc[rows_m["rel_lift"].idxmax()]
+            many = len(rows_m) > 1
+            basis = f"best arm ({best['arm']}) on {column}" + (
+                f"; P over the best of {len(rows_m)} arms" if many else ""
+            )
+            add(
+                "relative_lift",
+                best["rel_lift"],
+                target,
+                p_best_arm_met(lift, column, target),
+                basis,
+            )
+        else:
+            add(
+                "relative_lift",
+                np.nan,
+                target,
+                np.nan,
+                f"undefined: the holdout's mean {column} is 0; see the absolute lift",
+            )
+    revenue = lift_table[lift_table["metric"] == "revenue"]
+    if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):
+        total = sum(
+            draws.abs_lift[(a, "revenue")] * n
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
+        )
+        if t.incremental_revenue is not None:
+            add(
+                "incremental_revenue",
+                revenue["incremental"].sum(),
+                t.incremental_revenue,
+                np.mean(total >= t.incremental_revenue),
+                "all arms against the holdout",
+            )
+        spend = sum(
+            plan.cost.get(a, 0.0) * n
+            for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
+        )
+        if t.roi is not None and spend > 0:
+            actual = revenue["incremental"].sum() * plan.margin / spend
+            add(
+                "roi",
+                actual,
+                t.roi,
+                np.mean(total * plan.margin / spend >= t.roi),
+                f"incremental margin ({plan.margin:.0%}) / cost",
+            )
+    if funnel_targets is not None:
+        for _, r in funnel_targets.iterrows():
+            add(
+                f"funnel_{r['stage']}",
+                r["actual"],
+                r["target"],
+                r["p_met"],
+                "share of touched reaching the stage",
+            )
+    return pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
