@@ -399,9 +399,16 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
     return (
         _heading(check, "appendix", language),
         page.text(
-            "Lift: Beta-Binomial for 0/1 outcomes (Beta(1, 1) prior), conversion × log-normal spend for "
-            "revenue; intervals are 95% equal-tailed.{m} Data: {files}.",
-            m=f" RFM monetary uses {base.monetary}." if base else "",
+            "Lift: Beta-Binomial for 0/1 outcomes (Beta(1, 1) prior), a normal posterior on each"
+            " arm's mean for revenue (from customers, sums and sums of squares, as GrowthBook"
+            " does); intervals are 95% equal-tailed.{m} Data: {files}.",
+            m=(
+                " RFM monetary (M) is each customer's average ticket, as the method defines it."
+                if base.monetary == "average"
+                else " RFM monetary (M) is each customer's total spend."
+            )
+            if base
+            else "",
             files=", ".join(f"{k} = {Path(v).name}" for k, v in files),
         ),
         page.table(definitions, "definitions", "Definitions", language=language),

@@ -27,7 +27,7 @@ def checked(demo):
 def test_the_check_holds_the_customer_base_and_the_basket_rules(checked):
     check, next_plan = checked
     base = check.customer_base
-    assert base.period_days == 365 and base.monetary == "total"
+    assert base.period_days == 365 and base.monetary == "average"
     assert str(base.before_asof.date()) == "2026-02-28"
     assert str(base.after_asof.date()) == "2026-03-31"
     assert base.pyramid["customers"].sum() == len(base.after)
