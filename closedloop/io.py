@@ -824,7 +824,9 @@ def _deduplicate(frame, table, source):
     exact = frame.duplicated(keep="first") & has_key
     frame = frame[~exact]
     keyed = frame[has_key[~exact]]
-    line_items = table.name == "transactions" and ("item" in frame.columns or "product" in frame.columns)
+    line_items = table.name == "transactions" and (
+        "item" in frame.columns or "product" in frame.columns
+    )
     if table.key_fields and (line_items or table.name != "transactions"):
         must_agree = list(table.key_fields)
     else:

@@ -77,7 +77,9 @@ DECOMPOSITION_METHODS = ("shapley", "lmdi")
 NEW_TIER = "new"
 
 
-def member_kpis(transactions, customers=None, period=None, *, by: str | None = None) -> pd.DataFrame:
+def member_kpis(
+    transactions, customers=None, period=None, *, by: str | None = None
+) -> pd.DataFrame:
     """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing members.
 
     Who is a member: ``customers.is_member`` when given; else a customer with any order flagged
@@ -572,7 +574,7 @@ def drivers(transactions, customers=None, period=None, *, periods: float = 1.0) 
     (anonymous receipts included). ``frequency`` is per period: pass ``periods`` > 1 to scale,
     e.g. a week's data with ``periods=52`` for a year."""
     start, end = _period(period, "drivers")
-    per, table, online, _ = _member_table(transactions, customers, start, end)
+    _, table, online, _ = _member_table(transactions, customers, start, end)
     tree = _tree(table, 1.0, "orders_now", online is not None)
     everything = summaries.receipts(transactions, end, start=start, source="drivers transactions")
     active = table["orders_now"] > 0

@@ -261,9 +261,7 @@ def receipts(
     Columns: ``orders``, ``anonymous_orders``, ``revenue``, ``anonymous_revenue`` (net), indexed
     by the ``by`` value (text; a receipt without one is under ``"(none)"``), sorted."""
     carry = (by,) if by else ()
-    frame = purchases(
-        transactions, asof, start=start, source=source, anonymous=True, carry=carry
-    )
+    frame = purchases(transactions, asof, start=start, source=source, anonymous=True, carry=carry)
     group = nw.col(by).cast(nw.String) if by else nw.lit("all")
     anon, bought = nw.col("customer_id").is_null(), nw.col("amount") >= 0
     per = collect(

@@ -693,9 +693,9 @@ def _guides(rng, customers, transactions):
 
 def _receipts(rng, transactions):
     """Anonymous store receipts: no customer id, not members; about :data:`ANONYMOUS_SHARE` per
-    members' store order, at the same stores and times of day, with smaller baskets."""
+    customers' store order, at the same stores and times of day, with smaller baskets."""
     store = transactions[transactions["store"].isin(STORES)]
-    n = int(round(len(store) * ANONYMOUS_SHARE))
+    n = round(len(store) * ANONYMOUS_SHARE)
     base = store.iloc[np.sort(rng.choice(len(store), size=n, replace=False))]
     shift = rng.integers(-3 * 86_400, 3 * 86_400, n) * 10**9
     when = base["order_date"].to_numpy().astype("int64") + shift
