@@ -499,6 +499,15 @@ PHRASES: dict[str, str] = {
     "cum": "累计",
     "conf": "置信度",
     "supp": "支持度",
+    # member operations: why revenue moved, KPIs against targets
+    "Why revenue moved": "销售额为何变化",
+    "heads x frequency x ticket": "人数 × 频次 × 客单价",
+    "heads effect": "人数效应",
+    "frequency effect": "频次效应",
+    "ticket effect": "客单价效应",
+    "revenue change": "销售额变化",
+    "actual / target": "实际 / 目标",
+    "KPI tree against targets": "指标树对照目标",
 }
 
 

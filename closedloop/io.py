@@ -35,7 +35,7 @@ import re
 import warnings
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,7 @@ class _Table:
     flags: tuple[str, ...] = ()
     key: tuple[str, ...] = ()
     key_fields: tuple[str, ...] = ()  # must agree across rows sharing the key (default: all)
+    nullable: tuple[str, ...] = ()  # required columns whose values may be missing
 
 
 TRANSACTIONS = _Table(
@@ -146,6 +147,7 @@ def read_transactions(
     encoding=None,
     timezone=None,
     outliers="flag",
+    anonymous=False,
 ) -> pd.DataFrame:
     """Transactions (one row per order, or per order line when an ``item`` column is present).
 
@@ -155,9 +157,12 @@ def read_transactions(
     agree on customer and date (and, for order-level data, on everything). Refunds (negative
     amounts) are kept and counted. Outlying amounts are handled by ``outliers`` (``"flag"``,
     ``"cap"`` or ``"exclude"``, see :func:`outlier_threshold`). ``date_format``, ``encoding`` and
-    ``timezone``: see the module docstring.
+    ``timezone``: see the module docstring. With ``anonymous=True`` a receipt may have no
+    ``customer_id``: a null customer_id means not a member (an anonymous store receipt); it counts
+    in member share as a non-member order and is left out of everything per customer.
     """
-    frame = _read(TRANSACTIONS, data, columns, asof, source, None, date_format, encoding, timezone)
+    table = replace(TRANSACTIONS, nullable=("customer_id",)) if anonymous else TRANSACTIONS
+    frame = _read(table, data, columns, asof, source, None, date_format, encoding, timezone)
     frame = _outliers(frame, "amount", outliers)
     refunds = int((frame["amount"] < 0).sum())
     if refunds:
@@ -320,7 +325,8 @@ def _read(
         )
     for col in table.ids:
         if col in frame.columns:
-            frame[col] = _ids(frame, col, source, required=col in table.required)
+            required = col in table.required and col not in table.nullable
+            frame[col] = _ids(frame, col, source, required=required)
     for col in table.dates:
         if col in frame.columns:
             frame[col] = _dates(frame, col, source, col in table.required, date_format, timezone)
@@ -818,8 +824,10 @@ def _deduplicate(frame, table, source):
     exact = frame.duplicated(keep="first") & has_key
     frame = frame[~exact]
     keyed = frame[has_key[~exact]]
-    line_items = table is TRANSACTIONS and ("item" in frame.columns or "product" in frame.columns)
-    if table.key_fields and (line_items or table is not TRANSACTIONS):
+    line_items = table.name == "transactions" and (
+        "item" in frame.columns or "product" in frame.columns
+    )
+    if table.key_fields and (line_items or table.name != "transactions"):
         must_agree = list(table.key_fields)
     else:
         must_agree = [c for c in frame.columns if c not in key]

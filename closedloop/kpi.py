@@ -3,6 +3,13 @@
 - :func:`member_kpis` — member share, online rate, active members, purchase frequency, average
   ticket, contribution (= active members x frequency x ticket), repurchase rate, items per basket
   and churn rate, for all members and split into new and existing customers;
+- ``member_kpis(..., by="store")`` — the same tree per store, channel, city, tier or guide, with
+  recruits, join → first-purchase conversion, active rate and reach per channel (member operations
+  by store: headquarters sets the rules, stores and guides are measured);
+- :func:`revenue_change` / :func:`why_revenue_moved` — a revenue change between two periods split
+  exactly into heads, frequency and ticket effects per tier or store;
+- :func:`drivers` / :func:`what_if` — set a driver of the tree (members, online rate, frequency,
+  ticket, items per basket) and read the contribution and revenue it implies;
 - :func:`touches_due` — who is due for the day 0 / 3 / 7 / 15 / 30 / 60 / 90 / 150 touches after
   joining ("about to lapse" and "activity falling" triggers come from
   :func:`closedloop.rfm.churn_severity`).
@@ -14,16 +21,31 @@ per-customer orders and revenue for the period and the period before it by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from closedloop import summaries
-from closedloop._frames import to_pandas
+from closedloop._frames import lazy_frame, to_pandas
 from closedloop.errors import DataError
 
-__all__ = ["KPI_TERMS", "TOUCH_DAYS", "member_kpis", "touches_due"]
+__all__ = [
+    "BY_TERMS",
+    "DECOMPOSITION_METHODS",
+    "KPI_TERMS",
+    "TOUCH_DAYS",
+    "Drivers",
+    "RevenueMove",
+    "drivers",
+    "member_kpis",
+    "revenue_change",
+    "touches_due",
+    "what_if",
+    "why_revenue_moved",
+]
 
 #: the lifecycle touch schedule: days after joining (day 0, 3, 7, 15, 30, then ~2, 3, 5 months)
 TOUCH_DAYS = (0, 3, 7, 15, 30, 60, 90, 150)
@@ -41,9 +63,23 @@ KPI_TERMS = {
     "items_per_basket": "连带率",
     "churn_rate": "流失率",
 }
+#: the extra columns of ``member_kpis(..., by=...)``, with the method's terms
+BY_TERMS = {
+    "recruits": "招募数",
+    "conversion": "首购转化率",
+    "active_rate": "活跃率",
+    "orders": "总单数",
+    "anonymous_orders": "非会员匿名单数",
+}
+#: how :func:`revenue_change` splits a change: the Shapley split or the log-mean (LMDI) one
+DECOMPOSITION_METHODS = ("shapley", "lmdi")
+#: the label of customers not tiered at the end of the first period (revenue_change by tier)
+NEW_TIER = "new"
 
 
-def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
+def member_kpis(
+    transactions, customers=None, period=None, *, by: str | None = None
+) -> pd.DataFrame:
     """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing members.
 
     Who is a member: ``customers.is_member`` when given; else a customer with any order flagged
@@ -63,34 +99,44 @@ def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
     - ``items_per_basket`` (连带率) — quantity per order (needs ``quantity``);
     - ``churn_rate`` — members active in the previous period of equal length who bought nothing
       in this one / those active before (undefined for new members).
+
+    **Anonymous receipts** (a null ``customer_id``, read with
+    ``io.read_transactions(..., anonymous=True)``) are non-member orders: they count in the
+    denominator of member share and nowhere else (``attrs["anonymous_orders"]``).
+
+    **By store, channel, city, tier or guide** (``by``): one row per value, the ``all`` figures
+    above as columns plus :data:`BY_TERMS` and ``reach_<channel>`` (members reachable on each
+    ``reach_*`` column of ``customers``, else ``reach_online`` from ``online``):
+
+    - ``by`` a column of the transactions (``store``, ``channel``): the tree on that value's
+      receipts; its members are the members with a receipt there on or before the period end,
+      and member share divides their orders by all of that value's orders, anonymous included;
+    - ``by`` a column of the customers (``city``, ``guide``), joined on ``customer_id``, or
+      ``"tier"`` (the member tier over the 365 days to the period end, ``(none)`` when not
+      tiered): members split by the attribute; member share divides by the orders of that
+      attribute's customers (an anonymous receipt has no city or guide);
+    - ``recruits`` — members of the value who joined in the period (``customers.join_date``);
+      ``conversion`` — recruits with a purchase on or after their join day, up to the period
+      end (:func:`closedloop.summaries.since`) / recruits; ``active_rate`` — active / members;
+      ``orders`` and ``anonymous_orders`` — all receipts of the value in the period.
     """
-    if period is None or len(period) != 2:
-        raise DataError(
-            "member_kpis", "period must be (start, end), e.g. ('2025-04-01', '2026-03-31')"
-        )
-    start, end = summaries.day(period[0], "period start"), summaries.day(period[1], "period end")
-    if end < start:
-        raise DataError("member_kpis", f"period ends ({end:%Y-%m-%d}) before it starts")
-    before = start - pd.Timedelta(days=(end - start).days + 1)
-    windows = {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
-    per = summaries.per_customer(
-        transactions, end, windows=windows, source="member_kpis transactions"
+    start, end = _period(period, "member_kpis")
+    if by is not None:
+        return _member_kpis_by(transactions, customers, start, end, by)
+    per, table, online, source = _member_table(transactions, customers, start, end)
+    anonymous = int(
+        summaries.receipts(transactions, end, start=start, source="member_kpis transactions")[
+            "anonymous_orders"
+        ].sum()
     )
-    if per.empty:
-        raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
-    flags = "member_orders" in per.columns
-    members, online, source = _members(per, customers, flags)
-    counts = per.select_dtypes("number").columns
-    table = per.reindex(members.index).fillna(dict.fromkeys(counts, 0))
-    table["online"] = online.reindex(members.index) if online is not None else np.nan
     bought = table["first_purchase"].notna()
     groups = {
         "all": np.ones(len(table), dtype=bool),
         "new": (bought & (table["first_purchase"] >= start)).to_numpy(),
         "existing": (bought & (table["first_purchase"] < start)).to_numpy(),
     }
-    all_orders = float(per["orders_now"].sum())
-    member_orders = "member_orders_now" if flags else "orders_now"
+    all_orders = float(per["orders_now"].sum()) + anonymous
+    member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
     out = {
         name: _tree(table[mask], all_orders, member_orders, online is not None)
         for name, mask in groups.items()
@@ -98,8 +144,127 @@ def member_kpis(transactions, customers=None, period=None) -> pd.DataFrame:
     result = pd.DataFrame(out, index=list(KPI_TERMS))
     result.index.name = "kpi"
     result.insert(0, "term", pd.Series(KPI_TERMS))
-    result.attrs = {"period": (start, end), "members": source}
+    result.attrs = {"period": (start, end), "members": source, "anonymous_orders": anonymous}
     return result
+
+
+def _period(period, name: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    if period is None or isinstance(period, str) or len(period) != 2:
+        raise DataError(name, "period must be (start, end), e.g. ('2025-04-01', '2026-03-31')")
+    start, end = summaries.day(period[0], "period start"), summaries.day(period[1], "period end")
+    if end < start:
+        raise DataError(name, f"period ends ({end:%Y-%m-%d}) before it starts")
+    return start, end
+
+
+def _windows(start: pd.Timestamp, end: pd.Timestamp) -> dict:
+    """The period and the previous period of equal length."""
+    before = start - pd.Timedelta(days=(end - start).days + 1)
+    return {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
+
+
+def _member_table(transactions, customers, start, end, *, restrict: bool = False):
+    """Per-customer summary, the members' rows of it (with ``online``), and where membership
+    came from; ``restrict`` keeps only members with a receipt in ``transactions``."""
+    per = summaries.per_customer(
+        transactions, end, windows=_windows(start, end), source="member_kpis transactions"
+    )
+    if per.empty and not restrict:
+        raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
+    members, online, source = _members(per, customers, "member_orders" in per.columns)
+    index = members.index.intersection(per.index) if restrict else members.index
+    counts = per.select_dtypes("number").columns
+    table = per.reindex(index).fillna(dict.fromkeys(counts, 0))
+    table["online"] = online.reindex(index) if online is not None else np.nan
+    return per, table, online, source
+
+
+def _customers_frame(customers) -> pd.DataFrame | None:
+    if customers is None:
+        return None
+    cust = to_pandas(customers, "member_kpis customers")
+    if "customer_id" not in cust.columns:
+        raise DataError(
+            "member_kpis customers",
+            f"required column customer_id missing; found: {', '.join(cust.columns)}",
+            column="customer_id",
+        )
+    return cust.assign(customer_id=cust["customer_id"].astype("str")).set_index("customer_id")
+
+
+def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFrame:
+    source = "member_kpis transactions"
+    frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
+    cust = _customers_frame(customers)
+    in_transactions = by in frame.collect_schema().names()
+    if not in_transactions and (cust is None or by not in cust.columns) and by != "tier":
+        found = ", ".join(frame.collect_schema().names())
+        raise DataError(
+            "member_kpis",
+            f"by={by!r} is neither a column of the transactions ({found}) nor of the customers,"
+            " nor 'tier'",
+            column=by,
+        )
+    period = summaries.receipts(frame, end, start=start, by=by if in_transactions else None)
+    rows, origin = {}, "customers"
+    if in_transactions:
+        origin = "transactions"
+        groups = summaries.receipts(frame, end, by=by).index
+        period = period.reindex(groups, fill_value=0)
+        for group in groups:
+            column = nw.col(by).cast(nw.String)
+            mask = column.is_null() if group == "(none)" else column == group
+            part = frame.filter(mask)
+            per, table, online, members = _member_table(part, customers, start, end, restrict=True)
+            all_orders = float(period.loc[group, "orders"])
+            rows[group] = _by_row(part, per, table, cust, online, all_orders, start, end)
+            rows[group]["anonymous_orders"] = int(period.loc[group, "anonymous_orders"])
+    else:
+        per, table, online, members = _member_table(frame, customers, start, end)
+        if by == "tier" and (cust is None or by not in cust.columns):
+            from closedloop import rfm
+
+            ranked = rfm.rfm_table(frame, end, period_days=365)
+            attribute = rfm.member_tiers(ranked).astype("str")
+        else:
+            attribute = cust[by].astype("str")
+        of_member = attribute.reindex(table.index).fillna("(none)")
+        of_buyer = attribute.reindex(per.index).fillna("(none)")
+        for group in sorted(set(of_member)):
+            t = table[(of_member == group).to_numpy()]
+            all_orders = float(per.loc[(of_buyer == group).to_numpy(), "orders_now"].sum())
+            rows[group] = _by_row(frame, per, t, cust, online, all_orders, start, end)
+            rows[group]["anonymous_orders"] = 0
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = by
+    out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members}
+    return out
+
+
+def _by_row(frame, per, t, cust, online, all_orders, start, end) -> dict:
+    member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
+    tree = _tree(t, all_orders, member_orders, online is not None)
+    row = {"members": tree.pop("members")}
+    recruits = conversion = np.nan
+    if cust is not None and "join_date" in cust.columns:
+        joined = pd.to_datetime(cust["join_date"]).reindex(t.index)
+        new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
+        recruits = len(new)
+        if recruits:
+            starts = pd.DataFrame({"customer_id": new.index, "start": new.to_numpy()})
+            bought = summaries.since(frame, starts, end, source="member_kpis transactions")
+            conversion = int(bought["first_purchase"].notna().sum()) / recruits
+    row |= {"recruits": recruits, "conversion": conversion}
+    row |= {"active_members": tree.pop("active_members")}
+    row["active_rate"] = _ratio(row["active_members"], row["members"])
+    row |= tree
+    reach = [c for c in (cust.columns if cust is not None else []) if c.startswith("reach_")]
+    for column in reach or (["online"] if online is not None else []):
+        flags = cust[column].reindex(t.index).fillna(False).astype(bool)
+        name = column if column.startswith("reach_") else "reach_online"
+        row[name] = _ratio(int(flags.sum()), len(t))
+    row["orders"] = int(all_orders)
+    return row
 
 
 def _tree(t: pd.DataFrame, all_orders: float, member_orders: str, has_online: bool) -> dict:
@@ -132,14 +297,7 @@ def _ratio(num: float, den: float) -> float:
 def _members(per: pd.DataFrame, customers, flags: bool):
     """Member ids (with online flags when known) and where membership came from."""
     if customers is not None:
-        cust = to_pandas(customers, "member_kpis customers")
-        if "customer_id" not in cust.columns:
-            raise DataError(
-                "member_kpis customers",
-                f"required column customer_id missing; found: {', '.join(cust.columns)}",
-                column="customer_id",
-            )
-        cust = cust.assign(customer_id=cust["customer_id"].astype("str")).set_index("customer_id")
+        cust = _customers_frame(customers)
         online = cust["online"].astype(bool) if "online" in cust.columns else None
         if "is_member" in cust.columns:
             members = cust[cust["is_member"].astype(bool)]
@@ -193,3 +351,312 @@ def touches_due(
     out["join_date"] = out["join_date"].astype("datetime64[ns]")
     out["due_date"] = out["due_date"].astype("datetime64[ns]")
     return out.sort_values(["due_date", "touch_day", "customer_id"], ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Why revenue moved: heads x frequency x ticket
+
+
+@dataclass(frozen=True)
+class RevenueMove:
+    """:func:`why_revenue_moved`'s answer: the :func:`revenue_change` table and its figure."""
+
+    table: pd.DataFrame
+    figure: object
+
+
+def revenue_change(
+    transactions,
+    before,
+    after,
+    *,
+    by: str = "tier",
+    customers=None,
+    tiers: pd.Series | None = None,
+    method: str = "shapley",
+) -> pd.DataFrame:
+    """Each group's revenue change from period ``before`` to period ``after`` (``(start, end)``,
+    inclusive days), split into heads, frequency and ticket effects that add up to it exactly.
+
+    Revenue = customers (buyers in the period) x frequency (orders per buyer) x ticket (revenue
+    per order). The split is the Shapley one (``method="shapley"``, the average of the three
+    factors' marginal effects over every order of change; exact, zeros allowed) or the
+    log-mean Divisia one (``"lmdi"``, ``L(R1, R0) x ln(X1 / X0)``; exact, rows with a
+    non-positive value fall back to Shapley, listed in ``attrs["fallback"]``). A group with no
+    buyers in one period takes the other period's frequency and ticket: its change is all heads.
+    Refunds in a period without purchases (revenue without an order) go to the ticket effect.
+
+    ``by``: ``"tier"`` — each customer's member tier over the 365 days to the end of
+    ``before`` (platinum / gold / regular, ``new`` for customers not tiered then), or your own
+    ``tiers`` (a Series by customer_id); a column of the transactions (``store``: a customer
+    buying in two stores counts in both); or a column of ``customers``.
+
+    Columns: ``customers_before, customers_after, frequency_before, frequency_after,
+    ticket_before, ticket_after, revenue_before, revenue_after, change, heads, frequency,
+    ticket``; ``attrs["total"]`` holds the column sums of the revenue, change and effects.
+    Anonymous receipts are not customers' revenue and are left out.
+    """
+    if method not in DECOMPOSITION_METHODS:
+        raise DataError(
+            "revenue_change", f"method must be one of {', '.join(DECOMPOSITION_METHODS)}"
+        )
+    b0, b1 = _period(before, "revenue_change before")
+    a0, a1 = _period(after, "revenue_change after")
+    windows = {"before": (b0, b1), "after": (a0, a1)}
+    end = max(b1, a1)
+    source = "revenue_change transactions"
+    frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
+    parts: dict[str, pd.DataFrame] = {}
+    if by in frame.collect_schema().names():
+        for group in summaries.receipts(frame, end, by=by).index:
+            column = nw.col(by).cast(nw.String)
+            mask = column.is_null() if group == "(none)" else column == group
+            parts[group] = summaries.per_customer(
+                frame.filter(mask), end, windows=windows, source=source
+            )
+    else:
+        per = summaries.per_customer(frame, end, windows=windows, source=source)
+        if by == "tier" and tiers is None:
+            from closedloop import rfm
+
+            ranked = rfm.rfm_table(frame, b1, period_days=365)
+            tiers = rfm.member_tiers(ranked)
+        if by == "tier":
+            labels = pd.Series(tiers).astype("str")
+            label = labels.reindex(per.index).fillna(NEW_TIER)
+            order = [*pd.unique(pd.Series(tiers).sort_values()), NEW_TIER]
+            if isinstance(getattr(tiers, "dtype", None), pd.CategoricalDtype):
+                order = [*tiers.cat.categories.astype("str"), NEW_TIER]
+        else:
+            cust = _customers_frame(customers)
+            if cust is None or by not in cust.columns:
+                raise DataError(
+                    "revenue_change",
+                    f"by={by!r} is neither a column of the transactions nor of the customers",
+                    column=by,
+                )
+            label = cust[by].astype("str").reindex(per.index).fillna("(none)")
+            order = sorted(set(label))
+        for group in order:
+            chosen = per[(label == group).to_numpy()]
+            if len(chosen) or group != NEW_TIER:
+                parts[str(group)] = chosen
+    rows = {group: _factors(per) for group, per in parts.items()}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = by
+    split, fallback = _split(out, method)
+    out = out.join(split)
+    total = out[["revenue_before", "revenue_after", "change", "heads", "frequency", "ticket"]]
+    out.attrs = {
+        "before": (b0, b1),
+        "after": (a0, a1),
+        "by": by,
+        "method": method,
+        "fallback": fallback,
+        "total": total.sum().to_dict(),
+    }
+    return out
+
+
+def _factors(per: pd.DataFrame) -> dict:
+    row = {}
+    for name in ("before", "after"):
+        orders = per[f"orders_{name}"]
+        row[f"customers_{name}"] = int((orders > 0).sum())
+        row[f"orders_{name}"] = int(orders.sum())
+        row[f"revenue_{name}"] = float(per[f"revenue_{name}"].sum())
+    for name, other in (("before", "after"), ("after", "before")):
+        source = name if row[f"customers_{name}"] else other
+        heads, orders = row[f"customers_{source}"], row[f"orders_{source}"]
+        row[f"frequency_{name}"] = orders / heads if heads else 0.0
+        row[f"ticket_{name}"] = row[f"revenue_{source}"] / orders if orders else 0.0
+    row["change"] = row["revenue_after"] - row["revenue_before"]
+    return row
+
+
+def _split(table: pd.DataFrame, method: str) -> tuple[pd.DataFrame, list]:
+    c0, c1 = table["customers_before"].to_numpy(float), table["customers_after"].to_numpy(float)
+    f0, f1 = table["frequency_before"].to_numpy(float), table["frequency_after"].to_numpy(float)
+    t0, t1 = table["ticket_before"].to_numpy(float), table["ticket_after"].to_numpy(float)
+
+    def shapley(x0, x1, y0, y1, z0, z1):
+        return (x1 - x0) * ((y0 * z0 + y1 * z1) / 3 + (y0 * z1 + y1 * z0) / 6)
+
+    heads = shapley(c0, c1, f0, f1, t0, t1)
+    frequency = shapley(f0, f1, c0, c1, t0, t1)
+    ticket = shapley(t0, t1, c0, c1, f0, f1)
+    fallback: list = []
+    if method == "lmdi":
+        r0, r1 = c0 * f0 * t0, c1 * f1 * t1
+        positive = (np.minimum.reduce([c0, c1, f0, f1, t0, t1]) > 0) & (r0 > 0) & (r1 > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight = np.where(np.isclose(r0, r1), r0, (r1 - r0) / (np.log(r1) - np.log(r0)))
+            heads = np.where(positive, weight * np.log(c1 / c0), heads)
+            frequency = np.where(positive, weight * np.log(f1 / f0), frequency)
+            ticket = np.where(positive, weight * np.log(t1 / t0), ticket)
+        fallback = table.index[~positive].tolist()
+    # what the product does not hold (refunds without an order) is a ticket effect
+    residual = table["change"].to_numpy(float) - (c1 * f1 * t1 - c0 * f0 * t0)
+    split = pd.DataFrame(
+        {"heads": heads, "frequency": frequency, "ticket": ticket + residual}, index=table.index
+    )
+    return split, fallback
+
+
+def why_revenue_moved(
+    transactions, before, after, *, by: str = "tier", language: str = "en", **options
+) -> RevenueMove:
+    """:func:`revenue_change` and its figure (:func:`closedloop.figures.kpi.revenue_change`) in
+    one call; ``options`` go to :func:`revenue_change`."""
+    from closedloop.figures import kpi as figures
+
+    table = revenue_change(transactions, before, after, by=by, **options)
+    return RevenueMove(table=table, figure=figures.revenue_change(table, language=language))
+
+
+# ---------------------------------------------------------------------------------------------
+# What-if on the KPI tree
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """The drivers of the KPI tree, for :func:`what_if` (build by hand or with :func:`drivers`).
+
+    ``members`` x ``active_rate`` = active members; x ``frequency`` (orders per active member
+    per frequency period: a week for "2.5 visits a week") x ``periods`` (frequency periods in
+    the horizon: 52 for a year of weeks) = member orders; x ``ticket`` = contribution (会员贡献).
+    ``ticket`` = ``items_per_basket`` (连带率) x ``item_price`` when those are given. With the
+    active rates of online and offline members, ``active_rate`` follows the ``online_rate`` mix.
+    ``other_orders`` and ``other_revenue`` (non-members, anonymous receipts included) are held
+    fixed: revenue = contribution + other revenue; member share = member orders / all orders.
+    """
+
+    members: float
+    active_rate: float
+    frequency: float
+    ticket: float
+    periods: float = 1.0
+    items_per_basket: float = np.nan
+    online_rate: float = np.nan
+    active_rate_online: float = np.nan
+    active_rate_offline: float = np.nan
+    other_orders: float = 0.0
+    other_revenue: float = 0.0
+
+    @property
+    def item_price(self) -> float:
+        return self.ticket / self.items_per_basket if self.items_per_basket else np.nan
+
+    def outcome(self) -> dict:
+        """The tree's outputs: active members, member orders, contribution, revenue, shares."""
+        active = self.members * self.active_rate
+        orders = active * self.frequency * self.periods
+        contribution = orders * self.ticket
+        revenue = contribution + self.other_revenue
+        return {
+            "active_members": active,
+            "member_orders": orders,
+            "contribution": contribution,
+            "contribution_per_member": _ratio(contribution, self.members),
+            "revenue": revenue,
+            "member_share": _ratio(orders, orders + self.other_orders),
+        }
+
+
+#: what :func:`what_if` can set
+WHAT_IF = ("members", "online_rate", "active_rate", "frequency", "ticket", "items_per_basket")
+
+
+def drivers(transactions, customers=None, period=None, *, periods: float = 1.0) -> Drivers:
+    """The current state of the tree over ``period``, as :class:`Drivers` (the baseline of
+    :func:`what_if`): :func:`member_kpis`' ``all`` figures, the active rates of online and offline
+    members when ``online`` is known, and the non-members' orders and revenue of the period
+    (anonymous receipts included). ``frequency`` is per period: pass ``periods`` > 1 to scale,
+    e.g. a week's data with ``periods=52`` for a year."""
+    start, end = _period(period, "drivers")
+    _, table, online, _ = _member_table(transactions, customers, start, end)
+    tree = _tree(table, 1.0, "orders_now", online is not None)
+    everything = summaries.receipts(transactions, end, start=start, source="drivers transactions")
+    active = table["orders_now"] > 0
+    rates = {}
+    if online is not None:
+        flags = table["online"].fillna(False).astype(bool)
+        rates = {
+            "online_rate": tree["online_rate"],
+            "active_rate_online": _ratio(int((active & flags).sum()), int(flags.sum())),
+            "active_rate_offline": _ratio(int((active & ~flags).sum()), int((~flags).sum())),
+        }
+    orders = float(table["orders_now"].sum())
+    return Drivers(
+        members=float(tree["members"]),
+        active_rate=_ratio(tree["active_members"], tree["members"]),
+        frequency=tree["purchase_frequency"],
+        ticket=tree["avg_ticket"],
+        periods=periods,
+        items_per_basket=tree["items_per_basket"],
+        other_orders=(float(everything["orders"].sum()) - orders) * periods,
+        other_revenue=(float(everything["revenue"].sum()) - tree["contribution"]) * periods,
+        **rates,
+    )
+
+
+def what_if(
+    baseline: Drivers, scenarios: Mapping[str, Mapping[str, float]] | None = None, **values
+) -> pd.DataFrame:
+    """Set drivers of the tree and read what they imply, against ``baseline`` (the current state).
+
+    ``what_if(base, frequency=2.7)`` — one scenario (column ``scenario``); or
+    ``what_if(base, {"target": {"frequency": 2.7}, "model": {"frequency": 3.2}})`` — one column
+    each. Settable: :data:`WHAT_IF`. Setting ``online_rate`` moves ``active_rate`` to
+    ``online_rate x active_rate_online + (1 - online_rate) x active_rate_offline`` (the baseline's
+    rates), unless ``active_rate`` is set too; setting ``items_per_basket`` moves ``ticket`` at the
+    baseline's item price, unless ``ticket`` is set too.
+
+    Rows: the drivers, then ``active_members, member_orders, contribution (= active members x
+    frequency x periods x ticket), contribution_per_member, revenue, member_share``; columns
+    ``baseline``, each scenario, and ``change_<scenario>`` (scenario - baseline) for each.
+    """
+    if scenarios is None:
+        scenarios = {"scenario": values}
+    elif values:
+        raise DataError("what_if", "give scenarios or driver values, not both")
+    columns = {"baseline": _state(baseline)}
+    for name, setting in scenarios.items():
+        columns[str(name)] = _state(_apply(baseline, dict(setting)))
+    out = pd.DataFrame(columns)
+    for name in list(columns)[1:]:
+        out[f"change_{name}"] = out[name] - out["baseline"]
+    out.index.name = "kpi"
+    return out
+
+
+def _apply(base: Drivers, setting: dict) -> Drivers:
+    unknown = sorted(set(setting) - set(WHAT_IF))
+    if unknown:
+        raise DataError("what_if", f"cannot set {unknown}; settable: {', '.join(WHAT_IF)}")
+    for name, value in setting.items():
+        if not np.isfinite(float(value)) or float(value) < 0:
+            raise DataError("what_if", f"{name} must be a number >= 0, not {value!r}")
+        if name in ("online_rate", "active_rate") and float(value) > 1:
+            raise DataError("what_if", f"{name} is a share between 0 and 1, not {value!r}")
+    new = dict(setting)
+    if "online_rate" in new and "active_rate" not in new:
+        on, off = base.active_rate_online, base.active_rate_offline
+        if np.isnan(on) or np.isnan(off):
+            raise DataError(
+                "what_if",
+                "setting online_rate needs the active rates of online and offline members"
+                " (drivers() computes them when customers have an online column)",
+            )
+        new["active_rate"] = new["online_rate"] * on + (1 - new["online_rate"]) * off
+    if "items_per_basket" in new and "ticket" not in new:
+        if np.isnan(base.item_price):
+            raise DataError("what_if", "setting items_per_basket needs the baseline's basket")
+        new["ticket"] = new["items_per_basket"] * base.item_price
+    return replace(base, **{k: float(v) for k, v in new.items()})
+
+
+def _state(d: Drivers) -> pd.Series:
+    shown = [f.name for f in fields(d) if f.name not in ("other_orders", "other_revenue")]
+    state = {name: asdict(d)[name] for name in shown}
+    return pd.Series({**state, "item_price": d.item_price, **d.outcome()}, dtype="float64")

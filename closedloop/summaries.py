@@ -38,6 +38,7 @@ __all__ = [
     "per_customer",
     "period_start",
     "purchases",
+    "receipts",
     "since",
 ]
 
@@ -93,11 +94,16 @@ def purchases(
     start=None,
     unit: Unit = "order",
     source: str = "transactions",
+    anonymous: bool = False,
+    carry: tuple[str, ...] = (),
 ) -> nw.LazyFrame:
     """The purchases and refunds up to the end of the ``asof`` day (from the ``start`` day when
     given), one row per order or per customer-day (``unit``), lazily: ``customer_id,
     order_date, amount`` and, when the transactions carry them, ``quantity`` (summed) and
-    ``is_member`` (any row flagged)."""
+    ``is_member`` (any row flagged).
+
+    Receipts without a customer id (non-members' purchases) are left out unless ``anonymous``;
+    ``carry`` names columns of the order (a store, a channel) kept on each purchase."""
     if unit not in ("order", "day"):
         raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
     frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
@@ -113,11 +119,16 @@ def purchases(
         raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
-    keep = ~nw.col("customer_id").is_null() & (date < end_of_day(asof))
+    keep = date < end_of_day(asof)
+    if not anonymous:
+        keep = keep & ~nw.col("customer_id").is_null()
     if start is not None:
         keep = keep & (date >= day(start, "start"))
     frame = frame.filter(keep)
-    extra = [c for c in ("quantity", "is_member") if c in schema]
+    missing = [c for c in carry if c not in schema]
+    if missing:
+        raise DataError(source, f"no column {missing[0]!r} in the transactions", column=missing[0])
+    extra = [c for c in ("quantity", "is_member", *carry) if c in schema]
     numbers = ["amount", *[c for c in extra if c == "quantity"]]
     sums = [nw.col("amount").sum(), *[_combine(c) for c in extra]]
     if unit == "day":
@@ -232,6 +243,45 @@ def by_period(
     per["orders"] = per["orders"].astype("int64")
     per["revenue"] = per["revenue"].astype("float64").round(SUM_DECIMALS)
     return per.sort_values(["customer_id", "period"], ignore_index=True)
+
+
+def receipts(
+    transactions,
+    asof,
+    *,
+    start=None,
+    by: str | None = None,
+    source: str = "transactions",
+) -> pd.DataFrame:
+    """All purchases from ``start`` to the end of the ``asof`` day, members', non-members' and
+    anonymous ones (a receipt with a null ``customer_id``), per value of the ``by`` column of
+    the transactions (a store, a channel; ``None``: one row ``"all"``). Orders are counted as
+    in :func:`purchases`; a refund is not an order.
+
+    Columns: ``orders``, ``anonymous_orders``, ``revenue``, ``anonymous_revenue`` (net), indexed
+    by the ``by`` value (text; a receipt without one is under ``"(none)"``), sorted."""
+    carry = (by,) if by else ()
+    frame = purchases(transactions, asof, start=start, source=source, anonymous=True, carry=carry)
+    group = nw.col(by).cast(nw.String) if by else nw.lit("all")
+    anon, bought = nw.col("customer_id").is_null(), nw.col("amount") >= 0
+    per = collect(
+        frame.select(
+            group.alias("group"),
+            bought.cast(nw.Int64).alias("orders"),
+            (bought & anon).cast(nw.Int64).alias("anonymous_orders"),
+            nw.col("amount").alias("revenue"),
+            nw.when(anon).then(nw.col("amount")).otherwise(0.0).alias("anonymous_revenue"),
+        )
+        .group_by("group")
+        .agg(nw.col("orders", "anonymous_orders", "revenue", "anonymous_revenue").sum())
+    )
+    per["group"] = per["group"].astype("str").fillna("(none)")
+    per = per.rename(columns={"group": "customer_id"})
+    out = _tidy(per, ["orders", "anonymous_orders", "revenue", "anonymous_revenue"])
+    out["anonymous_orders"] = out["anonymous_orders"].astype("int64")
+    out["anonymous_revenue"] = out["anonymous_revenue"].astype("float64").round(SUM_DECIMALS)
+    out.index.name = by or "group"
+    return out
 
 
 def since(

@@ -7,7 +7,7 @@ import hashlib
 import pandas as pd
 import pytest
 
-from closedloop import points
+from closedloop import DataError, points
 from closedloop.datasets import cdnow, cdnow_summary, groceries, hillstrom, make_demo, write_demo
 from closedloop.io import (
     read_assignments,
@@ -76,6 +76,7 @@ def test_demo_is_deterministic(tmp_path):
         "outcomes.csv",
         "plan.yaml",
         "points.csv",
+        "receipts.csv",
         "transactions.csv",
     ]
     for name in files:
@@ -96,6 +97,30 @@ def test_demo_files_pass_the_contract(tmp_path):
     assert set(events["stage"]) == {"touch", "visit", "register", "purchase"}
     ledger = read_points(folder / "points.csv")
     assert set(ledger["customer_id"]) <= set(customers["customer_id"])
+    # anonymous store receipts: refused as transactions, read when anonymous receipts are allowed
+    with pytest.raises(DataError, match="missing id"):
+        read_transactions(folder / "receipts.csv")
+    receipts = read_transactions(folder / "receipts.csv", anonymous=True)
+    assert receipts["customer_id"].isna().all() and not receipts["is_member"].any()
+    assert set(receipts["store"]) <= set(tx["store"]) - {"online"}
+
+
+def test_demo_guides_and_receipts(demo):
+    customers = demo.customers
+    assigned = customers["guide"].notna()
+    assert (assigned == customers["home_store"].notna()).all()
+    assert customers.loc[assigned, "is_member"].all() and 0.2 < assigned.mean() < 0.9
+    assert (customers.loc[assigned, "guide"].str[:3] == customers.loc[assigned, "home_store"]).all()
+    # the home store is where the member bought most often
+    tx = demo.transactions
+    some = customers[assigned].head(50)
+    for cid, home in zip(some["customer_id"], some["home_store"], strict=True):
+        counts = tx[(tx["customer_id"] == cid) & (tx["store"] != "online")]["store"].value_counts()
+        assert counts[home] == counts.max()
+    receipts = demo.receipts
+    assert receipts["order_id"].is_unique and receipts["customer_id"].isna().all()
+    store_orders = tx["store"].ne("online").sum()
+    assert len(receipts) == round(store_orders * 0.25)
 
 
 def test_demo_contact_data(demo):

@@ -90,6 +90,12 @@ def test_missing_customer_id():
         read_transactions(tx(customer_id=["1", None, " ", "3"]))
 
 
+def test_anonymous_receipts_are_accepted_when_asked():
+    frame = read_transactions(tx(customer_id=["1", None, " ", "3"]), anonymous=True)
+    assert frame["customer_id"].isna().tolist() == [False, True, True, False]
+    assert frame["customer_id"].iloc[0] == "1"
+
+
 def test_same_order_id_with_conflicting_rows():
     with pytest.raises(DataError) as err:
         read_transactions(tx(order_id=["o1", "o1", "o3", "o4"]))

@@ -151,3 +151,179 @@ def test_touches_due_by_hand():
     assert soon.loc[soon["customer_id"] == "j6", "due_date"].iloc[0] == asof + pd.Timedelta(days=1)
     with pytest.raises(DataError, match="required column join_date missing"):
         kpi.touches_due(people.drop(columns="join_date"), asof)
+
+
+# --- anonymous receipts, KPIs by store and guide --------------------------------------------
+
+
+def test_member_share_counts_anonymous_receipts_by_hand():
+    anonymous = pd.DataFrame(
+        {
+            "customer_id": pd.array([None, None, None], dtype="str"),
+            "order_date": pd.to_datetime(["2026-03-03", "2026-03-30", "2026-02-01"]),
+            "amount": [5.0, 6.0, 7.0],  # the last one before the period
+            "quantity": 1.0,
+        }
+    )
+    both = pd.concat([TX, anonymous], ignore_index=True)
+    out = kpi.member_kpis(both, CUSTOMERS, PERIOD)
+    # member orders in March: m1 2, m2 1; all orders: those, n1's and 2 anonymous receipts
+    assert out.loc["member_share", "all"] == 3 / 6
+    assert out.attrs["anonymous_orders"] == 2
+    # nothing per customer moves
+    same = kpi.member_kpis(TX, CUSTOMERS, PERIOD).drop(index="member_share")
+    pd.testing.assert_frame_equal(out.drop(index="member_share"), same)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    from closedloop.datasets import make_demo
+
+    demo = make_demo(seed=0, n_customers=2_000)
+    both = pd.concat([demo.transactions, demo.receipts], ignore_index=True)
+    return both, demo.customers
+
+
+DEMO_PERIOD = (pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-31"))
+
+
+def _by_hand(tx, customers, start, end):
+    """The tree for one slice of receipts, with pandas only."""
+    prev_start = start - (end - start + pd.Timedelta(days=1))
+    tx = tx[tx["order_date"] < end + pd.Timedelta(days=1)]
+    cust = customers.set_index("customer_id")
+    now = tx[tx["order_date"] >= start]
+    prev = tx[(tx["order_date"] >= prev_start) & (tx["order_date"] < start)]
+    members = cust.index[cust["is_member"]].intersection(tx["customer_id"].dropna().unique())
+    mine_now = now[now["customer_id"].isin(members)]
+    orders = mine_now.groupby("customer_id").size()
+    active = len(orders)
+    lost = len(set(prev.loc[prev["customer_id"].isin(members), "customer_id"]) - set(orders.index))
+    joined = cust.loc[members, "join_date"]
+    recruits = joined[(joined >= start) & (joined <= end)]
+    first = tx[tx["customer_id"].isin(recruits.index)].merge(
+        recruits.rename("joined"), left_on="customer_id", right_index=True
+    )
+    converted = first.loc[first["order_date"] >= first["joined"], "customer_id"].nunique()
+    row = {
+        "members": len(members),
+        "recruits": len(recruits),
+        "conversion": converted / len(recruits) if len(recruits) else np.nan,
+        "active_members": active,
+        "active_rate": active / len(members),
+        "member_share": now["is_member"].sum() / len(now),
+        "online_rate": cust.loc[members, "online"].mean(),
+        "purchase_frequency": len(mine_now) / active,
+        "avg_ticket": mine_now["amount"].sum() / len(mine_now),
+        "contribution": mine_now["amount"].sum(),
+        "contribution_per_member": mine_now["amount"].sum() / len(members),
+        "repurchase_rate": (orders >= 2).sum() / active,
+        "items_per_basket": mine_now["quantity"].sum() / len(mine_now),
+        "churn_rate": lost / prev.loc[prev["customer_id"].isin(members), "customer_id"].nunique(),
+        "orders": len(now),
+        "anonymous_orders": int(now["customer_id"].isna().sum()),
+    }
+    for column in ("reach_wecom", "reach_group", "reach_app", "reach_sms"):
+        row[column] = cust.loc[members, column].mean()
+    return row
+
+
+def test_every_kpi_by_store_equals_pandas(shop):
+    tx, customers = shop
+    out = kpi.member_kpis(tx, customers, DEMO_PERIOD, by="store")
+    assert sorted(out.index) == sorted(tx["store"].unique())
+    assert out.loc["S01", "anonymous_orders"] > 0 and out.loc["online", "anonymous_orders"] == 0
+    for store in out.index:
+        expected = _by_hand(tx[tx["store"] == store], customers, *DEMO_PERIOD)
+        got = out.loc[store, list(expected)].astype(float)
+        assert got.to_numpy() == pytest.approx(
+            np.array(list(expected.values()), dtype=float), nan_ok=True
+        ), store
+
+
+def test_kpis_by_guide_split_the_members(shop):
+    tx, customers = shop
+    out = kpi.member_kpis(tx, customers, DEMO_PERIOD, by="guide")
+    members = customers[customers["is_member"]]
+    sizes = members["guide"].fillna("(none)").value_counts()
+    assert out["members"].to_dict() == sizes.to_dict()
+    start, end = DEMO_PERIOD
+    now = tx[(tx["order_date"] >= start) & (tx["order_date"] < end + pd.Timedelta(days=1))]
+    guide = now["customer_id"].map(customers.set_index("customer_id")["guide"])
+    spent = now[now["is_member"]].groupby(guide.fillna("(none)"))["amount"].sum()
+    assert out["contribution"].to_numpy() == pytest.approx(
+        spent.reindex(out.index, fill_value=0.0).to_numpy()
+    )
+    with pytest.raises(DataError, match="neither a column"):
+        kpi.member_kpis(tx, customers, DEMO_PERIOD, by="planet")
+
+
+# --- why revenue moved --------------------------------------------------------------------
+
+MOVES = pd.DataFrame(
+    {
+        "customer_id": ["a", "a", "b", "c", "a", "b", "b", "b", "d", "c"],
+        "order_date": pd.to_datetime(
+            [
+                "2026-01-05",
+                "2026-01-20",
+                "2026-01-10",
+                "2026-01-12",  # January: S1 a x2 (10, 30), b 20; S2 c 40
+                "2026-02-03",
+                "2026-02-04",
+                "2026-02-10",
+                "2026-02-20",  # February: S1 a 25, b x3 (5, 5, 50); S3 d 60
+                "2026-02-11",
+                "2025-12-01",
+            ]
+        ),
+        "amount": [10.0, 30.0, 20.0, 40.0, 25.0, 5.0, 5.0, 50.0, 60.0, 9.0],
+        "store": ["S1", "S1", "S1", "S2", "S1", "S1", "S1", "S1", "S3", "S2"],
+    }
+)
+JAN, FEB = ("2026-01-01", "2026-01-31"), ("2026-02-01", "2026-02-28")
+
+
+@pytest.mark.parametrize("method", kpi.DECOMPOSITION_METHODS)
+def test_revenue_change_parts_sum_exactly(method):
+    out = kpi.revenue_change(MOVES, JAN, FEB, by="store", method=method)
+    parts = out[["heads", "frequency", "ticket"]].sum(axis=1)
+    assert (parts - out["change"]).abs().max() < 1e-9
+    s1 = out.loc["S1"]
+    assert (s1["customers_before"], s1["customers_after"]) == (2, 2)
+    assert (s1["frequency_before"], s1["frequency_after"]) == (1.5, 2.0)
+    assert (s1["ticket_before"], s1["ticket_after"]) == (20.0, 21.25)
+    assert s1["change"] == 85.0 - 60.0 and s1["heads"] == pytest.approx(0.0, abs=1e-12)
+    # a store gone (S2) or new (S3): all heads
+    assert out.loc["S2", ["heads", "frequency", "ticket"]].tolist() == [-40.0, 0.0, 0.0]
+    assert out.loc["S3", ["heads", "frequency", "ticket"]].tolist() == [60.0, 0.0, 0.0]
+    assert out.attrs["total"]["change"] == pytest.approx(145.0 - 100.0)
+    if method == "lmdi":
+        assert out.attrs["fallback"] == ["S2", "S3"]
+        weight = (85.0 - 60.0) / np.log(85.0 / 60.0)
+        assert s1["frequency"] == pytest.approx(weight * np.log(2.0 / 1.5))
+    else:  # Shapley with heads unchanged: frequency and ticket split the cross term evenly
+        assert s1["frequency"] == pytest.approx(2 * 0.5 * (20.0 + 21.25) / 2)
+        assert s1["ticket"] == pytest.approx(2 * 1.25 * (1.5 + 2.0) / 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shops())
+def test_revenue_change_always_adds_up(frame):
+    frame = frame.assign(store=np.where(frame.index % 3 == 0, "S1", "S2"))
+    for by in ("store", "tier"):
+        try:
+            out = kpi.revenue_change(
+                frame, ("2026-01-01", "2026-02-14"), ("2026-02-15", "2026-04-30"), by=by
+            )
+        except DataError:  # no purchase to rank tiers by
+            continue
+        parts = out[["heads", "frequency", "ticket"]].sum(axis=1)
+        assert parts.to_numpy() == pytest.approx(out["change"].to_numpy(), abs=1e-6)
+
+
+def test_why_revenue_moved_by_tier_gives_a_table_and_a_figure():
+    moved = kpi.why_revenue_moved(MOVES, JAN, FEB, by="tier")
+    assert moved.table.index.tolist()[-1] == "new"  # d: not tiered at the end of January
+    assert moved.table.loc["new", "heads"] == 60.0
+    assert len(moved.figure.axes) == 1

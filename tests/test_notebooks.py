@@ -58,6 +58,8 @@ def _fast_parameters(name: str, folder: Path) -> dict:
         return {**TOUR_DEMO, "demo_dir": str(folder / "demo")}
     if name == "04_funnel.ipynb":
         return {"n_customers": 4_000}
+    if name == "06_member_health.ipynb":
+        return {"demo_customers": 3_000}
     if name == "pdca_check.ipynb":
         demo = write_demo(folder / "demo", seed=1, n_customers=4_000)
         (folder / "out").mkdir()

@@ -47,6 +47,31 @@ def test_asof_is_the_end_of_its_day():
         summaries.day("soon")
 
 
+def test_receipts_count_anonymous_orders_by_store():
+    rows = ROWS.assign(store=["S1", "S1", "S2", "S1", "S1", "S2", "S2"])
+    anonymous = pd.DataFrame(
+        {
+            "customer_id": [None, None, None],
+            "order_id": ["9", "9", None],  # two lines of one anonymous order, and one more
+            "order_date": pd.to_datetime(["2026-03-03", "2026-03-03", "2026-03-20"]),
+            "amount": [4.0, 1.0, 6.0],
+            "quantity": 1.0,
+            "store": ["S1", "S1", "S2"],
+        }
+    )
+    both = pd.concat([rows, anonymous], ignore_index=True)
+    out = summaries.receipts(both, END, start=START, by="store")
+    assert out.index.tolist() == ["S1", "S2"]
+    # S1: orders 1 (a) and 2 (b); the refund 3 is not an order; anonymous order 9
+    assert out.loc["S1"].tolist() == [3, 1, 15.0 + 20.0 - 20.0 + 5.0, 5.0]
+    # S2: a's order without id, the anonymous receipt; c is after asof, d before the start
+    assert out.loc["S2"].tolist() == [2, 1, 6.0, 6.0]
+    total = summaries.receipts(pl.from_pandas(both), END, start=START)
+    assert total.loc["all"].tolist() == [5, 2, 26.0, 11.0]
+    # per customer, the anonymous receipts are left out
+    assert summaries.per_customer(both, END).equals(summaries.per_customer(rows, END))
+
+
 def test_orders_lines_refunds_and_windows_by_hand():
     per = summaries.per_customer(ROWS, END, start=START, windows={"late": ("2026-03-02", None)})
     assert list(per.index) == ["a", "b"]  # d bought before the start

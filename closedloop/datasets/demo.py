@@ -8,6 +8,9 @@ from a catalogue in which some pairs have real affinity (pasta → pasta sauce, 
 win-back campaign contacts reachable members with two arms (sms, wecom) and a 10% holdout; its
 true effect differs by segment and is stored in ``effects``. Leads from the acquisition channels
 (store, poster QR, app, WeCom, referral) flow through touch → visit → register → purchase.
+Stores have guides (导购): each member who shops in a store is assigned to one (``home_store``,
+``guide``), and the stores also take anonymous receipts from shoppers who gave no member card
+(``receipts``: no customer id, not members).
 
 Same seed, same frames, same bytes on disk.
 """
@@ -128,6 +131,9 @@ REACH = ("reach_wecom", "reach_group", "reach_app", "reach_sms")
 #: points: 1 point per yuan spent by members; a redemption is at least this many points
 REDEEM_MIN = 200
 STORES = [f"S{i:02d}" for i in range(1, 13)]
+#: guides (导购) per store, and anonymous store receipts per member store order
+GUIDES_PER_STORE = 3
+ANONYMOUS_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,7 @@ class Demo:
     events: pd.DataFrame
     effects: pd.DataFrame
     points: pd.DataFrame
+    receipts: pd.DataFrame
     plan: dict = field(repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -155,6 +162,7 @@ class Demo:
             "events",
             "effects",
             "points",
+            "receipts",
         ]
         return {name: getattr(self, name) for name in names}
 
@@ -201,6 +209,10 @@ def _build(seed: int, n_customers: int) -> tuple[Demo, _Latent]:
     customers = _contact_data(extra, customers)
     items = _brands(extra, items)
     points = _points(extra, customers, transactions)
+    # stores' guides and anonymous receipts, from a generator of their own as well
+    stores = np.random.default_rng(seed + 2000)
+    customers = _guides(stores, customers, transactions)
+    receipts = _receipts(stores, transactions)
     demo = Demo(
         customers=customers,
         transactions=transactions,
@@ -210,6 +222,7 @@ def _build(seed: int, n_customers: int) -> tuple[Demo, _Latent]:
         events=events,
         effects=effects,
         points=points,
+        receipts=receipts,
         plan=_plan(),
     )
     return demo, _Latent(latent=latent, popularity=popularity, n_old=n_old)
@@ -683,6 +696,53 @@ def _points(rng, customers, transactions):
     ledger = ledger.drop(columns="_k").reset_index(drop=True)
     ledger["date"] = ledger["date"].astype("datetime64[ns]")
     return ledger.astype({"order_id": "str"})
+
+
+def _guides(rng, customers, transactions):
+    """Each member who bought in a physical store is assigned to the store where they bought most
+    often (ties: the first store) and to one of its :data:`GUIDES_PER_STORE` guides ("S01-G2");
+    other customers have neither."""
+    physical = transactions[transactions["store"].isin(STORES)]
+    physical = physical[physical["is_member"].to_numpy()]
+    counts = physical.groupby(["customer_id", "store"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["customer_id", "n", "store"], ascending=[True, False, True])
+    home = counts.drop_duplicates("customer_id").set_index("customer_id")["store"]
+    home = home.reindex(customers["customer_id"])
+    assigned = home.notna().to_numpy()
+    guide = rng.integers(1, GUIDES_PER_STORE + 1, len(customers))
+    labels = np.where(assigned, home.fillna("").to_numpy() + "-G" + guide.astype("str"), None)
+    return customers.assign(
+        home_store=pd.array(home.to_numpy(), dtype="str"),
+        guide=pd.array(labels, dtype="str"),
+    )
+
+
+def _receipts(rng, transactions):
+    """Anonymous store receipts: no customer id, not members; about :data:`ANONYMOUS_SHARE` per
+    customers' store order, at the same stores and times of day, with smaller baskets."""
+    store = transactions[transactions["store"].isin(STORES)]
+    n = round(len(store) * ANONYMOUS_SHARE)
+    base = store.iloc[np.sort(rng.choice(len(store), size=n, replace=False))]
+    shift = rng.integers(-3 * 86_400, 3 * 86_400, n) * 10**9
+    when = base["order_date"].to_numpy().astype("int64") + shift
+    when = np.clip(when, HISTORY_START.value, (CAMPAIGN[1] + pd.Timedelta("23h59min")).value)
+    quantity = 1 + rng.poisson(1.5, n)
+    receipts = pd.DataFrame(
+        {
+            "order_id": [f"R{i:07d}" for i in range(1, n + 1)],
+            "customer_id": pd.array([None] * n, dtype="str"),
+            "order_date": pd.to_datetime(when).floor("min"),
+            "amount": np.round(quantity * rng.gamma(3.0, 1.8, n), 2),
+            "quantity": quantity.astype(float),
+            "channel": "store",
+            "store": rng.choice(STORES, size=n),
+            "is_member": False,
+        }
+    )
+    receipts = receipts.sort_values(["order_date", "order_id"], kind="stable")
+    receipts["order_id"] = [f"R{i:07d}" for i in range(1, n + 1)]
+    receipts["order_date"] = receipts["order_date"].astype("datetime64[ns]")
+    return receipts.reset_index(drop=True)
 
 
 def _plan() -> dict:
