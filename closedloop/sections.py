@@ -368,7 +368,7 @@ def history(
             pdca_fig.history(runs),
             "history",
             out_dir,
-            f"{words}: {t('each target, run after run')}",
+            f"{words}: {t('each target, cycle after cycle')}",
             language=language,
         ),
     ]

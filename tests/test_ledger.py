@@ -1,32 +1,77 @@
-"""The ledger: one row per run, read back as the campaign's long PDCA history."""
+"""The ledger keeps every run; the history is one entry per cycle, reruns replacing earlier runs."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+import matplotlib.text
+import pandas as pd
+
 from closedloop import ledger
+from closedloop.figures import localize
 from closedloop.figures import pdca as pdca_fig
 
 
-def test_history_is_long_with_the_current_run_last(tmp_path):
-    summary = {
-        "campaign": "c",
-        "cycle": 2,
-        "run_id": "r2",
-        "asof": "2026-05-01",
-        "period": {"start": "2026-04-01", "end": "2026-04-30"},
+def run(cycle, run_id, actual, status="met", asof=None, campaign="c"):
+    start = pd.Timestamp("2026-03-01") + pd.DateOffset(months=cycle - 1)
+    end = start + pd.DateOffset(months=1) - pd.Timedelta(days=1)
+    return {
+        "campaign": campaign,
+        "cycle": cycle,
+        "run_id": run_id,
+        "asof": asof or f"{end:%Y-%m-%d}",
+        "period": {"start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}"},
         "scorecard": [
-            {"target": "conversion_rate", "actual": 0.2, "target_value": 0.25, "status": "missed"}
+            {"target": "conversion_rate", "actual": actual, "target_value": 0.25, "status": status}
         ],
     }
-    first = {**summary, "cycle": 1, "run_id": "r1", "asof": "2026-04-01"}
-    first["scorecard"] = [{**summary["scorecard"][0], "actual": 0.3, "status": "met"}]
-    ledger.append_ledger(tmp_path / "ledger.csv", first)
-    ledger.append_ledger(tmp_path / "ledger.csv", {**first, "campaign": "other"})
-    history = ledger.history(tmp_path / "ledger.csv", summary)
-    assert list(history["run"]) == ["cycle 1 · 2026-04-01", "cycle 2 · 2026-05-01"]
-    assert list(history["status"]) == ["met", "missed"]
+
+
+def test_history_is_one_entry_per_cycle_with_the_current_run_last(tmp_path):
+    path = tmp_path / "ledger.csv"
+    ledger.append_ledger(path, run(1, "r1", 0.30))
+    ledger.append_ledger(path, run(1, "r1b", 0.31))  # a rerun of cycle 1 replaces the first
+    ledger.append_ledger(path, run(1, "x", 0.9, campaign="other"))
+    history = ledger.history(path, run(2, "r2", 0.2, "missed"))
+    assert list(history["run"]) == ["cycle 1", "cycle 2"]
+    assert list(history["actual"]) == [0.31, 0.2]
     assert list(history["current"]) == [False, True]
-    fig = pdca_fig.history(history)
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["conversion rate"]
+    kept = ledger.read_ledger(path, "c")
+    assert list(kept["run_id"]) == ["r1", "r1b"] and list(kept["superseded"]) == [True, False]
+
+
+def test_a_rerun_of_this_cycle_replaces_the_earlier_run_and_interim_runs_are_marked(tmp_path):
+    path = tmp_path / "ledger.csv"
+    ledger.append_ledger(path, run(1, "w1", 0.10, "missed", asof="2026-03-08"))
+    assert ledger.read_ledger(path, "c")["interim"].tolist() == [True]
+    history = ledger.history(path, run(1, "final", 0.3))
+    assert list(history["run"]) == ["cycle 1"] and list(history["run_id"]) == ["final"]
+    ledger.append_ledger(path, run(1, "final", 0.3))
+    ledger.append_ledger(path, run(2, "w2", 0.05, "missed", asof="2026-04-07"))
+    history = ledger.history(path, run(3, "r3", 0.2))
+    assert list(history["run"]) == ["cycle 1", "cycle 2 · interim 2026-04-07", "cycle 3"]
+    assert history["interim"].tolist() == [False, True, False]
+
+
+def test_the_figure_draws_a_first_cycle_target_and_stays_legible_with_12_cycles(tmp_path):
+    path = tmp_path / "ledger.csv"
+    first = ledger.history(path, run(1, "r1", 0.3))
+    fig = pdca_fig.history(first)
+    ax = next(a for a in fig.axes if a.get_visible())
+    assert ax.collections  # the target bar and the point are drawn for a lone first cycle
+    for k in range(1, 12):
+        ledger.append_ledger(path, run(k, f"r{k}", 0.2 + k / 100, "met" if k % 2 else "missed"))
+    twelve = ledger.history(path, run(12, "r12", 0.33))
+    assert sorted(set(twelve["cycle"])) == list(range(1, 13))
+    fig = pdca_fig.history(twelve)
+    fig.canvas.draw()
+    ax = next(a for a in fig.axes if a.get_visible())
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(boxes) == 12
+    assert all(a.x1 <= b.x0 for a, b in pairwise(boxes))  # no overlap
+    zh = localize(pdca_fig.history(twelve), "zh")
+    words = [t.get_text() for t in zh.findobj(matplotlib.text.Text) if t.get_text()]
+    assert "周期" in words and "cycle" not in words
 
 
 def test_reading_a_missing_ledger_gives_no_runs(tmp_path):

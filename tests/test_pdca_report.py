@@ -90,7 +90,7 @@ def test_chinese_report_has_chinese_headings_and_no_missing_glyphs(chinese_run):
 def test_history_shows_earlier_runs_and_this_one(chinese_run):
     html = chinese_run.html.read_text()
     assert 'id="history"' in html and 'id="fig-history"' in html
-    assert "(en1)" in html and "(zh1)" in html  # two runs of the same cycle and date
+    assert "周期 1" in html  # one entry for the cycle: the zh run replaced the en run
     assert (chinese_run.folder / "figures" / "history.png").stat().st_size > 10_000
 
 

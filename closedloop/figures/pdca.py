@@ -12,27 +12,49 @@ from closedloop.figures import use_style
 STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
 
 
-def history(history: pd.DataFrame, title: str = "PDCA history: each target, run after run"):
-    """One small panel per target: the actual of every run (green met, red missed) against the
-    target that run had (dashed), oldest run first. Input: :func:`closedloop.ledger.history`."""
+def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycle after cycle"):
+    """One small panel per target: each cycle's actual (green met, red missed, hollow when the
+    run was interim) against the target that cycle had (a short dashed bar at each cycle, so a
+    first cycle shows its target too). Cycles are numbered on the axis, which stays legible to
+    a dozen cycles and more. Input: :func:`closedloop.ledger.history`."""
     use_style()
     targets = list(dict.fromkeys(history["target"]))
-    runs = list(dict.fromkeys(history["run"]))
+    cycles = sorted(set(history["cycle"]))
     ncols = min(3, len(targets))
     nrows = math.ceil(len(targets) / ncols)
-    width = min(5.0, max(3.0, 0.5 * len(runs) + 2.2))
+    width = min(6.0, max(3.2, 0.32 * len(cycles) + 2.4))
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.9 * nrows), squeeze=False)
-    x = list(range(len(runs)))
+    step = max(1, math.ceil(len(cycles) / 12))
     for i, (ax, name) in enumerate(zip(axes.flat, targets, strict=False)):
-        part = history[history["target"] == name].set_index("run").reindex(runs)
+        part = history[history["target"] == name].set_index("cycle").reindex(cycles)
+        x = part.index.to_numpy()
         ax.plot(x, part["actual"], color="0.55", lw=1.2, zorder=1)
-        ax.step(x, part["target_value"], where="mid", color="0.2", ls="--", lw=1.2)
+        ax.hlines(part["target_value"], x - 0.35, x + 0.35, color="0.2", ls="--", lw=1.4)
         colors = [STATUS_COLORS.get(s, "0.5") for s in part["status"]]
-        ax.scatter(x, part["actual"], c=colors, s=46, zorder=2)
+        hollow = part["interim"].fillna(False).astype(bool).to_numpy()
+        ax.scatter(
+            x[~hollow],
+            part["actual"][~hollow],
+            c=[c for c, h in zip(colors, hollow, strict=True) if not h],
+            s=46,
+            zorder=2,
+        )
+        if hollow.any():
+            edge = [c for c, h in zip(colors, hollow, strict=True) if h]
+            ax.scatter(
+                x[hollow],
+                part["actual"][hollow],
+                facecolors="white",
+                edgecolors=edge,
+                s=46,
+                zorder=2,
+            )
         ax.set_title(name.replace("_", " "), fontsize=10)
-        ax.margins(x=0.25, y=0.3)
+        ax.set_xlim(min(cycles) - 0.6, max(cycles) + 0.6)
+        ax.margins(y=0.3)
+        ax.set_xticks(cycles[::step])
         last_in_column = i + ncols >= len(targets)
-        ax.set_xticks(x, runs if last_in_column else [""] * len(runs), rotation=30, ha="right")
+        ax.set_xlabel("cycle" if last_in_column else "")
         ax.tick_params(axis="x", labelsize=8)
     for ax in axes.flat[len(targets) :]:
         ax.set_visible(False)
@@ -40,7 +62,11 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, run 
         plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in STATUS_COLORS.items()
     ]
     handles.append(plt.Line2D([], [], color="0.2", ls="--", label="target"))
-    fig.legend(handles=handles, loc="upper right", ncol=3, frameon=False)
+    if history["interim"].any():
+        handles.append(
+            plt.Line2D([], [], marker="o", ls="", mfc="white", color="0.4", label="interim")
+        )
+    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False)
     fig.suptitle(title, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
