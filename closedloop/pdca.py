@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from closedloop import basket, io, lift, lift_segments, rfm, summaries
+from closedloop import assign, basket, io, lift, lift_segments, rfm, summaries
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
@@ -44,6 +45,8 @@ METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "vis
 FUNNEL_FIRST_STAGE = "touch"
 #: the files a run records beside its report
 SUMMARY_FILE, NEXT_PLAN_FILE = "summary.json", "next_plan.yaml"
+#: the Do handoff: the next cycle's assignment list, beside the next plan
+NEXT_ASSIGNMENTS_FILE = "next_assignments.csv"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class Check:
     quality: pd.DataFrame
     customer_base: CustomerBase | None = None
     cross_sell: pd.DataFrame | None = None
+    #: who was in which arm this cycle (``customer_id, arm`` and ``segment`` when known)
+    assignments: pd.DataFrame | None = None
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -310,6 +315,9 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         quality=data.quality,
         customer_base=_customer_base(plan, data.transactions),
         cross_sell=_cross_sell(plan, data.items),
+        assignments=data.assignments[
+            [c for c in ("customer_id", "arm", "segment") if c in data.assignments.columns]
+        ],
     )
 
 
@@ -364,6 +372,7 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "run_id": run_id,
         "asof": str(result.asof.date()),
         "period": {"start": str(plan.period.start), "end": str(plan.period.end)},
+        "status": next_plan.status,
         "scorecard": result.scorecard.to_dict(orient="records"),
         "lift": result.lift.to_dict(orient="records"),
         "srm": result.srm,
@@ -379,16 +388,41 @@ def write(
     *,
     plan_path: str | Path | None = None,
 ) -> tuple[Path, Path]:
-    """Record a run in ``folder``: ``summary.json`` (:func:`summary`) and ``next_plan.yaml``, its
-    data paths relative to the folder of ``plan_path`` (the plan file checked) when given.
-    Returns the two paths written."""
+    """Record a run in ``folder``: ``summary.json`` (:func:`summary`), ``next_plan.yaml`` and,
+    when the next plan is ready to run, the Do handoff ``next_assignments.csv``: the next
+    audience (this cycle's assigned customers in the segments the next plan keeps) randomised
+    into its arms and holdout within segments (:func:`closedloop.assign.randomise`, seeded by
+    campaign and cycle). The next plan reads that list, derives its outcomes from the
+    transactions, and names every data path relative to ``folder``, so it runs from where it
+    is written (a report folder, or where ``closedloop next`` copies it). Returns the summary
+    and next-plan paths."""
     folder = Path(folder)
     summary_file, next_file = folder / SUMMARY_FILE, folder / NEXT_PLAN_FILE
-    relative_to = Path(plan_path).parent if plan_path is not None else None
-    next_plan.to_yaml(next_file, relative_to=relative_to)
+    if next_plan.status == "ready" and result.assignments is not None:
+        listed = folder / NEXT_ASSIGNMENTS_FILE
+        assign.write(next_assignments(result.assignments, next_plan), listed)
+        data = {"assignments": listed.resolve()}
+        if next_plan.data.transactions is not None:
+            data["outcomes"] = None  # next cycle's outcomes come from its transactions
+        next_plan = next_plan.model_copy(update={"data": next_plan.data.model_copy(update=data)})
+    next_plan.to_yaml(next_file, relative_to=folder)
     record = summary(result, next_plan, run_id)
+    if plan_path is not None:
+        record["plan_path"] = str(Path(plan_path).resolve())
     summary_file.write_text(json.dumps(record, indent=2, default=str))
     return summary_file, next_file
+
+
+def next_assignments(assignments: pd.DataFrame, next_plan: Plan) -> pd.DataFrame:
+    """The next cycle's assignment list: this cycle's customers in the next plan's audience
+    segments (all of them without segments), randomised into its arms within segments."""
+    audience = assignments
+    segments = next_plan.audience.segments
+    if segments and "segment" in audience.columns:
+        audience = audience[audience["segment"].astype(str).isin(segments)]
+    stratum = "segment" if "segment" in audience.columns else None
+    seed = zlib.crc32(f"{next_plan.campaign}:{next_plan.cycle}".encode())
+    return assign.randomise(audience, next_plan.arms, seed=seed, stratum=stratum)
 
 
 def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import os
 import re
 import reprlib
 import zoneinfo
@@ -388,10 +389,12 @@ def _resolve(folder: Path, value):
 
 
 def _relative(value: str, folder: Path) -> str:
+    """``value`` as a path relative to ``folder`` (with ``..`` where it lies outside), so a plan
+    file stays valid wherever its folder and the data move together."""
     try:
-        return str(Path(value).resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(value)
+        return os.path.relpath(Path(value).resolve(), folder.resolve())
+    except ValueError:  # another drive (Windows)
+        return str(Path(value).resolve())
 
 
 _MODELS = {

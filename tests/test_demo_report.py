@@ -48,11 +48,24 @@ def test_the_html_is_self_contained_and_escaped(demo_run):
     assert "import pandas" not in html  # code cells are not in the report
 
 
-def test_the_next_plan_loads(demo_run):
+def test_the_next_plan_runs_as_written(demo_run):
+    from closedloop.io import read_assignments
     from closedloop.plan import Plan
 
     plan = Plan.from_yaml(demo_run.folder / "next_plan.yaml", check_paths=False)
     assert plan.cycle == 2 and plan.changes
+    plan.check_paths()  # every data path is valid from the report folder
+    if plan.status == "redesign":  # 4,000 customers: too few to keep an arm with confidence
+        assert not (demo_run.folder / "next_assignments.csv").exists()
+        return
+    assert plan.data.assignments == (demo_run.folder / "next_assignments.csv").resolve()
+    assert plan.data.outcomes is None  # the next cycle's outcomes come from its transactions
+    listed = read_assignments(plan.data.assignments)
+    assert set(listed["arm"]) == set(plan.arms)
+    if plan.audience.segments:
+        assert set(listed["segment"]) <= set(plan.audience.segments)
+    holdout = (listed["arm"] == plan.control).mean()
+    assert abs(holdout - plan.arms[plan.control]) < 0.01
 
 
 def test_chromium_shows_scorecard_and_lift_figure(demo_run, tmp_path):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -66,9 +68,26 @@ def test_write_records_the_summary_and_the_next_plan(checked, demo, tmp_path):
     )
     assert (summary_path.name, plan_path.name) == ("summary.json", "next_plan.yaml")
     summary = json.loads(summary_path.read_text())
+    assert summary.pop("plan_path") == str((demo / "plan.yaml").resolve())
     assert summary == json.loads(json.dumps(pdca.summary(check, next_plan, "r1"), default=str))
     assert summary["run_id"] == "r1" and summary["asof"] == ASOF
-    written = yaml.safe_load(plan_path.read_text())
-    assert written["data"]["assignments"] == "assignments.csv"  # relative to the plan's folder
     again = Plan.from_yaml(plan_path, check_paths=False)
     assert again.cycle == 2 and again.changes == next_plan.changes
+    again.check_paths()  # valid from the folder it was written to
+    written = yaml.safe_load(plan_path.read_text())
+    assert not Path(written["data"]["transactions"]).is_absolute()  # relative: moves with both
+
+
+def test_a_ready_next_plan_comes_with_its_assignment_list(checked, tmp_path):
+    check, next_plan = checked
+    ready = next_plan.model_copy(update={"status": "ready"})
+    _, plan_path = pdca.write(check, ready, tmp_path, "r1")
+    again = Plan.from_yaml(plan_path, check_paths=False)
+    assert again.data.assignments == (tmp_path / "next_assignments.csv").resolve()
+    assert again.data.outcomes is None
+    listed = pd.read_csv(tmp_path / "next_assignments.csv")
+    assert set(listed["arm"]) == set(ready.arms)
+    assert set(listed["customer_id"]) <= set(check.assignments["customer_id"])
+    if ready.audience.segments:
+        assert set(listed["segment"]) <= set(ready.audience.segments)
+    again.check_paths()
