@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from closedloop import __version__
+from closedloop.plan import Plan
 
 DEMO_DIR = Path("data/demo")
 
@@ -46,7 +47,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
     demo.add_argument("--language", choices=["en", "zh"], default="en", help="report language")
+    demo.add_argument(
+        "--cycles",
+        type=int,
+        default=1,
+        help="PDCA cycles to live through: each next cycle is simulated under the plan the"
+        " last Act step wrote (default: 1; trainers: 3)",
+    )
     demo.set_defaults(func=_demo)
+
+    nxt = sub.add_parser(
+        "next", help="show what the Act step changed for the next cycle, and set that cycle up"
+    )
+    nxt.add_argument("report", type=Path, help="a report folder (reports/<campaign>/<run-id>)")
+    nxt.add_argument(
+        "--to", type=Path, default=None, help="copy the next plan and its assignment list here"
+    )
+    nxt.add_argument(
+        "--simulate",
+        action="store_true",
+        help="the demo retailer only: simulate the next period under the next plan into --to",
+    )
+    nxt.add_argument("--seed", type=int, default=0, help="the demo's seed (with --simulate)")
+    nxt.set_defaults(func=_next)
 
     run = sub.add_parser("run", help="run the PDCA check report for one plan")
     run.add_argument("plan", type=Path, help="the plan file (YAML)")
@@ -276,16 +299,111 @@ def _contacts(args) -> int:
 
 
 def _demo(args) -> int:
-    from closedloop.datasets import write_demo
+    from closedloop.datasets import next_cycle, write_demo
 
+    if args.cycles < 1:
+        print("closedloop demo: --cycles must be at least 1", file=sys.stderr)
+        return 2
     folder = args.data
     if args.rebuild or not (folder / "plan.yaml").exists():
         print(f"building the demo retailer in {folder} ...", flush=True)
         write_demo(folder)
     _print_summary(folder)
-    print("running the campaign's PDCA check report ...", flush=True)
-    args.plan, args.asof, args.run_id = folder / "plan.yaml", "2026-03-31", ""
-    return _run(args)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for cycle in range(1, args.cycles + 1):
+        print(f"cycle {cycle}: running the campaign's PDCA check report ...", flush=True)
+        args.plan, args.asof = folder / "plan.yaml", None
+        args.run_id = f"{stamp}-c{cycle}" if args.cycles > 1 else ""
+        code = _run(args)
+        if code or cycle == args.cycles:
+            return code
+        report_dir = args.out / _campaign(args.plan) / args.run_id
+        upcoming = Plan.from_yaml(report_dir / "next_plan.yaml", check_paths=False)
+        if upcoming.status != "ready":
+            print(f"cycle {cycle}: stop or redesign — the Act step carried no arm forward")
+            return 0
+        folder = next_cycle(
+            folder, upcoming, args.data.with_name(f"{args.data.name}-cycle-{cycle + 1}")
+        )
+        print(
+            f"cycle {cycle + 1}: the retailer lived through {upcoming.period.start:%B %Y} in {folder}/"
+        )
+    return 0
+
+
+def _campaign(plan_path: Path) -> str:
+    return Plan.from_yaml(plan_path, check_paths=False).campaign
+
+
+def _next(args) -> int:
+    """The diff between a report's plan and the next one, and (``--to``) the next cycle's folder."""
+    import json
+    import shutil
+
+    from closedloop.plan import PlanError
+
+    try:
+        upcoming = Plan.from_yaml(args.report / "next_plan.yaml", check_paths=False)
+        record = json.loads((args.report / "summary.json").read_text())
+        current = Plan.from_yaml(record["plan_path"], check_paths=False)
+    except (OSError, KeyError, ValueError, PlanError) as exc:
+        print(f"closedloop next: {args.report} is not a report folder: {exc}", file=sys.stderr)
+        return 2
+    print(f"{current.campaign}: cycle {current.cycle} → cycle {upcoming.cycle}")
+    for line in plan_diff(current, upcoming):
+        print(f"  {line}")
+    print("because:")
+    for change in upcoming.changes:
+        print(f"  {change.field} → {change.to}: {change.reason}")
+    if args.to is None:
+        return 0
+    if upcoming.status != "ready":
+        print(
+            "closedloop next: the next plan is marked redesign (no arm was worth carrying):"
+            f" edit {args.report / 'next_plan.yaml'} and set status: ready first",
+            file=sys.stderr,
+        )
+        return 2
+    if args.simulate:
+        from closedloop.datasets import next_cycle
+
+        folder = next_cycle(Path(record["plan_path"]).parent, upcoming, args.to, seed=args.seed)
+        print(f"the demo retailer lived through the next period in {folder}/; run it with")
+        print(f"  closedloop run {folder / 'plan.yaml'}")
+        return 0
+    args.to.mkdir(parents=True, exist_ok=True)
+    listed = upcoming.data.assignments
+    copied = args.to / "assignments.csv"
+    shutil.copyfile(listed, copied)
+    data = upcoming.data.model_copy(update={"assignments": copied.resolve()})
+    upcoming.model_copy(update={"data": data}).to_yaml(args.to / "plan.yaml", relative_to=args.to)
+    print(f"next plan and assignment list in {args.to}/: load {copied} into your SCRM, run the")
+    print("campaign, add its period's transactions to the data, then check it with")
+    root = Path(record["plan_path"]).parent
+    print(f"  closedloop run {args.to / 'plan.yaml'} --data-root {root}")
+    return 0
+
+
+def plan_diff(current: Plan, upcoming: Plan) -> list[str]:
+    """What differs between two plans, one line per field a marketer plans."""
+
+    def show(plan: Plan) -> dict:
+        return {
+            "status": plan.status,
+            "period": f"{plan.period.start} to {plan.period.end}",
+            "arms": ", ".join(f"{a} {s:.0%}" for a, s in plan.arms.items()),
+            "audience": ", ".join(plan.audience.segments or ["everyone assigned"]),
+            **{
+                f"target {k}": str(v) for k, v in plan.targets.model_dump(exclude_none=True).items()
+            },
+        }
+
+    before, after = show(current), show(upcoming)
+    return [
+        f"{key}: {before.get(key, '–')} → {after.get(key, '–')}"
+        for key in dict.fromkeys([*before, *after])
+        if before.get(key) != after.get(key)
+    ]
 
 
 def _print_summary(folder: Path) -> None:

@@ -72,3 +72,30 @@ def test_make_hillstrom_without_network_says_where_to_put_the_file(monkeypatch, 
     assert "--source PATH" in err and str(tmp_path / "cache" / "hillstrom.csv") in err
     assert not list((tmp_path / "cache").iterdir())  # no partial download left behind
     assert not (tmp_path / "hillstrom").exists()
+
+
+@pytest.mark.slow
+def test_the_readme_next_cycle_commands_give_a_cycle_2_report(tmp_path, capsys):
+    """demo, then `next` (the diff), `next --to --simulate` (April lived through), then `run`."""
+    import json
+
+    from closedloop.datasets import write_demo
+    from closedloop.plan import Plan
+
+    demo = write_demo(tmp_path / "demo")
+    reports = tmp_path / "reports"
+    assert main(["run", str(demo / "plan.yaml"), "--out", str(reports), "--run-id", "c1"]) == 0
+    first = reports / "spring-winback-2026" / "c1"
+    capsys.readouterr()
+    assert main(["next", str(first)]) == 0
+    said = capsys.readouterr().out
+    assert "cycle 1 → cycle 2" in said and "arms.sms → dropped" in said
+    cycle2 = tmp_path / "demo-cycle-2"
+    assert main(["next", str(first), "--to", str(cycle2), "--simulate"]) == 0
+    plan = Plan.from_yaml(cycle2 / "plan.yaml")
+    assert plan.cycle == 2 and "sms" not in plan.arms
+    assert main(["run", str(cycle2 / "plan.yaml"), "--out", str(reports), "--run-id", "c2"]) == 0
+    summary = json.loads((reports / "spring-winback-2026" / "c2" / "summary.json").read_text())
+    assert summary["cycle"] == 2 and str(summary["period"]["start"]) == "2026-04-01"
+    html = (reports / "spring-winback-2026" / "c2" / "report.html").read_text()
+    assert 'id="history"' in html
