@@ -33,8 +33,10 @@ __all__ = [
     "CustomerBase",
     "Plan",
     "act",
+    "as_of",
     "check",
     "load",
+    "period_elapsed",
     "run_check",
     "summary",
     "write",
@@ -107,6 +109,19 @@ def as_of(plan: Plan, asof=None) -> pd.Timestamp:
     return summaries.day(asof if asof else plan.period.end)
 
 
+def period_elapsed(plan: Plan, asof: pd.Timestamp) -> float:
+    """The share of the period's days gone by at the end of the ``asof`` day: 1 at or after its
+    last day (a final Check), less before it (an interim Check)."""
+    start = pd.Timestamp(plan.period.start)
+    if asof < start:
+        raise DataError(
+            "asof",
+            f"asof {asof:%Y-%m-%d} is before the campaign period starts ({plan.period.start}):"
+            " there is nothing to check yet",
+        )
+    return min(1.0, ((asof - start).days + 1) / plan.period.days)
+
+
 def load(plan: Plan, asof=None) -> CampaignData:
     """Read the plan's tables through the data contract (column mappings from ``plan.columns``,
     file formats from ``plan.formats``, the outlier rule from ``plan.outliers``), leaving out
@@ -148,7 +163,15 @@ def load(plan: Plan, asof=None) -> CampaignData:
     items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
     outcomes_read = None
     excluded: list[str] = []
-    if paths.outcomes:
+    interim = asof < pd.Timestamp(plan.period.end)
+    if interim and paths.outcomes and tx is None:
+        raise DataError(
+            str(paths.outcomes),
+            f"an interim Check (asof {asof:%Y-%m-%d}, before the period ends on"
+            f" {plan.period.end}) needs transactions: an outcomes file has no dates to cut at"
+            " asof (give data.transactions, or check after the period)",
+        )
+    if paths.outcomes and not interim:
         formats = _formats(plan, "outcomes")
         formats.pop("timezone", None)
         outcomes_read = io.read_outcomes(
@@ -156,8 +179,8 @@ def load(plan: Plan, asof=None) -> CampaignData:
         )
         excluded = outcomes_read.attrs["quality"].get("excluded_ids", [])
         outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
-    else:
-        outcomes = _outcomes_from_transactions(tx, plan)
+    else:  # an interim Check counts the outcomes of the days so far, from the transactions
+        outcomes = _outcomes_from_transactions(tx, plan, asof)
     tables = {
         "transactions": tx,
         "assignments": assignments,
@@ -260,6 +283,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
     of the evidence the report shows; thresholds from the plan's ``report`` section. With a
     baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED)."""
+    elapsed = period_elapsed(plan, as_of(plan, asof))
     outcomes, covariates = data.outcomes, {}
     if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
         outcomes, covariates = lift.pre_period(
@@ -294,11 +318,13 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
-        funnel_targets = funnel_mod.funnel_vs_targets(overall, plan.targets.funnel)
+        goals = {s: r * elapsed for s, r in plan.targets.funnel.items()}  # pro-rated when interim
+        funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
+        funnel_targets["target"] = funnel_targets["stage"].map(plan.targets.funnel)
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
-        scorecard=scoring.score(plan, outcomes, lift_result, funnel_targets),
+        scorecard=scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed),
         lift=lift_table,
         lift_draws=draws,
         p_best=p_best,
@@ -443,13 +469,13 @@ def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
         )
 
 
-def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Each customer's campaign outcome over the plan's period (inclusive days): ``orders``
-    (purchases), ``revenue`` (net of refunds) and ``converted``: at least one purchase and a
-    positive net spend, so a refund never makes a conversion."""
-    per = summaries.per_customer(
-        tx, plan.period.end, start=plan.period.start, source="transactions"
-    )
+def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan, asof=None) -> pd.DataFrame:
+    """Each customer's campaign outcome over the plan's period (inclusive days; up to the end
+    of the ``asof`` day when that comes first): ``orders`` (purchases), ``revenue`` (net of
+    refunds) and ``converted``: at least one purchase and a positive net spend, so a refund
+    never makes a conversion."""
+    end = plan.period.end if asof is None else min(as_of(plan, asof), as_of(plan))
+    per = summaries.per_customer(tx, end, start=plan.period.start, source="transactions")
     per = per[["orders", "revenue"]].reset_index()
     per["converted"] = ((per["orders"] > 0) & (per["revenue"] > 0)).astype(int)
     return per

@@ -27,9 +27,25 @@ from closedloop.errors import DataError
 from closedloop.lift import Lift
 from closedloop.priors import PRIOR
 
-__all__ = ["SCORECARD_COLUMNS", "p_best_arm_met", "score"]
+__all__ = [
+    "INTERIM_COLUMNS",
+    "PACE_AHEAD",
+    "PACE_BEHIND",
+    "SCORECARD_COLUMNS",
+    "p_best_arm_met",
+    "score",
+]
 
 SCORECARD_COLUMNS = ["target", "actual", "target_value", "status", "p_met", "basis"]
+#: an interim Check adds these: what the target implies by now, the actual projected to the
+#: period's end with its 95% interval, and the pace
+INTERIM_COLUMNS = ["elapsed", "expected_by_now", "projected", "projected_low", "projected_high"]
+#: pace: "ahead" when P(ending at or above the target) is at least this, "behind" below
+#: :data:`PACE_BEHIND`, "on track" between
+PACE_AHEAD, PACE_BEHIND = 0.75, 0.25
+#: targets that accumulate over the period (pro-rated in an interim Check); a relative lift
+#: and a rate of a rate do not
+ACCUMULATING = ("conversion_rate", "visit_rate", "incremental_revenue", "roi", "funnel_")
 #: plan metric name -> outcome column (one row per assigned customer), as in pdca
 METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 
@@ -46,32 +62,74 @@ def p_best_arm_met(lift: Lift, metric: str, target: float) -> float:
     return float(np.mean(samples.max(axis=0) >= target))
 
 
-def score(plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None) -> pd.DataFrame:
+def score(
+    plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None, elapsed: float = 1.0
+) -> pd.DataFrame:
     """The scorecard of ``plan``'s targets: one row per target, :data:`SCORECARD_COLUMNS`.
 
     ``outcomes`` has one row per assigned customer (``arm`` and the outcome columns), ``lift``
     is the :class:`~closedloop.lift.Lift` of the campaign (without segments), ``funnel_targets``
     the result of :func:`~closedloop.funnel.funnel_vs_targets` or None. ``status`` compares the
     observed actual with the target ("undefined" when the actual cannot be computed, e.g. a
-    relative lift over a holdout with no conversion)."""
+    relative lift over a holdout with no conversion).
+
+    **Interim Check** (``elapsed`` < 1, the share of the period's days gone by): the data so far
+    cannot meet or miss a target yet. Each accumulating target (rates of contacted customers,
+    incremental revenue, ROI, funnel stages) is pro-rated: ``expected_by_now`` = target ×
+    elapsed; the actual so far is projected to the end at the same pace, ``projected`` = actual
+    / elapsed with the 95% interval of that projection from the posterior; ``p_met`` becomes the
+    probability of ending at or above the target given the data so far, and ``status`` the pace:
+    ahead (p_met >= :data:`PACE_AHEAD`), on track, or behind (< :data:`PACE_BEHIND`). A relative
+    lift is not pro-rated (it is a ratio of two arms that accumulate alike). The funnel's rows
+    come in pro-rated already (``funnel_targets`` computed against target × elapsed)."""
+    if not 0 < elapsed <= 1:
+        raise DataError("scorecard", f"elapsed must be in (0, 1], not {elapsed}")
+    interim = elapsed < 1
     t = plan.targets
     lift_table, draws = lift.table, lift.draws
     treated = outcomes[outcomes["arm"] != plan.control]
-    rows = []
+    rows, projections = [], {}
 
-    def add(name, actual, target, p, basis):
+    def add(name, actual, target, p, basis, spread=None):
         actual = float(actual)
-        status = "undefined" if np.isnan(actual) else ("met" if actual >= target else "missed")
+        accumulates = name.startswith(ACCUMULATING)
+        scale = elapsed if accumulates else 1.0
+        if interim:
+            pace = "ahead" if p >= PACE_AHEAD else ("behind" if p < PACE_BEHIND else "on track")
+            status = "undefined" if np.isnan(actual) else pace
+            low, high = spread if spread is not None else (np.nan, np.nan)
+            projections[name] = (
+                elapsed,
+                float(target) * scale,
+                actual / scale,
+                low / scale,
+                high / scale,
+            )
+        else:
+            status = "undefined" if np.isnan(actual) else ("met" if actual >= target else "missed")
         rows.append((name, actual, float(target), status, float(p), basis))
+
+    def rate(x, n, target):
+        """P(the rate ends at or above target) and the 95% interval of the rate so far."""
+        a, b = PRIOR.alpha + x, PRIOR.beta + n - x
+        scaled = target * elapsed if interim else target
+        return stats.beta.sf(scaled, a, b), tuple(stats.beta.ppf([0.025, 0.975], a, b))
 
     if t.conversion_rate is not None and "converted" in outcomes:
         x, n = treated["converted"].sum(), len(treated)
-        p = stats.beta.sf(t.conversion_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
-        add("conversion_rate", x / n, t.conversion_rate, p, "conversion of contacted customers")
+        p, spread = rate(x, n, t.conversion_rate)
+        add(
+            "conversion_rate",
+            x / n,
+            t.conversion_rate,
+            p,
+            "conversion of contacted customers",
+            spread,
+        )
     if t.visit_rate is not None and "visited" in outcomes:
         x, n = treated["visited"].sum(), len(treated)
-        p = stats.beta.sf(t.visit_rate, PRIOR.alpha + x, PRIOR.beta + n - x)
-        add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers")
+        p, spread = rate(x, n, t.visit_rate)
+        add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers", spread)
     if t.relative_lift is not None:
         column = METRIC_COLUMNS[t.relative_lift.metric]
         rows_m = lift_table[lift_table["metric"] == column]
@@ -109,13 +167,15 @@ def score(plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None) -> pd.D
             draws.abs_lift[(a, "revenue")] * n
             for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
+        so_far = elapsed if interim else 1.0
         if t.incremental_revenue is not None:
             add(
                 "incremental_revenue",
                 revenue["incremental"].sum(),
                 t.incremental_revenue,
-                np.mean(total >= t.incremental_revenue),
+                np.mean(total >= t.incremental_revenue * so_far),
                 "all arms against the holdout",
+                tuple(np.quantile(total, [0.025, 0.975])),
             )
         spend = sum(
             plan.cost.get(a, 0.0) * n
@@ -123,12 +183,14 @@ def score(plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None) -> pd.D
         )
         if t.roi is not None and spend > 0:
             actual = revenue["incremental"].sum() * plan.margin / spend
+            roi = total * plan.margin / spend
             add(
                 "roi",
                 actual,
                 t.roi,
-                np.mean(total * plan.margin / spend >= t.roi),
+                np.mean(roi >= t.roi * so_far),
                 f"incremental margin ({plan.margin:.0%}) / cost",
+                tuple(np.quantile(roi, [0.025, 0.975])),
             )
     if funnel_targets is not None:
         for _, r in funnel_targets.iterrows():
@@ -139,4 +201,14 @@ def score(plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None) -> pd.D
                 r["p_met"],
                 "share of touched reaching the stage",
             )
-    return pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    card = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    if interim:
+        extra = pd.DataFrame(
+            [
+                projections.get(name, (elapsed, np.nan, np.nan, np.nan, np.nan))
+                for name in card["target"]
+            ],
+            columns=INTERIM_COLUMNS,
+        )
+        card = pd.concat([card, extra], axis=1)
+    return card
