@@ -167,3 +167,27 @@ def test_whole_months_are_followed_by_whole_months():
         date(2026, 3, 19),
         date(2026, 4, 1),
     )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_random_split_with_no_true_effect_ends_in_stop_or_redesign(seed):
+    """An export whose arms were split at random and got no treatment effect at all: the Check
+    finds no arm worth carrying, and the Act step says so instead of keeping one."""
+    from closedloop import pdca
+
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    arms = rng.choice(["control", "sms", "wecom"], size=n, p=[0.1, 0.45, 0.45])
+    converted = (rng.random(n) < 0.05).astype(int)
+    revenue = np.where(converted == 1, rng.gamma(2.0, 20.0, n), 0.0)
+    outcomes = pd.DataFrame(
+        {"customer_id": [f"C{i}" for i in range(n)], "arm": arms, "converted": converted}
+    ).assign(revenue=revenue)
+    the_plan = plan(conversion_rate=0.05, relative_lift={"metric": "conversion", "min": 0.1})
+    data = pdca.CampaignData(assignments=outcomes[["customer_id", "arm"]], outcomes=outcomes)
+    nxt = pdca.act(pdca.check(the_plan, data))
+    kept = [a for a in nxt.arms if a != "control"]
+    # no effect: an arm passes the P >= 0.95 bar only by chance (1 time in 20 per arm)
+    assert nxt.status == "redesign" or len(kept) <= 1
+    if nxt.status == "redesign":
+        assert changes(nxt)["status"][1].startswith("stop or redesign")
