@@ -34,9 +34,11 @@ LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
 CHECK_FILE = "check.pkl"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-_EXTERNAL = re.compile(
-    r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>|<link[^>]+href=[\"']https?://[^>]*>", re.I
-)
+#: what a report may load: its own inline style, images and fonts as data: URIs, nothing else
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
+#: nbconvert's script tags (require.js, MathJax and their config) and any linked resource: the
+#: report has no code to run, and it must open offline without asking any server for anything
+_SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script\s*>|<link\b[^>]*>", re.I | re.S)
 
 
 def notebook_path() -> Path:
@@ -187,13 +189,16 @@ def _this_python():
 
 
 def to_html(executed: Path, plan: Plan) -> str:
-    """A self-contained HTML of the executed notebook: no code, images inline, no external files."""
+    """A self-contained HTML of the executed notebook: no code, no scripts, images inline, no
+    external files, and a Content-Security-Policy that forbids loading anything else."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    body = _EXTERNAL.sub("", body)
+    body = _SCRIPTS.sub("", body)
     title = html.escape(f"{plan.campaign} — PDCA check report")
-    return re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
+    body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)
