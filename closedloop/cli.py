@@ -76,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(run)
     run.set_defaults(func=_run)
 
+    check = sub.add_parser(
+        "check",
+        help="validate a plan and read its data through the data contract (no report, no kernel)",
+    )
+    check.add_argument("plan", type=Path, help="the plan file (YAML)")
+    check.add_argument(
+        "--asof", default=None, help="the day the data is complete to (default: the period's end)"
+    )
+    _data_root_option(check)
+    check.set_defaults(func=_check)
+
     run_all = sub.add_parser("run-all", help="run every plan (*.yaml) in a folder, in parallel")
     run_all.add_argument("folder", type=Path, help="folder of plan files")
     _run_options(run_all)
@@ -137,29 +148,85 @@ def _run_options(parser) -> None:
     )
     parser.add_argument("--run-id", default="", help="run id (default: the current time)")
     parser.add_argument("--language", choices=["en", "zh"], default="en", help="report language")
+    _data_root_option(parser)
+
+
+DATA_ROOT_ENV = "CLOSEDLOOP_DATA_ROOT"
+
+
+def _data_root_option(parser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder data may be read from besides the plan's (repeatable; also"
+        f" {DATA_ROOT_ENV}, {os.pathsep}-separated)",
+    )
+
+
+def _data_roots(args) -> list[Path]:
+    """The folders data may be read from besides each plan's: --data-root, then the variable."""
+    from_env = [Path(p) for p in os.environ.get(DATA_ROOT_ENV, "").split(os.pathsep) if p]
+    return [*getattr(args, "data_root", []), *from_env]
 
 
 def _run_id(args) -> str:
     return args.run_id or time.strftime("%Y%m%dT%H%M%S")
 
 
+def _check(args) -> int:
+    """Validate the plan and read every table as a run would, in this process; no kernel."""
+    import warnings
+
+    from closedloop import pdca
+    from closedloop.errors import DataError
+    from closedloop.plan import Plan, PlanError
+    from closedloop.report import REDESIGN
+
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = Plan.from_yaml(args.plan, data_root=_data_roots(args))
+            data = pdca.load(plan, asof=args.asof or None)
+    except (PlanError, DataError, ValueError) as exc:
+        print(f"closedloop check: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(
+        f"{plan.campaign}: plan {args.plan} is valid; data as of {pdca.as_of(plan, args.asof).date()}"
+    )
+    print(data.quality.to_string(index=False))
+    for warning in caught:
+        print(f"warning: {str(warning.message).splitlines()[0]}")
+    if plan.status == "redesign":
+        print(f"closedloop check: {REDESIGN}", file=sys.stderr)
+        return 2
+    print(f"ready to run ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
 def _run(args) -> int:
     from closedloop.errors import DataError
     from closedloop.plan import PlanError
     from closedloop.report import RunExists, run
+    from closedloop.stopping import stop_on_signals
 
     if problem := _font_problem(args.language):
         print(f"closedloop run: {problem}", file=sys.stderr)
         return 2
     try:
-        result = run(
-            args.plan,
-            args.out,
-            _run_id(args),
-            args.asof,
-            args.language,
-            progress=sys.stderr.isatty(),
-        )
+        with stop_on_signals("closedloop run", Path(args.out).resolve()):
+            result = run(
+                args.plan,
+                args.out,
+                args.run_id,
+                args.asof,
+                args.language,
+                progress=sys.stderr.isatty(),
+                data_root=_data_roots(args),
+            )
     except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
         print(f"closedloop run: {exc}", file=sys.stderr)
         return 2
@@ -189,7 +256,15 @@ def _one(plan, args, run_id):
     from closedloop.report import run
 
     try:
-        result = run(plan, args.out, run_id, args.asof, args.language)
+        result = run(
+            plan,
+            args.out,
+            run_id,
+            args.asof,
+            args.language,
+            data_root=_data_roots(args),
+            suffix=not args.run_id,
+        )
         return (
             plan.name,
             result.campaign,
@@ -213,10 +288,17 @@ def _run_all(args) -> int:
     if problem := _font_problem(args.language):
         print(f"closedloop run-all: {problem}", file=sys.stderr)
         return 2
+    from closedloop.stopping import stop_on_signals, worker_signals
+
     jobs = args.jobs or os.cpu_count() or 1
     run_id = _run_id(args)
     rows = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+    # SIGINT / SIGTERM: every worker and kernel goes, queued runs never start, partial folders
+    # are removed, and the exit status is 130 / 143
+    with (
+        stop_on_signals("closedloop run-all", Path(args.out).resolve()),
+        ProcessPoolExecutor(max_workers=min(jobs, len(plans)), initializer=worker_signals) as pool,
+    ):
         futures = [pool.submit(_one, plan, args, run_id) for plan in plans]
         for future in tqdm(as_completed(futures), total=len(futures), desc="campaigns", unit="run"):
             rows.append(future.result())

@@ -8,6 +8,8 @@ translated into the report's language.
 from __future__ import annotations
 
 import html
+import re
+import string
 from pathlib import Path
 
 import pandas as pd
@@ -38,10 +40,61 @@ def css():
 
 
 def text(template: str, **values):
-    """Markdown with every value HTML-escaped: campaign names and data cannot inject markup."""
-    from IPython.display import Markdown
+    """HTML from a tiny fixed template syntax, every value HTML-escaped and shown as text.
 
-    return Markdown(template.format(**{k: html.escape(str(v)) for k, v in values.items()}))
+    The template (the report's own words, never a user's) may start a line with ``# `` / ``## ``
+    / ``### `` for a heading (with an id) and use ``**bold**`` and ```code```; other lines are
+    paragraphs. Values (``{name}``, with format specs) are escaped and never read as markup:
+    no Markdown, no LaTeX, no HTML, whatever a plan name or a segment in the data holds.
+    """
+    from IPython.display import HTML
+
+    return HTML(render(template, **values))
+
+
+_TOKEN = "\ue000{}\ue001"
+_TOKENS = re.compile("\ue000(\\d+)\ue001")
+_HEADING = re.compile(r"(#{1,3}) (.*)")
+
+
+def render(template: str, **values) -> str:
+    """The HTML :func:`text` shows (a string, for tests and other callers)."""
+    formatter = string.Formatter()
+    shown: list[str] = []
+    parts = []
+    for literal, field, spec, conversion in formatter.parse(template):
+        parts.append(literal.replace("\ue000", "").replace("\ue001", ""))
+        if field is None:
+            continue
+        value, _ = formatter.get_field(field, (), values)
+        value = formatter.format_field(formatter.convert_field(value, conversion), spec or "")
+        parts.append(_TOKEN.format(len(shown)))
+        shown.append(html.escape(str(value)))
+    blocks = []
+    for line in "".join(parts).split("\n"):
+        if not line.strip():
+            continue
+        heading = _HEADING.fullmatch(line.strip())
+        body = _markup(html.escape(heading.group(2) if heading else line))
+        if heading:
+            level = len(heading.group(1))
+            plain = _TOKENS.sub(lambda m: html.unescape(shown[int(m.group(1))]), heading.group(2))
+            blocks.append(f'<h{level} id="{_slug(plain)}">{body}</h{level}>')
+        else:
+            blocks.append(f"<p>{body}</p>")
+    return _TOKENS.sub(lambda m: shown[int(m.group(1))], "\n".join(blocks))
+
+
+def _markup(escaped: str) -> str:
+    """``**bold**`` and ```code``` of the template (values are still tokens here)."""
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
+def _slug(words: str) -> str:
+    """A heading's id: letters, digits and dashes only (from any text, in any script)."""
+    slug = re.sub(r"[^\w]+", "-", words.lower(), flags=re.UNICODE).strip("-_")
+    return "h-" + (slug[:60] or "section")
 
 
 def note(message: str):
@@ -108,8 +161,9 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode()
     alt = html.escape(caption or name)
+    figure_id = re.sub(r"[^A-Za-z0-9_-]", "-", name)
     return HTML(
-        f'<figure class="cl-figure" id="fig-{html.escape(name)}">'
+        f'<figure class="cl-figure" id="fig-{figure_id}">'
         f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
         f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
     )

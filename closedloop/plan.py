@@ -75,6 +75,15 @@ _REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxtuple = 6
 _REPR.maxlevel = 3
 
 
+def _roots(data_root) -> list[Path]:
+    """``data_root`` as a list of folders (None: none; one folder; or several)."""
+    if data_root is None:
+        return []
+    if isinstance(data_root, str | Path):
+        return [Path(data_root)]
+    return [Path(r) for r in data_root]
+
+
 def _short(value, limit: int = 80) -> str:
     """A bounded repr: never walks nor prints more than a few elements of a large value."""
     text = _REPR.repr(value)
@@ -300,11 +309,10 @@ class Plan(_Strict):
         return [arm for arm in self.arms if arm != self.control]
 
     @classmethod
-    def from_yaml(
-        cls, path: str | Path, check_paths: bool = True, data_root: str | Path | None = None
-    ) -> Plan:
+    def from_yaml(cls, path: str | Path, check_paths: bool = True, data_root=None) -> Plan:
         """Load and validate a plan file; data paths resolve relative to the file and, when
-        ``check_paths``, must be regular files inside ``data_root`` (default: the plan's folder)."""
+        ``check_paths``, must be regular files inside the plan's folder or a ``data_root`` (a
+        folder or a list of folders)."""
         path = Path(path)
         if not path.exists():
             raise PlanError(f"{path}: plan file not found")
@@ -327,8 +335,7 @@ class Plan(_Strict):
             raw["data"] = {k: _resolve(path.parent, v) for k, v in data.items()}
         plan = cls.parse(raw, source=str(path))
         if check_paths:
-            root = Path(data_root) if data_root is not None else path.parent
-            plan.check_paths(source=str(path), data_root=root)
+            plan.check_paths(source=str(path), data_root=[path.parent, *_roots(data_root)])
         return plan
 
     @classmethod
@@ -339,19 +346,21 @@ class Plan(_Strict):
         except ValidationError as exc:
             raise PlanError(_explain(source, exc)) from None
 
-    def check_paths(self, source: str = "plan", data_root: str | Path | None = None) -> None:
+    def check_paths(self, source: str = "plan", data_root=None) -> None:
         """Every data path exists and is a regular file (no directory, no device) and, when
-        ``data_root`` is given, lies inside it (after resolving ``..`` and symbolic links)."""
-        root = Path(data_root).resolve() if data_root is not None else None
+        ``data_root`` (a folder or a list of folders) is given, lies inside one of them (after
+        resolving ``..`` and symbolic links)."""
+        roots = [Path(r).resolve() for r in _roots(data_root)] or None
         problems = []
         for name, value in self.data.model_dump().items():
             if value is None:
                 continue
             where = f"data.{name}: {value}"
             real = Path(value).resolve()
-            if root is not None and not real.is_relative_to(root):
+            if roots is not None and not any(real.is_relative_to(r) for r in roots):
+                shown = " or ".join(str(r) for r in roots)
                 problems.append(
-                    f"{where} is outside the data root {root} (pass data_root / --data-root"
+                    f"{where} is outside the data root {shown} (pass data_root / --data-root"
                     " to read from elsewhere)"
                 )
             elif not real.exists():

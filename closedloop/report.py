@@ -16,27 +16,31 @@ run appends one row to ``reports/ledger.csv``, the campaign's PDCA history.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib.resources
 import os
 import pickle
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger, pdca
-from closedloop.plan import Plan
+from closedloop import ledger, pdca, stopping
+from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
 LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
 CHECK_FILE = "check.pkl"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-_EXTERNAL = re.compile(
-    r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>|<link[^>]+href=[\"']https?://[^>]*>", re.I
-)
+#: what a report may load: its own inline style, images and fonts as data: URIs, nothing else
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
+#: nbconvert's script tags (require.js, MathJax and their config) and any linked resource: the
+#: report has no code to run, and it must open offline without asking any server for anything
+_SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script\s*>|<link\b[^>]*>", re.I | re.S)
 
 
 def notebook_path() -> Path:
@@ -69,6 +73,13 @@ class RunResult:
         return self.folder / "report.html"
 
 
+#: the Act step's verdict on a plan whose arms were none worth carrying
+REDESIGN = (
+    "this plan was marked redesign by the Act step (no arm was worth carrying): edit its arms"
+    " and targets, then set status: ready"
+)
+
+
 def run(
     plan_path: str | Path,
     out: str | Path = "reports",
@@ -77,25 +88,37 @@ def run(
     language: str = "en",
     notebook: Path | None = None,
     progress: bool = False,
+    data_root=None,
+    suffix: bool | None = None,
 ) -> RunResult:
     """Check one plan and execute the report notebook on it; see the module docstring. Raises
     :class:`PlanError` / :class:`DataError` before any folder or kernel when the plan or its data
-    are bad. ``progress`` shows papermill's bar over the notebook's cells."""
+    are bad. ``progress`` shows papermill's bar over the notebook's cells. ``data_root``: the
+    folder(s) data may be read from besides the plan's (see :meth:`Plan.from_yaml`).
+
+    ``run_id`` "" is the current time. A taken run id raises :class:`RunExists`, unless
+    ``suffix`` (the default for a time-based id): then the run takes the first free of
+    ``id-2``, ``id-3``, ... (two runs of a campaign started in the same second both land)."""
     started = time.perf_counter()
     plan_path = Path(plan_path).resolve()
-    plan = Plan.from_yaml(plan_path)
+    plan = Plan.from_yaml(plan_path, data_root=data_root)
+    if plan.status == "redesign":
+        raise PlanError(f"{plan_path}: {REDESIGN}")
+    if suffix is None:
+        suffix = not run_id
+    run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
     if not RUN_ID.fullmatch(run_id):
         raise ValueError(f"run id {run_id!r}: use letters, digits, '.', '-' and '_' only")
     out = Path(out).resolve()
-    final = out / plan.campaign / run_id
-    if final.exists():
-        raise RunExists(f"{final} already exists: a run id is used once; pass another --run-id")
+    campaign = out / plan.campaign
+    if not suffix and _taken(campaign, run_id):
+        raise RunExists(_exists(campaign / run_id))
     check = pdca.check(plan, pdca.load(plan, asof=asof or None), asof=asof or None)
     next_plan = pdca.act(check)
-    summary = pdca.summary(check, next_plan, run_id)
-    partial = out / plan.campaign / f".partial-{run_id}-{os.getpid()}"
-    partial.mkdir(parents=True)
+    run_id, partial = _reserve(campaign, run_id, suffix)
+    final = campaign / run_id
     try:
+        summary = pdca.summary(check, next_plan, run_id)
         pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
         parameters = {
             "plan_path": str(plan_path),
@@ -113,15 +136,78 @@ def run(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     if error:
-        failed = out / plan.campaign / "failed" / run_id
+        failed = campaign / "failed" / run_id
         failed.parent.mkdir(parents=True, exist_ok=True)
         if failed.exists():
             shutil.rmtree(failed)
         partial.rename(failed)
         return RunResult(plan.campaign, run_id, False, failed, time.perf_counter() - started, error)
-    partial.rename(final)
+    with _campaign_lock(campaign):
+        if final.exists():  # not a closedloop run's (those see this run's partial folder)
+            shutil.rmtree(partial, ignore_errors=True)
+            raise RunExists(_exists(final))
+        partial.rename(final)
     ledger.append_ledger(out / LEDGER, summary)
     return RunResult(plan.campaign, run_id, True, final, time.perf_counter() - started)
+
+
+def _exists(final: Path) -> str:
+    return f"{final} already exists: a run id is used once; pass another --run-id"
+
+
+def _partials(campaign: Path, run_id: str | None = None) -> list[Path]:
+    pattern = f".partial-{run_id}-*" if run_id else ".partial-*"
+    return [p for p in campaign.glob(pattern) if stopping.partial_pid(p) is not None]
+
+
+def _taken(campaign: Path, run_id: str) -> bool:
+    """A run id is taken by a finished run or by a running one (a live partial folder)."""
+    if (campaign / run_id).exists():
+        return True
+    return any(
+        p.name.rsplit("-", 1)[0] == f".partial-{run_id}" and stopping.alive(stopping.partial_pid(p))
+        for p in _partials(campaign, run_id)
+    )
+
+
+@contextlib.contextmanager
+def _campaign_lock(campaign: Path):
+    """Runs of one campaign choose their run ids one at a time (a lock the OS drops with its
+    holder, so a killed run leaves none behind)."""
+    import fcntl
+
+    campaign.mkdir(parents=True, exist_ok=True)
+    with open(campaign / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _reserve(campaign: Path, run_id: str, suffix: bool) -> tuple[str, Path]:
+    """Choose the run id (``run_id``, else with ``suffix`` the first free ``run_id-N``) and create
+    the run's partial folder, which holds the id for it; stale partial folders of killed runs are
+    removed on the way, in one line on stderr."""
+    with _campaign_lock(campaign):
+        stale = [p for p in _partials(campaign) if not stopping.alive(stopping.partial_pid(p))]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        if stale:
+            print(
+                f"closedloop: removed {len(stale)} partial folder(s) of {campaign.name} left by"
+                f" runs that were killed: {', '.join(sorted(p.name for p in stale))}",
+                file=sys.stderr,
+            )
+        chosen, n = run_id, 1
+        while _taken(campaign, chosen):
+            if not suffix:
+                raise RunExists(_exists(campaign / chosen))
+            n += 1
+            chosen = f"{run_id}-{n}"
+        partial = campaign / f".partial-{chosen}-{os.getpid()}"
+        partial.mkdir()
+    return chosen, partial
 
 
 def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool) -> str:
@@ -187,13 +273,16 @@ def _this_python():
 
 
 def to_html(executed: Path, plan: Plan) -> str:
-    """A self-contained HTML of the executed notebook: no code, images inline, no external files."""
+    """A self-contained HTML of the executed notebook: no code, no scripts, images inline, no
+    external files, and a Content-Security-Policy that forbids loading anything else."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    body = _EXTERNAL.sub("", body)
+    body = _SCRIPTS.sub("", body)
     title = html.escape(f"{plan.campaign} — PDCA check report")
-    return re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
+    body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
+    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)

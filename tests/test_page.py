@@ -19,8 +19,17 @@ def test_translate_keeps_data_names_and_whole_phrases():
 
 def test_text_and_notes_escape_what_they_are_given():
     shown = page.text("# {name}", name="<script>x</script> *bold*").data
-    assert shown == "# &lt;script&gt;x&lt;/script&gt; *bold*"
+    assert shown == '<h1 id="h-script-x-script-bold">&lt;script&gt;x&lt;/script&gt; *bold*</h1>'
     assert "&lt;b&gt;" in page.note("<b>srm</b>").data
+
+
+def test_text_never_reads_a_value_as_markdown_or_latex():
+    hostile = "[x](javascript:alert(1)) ![b](http://example.invalid/b.png) $x$ **no** `no`"
+    shown = page.render("**{c}** · `{run}` {name}", c="spring", run="r1", name=hostile)
+    assert shown == (
+        "<p><strong>spring</strong> · <code>r1</code> " + hostile.replace("'", "&#x27;") + "</p>"
+    )
+    assert page.render("## {n}. {h:>3}", n=2, h="ab") == '<h2 id="h-2-ab">2.  ab</h2>'
 
 
 def test_numbers_read_as_a_report_shows_them():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import html
 import re
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def _headings(check, next_plan, tmp_path) -> list[str]:
         *sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", out_dir=tmp_path),
         *sections.appendix(check),
     ]
-    return re.findall(r"^## (.*)$", _html(parts), flags=re.M)
+    return [html.unescape(h) for h in re.findall(r"<h2 id=\"[^\"]*\">(.*?)</h2>", _html(parts))]
 
 
 def test_every_section_with_its_ids_and_numbers(checked, tmp_path):

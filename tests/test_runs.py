@@ -1,0 +1,124 @@
+"""Run ids under concurrency, stale partial folders, redesigned plans, data roots and ``check``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from closedloop import report
+from closedloop.cli import main
+
+SHOW = """
+from closedloop import report
+check, next_plan = report.load_check(check_path)
+print(check.plan.campaign, run_id)
+"""
+
+
+def notebook(path, body=SHOW):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
+    params = nbformat.v4.new_code_cell(
+        'plan_path = ""\nasof = ""\nrun_id = ""\nlanguage = "en"\nout_dir = "."\nledger_path = ""\n'
+        'check_path = ""'
+    )
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+    return path
+
+
+def write_plan(folder, campaign="spring", file="plan.yaml", data="", **extra):
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = {
+        "campaign": campaign,
+        "objective": "win back",
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "arms": {"control": 0.5, "sms": 0.5},
+        "targets": {"conversion_rate": 0.25},
+        "data": {"transactions": f"{data}tx.csv", "assignments": f"{data}a.csv"},
+        **extra,
+    }
+    where = folder / data if data else folder
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "tx.csv").write_text(
+        "customer_id,order_date,amount\n1,2026-02-02,4\n1,2026-03-02,5\n2,2026-03-03,7\n"
+    )
+    (where / "a.csv").write_text("customer_id,arm\n1,control\n2,sms\n")
+    path = folder / file
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def quick(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "NOTEBOOK", notebook(tmp_path / "nb.ipynb"))
+
+
+def test_run_all_with_two_plans_of_one_campaign_lands_both(tmp_path, quick, capsys):
+    plans = tmp_path / "plans"
+    write_plan(plans, file="a.yaml")
+    write_plan(plans, file="b.yaml")
+    code = main(["run-all", str(plans), "--out", str(tmp_path / "r"), "--jobs", "2"])
+    assert code == 0, capsys.readouterr()
+    runs = sorted(p.name for p in (tmp_path / "r" / "spring").iterdir() if p.name[0] != ".")
+    assert len(runs) == 2 and runs[1] == runs[0] + "-2"
+    assert all((tmp_path / "r" / "spring" / r / "report.html").exists() for r in runs)
+
+
+def test_a_default_run_id_takes_a_suffix_and_an_explicit_one_is_refused(tmp_path, quick):
+    plan = write_plan(tmp_path)
+    first = report.run(plan, tmp_path / "r", "t1", suffix=True)
+    second = report.run(plan, tmp_path / "r", "t1", suffix=True)
+    assert (first.run_id, second.run_id) == ("t1", "t1-2") and second.ok
+    with pytest.raises(report.RunExists):
+        report.run(plan, tmp_path / "r", "t1")
+
+
+def test_stale_partials_of_killed_runs_are_removed(tmp_path, quick, capsys):
+    plan = write_plan(tmp_path)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    campaign = tmp_path / "r" / "spring"
+    (campaign / f".partial-old-{dead}").mkdir(parents=True)
+    (campaign / ".partial-live-1").mkdir()  # pid 1 is alive: another run's
+    report.run(plan, tmp_path / "r", "r1")
+    err = capsys.readouterr().err
+    assert not (campaign / f".partial-old-{dead}").exists()
+    assert (campaign / ".partial-live-1").exists()
+    assert err.count("\n") == 1 and "removed 1 partial folder(s) of spring" in err
+
+
+def test_a_redesigned_plan_is_refused(tmp_path, capsys):
+    plan = write_plan(tmp_path, status="redesign")
+    assert main(["run", str(plan), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(report.REDESIGN) and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_data_roots_from_the_flag_and_the_environment(tmp_path, quick, monkeypatch, capsys):
+    plan = write_plan(tmp_path / "plans", data="../data/")
+    assert main(["check", str(plan)]) == 2
+    assert "is outside the data root" in capsys.readouterr().err
+    assert main(["check", str(plan), "--data-root", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "spring: plan" in out and "ready to run" in out and "assignments" in out
+    monkeypatch.setenv("CLOSEDLOOP_DATA_ROOT", f"/nonexistent:{tmp_path / 'data'}")
+    assert main(["run", str(plan), "--out", str(tmp_path / "r"), "--run-id", "e1"]) == 0
+
+
+def test_check_names_bad_data_in_one_line_before_any_kernel(tmp_path, monkeypatch, capsys):
+    plan = write_plan(tmp_path)
+    (tmp_path / "a.csv").write_text("customer_id,arm\n1,control\n2,email\n")
+    monkeypatch.setattr(report, "_execute", lambda *a: pytest.fail("a kernel was started"))
+    assert main(["check", str(plan)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "arm(s) ['email'] are not in the plan" in err
+    assert main(["run", str(plan), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("closedloop run: ")
