@@ -371,6 +371,11 @@ PHRASES: dict[str, str] = {
     "rows read, kept and dropped per table": "各表读取、保留和剔除的行数",
     "Definitions": "定义",
     "lineage": "数据来源",
+    "Sample ratio as planned": "样本比例符合计划",
+    "Sample ratio mismatch": "样本比例与计划不符",
+    "The plan": "计划",
+    "Data quality: all tables read in full, no rows dropped or after the as-of day, coverage complete": "数据质量：各表完整读取，无剔除行、无截止日之后的行，覆盖完整",
+    "Data quality needs attention": "数据质量需要注意",
     # the Act step's reasons (closedloop.pdca.act)
     "is the best arm on conversion": "为转化最佳分组",
     "segments where a kept arm beats the holdout with P >=": "保留分组胜过对照组的概率 ≥ 此值的分群：",
@@ -684,6 +689,21 @@ REASONS: tuple[tuple[str, str], ...] = (
         "保留分组以 ≥ {k} 的概率胜过对照组的分群：{list}",
     ),
     (r"the next cycle", "下一周期"),
+    # the sample-ratio check's sentences (closedloop.lift.srm_check)
+    (
+        r"Sample ratio as planned: (?P<split>.+) of (?P<total>[\d,]+) customers against"
+        r" (?P<plan>.+) \(chi-square (?P<x>[\d.]+), (?P<df>\d+) df, p = (?P<p>[\d.e+-]+)\)\.",
+        "样本比例符合计划：{total} 位客户的分组比例为 {split}，计划为 {plan}"
+        "（卡方 {x}，自由度 {df}，p = {p}）。",
+    ),
+    (
+        r"Sample-ratio mismatch: the arms hold (?P<split>.+) of (?P<total>[\d,]+) customers against"
+        r" a planned (?P<plan>.+) \(chi-square (?P<x>[\d.]+), (?P<df>\d+) df, p = (?P<p>[\d.e+-]+)"
+        r" < (?P<a>[\d.e+-]+)\)\. Assignment or data collection is broken; do not trust the lift"
+        r" until the cause is found\.",
+        "样本比例与计划不符：{total} 位客户的分组比例为 {split}，计划为 {plan}（卡方 {x}，"
+        "自由度 {df}，p = {p} < {a}）。分组或数据采集有误；查明原因前不要相信提升结果。",
+    ),
 )
 
 
@@ -709,9 +729,8 @@ def change_field(name: str, language: Language = "en") -> str:
     if head == "arms":
         return f"实验组 {rest}" if zh else f"arm {rest}"
     if head == "targets":
-        key, _, sub = rest.partition(".")
-        shown = target_name(key, language)
-        return f"{'目标' if zh else 'target'}：{shown}" if zh else f"target: {shown}"
+        shown = target_name(rest.partition(".")[0], language)
+        return f"目标：{shown}" if zh else f"target: {shown}"
     words = {"audience.segments": ("audience", "目标人群"), "period": ("period", "活动期")}
     words["status"] = ("status", "状态")
     en, zh_word = words.get(name, (name, translate(name, "zh")))
