@@ -505,6 +505,7 @@ PHRASES: dict[str, str] = {
     "conf": "置信度",
     "supp": "支持度",
     # member operations: why revenue moved, KPIs against targets
+    "channel": "渠道",
     "Why revenue moved": "销售额为何变化",
     "heads x frequency x ticket": "人数 × 频次 × 客单价",
     "heads effect": "人数效应",
@@ -750,7 +751,9 @@ def _pattern() -> tuple[re.Pattern, dict[str, str]]:
     words = {t.en.lower(): t.zh for t in TERMS.values()}
     words.update({k.lower().replace("_", " "): v for k, v in PHRASES.items()})
     alternatives = sorted(words, key=len, reverse=True)
-    body = "|".join(re.escape(w) for w in alternatives)
+    # a space in a phrase also matches an underscore ("target_value"); a word inside a data name
+    # such as about_to_sleep is left alone
+    body = "|".join(re.escape(w).replace(r"\ ", "[ _]") for w in alternatives)
     return re.compile(rf"(?<![\w]){'(?:' + body + ')'}(?![\w])", re.IGNORECASE), words
 
 
@@ -762,7 +765,7 @@ def translate(text: str, language: Language = "en") -> str:
     if language != "zh" or not text:
         return text
     pattern, words = _pattern()
-    return pattern.sub(lambda m: words[m.group(0).lower()], text.replace("_", " "))
+    return pattern.sub(lambda m: words[m.group(0).lower().replace("_", " ")], text)
 
 
 def label(key: str, language: Language = "en", both: bool = False) -> str:

@@ -415,7 +415,7 @@ def who_responded(check: pdca.Check, language: str = "en", out_dir: str | Path =
         _heading(check, "who_responded", language),
         _table(shown, "segments", "conversion uplift by segment, partially pooled", language),
         page.figure(
-            lift_fig.segment_lift(check.segments),
+            _ticks(lift_fig.segment_lift(check.segments), language),
             "segments",
             out_dir,
             "Who responded: uplift by segment",
@@ -436,6 +436,7 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
     window = t("12 months to") if base.period_days == 365 else f"{base.period_days} {t('days to')}"
     cash = lambda v: page.money(v, currency)  # noqa: E731
     formats = {
+        "tier": lambda v: _tier(str(v), language),
         "customers": page.number,
         "customer_share": page.percent,
         "revenue_share": page.percent,
@@ -454,7 +455,11 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
             formats,
         ),
         page.figure(
-            rfm_fig.pyramid(base.pyramid), "pyramid", out_dir, label("pyramid", language), language
+            _ticks(rfm_fig.pyramid(base.pyramid), language),
+            "pyramid",
+            out_dir,
+            label("pyramid", language),
+            language,
         ),
         page.figure(
             rfm_fig.migration_heatmap(base.migration),
@@ -651,6 +656,25 @@ def _metric(name: str, language: str) -> str:
     words["visited"] = ("visit rate", "到访率")
     en, zh = words.get(name, (name, translate(name, "zh")))
     return zh if language == "zh" else en
+
+
+def _ticks(fig, language: str):
+    """The package's own words in tick labels (a tier's "top", a segment's "(small)") in
+    ``language``; the data's names stay as they are."""
+    if language != "zh":
+        return fig
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = axis.get_ticklabels()
+            if any(t.get_text() for t in labels):
+                axis.set_ticks(axis.get_ticklocs(), [_tier(t.get_text(), language) for t in labels])
+    return fig
+
+
+def _tier(text: str, language: str) -> str:
+    if language != "zh":
+        return text
+    return re.sub(r"^top ", "前 ", text).replace(" (small)", "（样本小）")
 
 
 def _currency(check: pdca.Check) -> str:
