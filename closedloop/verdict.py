@@ -114,7 +114,7 @@ def _best(check, zh: bool) -> list[str]:
 
 def _money(check, arm: str, zh: bool) -> str:
     plan, currency = check.plan, _currency(check.plan)
-    roi = check.roi[check.roi["arm"] == arm]
+    roi = check.roi[check.roi["arm"] == arm] if "arm" in check.roi else check.roi.iloc[:0]
     total = check.scorecard[check.scorecard["target"] == "incremental_revenue"]
     parts = []
     if len(roi):
