@@ -373,6 +373,11 @@ PHRASES: dict[str, str] = {
     "rows read, kept and dropped per table": "各表读取、保留和剔除的行数",
     "Definitions": "定义",
     "lineage": "数据来源",
+    "Sample ratio as planned": "样本比例符合计划",
+    "Sample ratio mismatch": "样本比例与计划不符",
+    "The plan": "计划",
+    "Data quality: all tables read in full, no rows dropped or after the as-of day, coverage complete": "数据质量：各表完整读取，无剔除行、无截止日之后的行，覆盖完整",
+    "Data quality needs attention": "数据质量需要注意",
     # the Act step's reasons (closedloop.pdca.act)
     "is the best arm on conversion": "为转化最佳分组",
     "segments where a kept arm beats the holdout with P >=": "保留分组胜过对照组的概率 ≥ 此值的分群：",
@@ -502,6 +507,7 @@ PHRASES: dict[str, str] = {
     "conf": "置信度",
     "supp": "支持度",
     # member operations: why revenue moved, KPIs against targets
+    "channel": "渠道",
     "Why revenue moved": "销售额为何变化",
     "heads x frequency x ticket": "人数 × 频次 × 客单价",
     "heads effect": "人数效应",
@@ -513,12 +519,243 @@ PHRASES: dict[str, str] = {
 }
 
 
+#: table headers as the report shows them, English and Chinese (never a snake_case name)
+COLUMNS: dict[str, tuple[str, str]] = {
+    "target": ("Target", "目标"),
+    "actual": ("Actual", "实际"),
+    "target_value": ("Target value", "目标值"),
+    "planned": ("Planned", "计划值"),
+    "status": ("Status", "状态"),
+    "p_met": ("P(met)", "达成概率"),
+    "basis": ("Measured on", "口径"),
+    "arm": ("Arm", "实验组"),
+    "metric": ("Metric", "指标"),
+    "customers": ("Customers", "客户数"),
+    "mean": ("Arm mean", "实验组均值"),
+    "control_mean": ("Holdout mean", "对照组均值"),
+    "rel_lift": ("Relative lift", "相对提升"),
+    "rel_interval": ("Relative lift, 95% interval", "相对提升 95% 区间"),
+    "abs_lift": ("Uplift (percentage points)", "提升（百分点）"),
+    "abs_interval": ("Uplift, 95% interval (percentage points)", "提升 95% 区间（百分点）"),
+    "p_better": ("P(better than holdout)", "优于对照概率"),
+    "expected_loss": ("Expected loss per customer", "每位客户的期望损失"),
+    "incremental": ("Incremental", "增量"),
+    "cost": ("Cost", "成本"),
+    "incremental_revenue": ("Incremental revenue", "增量销售额"),
+    "incremental_margin": ("Incremental margin", "增量毛利"),
+    "margin": ("Margin", "毛利率"),
+    "roi": ("ROI", "ROI"),
+    "roi_interval": ("ROI, 95% interval", "ROI 95% 区间"),
+    "p_target": ("P(ROI ≥ target)", "达标概率"),
+    "segment": ("Segment", "分群"),
+    "small": ("Small sample", "样本小"),
+    "rank": ("Rank", "排名"),
+    "stage": ("Stage", "阶段"),
+    "tier": ("Tier", "层级"),
+    "customer_share": ("Share of customers", "客户占比"),
+    "revenue": ("Revenue", "销售额"),
+    "revenue_share": ("Share of revenue", "销售额占比"),
+    "avg_ticket": ("Average ticket", "客单价"),
+    "avg_frequency": ("Purchases per customer", "平均购买次数"),
+    "threshold": ("Spend threshold", "消费门槛"),
+    "rule": ("Rule", "规则"),
+    "support": ("Support", "支持度"),
+    "confidence": ("Confidence", "置信度"),
+    "lift": ("Lift", "提升度"),
+    "field": ("What changes", "调整项"),
+    "to": ("To", "调整为"),
+    "reason": ("Why", "理由"),
+    "table": ("Table", "表"),
+    "source": ("File", "文件"),
+    "rows_read": ("Rows read", "读取行数"),
+    "rows_kept": ("Rows kept", "保留行数"),
+    "rows_dropped": ("Rows dropped", "剔除行数"),
+    "refunds": ("Refund rows", "退款行数"),
+    "outliers": ("Outliers", "异常值"),
+    "assigned_covered": ("Assigned customers found", "找到的分组客户数"),
+    "coverage": ("Coverage", "覆盖率"),
+    "first_date": ("First date", "最早日期"),
+    "last_date": ("Last date", "最晚日期"),
+    "after_asof": ("Rows after the as-of day", "截止日之后的行数"),
+    "en": ("English", "英文"),
+    "zh": ("Chinese", "中文"),
+}
+
+#: target names as the report shows them
+TARGET_NAMES: dict[str, tuple[str, str]] = {
+    "conversion_rate": ("conversion rate", "转化率"),
+    "visit_rate": ("visit rate", "到访率"),
+    "relative_lift": ("relative lift", "相对提升"),
+    "incremental_revenue": ("incremental revenue", "增量销售额"),
+    "roi": ("ROI", "ROI"),
+    "funnel": ("funnel", "漏斗"),
+}
+
+#: funnel stages and campaign tables, as the report names them
+STAGES = {"touch": "触达", "visit": "到访", "register": "注册", "purchase": "购买"}
+TABLE_NAMES = {
+    "transactions": "交易",
+    "assignments": "分组名单",
+    "outcomes": "活动结果",
+    "events": "漏斗事件",
+    "customers": "客户",
+    "items": "商品",
+}
+
+#: a probability in words, from the top: (lowest probability, English, Chinese)
+LIKELIHOOD = (
+    (0.99, "almost certain", "几乎确定"),
+    (0.90, "very likely", "很可能"),
+    (0.70, "likely", "较可能"),
+    (0.30, "a coin flip", "五五开"),
+    (0.10, "unlikely", "不太可能"),
+    (0.01, "very unlikely", "很不可能"),
+    (0.0, "almost ruled out", "几乎不可能"),
+)
+
+
+def column(key: str, language: Language = "en") -> str:
+    """A table header in ``language`` (from :data:`COLUMNS`; other names translated as words)."""
+    if key in COLUMNS:
+        return COLUMNS[key][language == "zh"]
+    words = key.replace("_", " ")
+    return translate(words, language) if language == "zh" else words[:1].upper() + words[1:]
+
+
+def target_name(key: str, language: Language = "en") -> str:
+    """A target's name: ``conversion_rate`` -> "conversion rate" / "转化率"; ``funnel_visit`` ->
+    "funnel: visit" / "漏斗：到访"."""
+    if key.startswith("funnel_"):
+        stage = key.removeprefix("funnel_")
+        return f"漏斗：{stage_name(stage, 'zh')}" if language == "zh" else f"funnel: {stage}"
+    en, zh = TARGET_NAMES.get(key, (key.replace("_", " "), translate(key, "zh")))
+    return zh if language == "zh" else en
+
+
+def stage_name(stage: str, language: Language = "en") -> str:
+    return STAGES.get(stage, stage) if language == "zh" else stage
+
+
+def table_name(table: str, language: Language = "en") -> str:
+    return TABLE_NAMES.get(table, table) if language == "zh" else table
+
+
+def likelihood(p: float, language: Language = "en") -> str:
+    """A probability in words: 0.9994 -> "almost certain", 0.5 -> "a coin flip"."""
+    for floor, en, zh in LIKELIHOOD:
+        if p >= floor:
+            return zh if language == "zh" else en
+    return LIKELIHOOD[-1][1 + (language == "zh")]
+
+
+#: the Act step's reasons (closedloop.act), English pattern -> Chinese template
+REASONS: tuple[tuple[str, str], ...] = (
+    (
+        r"P\((?P<arm>.+) beats the holdout on (?P<col>\w+)\) = (?P<p>[\d.]+), below (?P<k>[\d.]+)",
+        "{arm} 在{col}上胜过对照组的概率为 {p}，低于 {k}",
+    ),
+    (
+        r"P\((?P<arm>.+) is the best arm on (?P<col>\w+)\) = (?P<p>[\d.]+), below (?P<k>[\d.]+)",
+        "{arm} 为{col}最佳分组的概率为 {p}，低于 {k}",
+    ),
+    (
+        r"its lift over the holdout on (?P<col>\w+) cannot be estimated from this data",
+        "无法从本数据估计其在{col}上相对对照组的提升",
+    ),
+    (
+        r"missed this cycle: carried forward unchanged \(re-plan it by hand if the target itself"
+        r" was wrong\)",
+        "本周期未达成：原样沿用（若目标本身有误，请手动重新规划）",
+    ),
+    (
+        r"could not be measured this cycle: carried forward unchanged \(re-plan it by hand if the"
+        r" target itself was wrong\)",
+        "本周期无法衡量：原样沿用（若目标本身有误，请手动重新规划）",
+    ),
+    (
+        r"met: raised to the (?P<q>\d+%) posterior quantile of (?P<arm>.+)'s conversion"
+        r" \(reached 3 times in 4\)",
+        "已达成：提高到 {arm} 转化率的 {q} 后验分位数（四次中有三次能达到）",
+    ),
+    (
+        r"met: raised to the (?P<q>\d+%) posterior quantile of (?P<arm>.+)'s relative lift on"
+        r" (?P<col>\w+) \(reached 3 times in 4\)",
+        "已达成：提高到 {arm} 在{col}上相对提升的 {q} 后验分位数（四次中有三次能达到）",
+    ),
+    (
+        r"stop or redesign: no treated arm beats the holdout with P >= (?P<k>[\d.]+); no arm is"
+        r" carried into the next cycle",
+        "停止或重新设计：没有实验组以 ≥ {k} 的概率胜过对照组；下一周期不沿用任何分组",
+    ),
+    (
+        r"segments where a kept arm beats the holdout with P >= (?P<k>[\d.]+): (?P<list>.+)",
+        "保留分组以 ≥ {k} 的概率胜过对照组的分群：{list}",
+    ),
+    (r"the next cycle", "下一周期"),
+    # the sample-ratio check's sentences (closedloop.lift.srm_check)
+    (
+        r"Sample ratio as planned: (?P<split>.+) of (?P<total>[\d,]+) customers against"
+        r" (?P<plan>.+) \(chi-square (?P<x>[\d.]+), (?P<df>\d+) df, p = (?P<p>[\d.e+-]+)\)\.",
+        "样本比例符合计划：{total} 位客户的分组比例为 {split}，计划为 {plan}"
+        "（卡方 {x}，自由度 {df}，p = {p}）。",
+    ),
+    (
+        r"Sample-ratio mismatch: the arms hold (?P<split>.+) of (?P<total>[\d,]+) customers against"
+        r" a planned (?P<plan>.+) \(chi-square (?P<x>[\d.]+), (?P<df>\d+) df, p = (?P<p>[\d.e+-]+)"
+        r" < (?P<a>[\d.e+-]+)\)\. Assignment or data collection is broken; do not trust the lift"
+        r" until the cause is found\.",
+        "样本比例与计划不符：{total} 位客户的分组比例为 {split}，计划为 {plan}（卡方 {x}，"
+        "自由度 {df}，p = {p} < {a}）。分组或数据采集有误；查明原因前不要相信提升结果。",
+    ),
+)
+
+
+def reason(text: str, language: Language = "en") -> str:
+    """An Act reason (as :mod:`closedloop.act` words it) in ``language``; the arm and segment
+    names stay as written, outcome columns are named in Chinese."""
+    if language != "zh":
+        return text
+    for pattern, template in REASONS:
+        found = re.fullmatch(pattern, text)
+        if found:
+            values = found.groupdict()
+            if "col" in values:
+                values["col"] = translate(values["col"], "zh")
+            return template.format(**values)
+    return translate(text, language)
+
+
+def change_field(name: str, language: Language = "en") -> str:
+    """What an Act change touches, in words: ``arms.sms`` -> "arm sms" / "实验组 sms"."""
+    zh = language == "zh"
+    head, _, rest = name.partition(".")
+    if head == "arms":
+        return f"实验组 {rest}" if zh else f"arm {rest}"
+    if head == "targets":
+        shown = target_name(rest.partition(".")[0], language)
+        return f"目标：{shown}" if zh else f"target: {shown}"
+    words = {"audience.segments": ("audience", "目标人群"), "period": ("period", "活动期")}
+    words["status"] = ("status", "状态")
+    en, zh_word = words.get(name, (name, translate(name, "zh")))
+    return zh_word if zh else en
+
+
+def change_to(value: str, language: Language = "en") -> str:
+    """The new value of an Act change in ``language`` (dropped, carried, redesign, dates)."""
+    if language != "zh":
+        return value
+    words = {"dropped": "停用", "carried": "沿用", "redesign": "重新设计"}
+    return words.get(value, value.replace(" to ", " 至 "))
+
+
 @functools.cache
 def _pattern() -> tuple[re.Pattern, dict[str, str]]:
     words = {t.en.lower(): t.zh for t in TERMS.values()}
     words.update({k.lower().replace("_", " "): v for k, v in PHRASES.items()})
     alternatives = sorted(words, key=len, reverse=True)
-    body = "|".join(re.escape(w) for w in alternatives)
+    # a space in a phrase also matches an underscore ("target_value"); a word inside a data name
+    # such as about_to_sleep is left alone
+    body = "|".join(re.escape(w).replace(r"\ ", "[ _]") for w in alternatives)
     return re.compile(rf"(?<![\w]){'(?:' + body + ')'}(?![\w])", re.IGNORECASE), words
 
 
@@ -530,7 +767,7 @@ def translate(text: str, language: Language = "en") -> str:
     if language != "zh" or not text:
         return text
     pattern, words = _pattern()
-    return pattern.sub(lambda m: words[m.group(0).lower()], text.replace("_", " "))
+    return pattern.sub(lambda m: words[m.group(0).lower().replace("_", " ")], text)
 
 
 def label(key: str, language: Language = "en", both: bool = False) -> str:

@@ -28,6 +28,13 @@ REPORT_CSS = """
 figure.cl-figure { margin: 0.6em 0 1.4em; }
 figure.cl-figure img { max-width: 100%; height: auto; }
 .cl-note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 12px; margin: 0.6em 0; }
+.cl-verdict { background: #f3f7fc; border-left: 4px solid #2f6db5; padding: 8px 16px; margin: 0.6em 0 1em; }
+.cl-verdict p { margin: 0.35em 0; line-height: 1.45; }
+.cl-status { margin: 0.4em 0 1em; }
+.cl-status summary { cursor: pointer; color: #333; }
+.cl-status.cl-ok summary { color: #1a7f37; }
+.cl-status.cl-warn summary { color: #b26a00; font-weight: 600; }
+.cl-sentence { margin: 0.3em 0 0.8em; line-height: 1.45; }
 </style>
 """
 
@@ -95,6 +102,34 @@ def _slug(words: str) -> str:
     """A heading's id: letters, digits and dashes only (from any text, in any script)."""
     slug = re.sub(r"[^\w]+", "-", words.lower(), flags=re.UNICODE).strip("-_")
     return "h-" + (slug[:60] or "section")
+
+
+def paragraphs(sentences, element_id: str, css_class: str = "cl-verdict"):
+    """Sentences as escaped paragraphs in one block with an id (the verdict at the top)."""
+    from IPython.display import HTML
+
+    body = "".join(f"<p>{html.escape(s)}</p>" for s in sentences)
+    return HTML(f'<div class="{css_class}" id="{html.escape(element_id)}">{body}</div>')
+
+
+def sentence(message: str):
+    """One escaped sentence as a paragraph of the report (plain HTML, no markup)."""
+    from IPython.display import HTML
+
+    return HTML(f'<p class="cl-sentence">{html.escape(message)}</p>')
+
+
+def details(summary: str, inner, element_id: str, open_: bool = False):
+    """A status line that expands into ``inner`` (an HTML displayable, e.g. a table): a
+    ``<details>`` element, so no script is needed; ``open_`` when something needs attention."""
+    from IPython.display import HTML
+
+    state = "cl-warn" if open_ else "cl-ok"
+    return HTML(
+        f'<details class="cl-status {state}" id="{html.escape(element_id)}"'
+        f"{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>"
+        f"{getattr(inner, 'data', '')}</details>"
+    )
 
 
 def note(message: str):
@@ -167,6 +202,54 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
         f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
         f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
     )
+
+
+#: currency code -> symbol shown before the amount (unknown codes are shown as "CODE 1,234")
+CURRENCIES = {"CNY": "¥", "RMB": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "HKD": "HK$"}
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def percent(value, digits: int = 1, signed: bool = False) -> str:
+    """A rate as a percentage: ``percent(0.1779)`` -> "17.8%"; "–" for a missing value."""
+    if _missing(value):
+        return "–"
+    return f"{value:{'+' if signed else ''}.{digits}%}"
+
+
+def money(value, currency: str = "CNY", digits: int | None = None) -> str:
+    """An amount with its currency: ``money(7749.0)`` -> "¥7,749", ``money(3.84)`` -> "¥3.84"
+    (two decimals below 100 unless ``digits``), "-¥342" when negative."""
+    if _missing(value):
+        return "–"
+    digits = (2 if abs(value) < 100 else 0) if digits is None else digits
+    amount = f"{abs(value):,.{digits}f}"
+    symbol = CURRENCIES.get(currency.upper())
+    shown = f"{symbol}{amount}" if symbol else f"{currency} {amount}"
+    return f"-{shown}" if value < 0 and float(amount.replace(",", "")) else shown
+
+
+def probability(value) -> str:
+    """A probability as a reader takes it in: "99%", "> 99.9%", "< 0.1%", "0.5%"."""
+    if _missing(value):
+        return "–"
+    if value > 0.999:
+        return "> 99.9%"
+    if value < 0.001:
+        return "< 0.1%"
+    if 0.01 <= value <= 0.99:
+        return f"{value:.0%}"
+    return f"{value:.1%}"
+
+
+def interval(low, high, show=None) -> str:
+    """A credible interval in one cell: "[low, high]", each end shown with ``show``."""
+    show = show or number
+    if _missing(low) or _missing(high):
+        return "–"
+    return f"[{show(low)}, {show(high)}]"
 
 
 def number(value: float) -> str:

@@ -254,6 +254,8 @@ class Plan(_Strict):
     control: str = "control"
     cost: dict[str, float] = {}
     margin: float = Field(1.0, gt=0, le=1)
+    #: the currency costs and revenue are in (shown with its symbol in the report)
+    currency: str = Field("CNY", pattern=r"^[A-Za-z]{3}$")
     targets: Targets
     data: DataPaths
     columns: dict[Literal[TABLES], dict[str, str]] = {}  # type: ignore[valid-type]

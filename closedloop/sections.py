@@ -9,14 +9,26 @@ numbered over the sections the Check fills, so the numbers run on without gaps.
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from closedloop import ledger, page, pdca
-from closedloop.glossary import label, translate
+from closedloop import act as _act
+from closedloop import ledger, page, pdca, verdict
+from closedloop.glossary import (
+    change_field,
+    change_to,
+    column,
+    label,
+    reason,
+    stage_name,
+    table_name,
+    target_name,
+    translate,
+)
 from closedloop.plan import Plan
+from closedloop.verdict import show_target
 
 __all__ = [
     "act",
@@ -81,6 +93,15 @@ PYRAMID_FORMATS = {
     "threshold": "{:,.0f}",
 }
 TOP_RULES = 10
+#: the plan's objectives in Chinese
+OBJECTIVES = {
+    "recruit": "拉新",
+    "convert": "转化",
+    "second purchase": "二次购买",
+    "ticket": "提升客单价",
+    "frequency": "提升频次",
+    "win back": "挽回",
+}
 
 
 def shown(check: pdca.Check) -> list[str]:
@@ -95,8 +116,11 @@ def shown(check: pdca.Check) -> list[str]:
     return [key for key in order if filled.get(key, True)]
 
 
-def header(check: pdca.Check, language: str = "en", run_id: str = "") -> tuple:
-    """The report's style, title, run line and data quality; the sample-ratio warning if any."""
+def header(
+    check: pdca.Check, language: str = "en", run_id: str = "", next_plan: Plan | None = None
+) -> tuple:
+    """The report's style, title and run line; the verdict (given the next plan); the data-quality
+    status line, open on its table when something is wrong; the sample-ratio warning if any."""
     plan, t = check.plan, _words(language)
     parts = [
         page.css(),
@@ -117,56 +141,134 @@ def header(check: pdca.Check, language: str = "en", run_id: str = "") -> tuple:
             run_w=t("run"),
             run=run_id,
         ),
-        page.table(
-            check.quality,
-            "data-quality",
-            f"{label('data_quality', language)}: {t('rows read, kept and dropped per table')}",
-            language=language,
-        ),
     ]
+    if next_plan is None:
+        next_plan = _act.next_plan(check)
+    parts.append(page.paragraphs(verdict.verdict(check, next_plan, language), "verdict"))
+    parts.append(data_quality(check, language))
     if check.srm["warning"]:
-        parts.append(page.note(check.srm["warning"]))
+        parts.append(page.note(reason(check.srm["warning"], language)))
     return tuple(parts)
 
 
+def quality_problems(check: pdca.Check, language: str = "en") -> list[str]:
+    """What is wrong with the data, one phrase each (nothing when all is well): rows dropped,
+    rows after the as-of day, low coverage, outliers, a sample-ratio mismatch."""
+    q, zh = check.quality, language == "zh"
+    problems = []
+
+    def total(name):
+        return int(pd.to_numeric(q[name], errors="coerce").fillna(0).sum()) if name in q else 0
+
+    for name, en, cn in (
+        ("rows_dropped", "{n:,} rows dropped", "剔除 {n:,} 行"),
+        ("after_asof", "{n:,} rows after the as-of day", "截止日之后 {n:,} 行"),
+        ("outliers", "{n:,} outliers", "异常值 {n:,} 个"),
+    ):
+        if total(name):
+            problems.append((cn if zh else en).format(n=total(name)))
+    if "coverage" in q:
+        low = q[pd.to_numeric(q["coverage"], errors="coerce") < 0.999]
+        for _, row in low.iterrows():
+            name, share = table_name(str(row["table"]), language), page.percent(row["coverage"])
+            problems.append(f"{name}覆盖率 {share}" if zh else f"{name} covers {share}")
+    if check.srm["mismatch"]:
+        problems.append("样本比例与计划不符" if zh else "sample-ratio mismatch")
+    return problems
+
+
+def data_quality(check: pdca.Check, language: str = "en"):
+    """A one-line data-quality status that expands into the table (``data-quality``); open
+    when something is wrong."""
+    t = _words(language)
+    problems = quality_problems(check, language)
+    q = check.quality.copy()
+    q["table"] = q["table"].map(lambda v: table_name(str(v), language))
+    formats = {c: page.number for c in q.columns if c.startswith(("rows", "refunds", "outliers"))}
+    formats.update(assigned_covered=page.number, coverage=page.percent)
+    inner = _table(q, "data-quality", t("rows read, kept and dropped per table"), language, formats)
+    rows = f"{int(pd.to_numeric(q['rows_kept'], errors='coerce').sum()):,}" if len(q) else "0"
+    if problems:
+        sep = "；" if language == "zh" else "; "
+        summary = (
+            f"{label('data_quality', language)}：{sep.join(problems)}"
+            if language == "zh"
+            else (f"Data quality needs attention: {sep.join(problems)}")
+        )
+    elif language == "zh":
+        summary = f"数据质量：{len(q)} 张表共 {rows} 行完整读取，无剔除行，覆盖完整（点击查看）"
+    else:
+        summary = (
+            f"Data quality: {len(q)} tables, {rows} rows read in full, none dropped, coverage"
+            " complete (click for the table)"
+        )
+    return page.details(summary, inner, "data-quality-status", open_=bool(problems))
+
+
 def plan_recap(check: pdca.Check, language: str = "en") -> tuple:
-    """The plan as it was set: objective, audience, arms, holdout and the targets."""
-    plan, t = check.plan, _words(language)
-    targets = pd.DataFrame(
-        [
-            (k, json.dumps(v) if isinstance(v, dict) else v)
-            for k, v in plan.targets.model_dump(exclude_none=True).items()
-        ],
-        columns=["target", "value"],
-    )
+    """The plan as it was set, in sentences: objective, audience, arms, holdout; the targets."""
+    plan, zh = check.plan, language == "zh"
+    arms = ", ".join(f"{k} {v:.0%}" for k, v in plan.arms.items())
+    audience = ", ".join(plan.audience.segments or [translate("everyone assigned", language)])
+    objective = OBJECTIVES.get(plan.objective, plan.objective) if zh else plan.objective
+    if zh:
+        line = (
+            f"目标类型：{objective}。目标人群：{audience}。分组：{arms}；对照组为 {plan.control}。"
+            f"毛利率 {page.percent(plan.margin, 0)}，金额单位 {_currency(check)}。"
+        )
+    else:
+        line = (
+            f"Objective: {objective}. Audience: {audience}. Arms: {arms}; the holdout is"
+            f" {plan.control}. Margin {page.percent(plan.margin, 0)}; money in {_currency(check)}."
+        )
+    rows = []
+    for key, value in plan.targets.model_dump(exclude_none=True).items():
+        name = target_name(key, language)
+        if key == "funnel":
+            for stage, rate in value.items():
+                rows.append((target_name(f"funnel_{stage}", language), "≥ " + page.percent(rate)))
+        elif key == "relative_lift":
+            on = {"conversion": "转化率", "revenue": "人均销售额", "visit": "到访率"}
+            metric = on.get(value["metric"], value["metric"]) if zh else value["metric"]
+            shown = show_target(key, value["min"], _currency(check))
+            rows.append((name, f"≥ {shown}（{metric}）" if zh else f"≥ {shown} on {metric}"))
+        else:
+            rows.append((name, "≥ " + show_target(key, value, _currency(check))))
+    targets = pd.DataFrame(rows, columns=["target", "planned"])
     return (
         _heading(check, "plan_recap", language),
-        page.text(
-            "{o_w}: **{o}** · {a_w}: {a} · {arms_w}: {arms} · {h_w}: {ctl}",
-            o_w=t("Objective"),
-            o=plan.objective,
-            a_w=t("audience"),
-            a=", ".join(plan.audience.segments or [t("everyone assigned")]),
-            arms_w=t("arms"),
-            arms=", ".join(f"{k} {v:.0%}" for k, v in plan.arms.items()),
-            h_w=label("holdout", language),
-            ctl=plan.control,
-        ),
-        page.table(targets, "plan-targets", formats={"value": "number"}, language=language),
+        page.sentence(line),
+        _table(targets, "plan-targets", "", language),
     )
 
 
 def scorecard(check: pdca.Check, language: str = "en") -> tuple:
     """Each target: actual, target, met or missed, P(met), basis."""
+    card, currency = check.scorecard, _currency(check)
+    shown = pd.DataFrame(
+        {
+            "target": [target_name(k, language) for k in card["target"]],
+            "actual": [
+                show_target(k, v, currency)
+                for k, v in zip(card["target"], card["actual"], strict=True)
+            ],
+            "target_value": [
+                show_target(k, v, currency)
+                for k, v in zip(card["target"], card["target_value"], strict=True)
+            ],
+            "status": [translate(str(v), language) for v in card["status"]],
+            "p_met": [page.probability(v) for v in card["p_met"]],
+            "basis": [_basis(v, language) for v in card["basis"]],
+        }
+    )
+    caption = (
+        "达成概率：根据数据，真实值达到目标的概率"
+        if language == "zh"
+        else "P(met): given the data, the chance the true value reached the target"
+    )
     return (
         _heading(check, "scorecard", language),
-        page.table(
-            check.scorecard,
-            "scorecard",
-            "P(met): posterior probability that the target was reached",
-            formats={"actual": "number", "target_value": "number", "p_met": "{:.3f}"},
-            language=language,
-        ),
+        _table(shown, "scorecard", caption, language),
     )
 
 
@@ -174,16 +276,41 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
     """Each arm against the holdout, its figure, the sample-ratio line and the ROI."""
     from closedloop.figures import lift as lift_fig
 
-    table = check.lift[LIFT_COLUMNS]
+    currency, zh = _currency(check), language == "zh"
+    rows = []
+    for _, r in check.lift.iterrows():
+        binary = r["kind"] == "binary"
+        value = page.percent if binary else (lambda v: page.money(v, currency))
+        rel = lambda v: page.percent(v, 1, signed=True)  # noqa: E731
+        loss = (lambda v: page.percent(v, 2)) if binary else (lambda v: page.money(v, currency))
+        incremental = (
+            f"{r['incremental']:,.0f} {'人' if zh else 'customers'}"
+            if binary
+            else page.money(r["incremental"], currency)
+        )
+        rows.append(
+            {
+                "arm": r["arm"],
+                "metric": _metric(r["metric"], language),
+                "customers": f"{int(r['customers']):,}",
+                "mean": value(r["mean"]),
+                "control_mean": value(r["control_mean"]),
+                "rel_lift": rel(r["rel_lift"]),
+                "rel_interval": page.interval(r["rel_lift_low"], r["rel_lift_high"], rel),
+                "p_better": page.probability(r["p_better"]),
+                "expected_loss": loss(r["expected_loss"]),
+                "incremental": incremental,
+            }
+        )
+    caption = (
+        "各实验组对比对照组：相对提升及其 95% 可信区间；转化的增量为多转化的人数"
+        if zh
+        else "each arm against the holdout: relative lift with its 95% credible interval;"
+        " incremental conversion in extra customers converted"
+    )
     parts = [
         _heading(check, "lift", language),
-        page.table(
-            table,
-            "lift-table",
-            "relative lift with its 95% credible interval",
-            formats={**{c: "number" for c in table.columns[3:]}, "p_better": "{:.3f}"},
-            language=language,
-        ),
+        _table(pd.DataFrame(rows), "lift-table", caption, language),
         page.figure(
             lift_fig.lift_intervals(check.lift),
             "lift",
@@ -191,18 +318,34 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
             "Posterior lift of each arm over the holdout (95% interval)",
             language=language,
         ),
-        page.text("{m}", m=check.srm["message"]),
+        page.sentence(reason(check.srm["message"], language)),
     ]
     if len(check.roi):
-        parts.append(
-            page.table(
-                check.roi,
-                "roi",
-                label("roi", language),
-                formats={c: "number" for c in check.roi.columns[2:]},
-                language=language,
-            )
+        roi = check.roi
+        margin = page.percent(check.plan.margin, 0)
+        shown = pd.DataFrame(
+            {
+                "arm": roi["arm"],
+                "customers": [f"{int(v):,}" for v in roi["customers"]],
+                "incremental_revenue": [page.money(v, currency) for v in roi["incremental"]],
+                "incremental_margin": [page.money(v, currency) for v in roi["incremental_margin"]],
+                "margin": margin,
+                "cost": [page.money(v, currency) for v in roi["cost"]],
+                "roi": [f"{v:.1f}" for v in roi["roi"]],
+                "roi_interval": [
+                    page.interval(a, b, lambda v: f"{v:.1f}")
+                    for a, b in zip(roi["roi_low"], roi["roi_high"], strict=True)
+                ],
+                "target": [f"{v:.1f}" if v == v else "–" for v in roi["target"]],
+                "p_target": [page.probability(v) for v in roi["p_target"]],
+            }
         )
+        caption = (
+            f"投资回报率 = 增量毛利 / 成本（毛利率 {margin}）"
+            if zh
+            else f"return on investment = incremental margin / cost (at a {margin} margin)"
+        )
+        parts.append(_table(shown, "roi", caption, language))
     return tuple(parts)
 
 
@@ -213,25 +356,28 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
     from closedloop.figures import funnel as funnel_fig
 
     targets = check.funnel_targets
-    status = targets["met"].map({True: "met", False: "missed"})
+    shown = pd.DataFrame(
+        {
+            "stage": [stage_name(v, language) for v in targets["stage"]],
+            "actual": [page.percent(v) for v in targets["actual"]],
+            "target": [page.percent(v) for v in targets["target"]],
+            "status": [translate("met" if m else "missed", language) for m in targets["met"]],
+            "p_met": [page.probability(v) for v in targets["p_met"]],
+        }
+    )
+    stages = check.funnel.assign(stage=check.funnel["stage"].map(lambda v: stage_name(v, language)))
     return (
         _heading(check, "funnel", language),
-        page.table(
-            targets.assign(status=status).drop(columns="met"),
-            "funnel-targets",
-            "share of touched reaching each stage",
-            formats={"actual": "{:.3f}", "target": "{:.3f}", "p_met": "{:.3f}"},
-            language=language,
-        ),
+        _table(shown, "funnel-targets", "share of touched reaching each stage", language),
         page.figure(
-            funnel_fig.funnel_chart(check.funnel),
+            funnel_fig.funnel_chart(stages),
             "funnel",
             out_dir,
             "Funnel by channel: step rates",
             language=language,
         ),
         page.figure(
-            funnel_fig.step_heatmap(check.funnel),
+            funnel_fig.step_heatmap(stages),
             "funnel-heatmap",
             out_dir,
             "Step conversion by channel and stage",
@@ -246,18 +392,30 @@ def who_responded(check: pdca.Check, language: str = "en", out_dir: str | Path =
         return ()
     from closedloop.figures import lift as lift_fig
 
-    table = check.segments[SEGMENT_COLUMNS]
+    seg, zh = check.segments, language == "zh"
+    pp = lambda v: "–" if v != v else f"{100 * v:+.1f}"  # noqa: E731
+    shown = pd.DataFrame(
+        {
+            "segment": seg["segment"].astype(str),
+            "arm": seg["arm"].astype(str),
+            "customers": [f"{int(v):,}" for v in seg["customers"]],
+            "mean": [page.percent(v) for v in seg["mean"]],
+            "control_mean": [page.percent(v) for v in seg["control_mean"]],
+            "abs_lift": [pp(v) for v in seg["abs_lift"]],
+            "abs_interval": [
+                page.interval(a, b, pp)
+                for a, b in zip(seg["abs_lift_low"], seg["abs_lift_high"], strict=True)
+            ],
+            "p_better": [page.probability(v) for v in seg["p_better"]],
+            "small": [("是" if zh else "yes") if v else "" for v in seg["small"]],
+            "rank": seg["rank"],
+        }
+    )
     return (
         _heading(check, "who_responded", language),
-        page.table(
-            table,
-            "segments",
-            "conversion uplift by segment, partially pooled",
-            formats={c: "{:.4f}" for c in table.columns[3:9]},
-            language=language,
-        ),
+        _table(shown, "segments", "conversion uplift by segment, partially pooled", language),
         page.figure(
-            lift_fig.segment_lift(check.segments),
+            _ticks(lift_fig.segment_lift(check.segments), language),
             "segments",
             out_dir,
             "Who responded: uplift by segment",
@@ -274,19 +432,34 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
         return ()
     from closedloop.figures import rfm as rfm_fig
 
-    t = _words(language)
+    t, currency = _words(language), _currency(check)
     window = t("12 months to") if base.period_days == 365 else f"{base.period_days} {t('days to')}"
+    cash = lambda v: page.money(v, currency)  # noqa: E731
+    formats = {
+        "tier": lambda v: _tier(str(v), language),
+        "customers": page.number,
+        "customer_share": page.percent,
+        "revenue_share": page.percent,
+        "revenue": lambda v: page.money(v, currency, 0),
+        "avg_ticket": cash,
+        "avg_frequency": lambda v: f"{v:.2f}",
+        "threshold": cash,
+    }
     return (
         _heading(check, "customer_base", language),
-        page.table(
+        _table(
             base.pyramid,
             "pyramid",
             f"{label('pyramid', language)} ({window} {base.after_asof:%Y-%m-%d})",
-            formats=PYRAMID_FORMATS,
-            language=language,
+            language,
+            formats,
         ),
         page.figure(
-            rfm_fig.pyramid(base.pyramid), "pyramid", out_dir, label("pyramid", language), language
+            _ticks(rfm_fig.pyramid(base.pyramid), language),
+            "pyramid",
+            out_dir,
+            label("pyramid", language),
+            language,
         ),
         page.figure(
             rfm_fig.migration_heatmap(base.migration),
@@ -305,14 +478,19 @@ def cross_sell(check: pdca.Check, language: str = "en", out_dir: str | Path = ".
         return ()
     from closedloop.figures import basket as basket_fig
 
+    formats = {
+        "support": lambda v: page.percent(v, 2),
+        "confidence": page.percent,
+        "lift": lambda v: f"{v:.2f}",
+    }
     parts = [
         _heading(check, "cross_sell", language),
-        page.table(
+        _table(
             rules.head(TOP_RULES)[["rule", "support", "confidence", "lift"]],
             "basket-rules",
             "bought A → offer B: lift > 1, by confidence",
-            formats={"support": "{:.4f}", "confidence": "{:.3f}", "lift": "{:.2f}"},
-            language=language,
+            language,
+            formats,
         ),
     ]
     if len(rules):
@@ -330,10 +508,20 @@ def cross_sell(check: pdca.Check, language: str = "en", out_dir: str | Path = ".
 
 def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
     """Every change the Act step made to the plan, each with its reason."""
-    decisions = pd.DataFrame([c.model_dump() for c in next_plan.changes])
+    decisions = pd.DataFrame(
+        [
+            {
+                "field": change_field(c.field, language),
+                "to": change_to(c.to, language),
+                "reason": reason(c.reason, language),
+            }
+            for c in next_plan.changes
+        ],
+        columns=["field", "to", "reason"],
+    )
     return (
         _heading(check, "act", language),
-        page.table(decisions, "decisions", "each change with its reason", language=language),
+        _table(decisions, "decisions", "each change with its reason", language),
         page.text(
             "{s} `next_plan.yaml`.",
             s=translate("The next plan is written beside this report as", language),
@@ -392,27 +580,105 @@ def history_table(runs: pd.DataFrame, language: str = "en") -> pd.DataFrame:
 def appendix(check: pdca.Check, language: str = "en") -> tuple:
     """Method notes, the data's lineage and the definitions in both languages."""
     base = check.customer_base
-    files = check.plan.data.model_dump(exclude_none=True).items()
+    files = ", ".join(
+        f"{table_name(k, language)} = {Path(v).name}"
+        for k, v in check.plan.data.model_dump(exclude_none=True).items()
+    )
     definitions = pd.DataFrame(
         [(label(k, "en"), label(k, "zh")) for k in DEFINED_TERMS], columns=["en", "zh"]
     )
-    return (
-        _heading(check, "appendix", language),
-        page.text(
-            "Lift: Beta-Binomial for 0/1 outcomes (Beta(1, 1) prior), a normal posterior on each"
-            " arm's mean for revenue (from customers, sums and sums of squares, as GrowthBook"
-            " does); intervals are 95% equal-tailed.{m} Data: {files}.",
-            m=(
+    if language == "zh":
+        monetary = (
+            (
+                "RFM 的消费额（M）为每位客户的平均客单价，按方法的定义。"
+                if base.monetary == "average"
+                else "RFM 的消费额（M）为每位客户的总消费额。"
+            )
+            if base
+            else ""
+        )
+        method = (
+            "提升：0/1 结果用 Beta-二项模型（先验 Beta(1, 1)）；销售额用各组均值的正态后验"
+            "（由客户数、总和与平方和计算，与 GrowthBook 相同）；区间为 95% 等尾区间。"
+            f"{monetary}数据：{files}。"
+        )
+    else:
+        monetary = (
+            (
                 " RFM monetary (M) is each customer's average ticket, as the method defines it."
                 if base.monetary == "average"
                 else " RFM monetary (M) is each customer's total spend."
             )
             if base
-            else "",
-            files=", ".join(f"{k} = {Path(v).name}" for k, v in files),
-        ),
-        page.table(definitions, "definitions", "Definitions", language=language),
+            else ""
+        )
+        method = (
+            "Lift: Beta-Binomial for 0/1 outcomes (Beta(1, 1) prior), a normal posterior on each"
+            " arm's mean for revenue (from customers, sums and sums of squares, as GrowthBook"
+            f" does); intervals are 95% equal-tailed.{monetary} Data: {files}."
+        )
+    return (
+        _heading(check, "appendix", language),
+        page.sentence(method),
+        _table(definitions, "definitions", "Definitions", language),
     )
+
+
+def _table(frame: pd.DataFrame, table_id: str, caption: str, language: str, formats=None):
+    """``frame`` with its values shown by ``formats`` (column -> function) and every header a
+    label from the glossary in ``language``."""
+    shown = frame.copy()
+    for name, show in (formats or {}).items():
+        if name in shown.columns:
+            shown[name] = shown[name].map(show)
+    shown.columns = [column(str(c), language) for c in shown.columns]
+    return page.table(shown, table_id, caption, language=language)
+
+
+def _basis(text: str, language: str) -> str:
+    if language != "zh":
+        return text
+    found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
+    if found:
+        arm, col, n = found.groups()
+        return f"最佳分组（{arm}）的{translate(col, 'zh')}；概率按 {n} 个分组中最好者计算"
+    found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
+    if found:
+        return f"增量毛利（毛利率 {found.group(1)}）/ 成本"
+    return translate(text, language)
+
+
+def _metric(name: str, language: str) -> str:
+    words = {
+        "converted": ("conversion", "转化率"),
+        "revenue": ("revenue per customer", "人均销售额"),
+    }
+    words["visited"] = ("visit rate", "到访率")
+    en, zh = words.get(name, (name, translate(name, "zh")))
+    return zh if language == "zh" else en
+
+
+def _ticks(fig, language: str):
+    """The package's own words in tick labels (a tier's "top", a segment's "(small)") in
+    ``language``; the data's names stay as they are."""
+    if language != "zh":
+        return fig
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = axis.get_ticklabels()
+            if any(t.get_text() for t in labels):
+                axis.set_ticks(axis.get_ticklocs(), [_tier(t.get_text(), language) for t in labels])
+    return fig
+
+
+def _tier(text: str, language: str) -> str:
+    if language != "zh":
+        return text
+    return re.sub(r"^top ", "前 ", text).replace(" (small)", "（样本小）")
+
+
+def _currency(check: pdca.Check) -> str:
+    return getattr(check.plan, "currency", "CNY")
 
 
 def _heading(check: pdca.Check, key: str, language: str):

@@ -71,7 +71,10 @@ def test_the_next_plan_runs_as_written(demo_run):
 def test_chromium_shows_scorecard_and_lift_figure(demo_run, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
+        pytest.skip(
+            "Chromium is not installed (Debian: apt-get update && apt-get install -y chromium;"
+            " .ci/run does)"
+        )
     flags = [
         chromium,
         "--headless",
@@ -88,6 +91,9 @@ def test_chromium_shows_scorecard_and_lift_figure(demo_run, tmp_path):
     ).stdout
     assert '<table border="1" class="dataframe cl-table" id="scorecard">' in dom
     assert 'id="fig-lift"' in dom and 'src="data:image/png;base64,' in dom
+    assert 'id="verdict"' in dom and dom.index('id="verdict"') < dom.index('id="scorecard"')
+    figures = {p.stem for p in (demo_run.folder / "figures").glob("*.png")}
+    assert figures and all(f'id="fig-{name}"' in dom for name in figures), figures
     shot = tmp_path / "report.png"
     subprocess.run(
         [*flags, f"--screenshot={shot}", "--window-size=1200,3000", url],

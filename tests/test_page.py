@@ -38,3 +38,22 @@ def test_numbers_read_as_a_report_shows_them():
     assert page.number(float("nan")) == "–"
     formatted = page.table(pd.DataFrame({"x": [0.5]}), "t", formats={"x": "{:.1%}"}).data
     assert 'id="t"' in formatted and "<td>50.0%</td>" in formatted
+
+
+def test_percent_money_and_probability_read_without_scientific_notation():
+    assert page.percent(0.17789) == "17.8%" and page.percent(0.25, 0) == "25%"
+    assert page.percent(float("nan")) == "–" and page.percent(0.42, 0, signed=True) == "+42%"
+    assert page.money(7749.01) == "¥7,749" and page.money(3.843) == "¥3.84"
+    assert page.money(-342.0, "USD") == "-$342" and page.money(12_000, "SEK") == "SEK 12,000"
+    assert page.probability(0.9994) == "> 99.9%" and page.probability(4e-51) == "< 0.1%"
+    assert page.probability(0.99) == "99%" and page.probability(0.995) == "99.5%"
+    assert page.interval(0.21, 0.71, lambda v: page.percent(v, 0)) == "[21%, 71%]"
+
+
+def test_details_open_only_when_something_is_wrong():
+    inner = page.table(pd.DataFrame({"x": [1]}), "inner")
+    closed = page.details("all good <ok>", inner, "dq").data
+    assert 'id="dq"' in closed and " open" not in closed and "&lt;ok&gt;" in closed
+    assert 'id="inner"' in closed
+    assert "<details" in page.details("2 rows dropped", inner, "dq", open_=True).data
+    assert " open>" in page.details("2 rows dropped", inner, "dq", open_=True).data

@@ -119,6 +119,7 @@ HILLSTROM_PLAN = {
     "campaign": "hillstrom-2008",
     "name": "MineThatData e-mail test (Hillstrom, March 2008)",
     "objective": "convert",
+    "currency": "USD",
     "period": {"start": "2008-03-01", "end": "2008-03-14"},
     "audience": {"segments": ["mens buyer", "womens buyer", "both"]},
     "arms": {"No E-Mail": 0.333334, "Mens E-Mail": 0.333333, "Womens E-Mail": 0.333333},

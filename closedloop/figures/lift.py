@@ -58,8 +58,11 @@ def lift_intervals(
                 va="bottom",
                 fontsize=8.5,
                 color="0.25",
+                zorder=4,
+                # a white box, so the dashed zero line never runs through the label
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9},
             )
-        ax.axvline(0, color="0.4", lw=1, ls="--")
+        ax.axvline(0, color="0.4", lw=1, ls="--", zorder=1)
         ax.set_yticks(y, arms)
         ax.set_ylim(len(arms) - 0.4, -0.7)
         low, high = part[f"{col}_low"].min(), part[f"{col}_high"].max()

@@ -1,0 +1,197 @@
+"""The verdict: what a manager needs from a Check in a few sentences, in English or Chinese.
+
+:func:`verdict` is pure: from the Check and the next plan it says whether the campaign met its
+plan (targets met and missed, each probability in words), which arm worked and what it earned
+(incremental revenue and margin, the ROI with the margin used), and what the next cycle changes
+and why (or that the campaign should stop or be redesigned).
+"""
+
+from __future__ import annotations
+
+from closedloop import page
+from closedloop.act import lift_column
+from closedloop.glossary import likelihood, reason, target_name, translate
+from closedloop.plan import Plan
+
+__all__ = ["best_arm", "show_target", "verdict"]
+
+#: targets whose values are rates (shown as percentages); money targets are in the plan's currency
+RATE_TARGETS = ("conversion_rate", "visit_rate", "relative_lift")
+MONEY_TARGETS = ("incremental_revenue",)
+
+
+def show_target(name: str, value, currency: str = "CNY") -> str:
+    """A target's value (or actual) as the report shows it: rates as percentages, money with the
+    currency, ROI as a plain ratio."""
+    if name in RATE_TARGETS or name.startswith("funnel_"):
+        whole = isinstance(value, int | float) and round(value * 100, 6) == round(value * 100)
+        return page.percent(value, 0 if whole else 1)
+    if name in MONEY_TARGETS:
+        return page.money(value, currency)
+    return f"{value:.2f}" if isinstance(value, int | float) and value == value else "–"
+
+
+def best_arm(check) -> tuple[str, float]:
+    """The arm (the holdout included) with the highest P(best) on the plan's lift metric."""
+    column = lift_column(check.plan)
+    rows = check.p_best[check.p_best["metric"] == column]
+    top = rows.loc[rows["p_best"].idxmax()]
+    return str(top["arm"]), float(top["p_best"])
+
+
+def verdict(check, next_plan: Plan, language: str = "en") -> list[str]:
+    """3–6 sentences: the plan met or missed, the arm that worked and its money, the next cycle."""
+    zh = language == "zh"
+    sentences = [_targets(check, zh)]
+    sentences += _best(check, zh)
+    sentences.append(_next(check, next_plan, zh))
+    return [s for s in sentences if s]
+
+
+def _p(p: float, zh: bool) -> str:
+    return (
+        f"{page.probability(p)}，{likelihood(p, 'zh')}"
+        if zh
+        else (f"{page.probability(p)}, {likelihood(p)}")
+    )
+
+
+def _targets(check, zh: bool) -> str:
+    card, currency = check.scorecard, _currency(check.plan)
+    met = card[card["status"] == "met"]
+    missed = card[card["status"] != "met"]
+    n, k = len(card), len(met)
+    language = "zh" if zh else "en"
+
+    def one(row) -> str:
+        name = target_name(row["target"], language)
+        actual = show_target(row["target"], row["actual"], currency)
+        goal = show_target(row["target"], row["target_value"], currency)
+        if zh:
+            return f"{name}（实际 {actual}，目标 {goal}；达成概率 {_p(row['p_met'], zh)}）"
+        return f"{name} ({actual} against {goal}; P(met) {_p(row['p_met'], zh)})"
+
+    if missed.empty:
+        weakest = card.loc[card["p_met"].idxmin()]
+        if zh:
+            return f"活动达成了全部 {n} 项目标；把握最小的是{one(weakest)}。"
+        return f"The campaign met all {n} of its targets; the least sure is {one(weakest)}."
+    listed = ("、" if zh else "; ").join(one(r) for _, r in missed.iterrows())
+    if zh:
+        return f"活动达成了 {n} 项目标中的 {k} 项；未达成：{listed}。"
+    return f"The campaign met {k} of its {n} targets; it missed {listed}."
+
+
+def _best(check, zh: bool) -> list[str]:
+    plan, currency = check.plan, _currency(check.plan)
+    column = lift_column(plan)
+    arm, p_best = best_arm(check)
+    names = {"converted": ("conversion", "转化率"), "visited": ("visits", "到访率")}
+    metric = names.get(column, (column, translate(column, "zh")))[zh]
+    if arm == plan.control:
+        if zh:
+            return [f"没有实验组优于对照组：对照组为最佳的概率为 {_p(p_best, zh)}。"]
+        return [f"No arm did better than the holdout: the holdout is best with P {_p(p_best, zh)}."]
+    row = check.lift[(check.lift["arm"] == arm) & (check.lift["metric"] == column)].iloc[0]
+    show = page.percent if row["kind"] == "binary" else (lambda v: page.money(v, currency))
+    rel = page.interval(row["rel_lift_low"], row["rel_lift_high"], lambda v: page.percent(v, 0))
+    if zh:
+        first = (
+            f"效果最好的是 {arm}：{metric} {show(row['mean'])}，对照组 {show(row['control_mean'])}，"
+            f"相对提升 {page.percent(row['rel_lift'], 0, signed=True)}（95% 区间 {rel}）；"
+            f"为最佳分组的概率 {_p(p_best, zh)}。"
+        )
+    else:
+        first = (
+            f"{arm} worked best on {metric}: {show(row['mean'])} against"
+            f" {show(row['control_mean'])} in the holdout, a relative lift of"
+            f" {page.percent(row['rel_lift'], 0, signed=True)} (95% interval {rel});"
+            f" P(best) {_p(p_best, zh)}."
+        )
+    money = _money(check, arm, zh)
+    return [first, money] if money else [first]
+
+
+def _money(check, arm: str, zh: bool) -> str:
+    plan, currency = check.plan, _currency(check.plan)
+    roi = check.roi[check.roi["arm"] == arm] if "arm" in check.roi else check.roi.iloc[:0]
+    total = check.scorecard[check.scorecard["target"] == "incremental_revenue"]
+    parts = []
+    if len(roi):
+        r = roi.iloc[0]
+        rng = page.interval(r["roi_low"], r["roi_high"], lambda v: f"{v:.1f}")
+        margin = page.percent(plan.margin, 0)
+        if zh:
+            parts.append(
+                f"{arm} 带来增量销售额 {page.money(r['incremental'], currency)}、增量毛利"
+                f" {page.money(r['incremental_margin'], currency)}（毛利率 {margin}），成本"
+                f" {page.money(r['cost'], currency)}：ROI {r['roi']:.1f}（95% 区间 {rng}）。"
+            )
+        else:
+            parts.append(
+                f"{arm} brought {page.money(r['incremental'], currency)} incremental revenue and"
+                f" {page.money(r['incremental_margin'], currency)} incremental margin (at a"
+                f" {margin} margin) for {page.money(r['cost'], currency)} of cost: ROI"
+                f" {r['roi']:.1f} (95% interval {rng})."
+            )
+    if len(total):
+        t = total.iloc[0]
+        value = page.money(t["actual"], currency)
+        if zh:
+            parts.append(
+                f"所有实验组合计增量销售额 {value}（目标 {page.money(t['target_value'], currency)}）。"
+            )
+        else:
+            parts.append(
+                f"All arms together brought {value} against a"
+                f" {page.money(t['target_value'], currency)} target."
+            )
+    return " ".join(parts) if not zh else "".join(parts)
+
+
+def _next(check, next_plan: Plan, zh: bool) -> str:
+    language = "zh" if zh else "en"
+    if next_plan.status == "redesign":
+        if zh:
+            return (
+                "下一周期：停止或重新设计——没有实验组以足够的把握胜过对照组；下一周期的计划是草稿"
+                "（status: redesign），须修改后才能运行。"
+            )
+        return (
+            "Next cycle: stop or redesign — no arm beat the holdout with enough certainty; the"
+            " next plan is a draft (status: redesign) to be edited before it can run."
+        )
+    steps = []
+    for change in next_plan.changes:
+        head, _, rest = change.field.partition(".")
+        why = reason(change.reason, language)
+        if head == "arms" and change.to == "dropped":
+            steps.append(f"停用 {rest}（{why}）" if zh else f"drop {rest} ({why})")
+        elif head == "targets" and change.to == "carried":
+            name = target_name(rest, language)
+            steps.append(
+                f"{name}目标原样沿用（未达成后不改目标）"
+                if zh
+                else f"keep the {name} target unchanged (a missed target is not moved)"
+            )
+        elif head == "targets":
+            key = rest.partition(".")[0]
+            value = show_target(key, float(change.to), _currency(check.plan))
+            name = target_name(key, language)
+            steps.append(
+                f"{name}目标提高到 {value}" if zh else f"raise the {name} target to {value}"
+            )
+        elif change.field == "audience.segments":
+            steps.append(f"目标人群改为 {change.to}" if zh else f"aim at {change.to} only")
+    start, end = next_plan.period.start, next_plan.period.end
+    if not steps:
+        if zh:
+            return f"下一周期（{start} 至 {end}）沿用本周期的计划。"
+        return f"The next cycle ({start} to {end}) runs the same plan."
+    if zh:
+        return f"下一周期（{start} 至 {end}）：{'；'.join(steps)}。"
+    return f"Next cycle ({start} to {end}): {'; '.join(steps)}."
+
+
+def _currency(plan: Plan) -> str:
+    return getattr(plan, "currency", "CNY")

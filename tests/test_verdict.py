@@ -1,0 +1,66 @@
+"""The verdict at the top of the report: its statements agree with the Check."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from closedloop import pdca
+from closedloop.datasets import write_demo
+from closedloop.plan import Plan
+from closedloop.verdict import best_arm, show_target, verdict
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    demo = write_demo(tmp_path_factory.mktemp("demo"), seed=1, n_customers=2_000)
+    return pdca.run_check(demo / "plan.yaml", "2026-03-31")
+
+
+def test_the_verdict_counts_the_scorecard_and_names_the_best_arm(checked):
+    check, next_plan = checked
+    lines = verdict(check, next_plan)
+    assert 3 <= len(lines) <= 6
+    card = check.scorecard
+    met, n = int((card["status"] == "met").sum()), len(card)
+    counted = re.search(r"met (?:(\d+) of its (\d+)|all (\d+) of its) targets", lines[0])
+    assert counted, lines[0]
+    if counted.group(3):
+        assert met == n == int(counted.group(3))
+    else:
+        assert (int(counted.group(1)), int(counted.group(2))) == (met, n)
+    for target in card.loc[card["status"] != "met", "target"]:
+        assert target.replace("_", " ").replace("funnel ", "funnel: ") in lines[0]
+    top = check.p_best.loc[check.p_best["p_best"].idxmax(), "arm"]
+    assert best_arm(check)[0] == top
+    assert lines[1].startswith(f"{top} worked best") or top == check.plan.control
+    zh = verdict(check, next_plan, "zh")
+    assert (len(zh) == len(lines) and f"{n} 项目标中的 {met} 项" in zh[0]) or met == n
+    assert not re.search(r"[A-Za-z]{4,}", re.sub(r"wecom|sms|status: redesign", "", "".join(zh)))
+
+
+def test_the_verdict_states_money_with_the_margin_and_the_next_cycle(checked):
+    check, next_plan = checked
+    text = " ".join(verdict(check, next_plan))
+    assert "¥" in text and "margin" in text and "ROI" in text
+    for change in next_plan.changes:
+        if change.field.startswith("arms.") and change.to == "dropped":
+            assert f"drop {change.field.removeprefix('arms.')}" in text
+    usd = dataclasses.replace(check, plan=check.plan.model_copy(update={"currency": "USD"}))
+    assert "$" in " ".join(verdict(usd, next_plan))
+
+
+def test_a_redesign_says_stop_or_redesign(checked):
+    check, next_plan = checked
+    draft = Plan.parse({**next_plan.model_dump(exclude_none=True), "status": "redesign"})
+    assert "stop or redesign" in verdict(check, draft)[-1]
+    assert "停止或重新设计" in verdict(check, draft, "zh")[-1]
+
+
+def test_target_values_read_as_rates_money_or_ratios():
+    assert show_target("conversion_rate", 0.25) == "25%"
+    assert show_target("funnel_visit", 0.1779) == "17.8%"
+    assert show_target("incremental_revenue", 7749.0) == "¥7,749"
+    assert show_target("roi", 1.5) == "1.50"
