@@ -363,7 +363,7 @@ PHRASES: dict[str, str] = {
     "days to": "天，截至",
     "RFM segment migration over the campaign period": "活动期间 RFM 分群迁移",
     "bought A → offer B: lift > 1, by confidence": "买了 A → 推荐 B：提升度 > 1，按置信度排序",
-    "Strongest basket rules for the next offer": "下一次推荐最强的购物篮规则",
+    "Cross-sell rules for the next offer: lift > 1, by confidence": "下一次推荐的关联规则：提升度 > 1，按置信度排序",
     "each change with its reason": "每项调整及其理由",
     "The next plan is written beside this report as": "下一周期的计划已写在本报告旁：",
     "This is the first recorded cycle of": "这是首次记录的周期：",

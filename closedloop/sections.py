@@ -472,12 +472,14 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
 
 
 def cross_sell(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
-    """The strongest basket rules for the next offer (nothing without items)."""
-    rules = check.cross_sell
-    if rules is None:
+    """The basket rules to use in the next offer, in the method's order: lift > 1, then by
+    confidence (:func:`closedloop.basket.cross_sell`; nothing without items)."""
+    if check.cross_sell is None:
         return ()
+    from closedloop.basket import cross_sell as method_order
     from closedloop.figures import basket as basket_fig
 
+    rules = method_order(check.cross_sell, n=TOP_RULES)
     formats = {
         "support": lambda v: page.percent(v, 2),
         "confidence": page.percent,
@@ -486,7 +488,7 @@ def cross_sell(check: pdca.Check, language: str = "en", out_dir: str | Path = ".
     parts = [
         _heading(check, "cross_sell", language),
         _table(
-            rules.head(TOP_RULES)[["rule", "support", "confidence", "lift"]],
+            rules[["rule", "support", "confidence", "lift"]],
             "basket-rules",
             "bought A → offer B: lift > 1, by confidence",
             language,
@@ -496,10 +498,10 @@ def cross_sell(check: pdca.Check, language: str = "en", out_dir: str | Path = ".
     if len(rules):
         parts.append(
             page.figure(
-                basket_fig.top_rules_chart(rules, n=TOP_RULES),
+                basket_fig.top_rules_chart(check.cross_sell, n=TOP_RULES, order="confidence"),
                 "basket",
                 out_dir,
-                "Strongest basket rules for the next offer",
+                "Cross-sell rules for the next offer: lift > 1, by confidence",
                 language=language,
             )
         )

@@ -142,3 +142,18 @@ def test_a_shorter_window_is_named_in_chinese_too(checked, tmp_path):
     assert "(90 days to 2026-03-31)" in _html(sections.customer_base(short, out_dir=tmp_path))
     zh = _html(sections.customer_base(short, "zh", out_dir=tmp_path))
     assert "90 天，截至 2026-03-31" in zh
+
+
+def test_the_report_cross_sells_in_the_methods_order(checked):
+    """method.md §6: recommend a pair only when lift > 1, and among those by confidence."""
+    html = _html(sections.cross_sell(checked[0]))
+    table = re.search(r'<table[^>]*id="basket-rules".*?</table>', html, re.S).group(0)
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    ]
+    rows = [r for r in rows if r]
+    assert len(rows) > 3
+    confidence = [float(r[2].rstrip("%")) for r in rows]
+    assert all(float(r[3]) > 1 for r in rows)
+    assert confidence == sorted(confidence, reverse=True)
