@@ -103,6 +103,18 @@ def demo():
     return make_demo(seed=4, n_customers=2_000)
 
 
+#: a March campaign, for the outcomes over its period
+PLAN = Plan.parse(
+    {
+        "campaign": "c",
+        "objective": "win back",
+        "period": {"start": START, "end": END},
+        "arms": {"control": 0.5, "sms": 0.5},
+        "targets": {},
+        "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+    }
+)
+
 FRAMES = {
     "pandas": lambda frame: frame,
     "polars": pl.from_pandas,
@@ -115,16 +127,7 @@ def agree(transactions, native_of) -> None:
     customer over the campaign period, from the same rows on the same engine."""
     tx = native_of(transactions)
     table = rfm.rfm_table(tx, END, period_days=31)
-    plan = Plan.parse(
-        {
-            "campaign": "c",
-            "objective": "win back",
-            "period": {"start": START, "end": END},
-            "arms": {"control": 0.5, "sms": 0.5},
-            "targets": {},
-            "data": {"assignments": "a.csv", "outcomes": "o.csv"},
-        }
-    )
+    plan = PLAN
     outcomes = pdca._outcomes_from_transactions(tx, plan).set_index("customer_id")
     in_period = transactions[transactions["order_date"] >= START]
     calendar = clv.summary(native_of(in_period), END, time_unit="D")
@@ -161,16 +164,7 @@ def test_every_module_counts_the_same_orders_and_revenue(demo, kind):
 
 
 def test_a_refund_never_makes_a_conversion():
-    plan = Plan.parse(
-        {
-            "campaign": "c",
-            "objective": "win back",
-            "period": {"start": START, "end": END},
-            "arms": {"control": 0.5, "sms": 0.5},
-            "targets": {},
-            "data": {"assignments": "a.csv", "outcomes": "o.csv"},
-        }
-    )
+    plan = PLAN
     out = pdca._outcomes_from_transactions(ROWS, plan).set_index("customer_id")
     assert out.loc["a", "converted"] == 1
     assert out.loc["b", "converted"] == 0  # bought 20, refunded 20: no net spend
