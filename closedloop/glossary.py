@@ -264,6 +264,15 @@ TERMS: dict[str, Term] = {
     "actual": Term("actual", "实际", "", ""),
     "met": Term("met", "达成", "", ""),
     "missed": Term("missed", "未达成", "", ""),
+    "ahead": Term(
+        "ahead", "进度领先", "closedloop.scorecard", "an interim Check: likely to end above target"
+    ),
+    "on_track": Term(
+        "on track", "进度正常", "closedloop.scorecard", "an interim Check: may go either way"
+    ),
+    "behind": Term(
+        "behind", "进度落后", "closedloop.scorecard", "an interim Check: likely to end below target"
+    ),
     "probability_met": Term("P(met)", "达成概率", "", "posterior probability the target was met"),
     "scorecard": Term("Scorecard", "目标达成", "closedloop.pdca.Check.scorecard", ""),
     "segment": Term(
@@ -521,6 +530,8 @@ PHRASES: dict[str, str] = {
 
 #: table headers as the report shows them, English and Chinese (never a snake_case name)
 COLUMNS: dict[str, tuple[str, str]] = {
+    "expected_by_now": ("Expected by now", "截至目前应达"),
+    "projected": ("Projected at the end, 95% interval", "期末预计（95% 区间）"),
     "target": ("Target", "目标"),
     "actual": ("Actual", "实际"),
     "target_value": ("Target value", "目标值"),

@@ -167,9 +167,15 @@ def table(
     body = shown.to_html(
         index=False, table_id=table_id, classes="cl-table", escape=True, na_rep="–"
     )
-    for status in ("met", "missed"):
+    # final statuses and, in an interim Check, the pace: coloured like met / missed
+    for status, style in (
+        ("met", "met"),
+        ("missed", "missed"),
+        ("ahead", "met"),
+        ("behind", "missed"),
+    ):
         word = html.escape(translate(status, language))
-        body = body.replace(f"<td>{word}</td>", f'<td class="cl-{status}">{word}</td>')
+        body = body.replace(f"<td>{word}</td>", f'<td class="cl-{style}">{word}</td>')
     caption = translate(caption, language)
     caption_html = f'<div class="cl-caption">{html.escape(caption)}</div>' if caption else ""
     return HTML(body + caption_html)

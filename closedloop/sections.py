@@ -261,11 +261,46 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             "basis": [_basis(v, language) for v in card["basis"]],
         }
     )
+    if "expected_by_now" in card.columns:  # an interim Check: the pace, not met / missed yet
+        shown.insert(
+            3,
+            "expected_by_now",
+            [
+                show_target(k, v, currency)
+                for k, v in zip(card["target"], card["expected_by_now"], strict=True)
+            ],
+        )
+        shown.insert(
+            4,
+            "projected",
+            [
+                f"{show_target(k, v, currency)} "
+                + (
+                    f"[{show_target(k, lo, currency)}, {show_target(k, hi, currency)}]"
+                    if pd.notna(lo)
+                    else ""
+                )
+                for k, v, lo, hi in zip(
+                    card["target"],
+                    card["projected"],
+                    card["projected_low"],
+                    card["projected_high"],
+                    strict=True,
+                )
+            ],
+        )
     caption = (
         "达成概率：根据数据，真实值达到目标的概率"
         if language == "zh"
         else "P(met): given the data, the chance the true value reached the target"
     )
+    if "expected_by_now" in card.columns:
+        caption = (
+            "期中检查：达成概率为按目前进度期末达到目标的概率；领先 ≥ 75%，落后 < 25%"
+            if language == "zh"
+            else "Interim Check: P(met) is the chance of ending at or above the target at the pace"
+            " so far; ahead from 75%, behind under 25%"
+        )
     return (
         _heading(check, "scorecard", language),
         _table(shown, "scorecard", caption, language),
@@ -576,7 +611,9 @@ def history_table(runs: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     wide = wide.reindex(
         index=list(dict.fromkeys(runs["target"])), columns=list(dict.fromkeys(runs["run"]))
     )
-    return wide.reset_index()
+    wide.index = [target_name(name, language) for name in wide.index]
+    wide.columns = [translate(name, language) for name in wide.columns]
+    return wide.rename_axis("target").reset_index()
 
 
 def appendix(check: pdca.Check, language: str = "en") -> tuple:
