@@ -264,6 +264,9 @@ TERMS: dict[str, Term] = {
     "actual": Term("actual", "实际", "", ""),
     "met": Term("met", "达成", "", ""),
     "missed": Term("missed", "未达成", "", ""),
+    "progress": Term(
+        "progress", "进度", "closedloop.progress.progress", "the campaign day by day, week by week"
+    ),
     "ahead": Term(
         "ahead", "进度领先", "closedloop.scorecard", "an interim Check: likely to end above target"
     ),
@@ -349,6 +352,11 @@ TERMS: dict[str, Term] = {
 
 #: the report's own wording, English -> Chinese (the method's terms come from TERMS)
 PHRASES: dict[str, str] = {
+    "When the effect appeared and whether it holds: day by day": "效果何时出现、是否持续：逐日",
+    "week by week, by arm": "逐周，按分组",
+    "Progress: conversion so far and the lift over the holdout": "进度：迄今的转化与相对对照组的提升",
+    "conversion so far, by arm": "各分组迄今的转化率",
+    "relative lift over the holdout so far (95% interval)": "迄今相对对照组的提升（95% 区间）",
     # report sentences and captions
     "cycle": "周期",
     "period": "活动期",
@@ -531,6 +539,9 @@ PHRASES: dict[str, str] = {
 #: table headers as the report shows them, English and Chinese (never a snake_case name)
 COLUMNS: dict[str, tuple[str, str]] = {
     "expected_by_now": ("Expected by now", "截至目前应达"),
+    "week": ("Week of", "周（起始日）"),
+    "purchases": ("Purchases", "购买次数"),
+    "new_buyers": ("First-time buyers", "首次购买客户"),
     "projected": ("Projected at the end, 95% interval", "期末预计（95% 区间）"),
     "target": ("Target", "目标"),
     "actual": ("Actual", "实际"),

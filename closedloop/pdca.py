@@ -25,6 +25,7 @@ from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import Plan, PlanError
+from closedloop.progress import Progress, progress
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -102,6 +103,8 @@ class Check:
     cross_sell: pd.DataFrame | None = None
     #: who was in which arm this cycle (``customer_id, arm`` and ``segment`` when known)
     assignments: pd.DataFrame | None = None
+    #: the campaign day by day and week by week (None without transactions)
+    progress: Progress | None = None
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -344,6 +347,16 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         assignments=data.assignments[
             [c for c in ("customer_id", "arm", "segment") if c in data.assignments.columns]
         ],
+        progress=None
+        if data.transactions is None
+        else progress(
+            data.assignments,
+            data.transactions,
+            plan.period.start,
+            min(as_of(plan, asof), as_of(plan)),
+            plan.control,
+            seed=seed,
+        ),
     )
 
 

@@ -107,6 +107,7 @@ OBJECTIVES = {
 def shown(check: pdca.Check) -> list[str]:
     """The numbered sections this Check fills, in the report's order (glossary keys)."""
     filled = {
+        "progress": check.progress is not None,
         "funnel": check.funnel is not None,
         "who_responded": not check.segments.empty,
         "customer_base": check.customer_base is not None,
@@ -382,6 +383,35 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
         )
         parts.append(_table(shown, "roi", caption, language))
     return tuple(parts)
+
+
+def progress(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
+    """The campaign day by day (conversion so far by arm, the cumulative lift with its interval)
+    and week by week (purchases, first-time buyers and revenue by arm); nothing without
+    transactions."""
+    if check.progress is None:
+        return ()
+    from closedloop.figures import progress as progress_fig
+
+    currency = _currency(check)
+    weekly = check.progress.weekly.assign(week=lambda w: w["week"].dt.strftime("%Y-%m-%d"))
+    return (
+        _heading(check, "progress", language),
+        page.figure(
+            progress_fig.progress(check.progress.daily, check.plan.control),
+            "progress",
+            out_dir,
+            "When the effect appeared and whether it holds: day by day",
+            language=language,
+        ),
+        _table(
+            weekly,
+            "progress-weekly",
+            "week by week, by arm",
+            language,
+            {"purchases": lambda v: f"{v:,.0f}", "revenue": lambda v: page.money(v, currency)},
+        ),
+    )
 
 
 def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:

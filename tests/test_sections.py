@@ -84,6 +84,7 @@ def _headings(check, next_plan, tmp_path) -> list[str]:
         *sections.plan_recap(check),
         *sections.scorecard(check),
         *sections.lift(check, out_dir=tmp_path),
+        *sections.progress(check, out_dir=tmp_path),
         *sections.funnel(check, out_dir=tmp_path),
         *sections.who_responded(check, out_dir=tmp_path),
         *sections.customer_base(check, out_dir=tmp_path),
@@ -101,14 +102,17 @@ def test_every_section_with_its_ids_and_numbers(checked, tmp_path):
         "1. Plan recap",
         "2. Scorecard",
         "3. Lift over the holdout",
-        "4. Funnel",
-        "5. Who responded",
-        "6. Customer base",
-        "7. Cross-sell",
-        "8. Act",
-        "9. PDCA history",
-        "10. Appendix",
+        "4. Progress",
+        "5. Funnel",
+        "6. Who responded",
+        "7. Customer base",
+        "8. Cross-sell",
+        "9. Act",
+        "10. PDCA history",
+        "11. Appendix",
     ]
+    progress = _html(sections.progress(check, out_dir=tmp_path))
+    assert 'id="fig-progress"' in progress and 'id="progress-weekly"' in progress
     html = _html(sections.customer_base(check, out_dir=tmp_path))
     assert 'id="pyramid"' in html and 'id="fig-pyramid"' in html and 'id="fig-migration"' in html
     assert "(12 months to 2026-03-31)" in html
@@ -120,8 +124,11 @@ def test_every_section_with_its_ids_and_numbers(checked, tmp_path):
 
 def test_sections_without_data_are_left_out_and_the_numbers_run_on(checked, tmp_path):
     check, next_plan = checked
-    lean = dataclasses.replace(check, customer_base=None, cross_sell=None, funnel=None)
+    lean = dataclasses.replace(
+        check, customer_base=None, cross_sell=None, funnel=None, progress=None
+    )
     assert sections.customer_base(lean) == sections.cross_sell(lean) == sections.funnel(lean) == ()
+    assert sections.progress(lean) == ()
     assert _headings(lean, next_plan, tmp_path) == [
         "1. Plan recap",
         "2. Scorecard",

@@ -113,6 +113,7 @@ def test_the_chinese_report_has_no_english_outside_data_values(checked, tmp_path
         *sections.plan_recap(check, "zh"),
         *sections.scorecard(check, "zh"),
         *sections.lift(check, "zh", tmp_path),
+        *sections.progress(check, "zh", tmp_path),
         *sections.funnel(check, "zh", tmp_path),
         *sections.who_responded(check, "zh", tmp_path),
         *sections.customer_base(check, "zh", tmp_path),
