@@ -579,7 +579,7 @@ def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
         [
             {
                 "field": change_field(c.field, language),
-                "to": change_to(c.to, language),
+                "to": _changed_to(c.field, c.to, language, _currency(check)),
                 "reason": reason(c.reason, language),
             }
             for c in next_plan.changes
@@ -594,6 +594,20 @@ def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
             s=translate("The next plan is written beside this report as", language),
         ),
     )
+
+
+def _changed_to(field: str, to: str, language: str, currency: str) -> str:
+    """A change's new value as the report shows values: a raised target as the scorecard shows
+    it (20.5%, ¥5,000), words in the report's language."""
+    name = field.removeprefix("targets.").removesuffix(".min")
+    if field.startswith("targets."):
+        try:
+            return show_target(
+                "relative_lift" if field.endswith(".min") else name, float(to), currency
+            )
+        except ValueError:
+            pass
+    return change_to(to, language)
 
 
 def history(
