@@ -134,6 +134,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
     ``plan.quality.min_coverage``, or the join key is taken to be wrong (:func:`_coverage`).
     """
     asof = as_of(plan, asof)
+    period_elapsed(plan, asof)  # an asof before the period is refused before any table is read
     paths, cols, rule = plan.data, plan.columns, plan.outliers.rule
     tx = (
         io.read_transactions(

@@ -91,3 +91,12 @@ def test_a_ready_next_plan_comes_with_its_assignment_list(checked, tmp_path):
     if ready.audience.segments:
         assert set(listed["segment"]) <= set(ready.audience.segments)
     again.check_paths()
+
+
+def test_load_refuses_an_asof_before_the_period(demo):
+    # `closedloop check` reads through load: it must refuse what `run` refuses, not say "ready"
+    from closedloop import DataError
+
+    plan = Plan.from_yaml(demo / "plan.yaml")
+    with pytest.raises(DataError, match="before the campaign period starts"):
+        pdca.load(plan, asof="2026-02-20")
