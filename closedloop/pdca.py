@@ -181,6 +181,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
         excluded = outcomes_read.attrs["quality"].get("excluded_ids", [])
         outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
     else:  # an interim Check counts the outcomes of the days so far, from the transactions
+        _check_period_covered(tx, plan, asof)
         outcomes = _outcomes_from_transactions(tx, plan, asof)
     tables = {
         "transactions": tx,
@@ -468,6 +469,25 @@ def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
             rows=rows,
             n_bad=len(rows),
         )
+
+
+def _check_period_covered(tx: pd.DataFrame, plan: Plan, asof: pd.Timestamp) -> None:
+    """Outcomes counted from transactions need transactions of the period: a file with none (an
+    export made before the period, the wrong file) would make every customer a non-converter."""
+    start, last = pd.Timestamp(plan.period.start), min(asof, as_of(plan))
+    dates = tx["order_date"]
+    inside = (dates >= start) & (dates < summaries.end_of_day(last))
+    if inside.any():
+        return
+    quality = tx.attrs.get("quality", {})
+    span = f"{quality.get('date_min')} to {quality.get('date_max')}"
+    raise DataError(
+        quality.get("source", "transactions"),
+        f"no transactions in the campaign period {start:%Y-%m-%d} to {last:%Y-%m-%d} (the file"
+        f" runs from {span}): the outcomes are counted from them, so every customer would count"
+        " as not converted; give the transactions of the period, or an outcomes file",
+        column="order_date",
+    )
 
 
 def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan, asof=None) -> pd.DataFrame:

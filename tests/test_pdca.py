@@ -100,3 +100,18 @@ def test_load_refuses_an_asof_before_the_period(demo):
     plan = Plan.from_yaml(demo / "plan.yaml")
     with pytest.raises(DataError, match="before the campaign period starts"):
         pdca.load(plan, asof="2026-02-20")
+
+
+def test_outcomes_from_transactions_need_transactions_in_the_period(demo, tmp_path):
+    # an export that ends before the period must not read as "nobody converted, drop every arm"
+    from closedloop import DataError
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    raw["period"] = {"start": "2026-04-01", "end": "2026-04-30"}
+    raw["baseline"] = {"start": "2026-02-01", "end": "2026-03-31"}
+    raw["data"] = {k: str(demo / raw["data"][k]) for k in ("transactions", "assignments")}
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=demo)
+    with pytest.raises(DataError, match=r"transactions.csv, column 'order_date': no transactions"):
+        pdca.load(plan)
