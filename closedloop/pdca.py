@@ -253,10 +253,22 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
             continue
         hit = against.isin(ids)
         found[name] = (int(hit.sum()), len(against))
-        if hit.mean() >= threshold:
-            continue
         ours = assignments.attrs["quality"]["source"]
         theirs = frame.attrs.get("quality", {}).get("source", name)
+        whom = "contacted customers" if name == "events" else "assigned customers"
+        if hit.mean() >= threshold:
+            # enough ids match, but the ones that do not may be the same customers written
+            # differently (some rows through Excel): they would count as no outcome unseen
+            hint = io.id_format_hint(against[~hit], ids) if not hit.all() else None
+            if hint:
+                warnings.warn(
+                    f"{Path(ours).name} and {Path(theirs).name}: {int((~hit).sum()):,} of"
+                    f" {len(against):,} {whom} do not appear in the {name}; {hint}"
+                    " (fix the ids: unmatched customers count as no outcome)",
+                    io.DataWarning,
+                    stacklevel=3,
+                )
+            continue
         missing = against[~hit].drop_duplicates().head(5).tolist()
         extra = pd.Series(ids)[~pd.Series(ids).isin(assigned)].head(5).tolist()
         width = max(len(missing), len(extra))
@@ -268,7 +280,6 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
         )
         hint = io.id_format_hint(against, ids)
         hint = f"; {hint}" if hint else "; check that both files hold the same customer ids"
-        whom = "contacted customers" if name == "events" else "assigned customers"
         raise DataError(
             f"{Path(ours).name} and {Path(theirs).name}",
             f"only {hit.sum():,} of {len(against):,} {whom} ({hit.mean():.1%}) appear in the"

@@ -115,3 +115,21 @@ def test_outcomes_from_transactions_need_transactions_in_the_period(demo, tmp_pa
     plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=demo)
     with pytest.raises(DataError, match=r"transactions.csv, column 'order_date': no transactions"):
         pdca.load(plan)
+
+
+def test_ids_that_differ_only_by_format_are_warned_even_above_min_coverage(demo, tmp_path):
+    # a third of the assignment ids through Excel (lower case): coverage 2/3 passes the check,
+    # but those customers would count as no outcome without a word
+    from closedloop.io import DataWarning
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    assignments = pd.read_csv(demo / "assignments.csv", dtype=str)
+    third = assignments.index % 3 == 0
+    assignments.loc[third, "customer_id"] = assignments.loc[third, "customer_id"].str.lower()
+    assignments.to_csv(tmp_path / "assignments.csv", index=False)
+    raw["data"] = {"transactions": str(demo / "transactions.csv"), "assignments": "assignments.csv"}
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=[demo, tmp_path])
+    with pytest.warns(DataWarning, match=r"do not appear in the transactions; the ids differ"):
+        pdca.load(plan)
