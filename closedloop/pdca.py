@@ -161,7 +161,11 @@ def load(plan: Plan, asof=None) -> CampaignData:
         if paths.customers
         else None
     )
-    items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
+    items = (
+        io.read_items(paths.items, cols.get("items"), **_formats(plan, "items"))
+        if paths.items
+        else None
+    )
     outcomes_read = None
     excluded: list[str] = []
     interim = asof < pd.Timestamp(plan.period.end)

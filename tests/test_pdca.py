@@ -133,3 +133,26 @@ def test_ids_that_differ_only_by_format_are_warned_even_above_min_coverage(demo,
     plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=[demo, tmp_path])
     with pytest.warns(DataWarning, match=r"do not appear in the transactions; the ids differ"):
         pdca.load(plan)
+
+
+def test_the_items_file_is_read_through_the_data_contract(demo, tmp_path):
+    # an empty or Chinese (GBK) items file, or one without an item column: one line naming it
+    from closedloop import DataError
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    raw["data"] = {k: str(demo / raw["data"][k]) for k in ("transactions", "assignments")}
+    raw["data"]["items"] = "items.csv"
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    items = pd.read_csv(demo / "items.csv").head(500)
+    (tmp_path / "items.csv").write_bytes(
+        items.assign(item=items["item"] + "奶").to_csv(index=False).encode("gbk")
+    )
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=[demo, tmp_path])
+    assert pdca.load(plan).items["item"].str.endswith("奶").all()
+    (tmp_path / "items.csv").write_text("")
+    with pytest.raises(DataError, match=r"items.csv: the items file is empty"):
+        pdca.load(plan)
+    items.rename(columns={"item": "product"}).to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(DataError, match=r"items.csv, column 'item': required column"):
+        pdca.load(plan)
