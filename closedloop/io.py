@@ -52,6 +52,7 @@ __all__ = [
     "read_assignments",
     "read_customers",
     "read_events",
+    "read_items",
     "read_outcomes",
     "read_points",
     "read_transactions",
@@ -125,6 +126,7 @@ EVENTS = _Table(
     ids=("entity_id", "customer_id"),
     dates=("timestamp",),
 )
+ITEMS = _Table("items", required=("order_id", "item"), ids=("order_id",))
 POINTS = _Table(
     "points",
     required=("customer_id", "date", "points", "kind"),
@@ -262,6 +264,12 @@ def read_events(
     frame = _read(EVENTS, data, columns, asof, source, None, date_format, encoding, timezone)
     frame["stage"] = frame["stage"].astype("str")
     return frame
+
+
+def read_items(data, columns=None, source=None, encoding=None, **_) -> pd.DataFrame:
+    """Order lines for the basket rules: ``order_id, item`` (optional ``category, quantity,
+    price`` and others), read and checked like every table (a file, its encoding, the columns)."""
+    return _read(ITEMS, data, columns, None, source, encoding=encoding)
 
 
 def read_points(data, columns=None, asof=None, source=None) -> pd.DataFrame:

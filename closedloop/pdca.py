@@ -137,6 +137,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
     ``plan.quality.min_coverage``, or the join key is taken to be wrong (:func:`_coverage`).
     """
     asof = as_of(plan, asof)
+    period_elapsed(plan, asof)  # an asof before the period is refused before any table is read
     paths, cols, rule = plan.data, plan.columns, plan.outliers.rule
     tx = (
         io.read_transactions(
@@ -163,7 +164,11 @@ def load(plan: Plan, asof=None) -> CampaignData:
         if paths.customers
         else None
     )
-    items = pd.read_csv(paths.items, dtype={"order_id": str}) if paths.items else None
+    items = (
+        io.read_items(paths.items, cols.get("items"), **_formats(plan, "items"))
+        if paths.items
+        else None
+    )
     outcomes_read = None
     excluded: list[str] = []
     interim = asof < pd.Timestamp(plan.period.end)
@@ -183,6 +188,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
         excluded = outcomes_read.attrs["quality"].get("excluded_ids", [])
         outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
     else:  # an interim Check counts the outcomes of the days so far, from the transactions
+        _check_period_covered(tx, plan, asof)
         outcomes = _outcomes_from_transactions(tx, plan, asof)
     tables = {
         "transactions": tx,
@@ -254,10 +260,22 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
             continue
         hit = against.isin(ids)
         found[name] = (int(hit.sum()), len(against))
-        if hit.mean() >= threshold:
-            continue
         ours = assignments.attrs["quality"]["source"]
         theirs = frame.attrs.get("quality", {}).get("source", name)
+        whom = "contacted customers" if name == "events" else "assigned customers"
+        if hit.mean() >= threshold:
+            # enough ids match, but the ones that do not may be the same customers written
+            # differently (some rows through Excel): they would count as no outcome unseen
+            hint = io.id_format_hint(against[~hit], ids) if not hit.all() else None
+            if hint:
+                warnings.warn(
+                    f"{Path(ours).name} and {Path(theirs).name}: {int((~hit).sum()):,} of"
+                    f" {len(against):,} {whom} do not appear in the {name}; {hint}"
+                    " (fix the ids: unmatched customers count as no outcome)",
+                    io.DataWarning,
+                    stacklevel=3,
+                )
+            continue
         missing = against[~hit].drop_duplicates().head(5).tolist()
         extra = pd.Series(ids)[~pd.Series(ids).isin(assigned)].head(5).tolist()
         width = max(len(missing), len(extra))
@@ -269,7 +287,6 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
         )
         hint = io.id_format_hint(against, ids)
         hint = f"; {hint}" if hint else "; check that both files hold the same customer ids"
-        whom = "contacted customers" if name == "events" else "assigned customers"
         raise DataError(
             f"{Path(ours).name} and {Path(theirs).name}",
             f"only {hit.sum():,} of {len(against):,} {whom} ({hit.mean():.1%}) appear in the"
@@ -480,6 +497,25 @@ def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
             rows=rows,
             n_bad=len(rows),
         )
+
+
+def _check_period_covered(tx: pd.DataFrame, plan: Plan, asof: pd.Timestamp) -> None:
+    """Outcomes counted from transactions need transactions of the period: a file with none (an
+    export made before the period, the wrong file) would make every customer a non-converter."""
+    start, last = pd.Timestamp(plan.period.start), min(asof, as_of(plan))
+    dates = tx["order_date"]
+    inside = (dates >= start) & (dates < summaries.end_of_day(last))
+    if inside.any():
+        return
+    quality = tx.attrs.get("quality", {})
+    span = f"{quality.get('date_min')} to {quality.get('date_max')}"
+    raise DataError(
+        quality.get("source", "transactions"),
+        f"no transactions in the campaign period {start:%Y-%m-%d} to {last:%Y-%m-%d} (the file"
+        f" runs from {span}): the outcomes are counted from them, so every customer would count"
+        " as not converted; give the transactions of the period, or an outcomes file",
+        column="order_date",
+    )
 
 
 def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan, asof=None) -> pd.DataFrame:

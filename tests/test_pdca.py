@@ -91,3 +91,68 @@ def test_a_ready_next_plan_comes_with_its_assignment_list(checked, tmp_path):
     if ready.audience.segments:
         assert set(listed["segment"]) <= set(ready.audience.segments)
     again.check_paths()
+
+
+def test_load_refuses_an_asof_before_the_period(demo):
+    # `closedloop check` reads through load: it must refuse what `run` refuses, not say "ready"
+    from closedloop import DataError
+
+    plan = Plan.from_yaml(demo / "plan.yaml")
+    with pytest.raises(DataError, match="before the campaign period starts"):
+        pdca.load(plan, asof="2026-02-20")
+
+
+def test_outcomes_from_transactions_need_transactions_in_the_period(demo, tmp_path):
+    # an export that ends before the period must not read as "nobody converted, drop every arm"
+    from closedloop import DataError
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    raw["period"] = {"start": "2026-04-01", "end": "2026-04-30"}
+    raw["baseline"] = {"start": "2026-02-01", "end": "2026-03-31"}
+    raw["data"] = {k: str(demo / raw["data"][k]) for k in ("transactions", "assignments")}
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=demo)
+    with pytest.raises(DataError, match=r"transactions.csv, column 'order_date': no transactions"):
+        pdca.load(plan)
+
+
+def test_ids_that_differ_only_by_format_are_warned_even_above_min_coverage(demo, tmp_path):
+    # a third of the assignment ids through Excel (lower case): coverage 2/3 passes the check,
+    # but those customers would count as no outcome without a word
+    from closedloop.io import DataWarning
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    assignments = pd.read_csv(demo / "assignments.csv", dtype=str)
+    third = assignments.index % 3 == 0
+    assignments.loc[third, "customer_id"] = assignments.loc[third, "customer_id"].str.lower()
+    assignments.to_csv(tmp_path / "assignments.csv", index=False)
+    raw["data"] = {"transactions": str(demo / "transactions.csv"), "assignments": "assignments.csv"}
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=[demo, tmp_path])
+    with pytest.warns(DataWarning, match=r"do not appear in the transactions; the ids differ"):
+        pdca.load(plan)
+
+
+def test_the_items_file_is_read_through_the_data_contract(demo, tmp_path):
+    # an empty or Chinese (GBK) items file, or one without an item column: one line naming it
+    from closedloop import DataError
+
+    raw = yaml.safe_load((demo / "plan.yaml").read_text())
+    raw["data"] = {k: str(demo / raw["data"][k]) for k in ("transactions", "assignments")}
+    raw["data"]["items"] = "items.csv"
+    raw["targets"].pop("funnel")
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    items = pd.read_csv(demo / "items.csv").head(500)
+    (tmp_path / "items.csv").write_bytes(
+        items.assign(item=items["item"] + "奶").to_csv(index=False).encode("gbk")
+    )
+    plan = Plan.from_yaml(tmp_path / "plan.yaml", data_root=[demo, tmp_path])
+    assert pdca.load(plan).items["item"].str.endswith("奶").all()
+    (tmp_path / "items.csv").write_text("")
+    with pytest.raises(DataError, match=r"items.csv: the items file is empty"):
+        pdca.load(plan)
+    items.rename(columns={"item": "product"}).to_csv(tmp_path / "items.csv", index=False)
+    with pytest.raises(DataError, match=r"items.csv, column 'item': required column"):
+        pdca.load(plan)
