@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from closedloop import __version__
@@ -15,6 +16,7 @@ DEMO_DIR = Path("data/demo")
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _note
     parser = _parser()
     # ``lab`` hands every option it does not know to jupyter lab, in the order given
     args, extra = parser.parse_known_args(argv)
@@ -26,6 +28,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     return args.func(args)
+
+
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """A data warning as the command's one-line note (not a Python warning with its source
+    line); other warnings as Python shows them."""
+    from closedloop.io import DataWarning
+
+    if issubclass(category, DataWarning):
+        print(f"note: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -344,7 +344,9 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
-        scorecard=scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed),
+        scorecard=_mark_outliers(
+            scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed), data.quality
+        ),
         lift=lift_table,
         lift_draws=draws,
         p_best=p_best,
@@ -382,6 +384,21 @@ def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, P
     plan = Plan.from_yaml(plan_path)
     result = check(plan, load(plan, asof=asof or None), asof=asof or None, seed=seed)
     return result, act(result)
+
+
+#: targets a few extreme amounts can decide
+MONEY_TARGETS = ("incremental_revenue", "roi")
+
+
+def _mark_outliers(card: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """Say on the money targets that flagged outlier amounts are in the data (they can decide
+    such a target; ``outliers: {rule: cap}`` or ``exclude`` in the plan settles it)."""
+    found = int(quality["outliers"].sum()) if "outliers" in quality.columns else 0
+    if not found:
+        return card
+    money = card["target"].isin(MONEY_TARGETS)
+    note = f"; {found:,} outlier amount(s) in the data may decide this (see data quality)"
+    return card.assign(basis=card["basis"].where(~money, card["basis"] + note))
 
 
 def _customer_base(plan: Plan, transactions: pd.DataFrame | None) -> CustomerBase | None:

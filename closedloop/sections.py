@@ -721,6 +721,12 @@ def _table(frame: pd.DataFrame, table_id: str, caption: str, language: str, form
 def _basis(text: str, language: str) -> str:
     if language != "zh":
         return text
+    outliers = re.fullmatch(
+        r"(.*); ([\d,]+) outlier amount\(s\) in the data may decide this \(see data quality\)", text
+    )
+    if outliers:
+        head, n = outliers.groups()
+        return f"{_basis(head, language)}；数据中有 {n} 个异常金额，可能左右此项（见数据质量）"
     found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
     if found:
         arm, col, n = found.groups()

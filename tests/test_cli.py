@@ -99,3 +99,13 @@ def test_the_readme_next_cycle_commands_give_a_cycle_2_report(tmp_path, capsys):
     assert summary["cycle"] == 2 and str(summary["period"]["start"]) == "2026-04-01"
     html = (reports / "spring-winback-2026" / "c2" / "report.html").read_text()
     assert 'id="history"' in html
+
+
+def test_data_warnings_are_one_line_notes(capsys):
+    from closedloop.cli import _note
+    from closedloop.io import DataWarning
+
+    _note(DataWarning("orders.csv: 2 refund row(s) kept"), DataWarning, "io.py", 12)
+    assert capsys.readouterr().err == "note: orders.csv: 2 refund row(s) kept\n"
+    _note(UserWarning("other"), UserWarning, "x.py", 3)
+    assert "UserWarning: other" in capsys.readouterr().err

@@ -156,3 +156,21 @@ def test_the_items_file_is_read_through_the_data_contract(demo, tmp_path):
     items.rename(columns={"item": "product"}).to_csv(tmp_path / "items.csv", index=False)
     with pytest.raises(DataError, match=r"items.csv, column 'item': required column"):
         pdca.load(plan)
+
+
+def test_money_targets_say_when_outlier_amounts_may_decide_them():
+    from closedloop.pdca import _mark_outliers
+
+    card = pd.DataFrame(
+        {
+            "target": ["conversion_rate", "roi"],
+            "basis": ["conversion of contacted", "margin / cost"],
+        }
+    )
+    quality = pd.DataFrame({"table": ["transactions"], "outliers": [1]})
+    marked = _mark_outliers(card, quality).set_index("target")["basis"]
+    assert marked["conversion_rate"] == "conversion of contacted"
+    assert marked["roi"].endswith(
+        "1 outlier amount(s) in the data may decide this (see data quality)"
+    )
+    assert _mark_outliers(card, quality.assign(outliers=0)).equals(card)
