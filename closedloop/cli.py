@@ -210,7 +210,11 @@ def _check(args) -> int:
     print(
         f"{plan.campaign}: plan {args.plan} is valid; data as of {pdca.as_of(plan, args.asof).date()}"
     )
-    print(data.quality.to_string(index=False))
+    from closedloop.glossary import column
+
+    shown = data.quality.astype(object).where(data.quality.notna(), "–")
+    shown.columns = [column(str(c)) for c in shown.columns]
+    print(shown.to_string(index=False))
     for warning in caught:
         print(f"warning: {str(warning.message).splitlines()[0]}")
     if plan.status == "redesign":
@@ -435,6 +439,7 @@ def _next(args) -> int:
     import json
     import shutil
 
+    from closedloop.glossary import change_field
     from closedloop.plan import PlanError
 
     try:
@@ -449,7 +454,7 @@ def _next(args) -> int:
         print(f"  {line}")
     print("because:")
     for change in upcoming.changes:
-        print(f"  {change.field} → {change.to}: {change.reason}")
+        print(f"  {change_field(change.field)} → {change.to}: {change.reason}")
     if args.to is None:
         return 0
     if upcoming.status != "ready":
@@ -479,8 +484,20 @@ def _next(args) -> int:
     return 0
 
 
+def _shown_target(name: str, value) -> str:
+    """A plan target in words: "25%", "≥ 34.1% on conversion", "visit 30%, register 16%"."""
+    from closedloop.verdict import show_target
+
+    if name == "relative_lift":
+        return f"≥ {show_target(name, value['min'])} on {value['metric']}"
+    if name == "funnel":
+        return ", ".join(f"{stage} {show_target('funnel_', v)}" for stage, v in value.items())
+    return show_target(name, value)
+
+
 def plan_diff(current: Plan, upcoming: Plan) -> list[str]:
     """What differs between two plans, one line per field a marketer plans."""
+    from closedloop.glossary import target_name
 
     def show(plan: Plan) -> dict:
         return {
@@ -489,7 +506,8 @@ def plan_diff(current: Plan, upcoming: Plan) -> list[str]:
             "arms": ", ".join(f"{a} {s:.0%}" for a, s in plan.arms.items()),
             "audience": ", ".join(plan.audience.segments or ["everyone assigned"]),
             **{
-                f"target {k}": str(v) for k, v in plan.targets.model_dump(exclude_none=True).items()
+                f"target {target_name(k)}": _shown_target(k, v)
+                for k, v in plan.targets.model_dump(exclude_none=True).items()
             },
         }
 

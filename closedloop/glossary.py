@@ -352,6 +352,10 @@ TERMS: dict[str, Term] = {
 
 #: the report's own wording, English -> Chinese (the method's terms come from TERMS)
 PHRASES: dict[str, str] = {
+    "funnel: touch": "漏斗：触达",
+    "funnel: visit": "漏斗：到访",
+    "funnel: register": "漏斗：注册",
+    "funnel: purchase": "漏斗：购买",
     "When the effect appeared and whether it holds: day by day": "效果何时出现、是否持续：逐日",
     "week by week, by arm": "逐周，按分组",
     "Progress: conversion so far and the lift over the holdout": "进度：迄今的转化与相对对照组的提升",

@@ -302,10 +302,16 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             else "Interim Check: P(met) is the chance of ending at or above the target at the pace"
             " so far; ahead from 75%, behind under 25%"
         )
-    return (
-        _heading(check, "scorecard", language),
-        _table(shown, "scorecard", caption, language),
-    )
+    parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
+    if check.plan.targets.funnel and check.funnel_targets is None:
+        parts.append(
+            page.note(
+                "漏斗目标未评分：计划没有漏斗事件表（data.events）"
+                if language == "zh"
+                else "The funnel targets are not scored: the plan has no funnel events (data.events)."
+            )
+        )
+    return tuple(parts)
 
 
 def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
@@ -648,8 +654,10 @@ def history_table(runs: pd.DataFrame, language: str = "en") -> pd.DataFrame:
     """The long history as a table: one row per target, one column per run, cells
     "actual / target status"."""
     result = [
-        f"{page.number(a)} / {page.number(t)} {translate(s, language)}"
-        for a, t, s in zip(runs["actual"], runs["target_value"], runs["status"], strict=True)
+        f"{show_target(k, a)} / {show_target(k, t)} {translate(s, language)}"
+        for k, a, t, s in zip(
+            runs["target"], runs["actual"], runs["target_value"], runs["status"], strict=True
+        )
     ]
     wide = runs.assign(result=result).pivot(index="target", columns="run", values="result")
     wide = wide.reindex(

@@ -89,7 +89,7 @@ def test_the_readme_next_cycle_commands_give_a_cycle_2_report(tmp_path, capsys):
     capsys.readouterr()
     assert main(["next", str(first)]) == 0
     said = capsys.readouterr().out
-    assert "cycle 1 → cycle 2" in said and "arms.sms → dropped" in said
+    assert "cycle 1 → cycle 2" in said and "arm sms → dropped" in said
     cycle2 = tmp_path / "demo-cycle-2"
     assert main(["next", str(first), "--to", str(cycle2), "--simulate"]) == 0
     plan = Plan.from_yaml(cycle2 / "plan.yaml")

@@ -6,8 +6,13 @@ import math
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import PercentFormatter
 
 from closedloop.figures import use_style
+from closedloop.glossary import target_name
+
+#: targets shown as percentages
+RATE_TARGETS = ("conversion_rate", "visit_rate", "relative_lift")
 
 STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
 
@@ -49,13 +54,15 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
                 s=46,
                 zorder=2,
             )
-        ax.set_title(name.replace("_", " "), fontsize=10)
+        ax.set_title(target_name(name), fontsize=10)
+        if name in RATE_TARGETS or name.startswith("funnel_"):
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlim(min(cycles) - 0.6, max(cycles) + 0.6)
         ax.margins(y=0.3)
         ax.set_xticks(cycles[::step])
         last_in_column = i + ncols >= len(targets)
         ax.set_xlabel("cycle" if last_in_column else "")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=9)
     for ax in axes.flat[len(targets) :]:
         ax.set_visible(False)
     handles = [
@@ -68,5 +75,5 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         )
     fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False)
     fig.suptitle(title, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
