@@ -119,3 +119,12 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: builds, installs or runs something whole (minutes); -m 'not slow' skips"
     )
+
+
+def binary_outcomes(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
+    """One row per customer of a 0/1 outcome: arm -> (customers, converters)."""
+    arms, values = [], []
+    for arm, (n, x) in groups.items():
+        arms += [arm] * n
+        values += [1] * x + [0] * (n - x)
+    return pd.DataFrame({"arm": arms, metric: values})

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from conftest import binary_outcomes as _frame
 from matplotlib.figure import Figure
 
 from closedloop import DataError
@@ -42,15 +43,6 @@ def hill_result(hill) -> Lift:
 @pytest.fixture(scope="module")
 def hill_lift(hill_result) -> pd.DataFrame:
     return hill_result.table
-
-
-def _frame(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
-    """One row per customer: arm -> (customers, converters)."""
-    arms, values = [], []
-    for arm, (n, x) in groups.items():
-        arms += [arm] * n
-        values += [1] * x + [0] * (n - x)
-    return pd.DataFrame({"arm": arms, metric: values})
 
 
 # --- Hillstrom: the published rates -------------------------------------------------------

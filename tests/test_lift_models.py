@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import binary_outcomes as _frame
 from scipy import integrate, optimize, stats
 
 from closedloop.datasets import hillstrom
@@ -25,15 +26,6 @@ def hill(hillstrom_path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def hill_lift(hill) -> pd.DataFrame:
     return bayesian_lift(hill, control="No E-Mail", metrics=HILLSTROM_METRICS).table
-
-
-def _frame(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
-    """One row per customer: arm -> (customers, converters)."""
-    arms, values = [], []
-    for arm, (n, x) in groups.items():
-        arms += [arm] * n
-        values += [1] * x + [0] * (n - x)
-    return pd.DataFrame({"arm": arms, metric: values})
 
 
 # --- exact and independent computations ---------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import binary_outcomes as _frame
 
 from closedloop import DataError
 from closedloop.datasets import hillstrom, make_demo
@@ -16,15 +17,6 @@ from closedloop.lift_segments import lift_by_segment
 @pytest.fixture(scope="module")
 def hill(hillstrom_path) -> pd.DataFrame:
     return hillstrom(hillstrom_path)
-
-
-def _frame(groups: dict[str, tuple[int, int]], metric="converted") -> pd.DataFrame:
-    """One row per customer: arm -> (customers, converters)."""
-    arms, values = [], []
-    for arm, (n, x) in groups.items():
-        arms += [arm] * n
-        values += [1] * x + [0] * (n - x)
-    return pd.DataFrame({"arm": arms, metric: values})
 
 
 # --- the demo's known per-segment effects --------------------------------------------------
