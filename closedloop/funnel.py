@@ -280,10 +280,11 @@ def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame
         frame = frame.with_columns(nw.col("timestamp").cast(nw.Datetime("us")))
     events, frame = frame, epoch_microseconds(frame, "timestamp", "_us")
     at = [nw.col("stage") == s for s in stages]
-    rows, missing, first, last, *present = collect(
+    rows, missing, no_id, first, last, *present = collect(
         frame.select(
             nw.len().alias("rows"),
             nw.col("_us").null_count().alias("missing"),
+            nw.col("entity_id").null_count().alias("no_id"),
             nw.col("_us").min().alias("first"),
             nw.col("_us").max().alias("last"),
             *[a.cast(nw.Int64).sum().alias(f"_n{k}") for k, a in enumerate(at)],
@@ -291,6 +292,14 @@ def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame
     ).to_numpy()[0]
     if rows == 0:
         raise DataError("funnel events", "the input is empty (no rows)")
+    if no_id:
+        raise DataError(
+            "funnel events",
+            "missing entity id: events without one would be counted as one person",
+            column="entity_id",
+            rows=collect(events.filter(nw.col("entity_id").is_null()).head(5)),
+            n_bad=int(no_id),
+        )
     if missing:
         raise DataError(
             "funnel events",

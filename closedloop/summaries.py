@@ -117,6 +117,7 @@ def purchases(
         )
     if not schema["amount"].is_numeric():
         raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
+    _refuse_blanks(frame, source)
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
     keep = date < end_of_day(asof)
@@ -325,6 +326,28 @@ def since(
         .sort("customer_id")
     )
     return _tidy(per, ["first_purchase", "orders", "revenue"])
+
+
+def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
+    """A missing date or amount is an error, not a row quietly left out or summed as 0 (frames
+    that did not come through :mod:`closedloop.io` get the same rule as files that did). One
+    pass over the rows, where they live."""
+    amount = nw.col("amount")
+    blank_amount = amount.is_null()
+    if frame.collect_schema()["amount"].is_float():
+        blank_amount = blank_amount | amount.is_nan().fill_null(False)
+    rules = {
+        "order_date": (nw.col("order_date").is_null(), "missing date"),
+        "amount": (blank_amount, "missing or non-numeric amount"),
+    }
+    counts = collect(
+        frame.select(*[e.cast(nw.Int64).sum().alias(c) for c, (e, _) in rules.items()])
+    )
+    for column, (expr, rule) in rules.items():
+        n = int(counts[column].iloc[0] or 0)
+        if n:
+            rows = collect(frame.filter(expr).head(5))
+            raise DataError(source, rule, column=column, rows=rows, n_bad=n)
 
 
 def _combine(column: str) -> nw.Expr:

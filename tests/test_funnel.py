@@ -349,3 +349,17 @@ def test_an_observed_zero_or_one_is_inside_its_interval():
     assert rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(1, 301).ppf(0.95))
     assert rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(301, 1).ppf(0.05))
     assert low[2] == pytest.approx(stats.beta(31, 271).ppf(0.025))
+
+
+def test_events_without_an_entity_id_are_refused():
+    from closedloop import DataError
+
+    events = pd.DataFrame(
+        {
+            "entity_id": ["a", None, "b"],
+            "stage": ["touch", "touch", "visit"],
+            "timestamp": pd.to_datetime(["2026-03-01", "2026-03-02", "2026-03-03"]),
+        }
+    )
+    with pytest.raises(DataError, match="missing entity id"):
+        funnel(events, ["touch", "visit"])

@@ -168,3 +168,15 @@ def test_a_refund_never_makes_a_conversion():
     out = pdca._outcomes_from_transactions(ROWS, plan).set_index("customer_id")
     assert out.loc["a", "converted"] == 1
     assert out.loc["b", "converted"] == 0  # bought 20, refunded 20: no net spend
+
+
+@pytest.mark.parametrize("kind", list(FRAMES))
+def test_frames_that_skipped_the_readers_get_the_same_rules(kind):
+    """A missing date or amount is an error naming the column and rows, not a row quietly left
+    out or an amount summed as 0."""
+    nat = ROWS.assign(order_date=ROWS["order_date"].where(ROWS.index != 2))
+    with pytest.raises(DataError, match="column 'order_date': missing date"):
+        rfm.rfm_table(FRAMES[kind](nat), END)
+    nan = ROWS.assign(amount=ROWS["amount"].where(ROWS.index != 3))
+    with pytest.raises(DataError, match=r"column 'amount': missing or non-numeric amount\n1 "):
+        summaries.per_customer(FRAMES[kind](nan), END)
