@@ -292,22 +292,17 @@ def _entities_from_log(frame, stages, by, window, ordered) -> tuple[nw.LazyFrame
     ).to_numpy()[0]
     if rows == 0:
         raise DataError("funnel events", "the input is empty (no rows)")
-    if no_id:
-        raise DataError(
-            "funnel events",
+    for column, n, rule in (
+        (
+            "entity_id",
+            no_id,
             "missing entity id: events without one would be counted as one person",
-            column="entity_id",
-            rows=collect(events.filter(nw.col("entity_id").is_null()).head(5)),
-            n_bad=int(no_id),
-        )
-    if missing:
-        raise DataError(
-            "funnel events",
-            "missing timestamp: an event without a time cannot be ordered",
-            column="timestamp",
-            rows=collect(events.filter(nw.col("timestamp").is_null()).head(5)),
-            n_bad=int(missing),
-        )
+        ),
+        ("timestamp", missing, "missing timestamp: an event without a time cannot be ordered"),
+    ):
+        if n:
+            rows = collect(events.filter(nw.col(column).is_null()).head(5))
+            raise DataError("funnel events", rule, column=column, rows=rows, n_bad=int(n))
     _check_stage_names(frame, stages, present)
     labels = [
         collect(frame.select(b).unique().filter(~nw.col(b).is_null()).sort(b))[b].tolist()

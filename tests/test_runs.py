@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import nbformat
 import pytest
 import yaml
+from test_report import notebook as report_notebook
 
 from closedloop import report
 from closedloop.cli import main
@@ -20,16 +20,7 @@ print(check.plan.campaign, run_id)
 
 
 def notebook(path, body=SHOW):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "P"}
-    params = nbformat.v4.new_code_cell(
-        'plan_path = ""\nasof = ""\nrun_id = ""\nlanguage = "en"\nout_dir = "."\nledger_path = ""\n'
-        'check_path = ""'
-    )
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, path)
-    return path
+    return report_notebook(path, body)
 
 
 def write_plan(folder, campaign="spring", file="plan.yaml", data="", **extra):
