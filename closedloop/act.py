@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop.plan import Change, Plan
+from closedloop.objectives import lead_metrics
+from closedloop.plan import Change, Plan, VsBaseline
 from closedloop.priors import PRIOR
 
 __all__ = [
@@ -54,8 +55,6 @@ DROP_BELOW_P_BEST = 0.05
 AUDIENCE_P = 0.80
 #: a met target is raised to this posterior quantile of the best kept arm (met 3 times in 4)
 TARGET_QUANTILE = 0.25
-#: plan metric -> outcome column
-METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 
 
 @dataclass(frozen=True)
@@ -74,9 +73,9 @@ class Decisions:
 
 
 def lift_column(plan: Plan) -> str:
-    """The outcome an arm is judged on: the relative-lift target's metric, else conversion."""
-    metric = plan.targets.relative_lift.metric if plan.targets.relative_lift else "conversion"
-    return METRIC_COLUMNS[metric]
+    """The outcome an arm is judged on: the relative-lift target's metric, else the objective's
+    (:func:`closedloop.objectives.lead_metrics`: orders for frequency, the ticket for ticket ...)."""
+    return lead_metrics(plan)[0]
 
 
 def arm_decisions(plan: Plan, lift: pd.DataFrame, p_best: pd.DataFrame) -> tuple[list, list]:
@@ -139,7 +138,10 @@ def target_decisions(
                 )
             )
     conversion = lift[(lift["metric"] == "converted") & lift["arm"].isin(kept)].set_index("arm")
-    if kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
+    fixed = not isinstance(
+        plan.targets.conversion_rate, VsBaseline
+    )  # a baseline target moves itself
+    if fixed and kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
         n = conversion.loc[kept, "customers"].to_numpy(float)
         x = np.round(conversion.loc[kept, "mean"].to_numpy(float) * n)
         rates = stats.beta.ppf(TARGET_QUANTILE, PRIOR.alpha + x, PRIOR.beta + n - x)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop import assign, basket, io, lift, lift_segments, rfm, summaries
+from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, summaries
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
-from closedloop.plan import Plan, PlanError
+from closedloop.plan import METRIC_COLUMNS, Plan, PlanError
 from closedloop.progress import Progress, progress
 
 __all__ = [
@@ -43,8 +43,6 @@ __all__ = [
     "write",
 ]
 
-#: plan metric name -> outcome column (one row per assigned customer)
-METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 FUNNEL_FIRST_STAGE = "touch"
 #: the files a run records beside its report
 SUMMARY_FILE, NEXT_PLAN_FILE = "summary.json", "next_plan.yaml"
@@ -105,6 +103,8 @@ class Check:
     assignments: pd.DataFrame | None = None
     #: the campaign day by day and week by week (None without transactions)
     progress: Progress | None = None
+    #: the targets set against the baseline: ``target, baseline, change, implied``
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -304,18 +304,29 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     of the evidence the report shows; thresholds from the plan's ``report`` section. With a
     baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED)."""
     elapsed = period_elapsed(plan, as_of(plan, asof))
-    outcomes, covariates = data.outcomes, {}
+    scored, baselines = objectives.resolve_targets(plan, data)
+    outcomes, covariates = _objective_outcomes(plan, data, asof), {}
     if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
         outcomes, covariates = lift.pre_period(
             outcomes, data.transactions, plan.baseline.start, plan.baseline.end
         )
-    metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
+    wanted = objectives.lift_metrics(plan)
+    metrics = [c for c in wanted if c in outcomes.columns and c != "ticket"]
     covariates = {m: c for m, c in covariates.items() if m in metrics}
     lift_result = lift.bayesian_lift(
         outcomes, control=plan.control, metrics=metrics, seed=seed, covariates=covariates
     )
+    lead = objectives.lead_metrics(plan)
+    ranked = [m for m in dict.fromkeys([*lead, "converted"]) if m in metrics]
+    p_best = lift.prob_best(outcomes, metrics=ranked, seed=seed)
+    if "ticket" in wanted:
+        ticket, ticket_best = objectives.ticket_lift(outcomes, plan.control, seed=seed)
+        lift_result = objectives.combine(lift_result, ticket)
+        p_best = pd.concat([p_best, ticket_best], ignore_index=True)
+    lift_result = lift.Lift(
+        objectives.order_first(lift_result.table, "metric", lead), lift_result.draws
+    )
     lift_table, draws = lift_result.table, lift_result.draws
-    p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
     revenue = lift_result.filter(lift_table["metric"] == "revenue")
     roi_table = (
         lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
@@ -338,14 +349,20 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
-        goals = {s: r * elapsed for s, r in plan.targets.funnel.items()}  # pro-rated when interim
+        planned = scored.targets.funnel
+        goals = {s: r * elapsed for s, r in planned.items()}  # pro-rated when interim
         funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
-        funnel_targets["target"] = funnel_targets["stage"].map(plan.targets.funnel)
+        funnel_targets["target"] = funnel_targets["stage"].map(planned)
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
         scorecard=_mark_outliers(
-            scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed), data.quality
+            _objective_first(
+                plan,
+                scoring.score(scored, outcomes, lift_result, funnel_targets, elapsed),
+                baselines,
+            ),
+            data.quality,
         ),
         lift=lift_table,
         lift_draws=draws,
@@ -361,6 +378,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel=funnel_table,
         funnel_targets=funnel_targets,
         quality=data.quality,
+        baselines=baselines,
         customer_base=_customer_base(plan, data.transactions),
         cross_sell=_cross_sell(plan, data.items),
         assignments=data.assignments[
@@ -384,6 +402,38 @@ def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, P
     plan = Plan.from_yaml(plan_path)
     result = check(plan, load(plan, asof=asof or None), asof=asof or None, seed=seed)
     return result, act(result)
+
+
+def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
+    """The outcomes with the columns the plan's objective and targets need and the outcomes do
+    not hold (orders, ticket, second purchase, recruits, leads), counted over the period up to
+    the ``asof`` day (:func:`closedloop.objectives.outcomes`)."""
+    outcomes = data.outcomes
+    needed = [*objectives.lead_metrics(plan), *objectives.lift_metrics(plan)]
+    for name in plan.targets.levels():
+        needed += list(scoring.OBJECTIVE_TARGETS.get(name, ()))
+    needed = [
+        c
+        for c in dict.fromkeys(needed)
+        if c not in outcomes.columns and c not in objectives.BASE_METRICS
+    ]
+    if not needed:
+        return outcomes
+    end = min(as_of(plan, asof), as_of(plan))
+    extra = objectives.outcomes(plan, data, outcomes["customer_id"], plan.period.start, end, needed)
+    return outcomes.merge(extra, on="customer_id", how="left", validate="one_to_one")
+
+
+def _objective_first(plan: Plan, card: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard with the objective's targets first and, when a target is set against the
+    baseline, the baseline's value beside the target it implies (``baseline``, ``change``)."""
+    card = objectives.order_first(card, "target", objectives.OBJECTIVE_TARGETS[plan.objective])
+    if baselines.empty:
+        return card
+    by = baselines.set_index("target")
+    return card.assign(
+        baseline=card["target"].map(by["baseline"]), change=card["target"].map(by["change"])
+    )
 
 
 #: targets a few extreme amounts can decide
