@@ -717,6 +717,13 @@ REASONS: tuple[tuple[str, str], ...] = (
         r"segments where a kept arm beats the holdout with P >= (?P<k>[\d.]+): (?P<list>.+)",
         "保留分组以 ≥ {k} 的概率胜过对照组的分群：{list}",
     ),
+    (
+        r"its effect did not last: P\((?P<arm>.+) beats the holdout on (?P<col>\w+) in the"
+        r" (?P<d>\d+) days after the period\) = (?P<p>[\d.]+), below (?P<k>[\d.]+), while it"
+        r" lasted for (?P<list>.+)",
+        "效果没有持续：活动结束后 {d} 天内 {arm} 在{col}上胜过对照组的概率为 {p}，低于 {k}；"
+        "而 {list} 的效果持续",
+    ),
     (r"the next cycle", "下一周期"),
     # the sample-ratio check's sentences (closedloop.lift.srm_check)
     (

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, summaries
+from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
@@ -105,6 +106,8 @@ class Check:
     progress: Progress | None = None
     #: the targets set against the baseline: ``target, baseline, change, implied``
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: treated against holdout in the days after the period (``follow_up_days``), else None
+    follow_up: follow_up_mod.FollowUp | None = None
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -379,6 +382,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel_targets=funnel_targets,
         quality=data.quality,
         baselines=baselines,
+        follow_up=_follow_up(plan, data, outcomes, asof, seed),
         customer_base=_customer_base(plan, data.transactions),
         cross_sell=_cross_sell(plan, data.items),
         assignments=data.assignments[
@@ -422,6 +426,25 @@ def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
     end = min(as_of(plan, asof), as_of(plan))
     extra = objectives.outcomes(plan, data, outcomes["customer_id"], plan.period.start, end, needed)
     return outcomes.merge(extra, on="customer_id", how="left", validate="one_to_one")
+
+
+def _follow_up(plan: Plan, data: CampaignData, outcomes: pd.DataFrame, asof, seed: int):
+    """The follow-up windows of the plan, measured as far as the data reaches: the as-of day, or
+    the last transaction's day when that comes first (None without follow_up_days or
+    transactions)."""
+    if not plan.follow_up_days or data.transactions is None:
+        return None
+    last = data.transactions["order_date"].max()
+    until = min(as_of(plan, asof), summaries.day(last)) if pd.notna(last) else as_of(plan)
+    return follow_up_mod.follow_up(
+        outcomes[["customer_id", "arm"]],
+        data.transactions,
+        (plan.period.start, plan.period.end),
+        plan.follow_up_days,
+        plan.control,
+        until,
+        seed=seed,
+    )
 
 
 def _objective_first(plan: Plan, card: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
@@ -500,6 +523,15 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "lift": result.lift.to_dict(orient="records"),
         "srm": result.srm,
         "decisions": [c.model_dump() for c in next_plan.changes],
+        "baselines": result.baselines.to_dict(orient="records"),
+        "follow_up": None
+        if result.follow_up is None
+        else {
+            "reached": result.follow_up.reached,
+            "not_reached": result.follow_up.pending,
+            "windows": result.follow_up.windows.to_dict(orient="records"),
+            "lift": result.follow_up.table.to_dict(orient="records"),
+        },
     }
 
 
