@@ -39,7 +39,8 @@ def follow_up(table, title: str = "After the campaign: did the effect last?"):
         ax.set_title(name, fontsize=10)
         if share:
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-        ax.legend(frameon=False, fontsize=8, loc="upper right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, fontsize=9, loc="upper right", ncols=len(arms))
     fig.suptitle(title, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
