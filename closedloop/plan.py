@@ -179,35 +179,34 @@ class VsBaseline(_Strict):
         return text if text.startswith(("+", "-")) else f"+{text}"
 
 
-Rate = Annotated[float, Field(ge=0, le=1)]
-#: a target: a number, or a change on the baseline
-Level = float | VsBaseline
 #: targets on lifts, which have no baseline value (no campaign ran in the baseline)
 LIFT_TARGETS = ("relative_lift", "incremental_revenue", "roi")
+#: targets that are shares of customers
+RATE_TARGETS = ("conversion_rate", "visit_rate", "second_purchase_rate", "first_conversion_rate")
 
 
 class Targets(_Strict):
     """Numeric targets; each is optional, unknown names are refused. A level target (not a lift)
     may be written against the baseline (:class:`VsBaseline`)."""
 
-    conversion_rate: Rate | VsBaseline | None = None
-    visit_rate: Rate | VsBaseline | None = None
+    conversion_rate: float | VsBaseline | None = None
+    visit_rate: float | VsBaseline | None = None
     relative_lift: RelativeLift | None = None
     incremental_revenue: float | None = None
     roi: float | None = None
     funnel: dict[str, float | VsBaseline] | None = None
     #: orders per contacted customer (frequency, 购买频次)
-    orders_per_customer: Annotated[float, Field(ge=0)] | VsBaseline | None = None
+    orders_per_customer: float | VsBaseline | None = None
     #: revenue per order of the contacted customers (客单价)
-    avg_ticket: Annotated[float, Field(ge=0)] | VsBaseline | None = None
+    avg_ticket: float | VsBaseline | None = None
     #: contacted customers who bought twice, the second within ``metrics.second_purchase_days``
-    second_purchase_rate: Rate | VsBaseline | None = None
+    second_purchase_rate: float | VsBaseline | None = None
     #: contacted customers who joined in the period (招募数)
-    recruits: Annotated[float, Field(ge=0)] | VsBaseline | None = None
+    recruits: float | VsBaseline | None = None
     #: of those recruits, the share who bought on or after joining (首购转化率)
-    first_conversion_rate: Rate | VsBaseline | None = None
+    first_conversion_rate: float | VsBaseline | None = None
     #: contacted customers who reached the funnel stage ``metrics.lead_stage`` (线索)
-    leads: Annotated[float, Field(ge=0)] | VsBaseline | None = None
+    leads: float | VsBaseline | None = None
 
     @field_validator("funnel")
     @classmethod
@@ -218,6 +217,20 @@ class Targets(_Strict):
                     f"funnel target for {_short(stage)} must be a rate in [0, 1], not {rate}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _in_range(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, float | int) or name in LIFT_TARGETS:
+                continue
+            if name in RATE_TARGETS and not 0 <= value <= 1:
+                raise ValueError(
+                    f"{name} is a rate in [0, 1] (or {{vs_baseline: +10%}}), not {value:g}"
+                )
+            if value < 0:
+                raise ValueError(f"{name} cannot be negative, not {value:g}")
+        return self
 
     @model_validator(mode="before")
     @classmethod
