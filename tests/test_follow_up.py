@@ -148,3 +148,22 @@ def test_the_act_step_prefers_the_arm_whose_effect_lasted():
     assert record["follow_up"]["reached"] == [30, 60]
     assert record["follow_up"]["not_reached"] == [90]
     assert {r["metric"] for r in record["follow_up"]["lift"]} == set(follow_up.FOLLOW_UP_METRICS)
+
+
+def test_the_report_says_which_windows_are_reached_and_shows_their_lift(tmp_path):
+    from closedloop import sections
+
+    assignments, tx = simulate(n=6_000, arms=("control", "lasting", "pulled"))
+    check = _check(assignments, tx, END + pd.Timedelta(days=40))
+    assert "follow_up" in sections.shown(check)
+    parts = sections.follow_up(check, "en", tmp_path)
+    text = " ".join(str(getattr(p, "data", p)) for p in parts)
+    assert "Measured 30 days after the period" in text
+    assert "Not yet reached (days, last day): 60 (2026-05-30), 90 (2026-06-29)" in text
+    assert "lasting: P(spend above the holdout in the 30 days after the period)" in text
+    assert (tmp_path / "figures" / "follow_up.png").exists()
+    assert text.count("<tr") == 1 + 2 * len(follow_up.FOLLOW_UP_METRICS)  # header, 2 arms
+    zh = " ".join(str(getattr(p, "data", p)) for p in sections.follow_up(check, "zh", tmp_path))
+    assert "尚未到达的时间窗" in zh and "活动结束后 30 天内消费额优于对照组的概率" in zh
+    without = _check(assignments, tx, END, follow_up_days=())
+    assert without.follow_up is None and sections.follow_up(without) == ()

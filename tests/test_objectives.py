@@ -357,3 +357,18 @@ def test_a_baseline_change_parses_as_written():
     assert objectives.default_targets("ticket") == {
         "relative_lift": {"metric": "ticket", "min": 0.0}
     }
+
+
+def test_an_interim_check_prorates_the_objectives_counts_not_the_ticket(demo):
+    plan = _plan(demo, "frequency", {"orders_per_customer": 0.2, "avg_ticket": 40, "leads": 90})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check = pdca.check(plan, pdca.load(plan, asof="2026-03-14"), asof="2026-03-14")
+    card = check.scorecard.set_index("target")
+    assert card.loc["orders_per_customer", "expected_by_now"] == pytest.approx(0.2 * 14 / 31)
+    assert card.loc["leads", "expected_by_now"] == pytest.approx(90 * 14 / 31)
+    assert card.loc["avg_ticket", "expected_by_now"] == pytest.approx(40)
+    projected = card.loc["orders_per_customer"]
+    assert projected["projected"] == pytest.approx(projected["actual"] * 31 / 14)
+    assert projected["projected_low"] < projected["projected"] < projected["projected_high"]
+    assert set(card["status"]) <= {"ahead", "on track", "behind"}
