@@ -813,7 +813,10 @@ def reason(text: str, language: Language = "en") -> str:
         if found:
             values = found.groupdict()
             if "col" in values:
-                values["col"] = translate(values["col"], "zh")
+                col = values["col"]
+                values["col"] = (
+                    metric_name(col, "zh") if col in METRIC_NAMES else translate(col, "zh")
+                )
             return template.format(**values)
     return translate(text, language)
 

@@ -520,7 +520,9 @@ def follow_up(check: pdca.Check, language: str = "en", out_dir: str | Path = "."
             {
                 "days": f"{int(r['days'])}",
                 "arm": r["arm"],
-                "metric": translate(FOLLOW_UP_NAMES[metric], language),
+                "metric": translate(FOLLOW_UP_NAMES[metric], language)
+                if metric in FOLLOW_UP_NAMES
+                else metric_name(metric, language),
                 "mean": value(r["mean"]),
                 "control_mean": value(r["control_mean"]),
                 "abs_lift_value": lift_value(r["abs_lift"]),
@@ -549,7 +551,6 @@ def follow_up(check: pdca.Check, language: str = "en", out_dir: str | Path = "."
 #: the follow-up's metrics as the report names them
 FOLLOW_UP_NAMES = {
     "converted": "bought in the window",
-    "orders": "orders per customer",
     "revenue": "spend in the window",
     "second_purchase": "came back",
 }
