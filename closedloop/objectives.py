@@ -126,8 +126,9 @@ def outcomes(plan: Plan, data, ids: pd.Series, start, end, columns) -> pd.DataFr
     out = pd.DataFrame({"customer_id": ids.astype("str").to_numpy()})
     columns = list(columns)
     tx = data.transactions
-    if tx is None and set(columns) & {*_NEEDS_TRANSACTIONS, "recruited", "first_conversion"}:
-        wanted = [c for c in columns if c in (*_NEEDS_TRANSACTIONS, "first_conversion")]
+    counted = (*_NEEDS_TRANSACTIONS, "recruited", "first_conversion")
+    if tx is None and set(columns) & set(counted):
+        wanted = [c for c in columns if c in counted]
         raise DataError(
             "plan data",
             f"{', '.join(wanted)} are counted from the transactions: give data.transactions",
