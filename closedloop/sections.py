@@ -319,6 +319,19 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             " so far; ahead from 75%, behind under 25%"
         )
     parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
+    plan = check.plan
+    if "baseline" in card.columns and plan.baseline and plan.baseline.days != plan.period.days:
+        b, p = plan.baseline.days, plan.period.days
+        parts.append(
+            page.note(
+                f"基线期 {b} 天、活动期 {p} 天：购买次数、招募数和线索数按天数折算到活动期，"
+                "比率按实际口径比较（基线期与活动期等长时最可比）"
+                if language == "zh"
+                else f"The baseline is {b} days, the period {p}: orders per customer, recruits"
+                " and leads are scaled to the period's days, rates are compared as measured"
+                " (a baseline as long as the period compares like with like)."
+            )
+        )
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(

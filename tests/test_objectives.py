@@ -293,6 +293,8 @@ def test_targets_against_the_baseline_are_the_baseline_metric_changed(demo, tabl
     )
     html = sections.scorecard(check)[1].data
     assert "(+10%)" in html and "(-5%)" in html
+    note = sections.scorecard(check)[2].data
+    assert "The baseline is 59 days, the period 31" in note
     record = pdca.summary(check, act.next_plan(check), "r1")
     assert {r["target"] for r in record["baselines"]} == {
         "conversion_rate",
