@@ -51,13 +51,17 @@ __all__ = [
     "COLUMNS",
     "EVIDENCE",
     "EXPORT_COLUMNS",
+    "NO_TIER",
     "RULES",
     "TRIGGERS",
     "TYPES",
     "WEEK_DAYS",
     "ContactList",
     "contact_list",
+    "counts",
     "exclusion_ids",
+    "file_names",
+    "top_reasons",
     "write_contacts",
 ]
 
@@ -269,6 +273,50 @@ def contact_list(
     )
 
 
+#: the tier of a customer with no purchase in the last 365 days (no tier to rank by)
+NO_TIER = "no purchase in 12 months"
+
+
+def counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Contacts by type × member tier (rows: types in :data:`TYPES` order, tiers in
+    :data:`closedloop.rfm.MEMBER_TIERS` order, only the pairs that occur) × channel (columns,
+    :data:`CHANNELS` and ``total``), with a ``total`` row: what the week asks of each channel."""
+    tier = rows["member_tier"].astype("object")
+    tier = tier.where(tier.notna() & (tier != "nan"), NO_TIER)
+    frame = pd.DataFrame(
+        {
+            "type": pd.Categorical(rows["type"], categories=list(TYPES)),
+            "tier": pd.Categorical(tier, categories=[*rfm.MEMBER_TIERS, NO_TIER]),
+            "channel": pd.Categorical(rows["channel"], categories=list(CHANNELS)),
+        }
+    )
+    table = frame.groupby(["type", "tier", "channel"], observed=True).size()
+    table = table.unstack("channel", fill_value=0).reindex(columns=list(CHANNELS), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table = table.reset_index().astype({"type": "object", "tier": "object"})
+    total = pd.DataFrame([{"type": "total", "tier": "", **table[[*CHANNELS, "total"]].sum()}])
+    out = pd.concat([table, total], ignore_index=True)
+    out.columns.name = None
+    return out.astype({c: "int64" for c in [*CHANNELS, "total"]})
+
+
+def top_reasons(rows: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` rules behind most contacts: ``rule, type, contacts, share`` and ``example``,
+    the reason of the rule's first contact in the list's order (its strongest case)."""
+    if rows.empty:
+        return pd.DataFrame(columns=["rule", "type", "contacts", "share", "example"])
+    grouped = rows.groupby("rule", sort=False)
+    table = grouped.agg(
+        type=("type", "first"),
+        contacts=("customer_id", "size"),
+        priority=("priority", "first"),
+        example=("reason", "first"),
+    ).reset_index()
+    table["share"] = table["contacts"] / len(rows)
+    table = table.sort_values(["contacts", "priority"], ascending=[False, True], kind="stable")
+    return table[["rule", "type", "contacts", "share", "example"]].head(n).reset_index(drop=True)
+
+
 def exclusion_ids(exclude) -> pd.Index:
     """The ids of ``exclude`` (None, a Series, an Index, a list or a frame with ``customer_id``)
     as text."""
@@ -278,6 +326,14 @@ def exclusion_ids(exclude) -> pd.Index:
         frame = to_pandas(exclude, "exclude", ("customer_id",))
         exclude = frame["customer_id"]
     return pd.Index(pd.Series(list(exclude), dtype="object").dropna().astype("str").unique())
+
+
+def file_names(parquet: bool = True) -> list[str]:
+    """The files :func:`write_contacts` writes, in order."""
+    names = []
+    for channel in CHANNELS:
+        names += [f"contacts_{channel}.csv"] + ([f"contacts_{channel}.parquet"] if parquet else [])
+    return [*names, "contacts_summary.csv"]
 
 
 def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[Path]:
@@ -291,7 +347,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     rows["due_date"] = rows["due_date"].dt.strftime("%Y-%m-%d")
     for channel in CHANNELS:
         part = rows[rows["channel"] == channel].reset_index(drop=True)
-        path = folder / f"contacts_{channel}.csv"
+        path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
         part.to_csv(path, index=False, lineterminator="\n")
         written.append(path)
         if parquet:

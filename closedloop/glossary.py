@@ -308,6 +308,13 @@ TERMS: dict[str, Term] = {
         "closedloop.basket.cross_sell",
         "recommend a pair only when lift > 1; among those, by confidence",
     ),
+    "next_contacts": Term(
+        "Next contacts",
+        "下一步联络",
+        "closedloop.pdca.next_contacts",
+        "who to contact in the week after the Check, why and through which channel; no holdout"
+        " customer",
+    ),
     "history": Term(
         "PDCA history", "PDCA 历史", "reports/ledger.csv", "earlier cycles of this campaign"
     ),
@@ -361,6 +368,17 @@ PHRASES: dict[str, str] = {
     "Progress: conversion so far and the lift over the holdout": "进度：迄今的转化与相对对照组的提升",
     "conversion so far, by arm": "各分组迄今的转化率",
     "relative lift over the holdout so far (95% interval), from 10 holdout buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
+    # the next contacts
+    "The week's contact lists hold": "本周联络名单共",
+    "contacts for": "次联络，涉及",
+    "customers in the week from": "位客户，自以下日期起一周：",
+    "Left out:": "未列入：",
+    "holdout customers": "位对照组客户",
+    "customers reachable on none of the channels": "位任何渠道都无法触达的客户",
+    "contacts over the weekly cap": "次超出每周上限的联络",
+    "contacts by type, member tier and channel": "按联络类型、会员等级和渠道的联络数",
+    "the triggers behind most contacts, each with its strongest case": "联络最多的触发规则，各附最强的一例",
+    "written beside this report for the SCRM import, one file per channel (and Parquet)": "写在本报告旁，供 SCRM 导入：每个渠道一个文件（另有 Parquet）",
     # report sentences and captions
     "cycle": "周期",
     "period": "活动期",
@@ -540,8 +558,50 @@ PHRASES: dict[str, str] = {
 }
 
 
+#: the contact rules (:data:`closedloop.contacts.RULES`), channels and member tiers as the report
+#: names them, English and Chinese (the contact types: :data:`closedloop.contacts.TYPES`)
+CONTACT_WORDS: dict[str, tuple[str, str]] = {
+    "onboarding": ("onboarding touch", "新客跟进节点"),
+    "birthday": ("birthday", "生日"),
+    "points_expiring": ("points about to expire", "积分即将过期"),
+    "winback_light": ("light churn", "轻度流失"),
+    "winback_medium": ("medium churn", "中度流失"),
+    "winback_heavy": ("heavy churn", "重度流失"),
+    "upgrade": ("close to the next tier", "接近升级"),
+    "anniversary": ("join anniversary", "入会周年"),
+    "audience": ("bought before", "曾购买"),
+    "next_best_offer": ("next best offer", "下一最佳推荐"),
+    "wecom": ("WeCom one-to-one", "企业微信一对一"),
+    "group": ("WeCom group", "社群"),
+    "app": ("official account / app", "公众号 / App"),
+    "sms": ("SMS", "短信"),
+    "platinum": ("platinum", "白金"),
+    "gold": ("gold", "黄金"),
+    "regular": ("regular", "普通"),
+    "no purchase in 12 months": ("no purchase in 12 months", "12 个月内未购买"),
+    "total": ("total", "合计"),
+}
+
+
+def contact_word(key: str, language: Language = "en") -> str:
+    """A contact rule, channel or member tier in ``language`` (other text as it is)."""
+    en, zh = CONTACT_WORDS.get(key, (key, key))
+    return zh if language == "zh" else en
+
+
 #: table headers as the report shows them, English and Chinese (never a snake_case name)
 COLUMNS: dict[str, tuple[str, str]] = {
+    "contact_type": ("Contact type", "联络类型"),
+    "contact_rule": ("Trigger", "触发规则"),
+    "member_tier": ("Member tier", "会员等级"),
+    "channel_wecom": ("WeCom one-to-one", "企业微信一对一"),
+    "channel_group": ("WeCom group", "社群"),
+    "channel_app": ("Official account / app", "公众号 / App"),
+    "channel_sms": ("SMS", "短信"),
+    "contacts": ("Contacts", "联络数"),
+    "contact_share": ("Share of contacts", "联络占比"),
+    "example": ("Example reason", "示例理由"),
+    "file": ("File", "文件"),
     "expected_by_now": ("Expected by now", "截至目前应达"),
     "week": ("Week of", "周（起始日）"),
     "purchases": ("Purchases", "购买次数"),
