@@ -297,17 +297,18 @@ def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.D
     """Rows ``which`` of the candidates as a frame of :data:`COLUMNS`: ids and evidence from
     the customers' positions, rule, type and channel by name."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
-    channel = np.asarray([*CHANNELS, None], dtype=object)[cand["channel"][which]]
+    channel = np.asarray([*CHANNELS, np.nan], dtype=object)[cand["channel"][which]]
+    text = lambda values: pd.Series(values, dtype=object)  # noqa: E731 - no copy into Arrow
     out = pd.DataFrame(
         {
-            "customer_id": ids.take(pos).to_numpy(),
-            "type": table["type"].to_numpy(object)[rule],
-            "rule": table["rule"].to_numpy(object)[rule],
-            "reason": cand["reason"][which],
+            "customer_id": pd.Series(ids.take(pos).array),
+            "type": text(table["type"].to_numpy(object)[rule]),
+            "rule": text(table["rule"].to_numpy(object)[rule]),
+            "reason": text(cand["reason"][which]),
             "priority": table["priority"].to_numpy("int64")[rule],
-            "channel": pd.array(channel, dtype="str"),
+            "channel": text(channel),
             "due_date": cand["due_date"][which],
-            "offer": cand["offer"][which],
+            "offer": text(cand["offer"][which]),
             "score": cand["score"][which],
         }
     )
@@ -433,8 +434,9 @@ def _customers(customers, day) -> pd.DataFrame:
     cust["customer_id"] = cust["customer_id"].astype("str")
     if not cust["customer_id"].is_monotonic_increasing:
         cust = cust.sort_values("customer_id", kind="stable")
-    ids = cust["customer_id"].to_numpy()
-    cust = cust[np.r_[True, ids[1:] != ids[:-1]]].set_index("customer_id")  # sorted: no hashing
+    ids = _arrow(cust["customer_id"])
+    new = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+    cust = cust[np.r_[True, new]].set_index("customer_id")  # sorted: no hashing
     for column in ("join_date", "birthday"):
         if column in cust:
             cust[column] = pd.to_datetime(cust[column]).dt.normalize().astype("datetime64[ns]")
@@ -466,8 +468,8 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     churn = rfm.churn_from_summary(per, day)
     n = len(cust)
     evidence = pd.DataFrame(index=pd.RangeIndex(n))
-    evidence["member_tier"] = _placed(n, at[in_year], tiers.astype("str").to_numpy())
-    evidence["churn_level"] = _placed(n, at, churn["severity"].astype("str").to_numpy())
+    evidence["member_tier"] = _placed(n, at[in_year], _names(tiers))
+    evidence["churn_level"] = _placed(n, at, _names(churn["severity"]))
     facts = {"year": year, "year_at": at[in_year], "churn": churn, "churn_at": at}
     if ledger is not None:
         days = table.loc[table["rule"] == "points_expiring", "days"]
@@ -613,6 +615,12 @@ def _positions(ids: pd.Index, values) -> np.ndarray:
         .to_numpy(zero_copy_only=False)
         .astype("int64")
     )
+
+
+def _names(values: pd.Series) -> np.ndarray:
+    """A categorical's values as an object array of text (NaN where missing)."""
+    names = np.asarray([*values.cat.categories.astype("str"), np.nan], dtype=object)
+    return names[values.cat.codes.to_numpy()]
 
 
 def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
