@@ -400,10 +400,10 @@ def test_exercise_12_points_groups(tour, tour_demo):
 
 
 def test_exercise_13_bought_before(tour, tour_demo):
-    """The fresh-food push: customers with a FarmFresh order line in the 90 days to the week's
-    first day (order lines joined to their orders), and of them those reachable on WeCom."""
+    """The milk push: customers with an order line of the brand (Bright) in the 90 days to the
+    week's first day (order lines joined to their orders), and of them those reachable on WeCom."""
     tx = tour_demo.transactions
-    lines = tour_demo.items[tour_demo.items["brand"] == "FarmFresh"].merge(
+    lines = tour_demo.items[tour_demo.items["brand"] == "Bright"].merge(
         tx[["order_id", "customer_id", "order_date"]], on="order_id"
     )
     day = pd.to_datetime(lines["order_date"]).dt.normalize()
