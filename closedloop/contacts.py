@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from closedloop import audiences, basket, kpi, points, rfm, summaries
 from closedloop._frames import require, to_pandas
@@ -381,20 +383,36 @@ def file_names(parquet: bool = True) -> list[str]:
 
 def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[Path]:
     """One file per channel, ``contacts_<channel>.csv`` (and ``.parquet``), with
-    :data:`EXPORT_COLUMNS` in that order, dates as ISO days; plus ``contacts_summary.csv``.
-    A channel with no contact still gets its (empty) file, so an import job finds it."""
+    :data:`EXPORT_COLUMNS` in that order, dates as ISO days, text in double quotes; plus
+    ``contacts_summary.csv``. A channel with no contact still gets its (empty) file, so an
+    import job finds it. Written by Arrow's CSV and Parquet writers (pyarrow)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    rows = contacts.rows[EXPORT_COLUMNS].copy()
-    rows["due_date"] = rows["due_date"].dt.strftime("%Y-%m-%d")
+    rows = contacts.rows[EXPORT_COLUMNS]
+    text = lambda column: _arrow(rows[column]).cast(pa.string())  # noqa: E731
+    table = pa.table(
+        {
+            "customer_id": text("customer_id"),
+            "type": text("type"),
+            "reason": text("reason"),
+            "priority": pa.array(rows["priority"].to_numpy("int64")),
+            "channel": text("channel"),
+            "due_date": pc.strftime(pa.array(rows["due_date"].to_numpy()), "%Y-%m-%d"),
+            "offer": text("offer"),
+        }
+    )
+    header = ",".join(EXPORT_COLUMNS) + "\n"
+    options = pacsv.WriteOptions(include_header=False)
     for channel in CHANNELS:
-        part = rows[rows["channel"] == channel].reset_index(drop=True)
+        part = table.filter(pc.equal(table["channel"], channel))
         path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-        part.to_csv(path, index=False, lineterminator="\n")
+        with path.open("wb") as handle:
+            handle.write(header.encode())
+            pacsv.write_csv(part, handle, options)
         written.append(path)
         if parquet:
-            part.astype({"priority": "int64"}).to_parquet(path.with_suffix(".parquet"), index=False)
+            pq.write_table(part, path.with_suffix(".parquet"))
             written.append(path.with_suffix(".parquet"))
     summary = folder / "contacts_summary.csv"
     contacts.summary.to_csv(summary, lineterminator="\n")
