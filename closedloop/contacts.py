@@ -518,14 +518,20 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         if "join_date" not in cust:
             notes.append("onboarding: customers have no join_date")
             return None
-        due = kpi.touches_due(cust.reset_index(), day, horizon_days=week_days)
+        by_position = {
+            "customer_id": np.arange(len(cust)),
+            "join_date": cust["join_date"].to_numpy(),
+        }
+        if "is_member" in cust:
+            by_position["is_member"] = cust["is_member"].to_numpy()
+        due = kpi.touches_due(pd.DataFrame(by_position), day, horizon_days=week_days)
         n = len(kpi.TOUCH_DAYS)
         step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
         reason = [
             f"onboarding touch {step.get(t, '?')} of {n}: day {t} after joining on {j:%Y-%m-%d}"
             for t, j in zip(due["touch_day"], due["join_date"], strict=True)
         ]
-        return _found(_positions(cust.index, due["customer_id"]), due["due_date"], reason)
+        return _found(due["customer_id"].to_numpy(), due["due_date"], reason)
     if rule in ("birthday", "anniversary"):
         column = "birthday" if rule == "birthday" else "join_date"
         if column not in cust:
@@ -650,7 +656,11 @@ def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _arrow(values) -> pa.Array:
-    return pa.array(pd.Series(values, copy=False).astype("str"), type=pa.large_string())
+    """Text ids or words as an Arrow array (no copy when they are Arrow already)."""
+    found = pa.array(values.array if isinstance(values, pd.Series | pd.Index) else values)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return found if found.type == pa.large_string() else found.cast(pa.large_string())
 
 
 def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataFrame:
