@@ -647,6 +647,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "channel_app": ("Official account / app", "公众号 / App"),
     "channel_sms": ("SMS", "短信"),
     "contacts": ("Contacts", "联络数"),
+    "contacts_total": ("Total", "合计"),
     "contact_share": ("Share of contacts", "联络占比"),
     "example": ("Example reason", "示例理由"),
     "file": ("File", "文件"),

@@ -620,12 +620,12 @@ def next_contacts(check: pdca.Check, language: str = "en") -> tuple:
     rows = week.rows
     types = lambda v: v if language != "zh" else contacts_mod.TYPES.get(v, contact_word(v, "zh"))  # noqa: E731
     table = contacts_mod.counts(rows).rename(
-        columns={"type": "contact_type", "tier": "member_tier"}
+        columns={"type": "contact_type", "tier": "member_tier", "total": "contacts_total"}
         | {c: f"channel_{c}" for c in contacts_mod.CHANNELS}
     )
     shown = {f"channel_{c}": page.number for c in contacts_mod.CHANNELS}
     words = lambda v: contact_word(str(v), language)  # noqa: E731
-    formats = {"contact_type": types, "member_tier": words, "total": page.number, **shown}
+    formats = {"contact_type": types, "member_tier": words, "contacts_total": page.number, **shown}
     reasons = contacts_mod.top_reasons(rows).rename(
         columns={"rule": "contact_rule", "type": "contact_type", "share": "contact_share"}
     )

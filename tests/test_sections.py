@@ -240,4 +240,4 @@ def test_next_contacts_shows_the_files_it_writes_and_no_holdout_customer(checked
 def test_next_contacts_in_chinese(checked):
     shown = _html(sections.next_contacts(checked[0], "zh"))
     assert "下一步联络" in shown and "企业微信一对一" in shown and "挽回" in shown
-    assert "本周联络名单共" in shown
+    assert "本周联络名单共" in shown and "合计" in shown and ">total<" not in shown
