@@ -1,8 +1,10 @@
 """This week's contact lists on synthetic data vs DuckDB doing the same group-bys in SQL.
 
-Workload: ``contacts.contact_list`` (onboarding touches, birthdays and anniversaries, win-back by
-churn level, upgrade candidates; channels, de-duplication, the weekly cap) on 10M transactions of
-1M customers (quick mode: 1M of 100k), the pandas frames in memory (DuckDB scans them in place).
+Workload: what ``closedloop contacts`` does once its tables are read (reading the files is
+``bench_io``'s row): ``contacts.contact_list`` (onboarding touches, birthdays and anniversaries,
+win-back by churn level, upgrade candidates; channels, de-duplication, the weekly cap) and
+``contacts.write_contacts`` (a CSV and a Parquet file per channel) on 10M transactions of 1M
+customers (quick mode: 1M of 100k), the pandas frames in memory (DuckDB scans them in place).
 The peer is one DuckDB query producing what the rules read per customer — first and last
 purchase, orders, the last 365 days' revenue, orders and revenue in the current and previous 90
 days — joined to the customers. Both are measured in the same run (forked children, see
@@ -13,6 +15,7 @@ Run from the project root: ``python -m benchmarks.bench_contacts [--quick]``.
 from __future__ import annotations
 
 import sys
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -59,8 +62,9 @@ def customers(n_customers: int, seed: int = 1) -> pd.DataFrame:
     )
 
 
-def ours(tx: pd.DataFrame, cust: pd.DataFrame) -> pd.DataFrame:
-    return contacts.contact_list(tx, cust, ASOF).rows
+def ours(tx: pd.DataFrame, cust: pd.DataFrame) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        contacts.write_contacts(contacts.contact_list(tx, cust, ASOF), folder)
 
 
 def _sql() -> str:
@@ -87,7 +91,7 @@ def run(quick: bool = False) -> list[dict]:
     peer = best_of(repeats, duckdb_sql, tx, cust)
     rows = [
         row(
-            "contact_list (onboarding, greetings, win-back, upgrade; channels, cap)",
+            "contact lists (closedloop contacts: contact_list + write_contacts)",
             size,
             mine,
             "DuckDB SQL: the per-customer figures the rules read",

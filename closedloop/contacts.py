@@ -41,6 +41,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from closedloop import audiences, basket, kpi, points, rfm, summaries
 from closedloop._frames import require, to_pandas
@@ -51,13 +55,17 @@ __all__ = [
     "COLUMNS",
     "EVIDENCE",
     "EXPORT_COLUMNS",
+    "NO_TIER",
     "RULES",
     "TRIGGERS",
     "TYPES",
     "WEEK_DAYS",
     "ContactList",
     "contact_list",
+    "counts",
     "exclusion_ids",
+    "file_names",
+    "top_reasons",
     "write_contacts",
 ]
 
@@ -190,15 +198,14 @@ def contact_list(
     table = _check_rules(rules)
     day = summaries.day(asof)
     cust = _customers(customers, day)
-    excluded = exclusion_ids(exclude)
-    out = _among(cust.index, excluded)
+    out = _among(cust.index, exclusion_ids(exclude))
     n_excluded = int(out.sum())
     cust = cust[~out]
     notes: list[str] = []
     evidence, facts = _evidence(transactions, cust, day, points_ledger, table, expiry, notes)
 
     parts = []
-    for spec in table.itertuples(index=False):
+    for k, spec in enumerate(table.itertuples(index=False)):
         found = _trigger(
             spec,
             transactions,
@@ -206,67 +213,153 @@ def contact_list(
             day,
             week_days,
             facts,
-            evidence,
             notes,
             items,
             basket_rules,
             audience,
         )
-        if found is None or found.empty:
+        if found is None:
             continue
-        found = found[_among(found["customer_id"], cust.index)]
-        parts.append(
-            found.assign(
-                rule=spec.rule,
-                type=spec.type,
-                priority=int(spec.priority),
-                offer=found.get("offer", spec.offer),
-                _channels=spec.channels,
-            )
-        )
-    columns = ["customer_id", "type", "rule", "reason", "priority", "due_date", "offer", "score"]
-    if parts:
-        cand = pd.concat(parts, ignore_index=True)
-    else:
-        cand = pd.DataFrame({c: pd.Series(dtype="object") for c in [*columns, "_channels"]})
-    if "score" not in cand:
-        cand["score"] = np.nan
-    cand["score"] = cand["score"].astype("float64")
-    cand["due_date"] = pd.to_datetime(cand["due_date"]).astype("datetime64[ns]")
-    cand["priority"] = cand["priority"].astype("int64")
-    cand["channel"] = _channel(cand, cust)
-    cand = cand.drop(columns="_channels")
-    cand = cand.join(evidence, on="customer_id")
-    cand = cand.sort_values(
-        ["priority", "score", "due_date", "customer_id"],
-        ascending=[True, False, True, True],
-        na_position="last",
-        kind="stable",
-        ignore_index=True,
+        keep = found["_pos"] >= 0  # known customers, not excluded
+        found = {name: values[keep] for name, values in found.items()}
+        if "offer" not in found:
+            found["offer"] = np.full(int(keep.sum()), spec.offer, dtype=object)
+        parts.append({**found, "_rule": np.full(int(keep.sum()), k)})
+    cand = {name: np.concatenate([p[name] for p in parts]) for name in _FOUND} if parts else {}
+    cand = cand if parts else {name: np.array([], dtype=d) for name, d in _FOUND.items()}
+    rule = cand["_rule"]
+    priority = table["priority"].to_numpy("int64")[rule]
+    score = cand["score"]
+    # by priority, score (highest first, none last), due date and id (positions follow the ids)
+    order = np.lexsort(
+        (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score), priority)
     )
-    reach = cust[[f"reach_{c}" for c in CHANNELS]].any(axis=1)
-    unreachable = int((~reach.reindex(cand["customer_id"].unique()).fillna(False)).sum())
-    usable = cand[cand["channel"].notna()]
-    deduped = usable.drop_duplicates(["customer_id", "type"], keep="first")
-    capped = deduped[deduped.groupby("customer_id").cumcount() < cap]
-    rows = capped[COLUMNS].reset_index(drop=True)
+    cand = {name: values[order] for name, values in cand.items()}
+    rule, pos = cand["_rule"], cand["_pos"]
+    reach = cust[[f"reach_{c}" for c in CHANNELS]].to_numpy(dtype=bool)
+    cand["channel"] = _channel(rule, pos, table["channels"].to_numpy(), reach)
+    seen = np.zeros(len(cust), dtype=bool)
+    seen[pos] = True
+    unreachable = int((seen & ~reach.any(axis=1)).sum())
+    usable = np.flatnonzero(cand["channel"] >= 0)
+    kind = pd.Categorical(table["type"], categories=list(TYPES)).codes.astype("int64")[rule]
+    first = ~pd.Series(pos[usable] * (len(TYPES) + 1) + kind[usable]).duplicated().to_numpy()
+    deduped = usable[first]
+    capped = deduped[pd.Series(pos[deduped]).groupby(pos[deduped]).cumcount().to_numpy() < cap]
     dropped = pd.Series(
         {
             "excluded": n_excluded,
             "unreachable": unreachable,
-            "no_channel": len(cand) - len(usable),
+            "no_channel": len(pos) - len(usable),
             "duplicate": len(usable) - len(deduped),
             "over_cap": len(deduped) - len(capped),
         },
         name="dropped",
     )
+    rows = _frame(cand, capped, table, cust.index, evidence)
     return ContactList(
         rows=rows,
-        candidates=cand[[*COLUMNS]].reset_index(drop=True),
+        candidates=_frame(cand, slice(None), table, cust.index, evidence),
         summary=_summary(rows),
         dropped=dropped,
         notes=tuple(notes),
     )
+
+
+#: what a trigger finds, per candidate: the customer's position, the due day, the reason, the
+#: rule's score and the offer (and, once gathered, the rule's row in the table)
+_FOUND = {
+    "_pos": "int64",
+    "due_date": "datetime64[ns]",
+    "reason": object,
+    "score": "float64",
+    "offer": object,
+    "_rule": "int64",
+}
+
+
+def _found(pos, due, reason, score=None, offer=None) -> dict[str, np.ndarray]:
+    """A trigger's candidates as arrays (a single due day or score is repeated)."""
+    pos = np.asarray(pos, dtype="int64")
+    n = len(pos)
+    out = {
+        "_pos": pos,
+        "due_date": np.broadcast_to(np.asarray(due, dtype="datetime64[ns]"), n).copy(),
+        "reason": np.asarray(reason, dtype=object) if n else np.array([], dtype=object),
+        "score": np.full(n, np.nan) if score is None else np.asarray(score, dtype="float64"),
+    }
+    if np.ndim(out["reason"]) == 0 or len(out["reason"]) != n:
+        out["reason"] = np.full(n, reason, dtype=object)
+    if offer is not None:
+        out["offer"] = np.asarray(offer, dtype=object)
+    return out
+
+
+def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.DataFrame):
+    """Rows ``which`` of the candidates as a frame of :data:`COLUMNS`: ids and evidence from
+    the customers' positions, rule, type and channel by name."""
+    pos, rule = cand["_pos"][which], cand["_rule"][which]
+    channel = np.asarray([*CHANNELS, np.nan], dtype=object)[cand["channel"][which]]
+    text = lambda values: pd.Series(values, dtype=object)  # noqa: E731 - no copy into Arrow
+    out = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids.take(pos).array),
+            "type": text(table["type"].to_numpy(object)[rule]),
+            "rule": text(table["rule"].to_numpy(object)[rule]),
+            "reason": text(cand["reason"][which]),
+            "priority": table["priority"].to_numpy("int64")[rule],
+            "channel": text(channel),
+            "due_date": cand["due_date"][which],
+            "offer": text(cand["offer"][which]),
+            "score": cand["score"][which],
+        }
+    )
+    facts = evidence.take(pos).reset_index(drop=True)
+    return pd.concat([out, facts], axis=1)[COLUMNS]
+
+
+#: the tier of a customer with no purchase in the last 365 days (no tier to rank by)
+NO_TIER = "no purchase in 12 months"
+
+
+def counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Contacts by type × member tier (rows: types in :data:`TYPES` order, tiers in
+    :data:`closedloop.rfm.MEMBER_TIERS` order, only the pairs that occur) × channel (columns,
+    :data:`CHANNELS` and ``total``), with a ``total`` row: what the week asks of each channel."""
+    tier = rows["member_tier"].astype("object")
+    tier = tier.where(tier.notna() & (tier != "nan"), NO_TIER)
+    frame = pd.DataFrame(
+        {
+            "type": pd.Categorical(rows["type"], categories=list(TYPES)),
+            "tier": pd.Categorical(tier, categories=[*rfm.MEMBER_TIERS, NO_TIER]),
+            "channel": pd.Categorical(rows["channel"], categories=list(CHANNELS)),
+        }
+    )
+    table = frame.groupby(["type", "tier", "channel"], observed=True).size()
+    table = table.unstack("channel", fill_value=0).reindex(columns=list(CHANNELS), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table = table.reset_index().astype({"type": "object", "tier": "object"})
+    total = pd.DataFrame([{"type": "total", "tier": "", **table[[*CHANNELS, "total"]].sum()}])
+    out = pd.concat([table, total], ignore_index=True)
+    out.columns.name = None
+    return out.astype({c: "int64" for c in [*CHANNELS, "total"]})
+
+
+def top_reasons(rows: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """The ``n`` rules behind most contacts: ``rule, type, contacts, share`` and ``example``,
+    the reason of the rule's first contact in the list's order (its strongest case)."""
+    if rows.empty:
+        return pd.DataFrame(columns=["rule", "type", "contacts", "share", "example"])
+    grouped = rows.groupby("rule", sort=False)
+    table = grouped.agg(
+        type=("type", "first"),
+        contacts=("customer_id", "size"),
+        priority=("priority", "first"),
+        example=("reason", "first"),
+    ).reset_index()
+    table["share"] = table["contacts"] / len(rows)
+    table = table.sort_values(["contacts", "priority"], ascending=[False, True], kind="stable")
+    return table[["rule", "type", "contacts", "share", "example"]].head(n).reset_index(drop=True)
 
 
 def exclusion_ids(exclude) -> pd.Index:
@@ -280,22 +373,46 @@ def exclusion_ids(exclude) -> pd.Index:
     return pd.Index(pd.Series(list(exclude), dtype="object").dropna().astype("str").unique())
 
 
+def file_names(parquet: bool = True) -> list[str]:
+    """The files :func:`write_contacts` writes, in order."""
+    names = []
+    for channel in CHANNELS:
+        names += [f"contacts_{channel}.csv"] + ([f"contacts_{channel}.parquet"] if parquet else [])
+    return [*names, "contacts_summary.csv"]
+
+
 def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[Path]:
     """One file per channel, ``contacts_<channel>.csv`` (and ``.parquet``), with
-    :data:`EXPORT_COLUMNS` in that order, dates as ISO days; plus ``contacts_summary.csv``.
-    A channel with no contact still gets its (empty) file, so an import job finds it."""
+    :data:`EXPORT_COLUMNS` in that order, dates as ISO days, text in double quotes; plus
+    ``contacts_summary.csv``. A channel with no contact still gets its (empty) file, so an
+    import job finds it. Written by Arrow's CSV and Parquet writers (pyarrow)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    rows = contacts.rows[EXPORT_COLUMNS].copy()
-    rows["due_date"] = rows["due_date"].dt.strftime("%Y-%m-%d")
+    rows = contacts.rows[EXPORT_COLUMNS]
+    text = lambda column: _arrow(rows[column]).cast(pa.string())  # noqa: E731
+    table = pa.table(
+        {
+            "customer_id": text("customer_id"),
+            "type": text("type"),
+            "reason": text("reason"),
+            "priority": pa.array(rows["priority"].to_numpy("int64")),
+            "channel": text("channel"),
+            "due_date": pc.strftime(pa.array(rows["due_date"].to_numpy()), "%Y-%m-%d"),
+            "offer": text("offer"),
+        }
+    )
+    header = ",".join(EXPORT_COLUMNS) + "\n"
+    options = pacsv.WriteOptions(include_header=False)
     for channel in CHANNELS:
-        part = rows[rows["channel"] == channel].reset_index(drop=True)
-        path = folder / f"contacts_{channel}.csv"
-        part.to_csv(path, index=False, lineterminator="\n")
+        part = table.filter(pc.equal(table["channel"], channel))
+        path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
+        with path.open("wb") as handle:
+            handle.write(header.encode())
+            pacsv.write_csv(part, handle, options)
         written.append(path)
         if parquet:
-            part.astype({"priority": "int64"}).to_parquet(path.with_suffix(".parquet"), index=False)
+            pq.write_table(part, path.with_suffix(".parquet"))
             written.append(path.with_suffix(".parquet"))
     summary = folder / "contacts_summary.csv"
     contacts.summary.to_csv(summary, lineterminator="\n")
@@ -330,9 +447,14 @@ def _check_rules(rules: pd.DataFrame) -> pd.DataFrame:
 
 
 def _customers(customers, day) -> pd.DataFrame:
+    """The customers known by ``day``, one row per id (the first), sorted by id."""
     cust = to_pandas(customers, "contact_list customers", ("customer_id",)).copy()
     cust["customer_id"] = cust["customer_id"].astype("str")
-    cust = cust.drop_duplicates("customer_id").set_index("customer_id")
+    if not cust["customer_id"].is_monotonic_increasing:
+        cust = cust.sort_values("customer_id", kind="stable")
+    ids = _arrow(cust["customer_id"])
+    new = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+    cust = cust[np.r_[True, new]].set_index("customer_id")  # sorted: no hashing
     for column in ("join_date", "birthday"):
         if column in cust:
             cust[column] = pd.to_datetime(cust[column]).dt.normalize().astype("datetime64[ns]")
@@ -345,51 +467,71 @@ def _customers(customers, day) -> pd.DataFrame:
 
 
 def _evidence(transactions, cust, day, ledger, table, expiry, notes):
-    """The evidence per known customer, and the tables the triggers read."""
-    year = rfm.rfm_table(transactions, day, period_days=365)
+    """The evidence per known customer (in ``cust`` order), and what the triggers read: one pass
+    over the transactions (:func:`closedloop.summaries.per_customer` with the year's window and
+    the two churn periods) gives the year's spend (tiers, upgrade) and the churn levels."""
+    windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
+    per = summaries.per_customer(transactions, day, windows=windows, source="transactions")
+    per = per[per["orders"].to_numpy() > 0]
+    if per.empty:
+        raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
+    at = _positions(cust.index, per.index)
+    in_year = per["orders_year"].to_numpy() > 0
+    # the year's orders and spend: what membership tiers and the upgrade rule read
+    year = pd.DataFrame(
+        {"frequency": per["orders_year"], "revenue": per["revenue_year"]}, index=per.index
+    )[in_year]
+    year.attrs = {"asof": day, "period_days": 365}
     tiers = rfm.member_tiers(year)
-    churn = rfm.churn_severity(transactions, day)
-    evidence = pd.DataFrame(index=cust.index)
-    evidence["member_tier"] = tiers.astype("str").reindex(cust.index)
-    evidence["churn_level"] = churn["severity"].astype("str").reindex(cust.index)
-    facts = {"rfm": year, "churn": churn}
+    churn = rfm.churn_from_summary(per, day)
+    n = len(cust)
+    evidence = pd.DataFrame(index=pd.RangeIndex(n))
+    evidence["member_tier"] = _placed(n, at[in_year], _names(tiers))
+    evidence["churn_level"] = _placed(n, at, _names(churn["severity"]))
+    facts = {"year": year, "year_at": at[in_year], "churn": churn, "churn_at": at}
     if ledger is not None:
         days = table.loc[table["rule"] == "points_expiring", "days"]
         window = int(days.iloc[0]) if len(days) and pd.notna(days.iloc[0]) else 30
         held = points.balances(ledger, day, expiry, expiring_days=window)
-        facts["points"] = held
-        evidence["points_balance"] = held["balance"].reindex(cust.index)
-        evidence["points_expiring"] = held["expiring"].reindex(cust.index)
+        held_at = _positions(cust.index, held.index)
+        facts["points"], facts["points_at"] = held, held_at
+        evidence["points_balance"] = _placed(n, held_at, held["balance"].to_numpy(float))
+        evidence["points_expiring"] = _placed(n, held_at, held["expiring"].to_numpy(float))
     else:
         evidence["points_balance"] = np.nan
         evidence["points_expiring"] = np.nan
         if "points_expiring" in set(table["rule"]):
             notes.append("points_expiring: no points ledger given")
     if "join_date" in cust:
-        evidence["days_since_join"] = (day - cust["join_date"]).dt.days.astype("Int64")
+        evidence["days_since_join"] = (day - cust["join_date"]).dt.days.astype("Int64").to_numpy()
     else:
-        evidence["days_since_join"] = pd.array([pd.NA] * len(cust), dtype="Int64")
-    evidence.index.name = "customer_id"
+        evidence["days_since_join"] = pd.array([pd.NA] * n, dtype="Int64")
     return evidence, facts
 
 
-def _trigger(
-    spec, transactions, cust, day, week_days, facts, evidence, notes, items, basket_rules, audience
-):
+def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, basket_rules, audience):
+    """One rule's candidates: ``_pos`` (the customer's position in ``cust``, -1 for a customer
+    not there), ``due_date``, ``reason`` and, where the rule ranks, ``score``."""
     rule = spec.rule
     days = None if pd.isna(spec.days) else int(spec.days)
     if rule == "onboarding":
         if "join_date" not in cust:
             notes.append("onboarding: customers have no join_date")
             return None
-        due = kpi.touches_due(cust.reset_index(), day, horizon_days=week_days)
+        by_position = {
+            "customer_id": np.arange(len(cust)),
+            "join_date": cust["join_date"].to_numpy(),
+        }
+        if "is_member" in cust:
+            by_position["is_member"] = cust["is_member"].to_numpy()
+        due = kpi.touches_due(pd.DataFrame(by_position), day, horizon_days=week_days)
         n = len(kpi.TOUCH_DAYS)
         step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
         reason = [
             f"onboarding touch {step.get(t, '?')} of {n}: day {t} after joining on {j:%Y-%m-%d}"
             for t, j in zip(due["touch_day"], due["join_date"], strict=True)
         ]
-        return due.assign(reason=reason)[["customer_id", "due_date", "reason"]]
+        return _found(due["customer_id"].to_numpy(), due["due_date"], reason)
     if rule in ("birthday", "anniversary"):
         column = "birthday" if rule == "birthday" else "join_date"
         if column not in cust:
@@ -399,33 +541,32 @@ def _trigger(
     if rule.startswith("winback_"):
         level = rule.removeprefix("winback_")
         churn = facts["churn"]
-        hit = churn[churn["severity"].astype("str") == level]
-        reason = [
-            f"{level} churn: no purchase in the last two periods, {r} days since the last one"
-            if gone
-            else f"{level} churn: orders {p} → {q} and spend {a:,.0f} → {b:,.0f} against the"
-            f" previous period; {r} days since the last purchase"
-            for r, gone, p, q, a, b in zip(
-                hit["recency_days"],
-                hit["lapsed_before"],
-                hit["orders_prev"],
-                hit["orders_now"],
-                hit["revenue_prev"],
-                hit["revenue_now"],
-                strict=True,
-            )
-        ]
-        return pd.DataFrame(
-            {
-                "customer_id": hit.index,
-                "due_date": day,
-                "reason": reason,
-                "score": hit["fall"].fillna(1.0).to_numpy(),
-            }
+        mask = (churn["severity"] == level).to_numpy()
+        hit = churn[mask]
+        gone = hit["lapsed_before"].to_numpy()
+        recency = _shown(hit["recency_days"].to_numpy(), "d")
+        head = f"{level} churn: "
+        fell = (
+            head
+            + "orders "
+            + _shown(hit["orders_prev"].to_numpy(), "d")
+            + " → "
+            + _shown(hit["orders_now"].to_numpy(), "d")
+            + " and spend "
+            + _shown(hit["revenue_prev"].to_numpy(), ",.0f")
+            + " → "
+            + _shown(hit["revenue_now"].to_numpy(), ",.0f")
+            + " against the previous period; "
+            + recency
+            + " days since the last purchase"
         )
+        lapsed = (
+            head + "no purchase in the last two periods, " + recency + " days since the last one"
+        )
+        reason = np.where(gone, lapsed, fell)
+        return _found(facts["churn_at"][mask], day, reason, hit["fall"].fillna(1.0).to_numpy())
     if rule == "upgrade":
-        year = facts["rfm"]
-        up = rfm.upgrade_candidates(year)
+        up = rfm.upgrade_candidates(facts["year"])
         horizon = days or 30
         pace = up["value"] / 365 * horizon
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
@@ -442,49 +583,89 @@ def _trigger(
                 strict=True,
             )
         ]
-        return pd.DataFrame(
-            {
-                "customer_id": up.index,
-                "due_date": day,
-                "reason": reason,
-                "score": (chance * up["value"]).to_numpy(),
-            }
-        )
+        score = (chance * up["value"]).to_numpy()
+        return _found(_positions(cust.index, up.index), day, reason, score)
     if rule == "points_expiring":
         if "points" not in facts:
             return None
         held = facts["points"]
-        hit = held[held["expiring"] > 0]
+        mask = (held["expiring"] > 0).to_numpy()
+        hit = held[mask]
         reason = [
             f"{e:,.0f} points expire by {by:%Y-%m-%d} (balance {b:,.0f})"
             for e, by, b in zip(hit["expiring"], hit["expiring_by"], hit["balance"], strict=True)
         ]
-        return pd.DataFrame(
-            {
-                "customer_id": hit.index,
-                "due_date": day,
-                "reason": reason,
-                "score": hit["expiring"].to_numpy(),
-            }
-        )
+        return _found(facts["points_at"][mask], day, reason, hit["expiring"].to_numpy())
     if rule == "audience":
         if not audience:
             return None
         parts = [
-            pd.DataFrame({"customer_id": exclusion_ids(list(ids)), "reason": str(name)})
+            _found(_positions(cust.index, exclusion_ids(list(ids))), day, str(name))
             for name, ids in audience.items()
         ]
-        return pd.concat(parts, ignore_index=True).assign(due_date=day)
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     if rule == "next_best_offer":
         if items is None or basket_rules is None:
             notes.append("next_best_offer: needs items and basket_rules")
             return None
-        return _next_best_offer(transactions, items, basket_rules, day, days or 30, spec.offer)
+        found = _next_best_offer(transactions, items, basket_rules, day, days or 30, spec.offer)
+        if found is None:
+            return None
+        return _found(
+            _positions(cust.index, found["customer_id"]),
+            day,
+            found["reason"].to_numpy(object),
+            found["score"].to_numpy(),
+            found["offer"].to_numpy(object),
+        )
     return None  # pragma: no cover - _check_rules admits only the triggers above
 
 
+def _shown(values: np.ndarray, spec: str) -> np.ndarray:
+    """``values`` as text by the format ``spec``, each distinct value formatted once (a ``.0f``
+    spec rounds as :func:`numpy.rint` does, so the rounded values stand for the originals)."""
+    if spec.endswith(".0f"):
+        values = np.rint(values)
+    distinct, where = np.unique(values, return_inverse=True)
+    return np.array([format(v, spec) for v in distinct.tolist()], dtype=object)[where.ravel()]
+
+
+def _positions(ids: pd.Index, values) -> np.ndarray:
+    """Where each of ``values`` is in the unique ``ids`` (-1: not there), by Arrow's hash
+    lookup (pandas' on Arrow strings compares in Python)."""
+    return (
+        pc.index_in(_arrow(values), value_set=_arrow(ids))
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype("int64")
+    )
+
+
+def _names(values: pd.Series) -> np.ndarray:
+    """A categorical's values as an object array of text (NaN where missing)."""
+    names = np.asarray([*values.cat.categories.astype("str"), np.nan], dtype=object)
+    return names[values.cat.codes.to_numpy()]
+
+
+def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` put at positions ``at`` of an array of ``n`` (NaN elsewhere; -1 left out)."""
+    out = np.full(n, np.nan, dtype=object if values.dtype == object else "float64")
+    known = at >= 0
+    out[at[known]] = values[known]
+    return out
+
+
+def _arrow(values) -> pa.Array:
+    """Text ids or words as an Arrow array (no copy when they are Arrow already)."""
+    found = pa.array(values.array if isinstance(values, pd.Series | pd.Index) else values)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return found if found.type == pa.large_string() else found.cast(pa.large_string())
+
+
 def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataFrame:
-    """Customers whose birthday / join anniversary falls in the week: the day it falls on."""
+    """Customers whose birthday / join anniversary falls in the week (their positions in
+    ``dates``): the day it falls on."""
     month = dates.dt.month.to_numpy()
     mday = dates.dt.day.to_numpy()
     due = np.full(len(dates), np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -510,7 +691,7 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataF
             f" on {j:%Y-%m-%d}"
             for d, y, j in zip(when, years, pd.DatetimeIndex(origin), strict=True)
         ]
-    return pd.DataFrame({"customer_id": dates.index[hit], "due_date": when, "reason": reason})
+    return _found(np.flatnonzero(hit), when, reason)
 
 
 def _next_best_offer(transactions, items, rules_frame, day, days, offer) -> pd.DataFrame:
@@ -564,21 +745,21 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer) -> pd.D
 
 
 def _among(values, ids: pd.Index) -> np.ndarray:
-    """Which ``values`` are in the unique ``ids`` (a hash lookup; ``isin`` on Arrow strings
-    compares in Python)."""
-    return pd.Index(ids.astype("object")).get_indexer(pd.Index(values).astype("object")) >= 0
+    """Which ``values`` are in the unique ``ids``."""
+    return pc.is_in(_arrow(values), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
 
 
-def _channel(cand: pd.DataFrame, cust: pd.DataFrame) -> pd.Series:
-    """The strongest channel of each candidate's rule on which the customer is reachable."""
-    out = pd.Series(None, index=cand.index, dtype="object")
-    reach = cust[[f"reach_{c}" for c in CHANNELS]]
-    flags = reach.reindex(cand["customer_id"]).fillna(False).to_numpy(dtype=bool)
-    for allowed in cand["_channels"].unique():
-        mine = (cand["_channels"] == allowed).to_numpy()
-        for channel in reversed([c for c in str(allowed).split() if c in CHANNELS]):
-            on = mine & flags[:, CHANNELS.index(channel)]
-            out[on] = channel
+def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """The strongest channel (its index in :data:`CHANNELS`, -1 for none) among each
+    candidate's rule's ``allowed`` channels on which the customer is reachable (``reach``:
+    customers × :data:`CHANNELS`)."""
+    out = np.full(len(pos), -1, dtype="int64")
+    flags = reach[pos]
+    for k, names in enumerate(allowed):
+        mine = rule == k
+        for channel in reversed([c for c in str(names).split() if c in CHANNELS]):
+            j = CHANNELS.index(channel)
+            out[mine & flags[:, j]] = j
     return out
 
 

@@ -173,6 +173,54 @@ TERMS: dict[str, Term] = {
         "closedloop.points.threshold_groups",
         "A close, B above, C active, D far; closest first",
     ),
+    "points_threshold": Term(
+        "points threshold",
+        "积分门槛",
+        "closedloop.points.threshold_groups",
+        "the balance that moves behaviour (1500 in the method); activation targets sit near it",
+    ),
+    "points_group_a": Term(
+        "group A: close",
+        "A 组：接近门槛",
+        "closedloop.points.threshold_groups",
+        "within 300 points below the threshold (1200 to 1499 at 1500); activate first",
+    ),
+    "points_group_b": Term(
+        "group B: above",
+        "B 组：已过门槛",
+        "closedloop.points.threshold_groups",
+        "at or above the threshold (2000 at 1500) and not active; a reminder turns points into a visit",
+    ),
+    "points_group_c": Term(
+        "group C: active",
+        "C 组：已活跃",
+        "closedloop.points.threshold_groups",
+        "already active in the programme (redeemed in the last 90 days); keep them going",
+    ),
+    "points_group_d": Term(
+        "group D: far",
+        "D 组：距门槛较远",
+        "closedloop.points.threshold_groups",
+        "more than 300 points below the threshold and not active",
+    ),
+    "issue_ratio": Term(
+        "issue ratio",
+        "积分发放比例",
+        "closedloop.points.programme_cost",
+        "about 1 yuan spent = 1 point",
+    ),
+    "redemption_ratio": Term(
+        "redemption ratio",
+        "积分兑换比例",
+        "closedloop.points.programme_cost",
+        "about 100 points = 1 yuan of redeemed value",
+    ),
+    "cost_rate": Term(
+        "average cost rate",
+        "平均成本率",
+        "closedloop.points.programme_cost",
+        "what one yuan of redeemed value costs the brand",
+    ),
     "three_stage_activation": Term(
         "three-stage activation",
         "三段式激活（侦测、重点突破、扩大战果）",
@@ -314,6 +362,13 @@ TERMS: dict[str, Term] = {
         "closedloop.basket.cross_sell",
         "recommend a pair only when lift > 1; among those, by confidence",
     ),
+    "next_contacts": Term(
+        "Next contacts",
+        "下一步联络",
+        "closedloop.pdca.next_contacts",
+        "who to contact in the week after the Check, why and through which channel; no holdout"
+        " customer",
+    ),
     "history": Term(
         "PDCA history", "PDCA 历史", "reports/ledger.csv", "earlier cycles of this campaign"
     ),
@@ -367,6 +422,17 @@ PHRASES: dict[str, str] = {
     "Progress: conversion so far and the lift over the holdout": "进度：迄今的转化与相对对照组的提升",
     "conversion so far, by arm": "各分组迄今的转化率",
     "relative lift over the holdout so far (95% interval), from 10 holdout buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
+    # the next contacts
+    "The week's contact lists hold": "本周联络名单共",
+    "contacts for": "次联络，涉及",
+    "customers in the week from": "位客户，自以下日期起一周：",
+    "Left out:": "未列入：",
+    "holdout customers": "位对照组客户",
+    "customers reachable on none of the channels": "位任何渠道都无法触达的客户",
+    "contacts over the weekly cap": "次超出每周上限的联络",
+    "contacts by type, member tier and channel": "按联络类型、会员等级和渠道的联络数",
+    "the triggers behind most contacts, each with its strongest case": "联络最多的触发规则，各附最强的一例",
+    "written beside this report for the SCRM import, one file per channel (and Parquet)": "写在本报告旁，供 SCRM 导入：每个渠道一个文件（另有 Parquet）",
     # report sentences and captions
     "cycle": "周期",
     "period": "活动期",
@@ -570,8 +636,51 @@ PHRASES: dict[str, str] = {
 }
 
 
+#: the contact rules (:data:`closedloop.contacts.RULES`), channels and member tiers as the report
+#: names them, English and Chinese (the contact types: :data:`closedloop.contacts.TYPES`)
+CONTACT_WORDS: dict[str, tuple[str, str]] = {
+    "onboarding": ("onboarding touch", "新客跟进节点"),
+    "birthday": ("birthday", "生日"),
+    "points_expiring": ("points about to expire", "积分即将过期"),
+    "winback_light": ("light churn", "轻度流失"),
+    "winback_medium": ("medium churn", "中度流失"),
+    "winback_heavy": ("heavy churn", "重度流失"),
+    "upgrade": ("close to the next tier", "接近升级"),
+    "anniversary": ("join anniversary", "入会周年"),
+    "audience": ("bought before", "曾购买"),
+    "next_best_offer": ("next best offer", "下一最佳推荐"),
+    "wecom": ("WeCom one-to-one", "企业微信一对一"),
+    "group": ("WeCom group", "社群"),
+    "app": ("official account / app", "公众号 / App"),
+    "sms": ("SMS", "短信"),
+    "platinum": ("platinum", "白金"),
+    "gold": ("gold", "黄金"),
+    "regular": ("regular", "普通"),
+    "no purchase in 12 months": ("no purchase in 12 months", "12 个月内未购买"),
+    "total": ("total", "合计"),
+}
+
+
+def contact_word(key: str, language: Language = "en") -> str:
+    """A contact rule, channel or member tier in ``language`` (other text as it is)."""
+    en, zh = CONTACT_WORDS.get(key, (key, key))
+    return zh if language == "zh" else en
+
+
 #: table headers as the report shows them, English and Chinese (never a snake_case name)
 COLUMNS: dict[str, tuple[str, str]] = {
+    "contact_type": ("Contact type", "联络类型"),
+    "contact_rule": ("Trigger", "触发规则"),
+    "member_tier": ("Member tier", "会员等级"),
+    "channel_wecom": ("WeCom one-to-one", "企业微信一对一"),
+    "channel_group": ("WeCom group", "社群"),
+    "channel_app": ("Official account / app", "公众号 / App"),
+    "channel_sms": ("SMS", "短信"),
+    "contacts": ("Contacts", "联络数"),
+    "contacts_total": ("Total", "合计"),
+    "contact_share": ("Share of contacts", "联络占比"),
+    "example": ("Example reason", "示例理由"),
+    "file": ("File", "文件"),
     "expected_by_now": ("Expected by now", "截至目前应达"),
     "week": ("Week of", "周（起始日）"),
     "purchases": ("Purchases", "购买次数"),

@@ -272,11 +272,13 @@ def read_items(data, columns=None, source=None, encoding=None, **_) -> pd.DataFr
     return _read(ITEMS, data, columns, None, source, encoding=encoding)
 
 
-def read_points(data, columns=None, asof=None, source=None) -> pd.DataFrame:
+def read_points(
+    data, columns=None, asof=None, source=None, date_format=None, encoding=None, timezone=None
+) -> pd.DataFrame:
     """The points ledger (积分): one row per event, ``customer_id, date, points, kind`` with
     ``kind`` one of earn, redeem, expire and ``points`` a number >= 0 (the kind gives the
     direction); optional ``order_id``. Worked by :mod:`closedloop.points`."""
-    frame = _read(POINTS, data, columns, asof, source)
+    frame = _read(POINTS, data, columns, asof, source, None, date_format, encoding, timezone)
     source = frame.attrs["quality"]["source"]
     kind = frame["kind"].astype("str").str.strip().str.lower()
     bad = ~kind.isin(POINT_KINDS)

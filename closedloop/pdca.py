@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, summaries
+from closedloop import contacts as contacts_mod
 from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
@@ -33,11 +34,13 @@ __all__ = [
     "CampaignData",
     "Check",
     "CustomerBase",
+    "NextContacts",
     "Plan",
     "act",
     "as_of",
     "check",
     "load",
+    "next_contacts",
     "period_elapsed",
     "run_check",
     "summary",
@@ -49,6 +52,8 @@ FUNNEL_FIRST_STAGE = "touch"
 SUMMARY_FILE, NEXT_PLAN_FILE = "summary.json", "next_plan.yaml"
 #: the Do handoff: the next cycle's assignment list, beside the next plan
 NEXT_ASSIGNMENTS_FILE = "next_assignments.csv"
+#: the next cycle's contact lists, a folder beside the report (:func:`write`)
+CONTACTS_DIR = "contacts"
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class CampaignData:
     customers: pd.DataFrame | None = None
     items: pd.DataFrame | None = None
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    points: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,20 @@ class Check:
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: treated against holdout in the days after the period (``follow_up_days``), else None
     follow_up: follow_up_mod.FollowUp | None = None
+    #: the next cycle's contact lists (:func:`next_contacts`; None before it, or without
+    #: transactions and customers)
+    contacts: NextContacts | None = None
+
+
+@dataclass(frozen=True)
+class NextContacts:
+    """The contact lists of the week from the Check's as-of day (React, 联络名单): ``week``
+    (:func:`closedloop.contacts.contact_list`) with every holdout customer left out — ``holdout``
+    of them, this cycle's and the next one's (the Act step's assignment list) — written by
+    :func:`write` into :data:`CONTACTS_DIR` (:func:`closedloop.contacts.file_names`)."""
+
+    week: contacts_mod.ContactList
+    holdout: int
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -231,7 +251,12 @@ def load(plan: Plan, asof=None) -> CampaignData:
             if frame is not None
         ]
     )
-    return CampaignData(assignments, outcomes, tx, events, customers, items, quality)
+    points = (
+        io.read_points(paths.points, cols.get("points"), asof=asof, **_formats(plan, "points"))
+        if paths.points
+        else None
+    )
+    return CampaignData(assignments, outcomes, tx, events, customers, items, quality, points)
 
 
 def _formats(plan: Plan, table: str) -> dict:
@@ -404,8 +429,10 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
 def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, Plan]:
     """The Check of a plan file and the next plan: load, check, act."""
     plan = Plan.from_yaml(plan_path)
-    result = check(plan, load(plan, asof=asof or None), asof=asof or None, seed=seed)
-    return result, act(result)
+    data = load(plan, asof=asof or None)
+    result = check(plan, data, asof=asof or None, seed=seed)
+    next_plan = act(result)
+    return next_contacts(result, next_plan, data), next_plan
 
 
 def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
@@ -549,8 +576,10 @@ def write(
     into its arms and holdout within segments (:func:`closedloop.assign.randomise`, seeded by
     campaign and cycle). The next plan reads that list, derives its outcomes from the
     transactions, and names every data path relative to ``folder``, so it runs from where it
-    is written (a report folder, or where ``closedloop next`` copies it). Returns the summary
-    and next-plan paths."""
+    is written (a report folder, or where ``closedloop next`` copies it). The next cycle's
+    contact lists, when the Check has them (:func:`next_contacts`), go into
+    :data:`CONTACTS_DIR` (:func:`closedloop.contacts.write_contacts`). Returns the summary and
+    next-plan paths."""
     folder = Path(folder)
     summary_file, next_file = folder / SUMMARY_FILE, folder / NEXT_PLAN_FILE
     if next_plan.status == "ready" and result.assignments is not None:
@@ -561,11 +590,47 @@ def write(
             data["outcomes"] = None  # next cycle's outcomes come from its transactions
         next_plan = next_plan.model_copy(update={"data": next_plan.data.model_copy(update=data)})
     next_plan.to_yaml(next_file, relative_to=folder)
+    if result.contacts is not None:
+        contacts_mod.write_contacts(result.contacts.week, folder / CONTACTS_DIR)
     record = summary(result, next_plan, run_id)
     if plan_path is not None:
         record["plan_path"] = str(Path(plan_path).resolve())
     summary_file.write_text(json.dumps(record, indent=2, default=str))
     return summary_file, next_file
+
+
+def next_contacts(result: Check, next_plan: Plan, data: CampaignData) -> Check:
+    """The Check with the next cycle's contact lists (:class:`NextContacts`): who to contact in
+    the week from the as-of day, why and through which channel, from the transactions, the
+    customers (join dates, birthdays, reachability), the points ledger and the items with the
+    Check's basket rules. Nobody in a holdout is in them: neither this cycle's (still the
+    comparison) nor the next one's, drawn as :func:`write` draws it. Unchanged without
+    transactions or customers."""
+    if data.transactions is None or data.customers is None:
+        return result
+    plan, holdout = result.plan, []
+    if result.assignments is not None:
+        now = result.assignments
+        holdout.append(now.loc[now["arm"].astype(str) == plan.control, "customer_id"])
+        if next_plan.status == "ready":
+            upcoming = next_assignments(now, next_plan)
+            holdout.append(
+                upcoming.loc[upcoming["arm"].astype(str) == next_plan.control, "customer_id"]
+            )
+    ids = contacts_mod.exclusion_ids(pd.concat(holdout) if holdout else None)
+    extra = {}
+    if data.items is not None and result.cross_sell is not None:
+        extra = {"items": data.items, "basket_rules": result.cross_sell}
+    week = contacts_mod.contact_list(
+        data.transactions,
+        data.customers,
+        result.asof,
+        points_ledger=data.points,
+        exclude=ids,
+        **extra,
+    )
+    found = NextContacts(week=week, holdout=int(week.dropped["excluded"]))
+    return replace(result, contacts=found)
 
 
 def next_assignments(assignments: pd.DataFrame, next_plan: Plan) -> pd.DataFrame:

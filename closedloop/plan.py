@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes")
+TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes", "points")
 
 
 #: a plan is a few kilobytes; anything much larger is not a plan
@@ -277,6 +277,7 @@ class DataPaths(_Strict):
     events: Path | None = None
     customers: Path | None = None
     items: Path | None = None
+    points: Path | None = None  # the points ledger: reminders of expiring points
 
     @model_validator(mode="after")
     def _outcomes_source(self):

@@ -113,8 +113,10 @@ def run(
     campaign = out / plan.campaign
     if not suffix and _taken(campaign, run_id):
         raise RunExists(_exists(campaign / run_id))
-    check = pdca.check(plan, pdca.load(plan, asof=asof or None), asof=asof or None)
+    data = pdca.load(plan, asof=asof or None)
+    check = pdca.check(plan, data, asof=asof or None)
     next_plan = pdca.act(check)
+    check = pdca.next_contacts(check, next_plan, data)
     run_id, partial = _reserve(campaign, run_id, suffix)
     final = campaign / run_id
     try:

@@ -67,7 +67,9 @@ __all__ = [
     "UPGRADE_WITHIN",
     "VALUABLE_SHARE",
     "Migration",
+    "churn_from_summary",
     "churn_severity",
+    "churn_windows",
     "head_share",
     "head_share_curve",
     "lifecycle_stage",
@@ -766,17 +768,10 @@ def churn_severity(
     if basis not in CHURN_BASES:
         raise DataError("churn_severity", f"basis must be 'periods' or 'rhythm', got {basis!r}")
     day = summaries.day(asof)
-    now_start = summaries.period_start(day, period_days)
-    prev_start = now_start - pd.Timedelta(days=period_days)
-    windows = {"now": (now_start, None), "prev": (prev_start, now_start - pd.Timedelta(days=1))}
+    windows = churn_windows(day, period_days)
     if basis == "periods":
-        falls = tuple(float(f) for f in falls)
-        if len(falls) != 3 or not all(a < b for a, b in pairwise((0, *falls))) or falls[2] > 1:
-            raise DataError(
-                "churn_severity", f"falls needs 3 increasing values in (0, 1], got {falls}"
-            )
         per = _buyers(transactions, day, None, "churn_severity transactions", windows=windows)
-        out = _churn_by_periods(per, day, falls)
+        out = churn_from_summary(per, day, falls)
     else:
         thresholds = sorted(float(t) for t in thresholds)
         if len(thresholds) != len(CHURN_LEVELS) - 1:
@@ -786,6 +781,28 @@ def churn_severity(
         per = _buyers(transactions, day, None, "churn_severity transactions", windows=windows)
         out = _churn_by_rhythm(per, day, thresholds, fall)
     out.attrs["basis"] = basis
+    return out
+
+
+def churn_windows(asof, period_days: int = CHURN_PERIOD_DAYS) -> dict[str, tuple]:
+    """The two periods :func:`churn_severity` compares, as :func:`closedloop.summaries.per_customer`
+    windows: ``now``, the last ``period_days`` days to asof, and ``prev``, the ones before."""
+    now_start = summaries.period_start(asof, period_days)
+    prev_start = now_start - pd.Timedelta(days=period_days)
+    return {"now": (now_start, None), "prev": (prev_start, now_start - pd.Timedelta(days=1))}
+
+
+def churn_from_summary(
+    per: pd.DataFrame, asof, falls: Sequence[float] = CHURN_FALLS
+) -> pd.DataFrame:
+    """:func:`churn_severity` (``basis="periods"``) from a summary already made: ``per`` is
+    :func:`closedloop.summaries.per_customer` over all history with :func:`churn_windows`, the
+    customers who bought (``orders > 0``); for a caller that aggregates once for several uses."""
+    falls = tuple(float(f) for f in falls)
+    if len(falls) != 3 or not all(a < b for a, b in pairwise((0, *falls))) or falls[2] > 1:
+        raise DataError("churn_severity", f"falls needs 3 increasing values in (0, 1], got {falls}")
+    out = _churn_by_periods(per, summaries.day(asof), falls)
+    out.attrs["basis"] = "periods"
     return out
 
 

@@ -20,6 +20,7 @@ from closedloop.glossary import (
     change_field,
     change_to,
     column,
+    contact_word,
     label,
     metric_name,
     reason,
@@ -41,6 +42,7 @@ __all__ = [
     "header",
     "history",
     "lift",
+    "next_contacts",
     "plan_recap",
     "scorecard",
     "shown",
@@ -116,7 +118,9 @@ def shown(check: pdca.Check) -> list[str]:
         "customer_base": check.customer_base is not None,
         "cross_sell": check.cross_sell is not None,
     }
-    order = ["plan_recap", "scorecard", "lift", *filled, "act", "history", "appendix"]
+    contacts = {"next_contacts": getattr(check, "contacts", None) is not None}
+    order = ["plan_recap", "scorecard", "lift", *filled, "act", *contacts, "history", "appendix"]
+    filled |= contacts
     return [key for key in order if filled.get(key, True)]
 
 
@@ -747,6 +751,85 @@ def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
         page.text(
             "{s} `next_plan.yaml`.",
             s=translate("The next plan is written beside this report as", language),
+        ),
+    )
+
+
+def next_contacts(check: pdca.Check, language: str = "en") -> tuple:
+    """The next cycle's contact lists (React, 联络名单; :func:`closedloop.pdca.next_contacts`):
+    contacts by type × member tier × channel, the triggers behind most of them with an example
+    reason, and the files written beside the report for the SCRM (nothing without the lists)."""
+    found = getattr(check, "contacts", None)
+    if found is None:
+        return ()
+    from closedloop import contacts as contacts_mod
+    from closedloop.pdca import CONTACTS_DIR
+
+    week, t = found.week, _words(language)
+    rows = week.rows
+    types = lambda v: v if language != "zh" else contacts_mod.TYPES.get(v, contact_word(v, "zh"))  # noqa: E731
+    table = contacts_mod.counts(rows).rename(
+        columns={"type": "contact_type", "tier": "member_tier", "total": "contacts_total"}
+        | {c: f"channel_{c}" for c in contacts_mod.CHANNELS}
+    )
+    shown = {f"channel_{c}": page.number for c in contacts_mod.CHANNELS}
+    words = lambda v: contact_word(str(v), language)  # noqa: E731
+    formats = {"contact_type": types, "member_tier": words, "contacts_total": page.number, **shown}
+    reasons = contacts_mod.top_reasons(rows).rename(
+        columns={"rule": "contact_rule", "type": "contact_type", "share": "contact_share"}
+    )
+    per_channel = rows["channel"].value_counts()
+    files = pd.DataFrame(
+        {
+            "file": [f"{CONTACTS_DIR}/contacts_{c}.csv" for c in contacts_mod.CHANNELS]
+            + [f"{CONTACTS_DIR}/contacts_summary.csv"],
+            "contacts": [int(per_channel.get(c, 0)) for c in contacts_mod.CHANNELS] + [None],
+        }
+    )
+    dropped = week.dropped
+    return (
+        _heading(check, "next_contacts", language),
+        page.text(
+            "{a} **{n}** {b} {k} {c} {day}. {d} {h} {e}, {u} {f}, {cap} {g}.",
+            a=t("The week's contact lists hold"),
+            n=page.number(len(rows)),
+            b=t("contacts for"),
+            k=page.number(rows["customer_id"].nunique()),
+            c=t("customers in the week from"),
+            day=f"{check.asof:%Y-%m-%d}",
+            d=t("Left out:"),
+            h=page.number(found.holdout),
+            e=t("holdout customers"),
+            u=page.number(int(dropped["unreachable"])),
+            f=t("customers reachable on none of the channels"),
+            cap=page.number(int(dropped["over_cap"])),
+            g=t("contacts over the weekly cap"),
+        ),
+        _table(
+            table,
+            "contact-counts",
+            "contacts by type, member tier and channel",
+            language,
+            formats,
+        ),
+        _table(
+            reasons,
+            "contact-reasons",
+            "the triggers behind most contacts, each with its strongest case",
+            language,
+            {
+                "contact_rule": words,
+                "contact_type": types,
+                "contacts": page.number,
+                "contact_share": page.percent,
+            },
+        ),
+        _table(
+            files,
+            "contact-files",
+            "written beside this report for the SCRM import, one file per channel (and Parquet)",
+            language,
+            {"contacts": lambda v: "–" if pd.isna(v) else page.number(v)},
         ),
     )
 

@@ -255,3 +255,19 @@ def test_every_rule_selects_someone_on_the_demo(week):
     counts = week.candidates["rule"].value_counts()
     assert set(counts.index) == set(contacts.TRIGGERS), counts
     assert set(week.rows["type"]) == set(contacts.TYPES)
+
+
+def test_the_files_written_are_the_ones_named_and_read_back_as_written(week, tmp_path):
+    written = contacts.write_contacts(week, tmp_path)
+    assert [p.name for p in written] == contacts.file_names()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(contacts.file_names())
+    frames = [pd.read_csv(tmp_path / f"contacts_{c}.csv", dtype=str) for c in contacts.CHANNELS]
+    back = pd.concat(frames, ignore_index=True)
+    assert len(back) == len(week.rows)
+    # reasons hold commas ("bought cheese, tortillas ..."): quoted, they come back whole
+    assert back["reason"].str.contains(",").any()
+    mine = week.rows.assign(due_date=week.rows["due_date"].dt.strftime("%Y-%m-%d"))
+    key = ["customer_id", "type"]
+    got = back.sort_values(key).reset_index(drop=True)
+    want = mine[contacts.EXPORT_COLUMNS].astype(str).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)

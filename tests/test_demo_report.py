@@ -101,3 +101,23 @@ def test_chromium_shows_scorecard_and_lift_figure(demo_run, tmp_path):
         timeout=120,
     )
     assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+def test_the_run_writes_the_next_contacts_beside_the_report(demo_run):
+    """The report's Next contacts section names the files the run wrote, with their rows."""
+    import html as markup
+    import re
+
+    import pandas as pd
+
+    folder = demo_run.folder / "contacts"
+    page = demo_run.html.read_text()
+    assert "Next contacts" in page
+    table = re.search(r'<table[^>]*id="contact-files".*?</table>', page, re.S).group(0)
+    shown = dict(
+        re.findall(r"<tr>\s*<td>(contacts/contacts_\w+\.csv)</td>\s*<td>([\d,–]+)</td>", table)
+    )
+    for channel in ("wecom", "group", "app", "sms"):
+        rows = pd.read_csv(folder / f"contacts_{channel}.csv", dtype=str)
+        assert markup.unescape(shown[f"contacts/contacts_{channel}.csv"]) == f"{len(rows):,}"
+    assert (folder / "contacts_summary.csv").exists()

@@ -58,3 +58,42 @@ def test_grouping_and_grading_are_not_the_same_thing():
     ):
         assert name in cidr
     assert TERMS["bayes"].package == "closedloop.basket.conditional"
+
+
+def test_every_contact_type_and_points_term_has_its_entry():
+    """React's six contact types (in the contact lists' own Chinese) and the points programme's
+    terms each have an English and a Chinese entry naming a function that exists."""
+    from closedloop import contacts
+
+    for kind, chinese in contacts.TYPES.items():
+        term = TERMS[f"contact_{kind.replace('-', '')}"]
+        assert term.zh == chinese and kind.split("-")[0] in term.en
+    points_terms = [
+        "points_programme",
+        "points_balance",
+        "rolling_expiry",
+        "calendar_expiry",
+        "points_expiring",
+        "points_threshold",
+        "threshold_groups",
+        "points_group_a",
+        "points_group_b",
+        "points_group_c",
+        "points_group_d",
+        "issue_ratio",
+        "redemption_ratio",
+        "redemption_rate",
+        "cost_rate",
+        "points_cost",
+        "three_stage_activation",
+    ]
+    for key in [f"contact_{k.replace('-', '')}" for k in contacts.TYPES] + points_terms:
+        term = TERMS[key]
+        assert term.en and term.zh and term.meaning, key
+        assert term.en != term.zh, key
+        name = term.package.split(" ")[0]
+        module, _, attribute = name.rpartition(".")
+        found = getattr(importlib.import_module(module), attribute)
+        assert callable(found) or inspect.ismodule(found), key
+    # the groups around the method's threshold: 1200 is A, 2000 is B
+    assert "1200" in TERMS["points_group_a"].meaning and "2000" in TERMS["points_group_b"].meaning

@@ -155,7 +155,7 @@ def test_the_tour_answers_every_exercise(tour):
     answers, _ = tour
     nb = nbformat.read(NOTEBOOK_DIR / TOUR, as_version=4)
     posed = sum("**Exercise" in c.source for c in nb.cells if c.cell_type == "markdown")
-    assert len(answers) == posed == 10
+    assert len(answers) == posed == 13
 
 
 @pytest.fixture(scope="module")
@@ -343,6 +343,76 @@ def test_exercise_10_next_conversion_target(tour):
         quantiles = stats.beta.ppf(0.25, 1 + by_arm["sum"], 1 + by_arm["size"] - by_arm["sum"])
         assert answer["next_target"] <= round(float(quantiles.max()), 4) + 1e-9
         assert answer["next_target"] >= plan["targets"]["conversion_rate"]
+
+
+TOUR_WEEK = pd.Timestamp("2026-03-31")
+
+
+@pytest.fixture(scope="module")
+def tour_demo(tour):
+    _, parameters = tour
+    return make_demo(seed=parameters["demo_seed"], n_customers=parameters["demo_customers"])
+
+
+def test_exercise_11_birthday_greetings(tour, tour_demo):
+    """React: a birthday in the 7 days from the week's first day, the holdout and customers who
+    joined later left out; greeted unless reachable on no channel or an onboarding touch
+    (priority 1) is due the same week (one contact a week)."""
+    cust = tour_demo.customers.copy()
+    holdout = tour_demo.assignments.loc[tour_demo.assignments["arm"] == "control", "customer_id"]
+    cust = cust[~cust["customer_id"].isin(holdout)]
+    cust = cust[pd.to_datetime(cust["join_date"]).dt.normalize() <= TOUR_WEEK]
+    week = [TOUR_WEEK + pd.Timedelta(days=k) for k in range(7)]
+    born = pd.to_datetime(cust["birthday"])
+    hit = cust[
+        born.apply(lambda d: pd.notna(d) and (d.month, d.day) in {(w.month, w.day) for w in week})
+    ]
+    reach = hit[["reach_wecom", "reach_group", "reach_app", "reach_sms"]].astype(bool).any(axis=1)
+    age = (TOUR_WEEK - pd.to_datetime(hit["join_date"]).dt.normalize()).dt.days
+    onboarding = hit["is_member"].astype(bool) & age.apply(
+        lambda a: any(a <= t < a + 7 for t in (0, 3, 7, 15, 30, 60, 90, 150))
+    )
+    answer = tour[0]["birthday_greetings"]
+    assert answer["birthdays"] == len(hit) > 10
+    assert answer["greeted"] == int((reach & ~onboarding).sum())
+    assert answer["instead"] == (
+        {"onboarding": int((reach & onboarding).sum())} if (reach & onboarding).any() else {}
+    )
+
+
+def test_exercise_12_points_groups(tour, tour_demo):
+    """The balance is the ledger's earns less its redemptions and recorded expiries (the demo's
+    expire rows follow the rolling rule); group A is 160-199 points and not active (redeemed in
+    the 90 days to the week's first day); cost = issued / 100 × 0.6 × redeemed / issued."""
+    ledger = tour_demo.points[tour_demo.points["date"] < TOUR_WEEK + pd.Timedelta(days=1)]
+    sign = ledger["kind"].map({"earn": 1, "redeem": -1, "expire": -1})
+    balance = (ledger["points"] * sign).groupby(ledger["customer_id"]).sum()
+    redeemed = ledger[ledger["kind"] == "redeem"].groupby("customer_id")["date"].max()
+    active = set(redeemed[redeemed > TOUR_WEEK - pd.Timedelta(days=90)].index)
+    close = balance[(balance >= 160) & (balance < 200) & ~balance.index.isin(active)]
+    issued = tour_demo.points.loc[tour_demo.points["kind"] == "earn", "points"].sum()
+    used = tour_demo.points.loc[tour_demo.points["kind"] == "redeem", "points"].sum()
+    answer = tour[0]["points_groups"]
+    assert (answer["at_1200"], answer["at_2000"]) == ("A", "B")
+    assert answer["group_a"] == len(close) > 0
+    assert answer["cost"] == pytest.approx(issued / 100 * 0.6 * used / issued)
+    assert answer["sales"] == pytest.approx(issued)
+
+
+def test_exercise_13_bought_before(tour, tour_demo):
+    """The milk push: customers with an order line of the brand (Bright) in the 90 days to the
+    week's first day (order lines joined to their orders), and of them those reachable on WeCom."""
+    tx = tour_demo.transactions
+    lines = tour_demo.items[tour_demo.items["brand"] == "Bright"].merge(
+        tx[["order_id", "customer_id", "order_date"]], on="order_id"
+    )
+    day = pd.to_datetime(lines["order_date"]).dt.normalize()
+    recent = lines[(day > TOUR_WEEK - pd.Timedelta(days=90)) & (day <= TOUR_WEEK)]
+    buyers = set(recent["customer_id"].dropna())
+    reach = tour_demo.customers.set_index("customer_id")["reach_wecom"].astype(bool)
+    answer = tour[0]["bought_before"]
+    assert answer["customers"] == len(buyers) > 20
+    assert answer["reach_wecom"] == int(reach[list(buyers)].sum())
 
 
 # --- the tour in Chinese -----------------------------------------------------------------------

@@ -90,6 +90,7 @@ def _headings(check, next_plan, tmp_path) -> list[str]:
         *sections.customer_base(check, out_dir=tmp_path),
         *sections.cross_sell(check, out_dir=tmp_path),
         *sections.act(check, next_plan),
+        *sections.next_contacts(check),
         *sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", out_dir=tmp_path),
         *sections.appendix(check),
     ]
@@ -108,8 +109,9 @@ def test_every_section_with_its_ids_and_numbers(checked, tmp_path):
         "7. Customer base",
         "8. Cross-sell",
         "9. Act",
-        "10. PDCA history",
-        "11. Appendix",
+        "10. Next contacts",
+        "11. PDCA history",
+        "12. Appendix",
     ]
     progress = _html(sections.progress(check, out_dir=tmp_path))
     assert 'id="fig-progress"' in progress and 'id="progress-weekly"' in progress
@@ -125,10 +127,10 @@ def test_every_section_with_its_ids_and_numbers(checked, tmp_path):
 def test_sections_without_data_are_left_out_and_the_numbers_run_on(checked, tmp_path):
     check, next_plan = checked
     lean = dataclasses.replace(
-        check, customer_base=None, cross_sell=None, funnel=None, progress=None
+        check, customer_base=None, cross_sell=None, funnel=None, progress=None, contacts=None
     )
     assert sections.customer_base(lean) == sections.cross_sell(lean) == sections.funnel(lean) == ()
-    assert sections.progress(lean) == ()
+    assert sections.progress(lean) == sections.next_contacts(lean) == ()
     assert _headings(lean, next_plan, tmp_path) == [
         "1. Plan recap",
         "2. Scorecard",
@@ -164,3 +166,78 @@ def test_the_report_cross_sells_in_the_methods_order(checked):
     confidence = [float(r[2].rstrip("%")) for r in rows]
     assert all(float(r[3]) > 1 for r in rows)
     assert confidence == sorted(confidence, reverse=True)
+
+
+def _cells(html_text: str, table_id: str) -> list[list[str]]:
+    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html_text, re.S).group(0)
+    rows = [
+        [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    ]
+    return [r for r in rows if r]
+
+
+def test_next_contacts_shows_the_files_it_writes_and_no_holdout_customer(checked, tmp_path):
+    """The counts the section shows are the rows of the files the run writes, and nobody in this
+    cycle's holdout or in the next cycle's (next_assignments.csv) is in them."""
+    import pandas as pd
+
+    check, next_plan = checked
+    pdca.write(check, next_plan, tmp_path, "r1")
+    folder = tmp_path / pdca.CONTACTS_DIR
+    files = {
+        c: pd.read_csv(folder / f"contacts_{c}.csv", dtype=str)
+        for c in ("wecom", "group", "app", "sms")
+    }
+    written = pd.concat(files.values(), ignore_index=True)
+    assert len(written) > 100 and written["customer_id"].is_unique  # the weekly cap: one each
+    for channel, frame in files.items():
+        assert (frame["channel"] == channel).all()
+    for channel in files:
+        parquet = pd.read_parquet(folder / f"contacts_{channel}.parquet")
+        assert len(parquet) == len(files[channel])
+
+    shown = _html(sections.next_contacts(check))
+    listed = {row[0]: row[1] for row in _cells(shown, "contact-files")}
+    for channel, frame in files.items():
+        assert listed[f"contacts/contacts_{channel}.csv"] == f"{len(frame):,}"
+    counts = _cells(shown, "contact-counts")
+    header = ["wecom", "group", "app", "sms", "total"]
+    total = dict(zip(header, counts[-1][2:], strict=True))
+    assert counts[-1][0] == "total"
+    assert total == {c: f"{len(files[c]):,}" for c in files} | {"total": f"{len(written):,}"}
+    by_type = {}
+    for row in counts[:-1]:
+        by_type[row[0]] = by_type.get(row[0], 0) + int(row[-1].replace(",", ""))
+    assert by_type == written["type"].value_counts().to_dict()
+    assert f"<strong>{len(written):,}</strong> contacts" in shown
+
+    assignments = pd.read_csv(check.plan.data.assignments, dtype=str)
+    upcoming = (
+        pd.read_csv(tmp_path / pdca.NEXT_ASSIGNMENTS_FILE, dtype=str)
+        if (tmp_path / pdca.NEXT_ASSIGNMENTS_FILE).exists()
+        else assignments.iloc[:0]
+    )
+    holdout = set(assignments.loc[assignments["arm"] == check.plan.control, "customer_id"])
+    holdout |= set(upcoming.loc[upcoming["arm"] == next_plan.control, "customer_id"])
+    assert len(holdout) > 50
+    assert not holdout & set(written["customer_id"])
+    assert check.contacts.holdout == len(holdout)
+    reasons = _cells(shown, "contact-reasons")
+    rules = written.merge(
+        pd.DataFrame(
+            {
+                "customer_id": check.contacts.week.rows["customer_id"],
+                "rule": check.contacts.week.rows["rule"],
+            }
+        ),
+        on="customer_id",
+    )["rule"].value_counts()
+    assert [int(r[2].replace(",", "")) for r in reasons] == rules.head(len(reasons)).tolist()
+
+
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+def test_next_contacts_in_chinese(checked):
+    shown = _html(sections.next_contacts(checked[0], "zh"))
+    assert "下一步联络" in shown and "企业微信一对一" in shown and "挽回" in shown
+    assert "本周联络名单共" in shown and "合计" in shown and ">total<" not in shown

@@ -245,7 +245,7 @@ def _write(demo: Demo, path: str | Path) -> Path:
             lineterminator="\n",
         )
     plan = dict(demo.plan)
-    tables = ("transactions", "assignments", "outcomes", "events", "customers", "items")
+    tables = ("transactions", "assignments", "outcomes", "events", "customers", "items", "points")
     plan["data"] = {name: f"{name}.csv" for name in tables}
     (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False, allow_unicode=True))
     return folder
