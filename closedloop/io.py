@@ -377,8 +377,8 @@ def _load(table, data, columns, source, encoding=None):
         frame = data.copy()
         source = source or f"{table.name} frame"
     elif isinstance(data, Source):
-        source = source or sources.label(data)
-        frame = sources.read(data)
+        source = source or sources.label(data, table.name)
+        frame = sources.read(data, table.name)
     else:
         path = Path(data)
         source = source or str(path)

@@ -174,7 +174,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
     interim = asof < pd.Timestamp(plan.period.end)
     if interim and paths.outcomes and tx is None:
         raise DataError(
-            sources.label(paths.outcomes),
+            sources.label(paths.outcomes, "outcomes"),
             f"an interim Check (asof {asof:%Y-%m-%d}, before the period ends on"
             f" {plan.period.end}) needs transactions: an outcomes file has no dates to cut at"
             " asof (give data.transactions, or check after the period)",
@@ -202,7 +202,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
         stray = ~outcomes["customer_id"].isin(assignments["customer_id"])
         if stray.any():
             warnings.warn(
-                f"{sources.name(paths.outcomes)}: {int(stray.sum()):,} outcome row(s) for customers"
+                f"{sources.name(paths.outcomes, 'outcomes')}: {int(stray.sum()):,} outcome row(s) for customers"
                 " without an assignment are not used",
                 io.DataWarning,
                 stacklevel=2,

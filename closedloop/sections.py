@@ -672,7 +672,7 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
     """Method notes, the data's lineage and the definitions in both languages."""
     base = check.customer_base
     files = ", ".join(
-        f"{table_name(k, language)} = {sources.name(getattr(check.plan.data, k))}"
+        f"{table_name(k, language)} = {sources.name(getattr(check.plan.data, k), k)}"
         for k in check.plan.data.model_dump(exclude_none=True)
     )
     definitions = pd.DataFrame(

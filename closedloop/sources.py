@@ -38,12 +38,13 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 CONNECT_TIMEOUT = 10
 
 
-def label(location) -> str:
+def label(location, table: str = "") -> str:
     """A source as a person reads it, without credentials: a path as it is; a database table as
-    ``table (PostgreSQL crm on db.example:5432)`` or ``query (DuckDB shop.duckdb)``."""
+    ``sales.orders (PostgreSQL crm on db.example:5432)``, a query as ``transactions query
+    (DuckDB shop.duckdb)`` (``table``: the plan's table it is read as)."""
     if not isinstance(location, Source):
         return str(location)
-    what = location.table or "query"
+    what = location.table or f"{table} query".strip()
     if location.engine == "duckdb":
         return f"{what} (DuckDB {Path(location.duckdb).name})"
     if location.engine == "spark":
@@ -52,20 +53,20 @@ def label(location) -> str:
     return f"{what} (PostgreSQL{_pg_where(location.postgres)})"
 
 
-def name(location) -> str:
+def name(location, table: str = "") -> str:
     """A source in a few words, for a report or a note: a file's name (a glob's last folder and
     pattern), a database table's :func:`label`."""
     if isinstance(location, Source):
-        return label(location)
+        return label(location, table)
     path = Path(location)
     return f"{path.parent.name}/{path.name}" if is_glob(path) else path.name
 
 
-def read(location: Source) -> pd.DataFrame:
+def read(location: Source, table: str = "") -> pd.DataFrame:
     """The whole table or query of a database :class:`Source` as pandas; a :class:`DataError`
     naming the source (by :func:`label`) for anything that cannot be read."""
     reader = {"duckdb": _duckdb, "postgres": _postgres, "spark": _spark}[location.engine]
-    return reader(location, label(location))
+    return reader(location, label(location, table))
 
 
 def matching(path: Path, table: str) -> list[Path]:
