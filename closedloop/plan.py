@@ -198,6 +198,12 @@ class Source(_Strict):
             )
         if self.query is not None and not self.query.strip():
             raise ValueError("query is empty")
+        if self.spark is not None:
+            found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", self.spark, re.I)
+            if found and not _VARIABLE.fullmatch(found["value"].strip()):
+                raise ValueError(
+                    "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
+                )
         if self.postgres is not None:
             for pattern in _PASSWORD:
                 found = pattern.search(self.postgres)

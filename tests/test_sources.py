@@ -224,6 +224,31 @@ def test_postgres_errors_name_the_source(demo, pg_demo):
         io.read_transactions(Plan.parse(_plan_with({"transactions": empty})).data.transactions)
 
 
+def test_postgres_types_keep_ids_text_and_times_on_their_day(pg_demo):
+    """Text ids keep their leading zeros; a timestamptz is an instant, read in the plan's zone."""
+    from closedloop import io
+
+    query = (
+        "SELECT '007'::text AS customer_id, timestamptz '2026-03-01 23:30:00+08' AS order_date,"
+        " 12.50::numeric AS amount, true AS is_member, NULL::bigint AS quantity"
+    )
+    source = Plan.parse(
+        _plan_with({"transactions": {"postgres": pg_demo.socket(), "query": query}})
+    ).data.transactions
+    tx = io.read_transactions(source, timezone="Asia/Shanghai")
+    assert tx.drop(columns="quantity").to_dict("records") == [
+        {
+            "customer_id": "007",
+            "order_date": pd.Timestamp("2026-03-01 23:30"),
+            "amount": 12.5,
+            "is_member": True,
+        }
+    ]
+    assert pd.isna(tx["quantity"].iloc[0])
+    utc = io.read_transactions(source)
+    assert utc["order_date"].iloc[0] == pd.Timestamp("2026-03-01 15:30")
+
+
 def _plan_with(data: dict) -> dict:
     return {
         "campaign": "c",
@@ -248,6 +273,15 @@ def test_a_password_in_the_plan_is_refused(conninfo):
     with pytest.raises(PlanError, match="a password in the plan is refused") as err:
         Plan.parse(_plan_with({"transactions": {"postgres": conninfo, "table": "t"}}))
     assert "hunter2" not in str(err.value)
+
+
+def test_a_spark_token_in_the_plan_is_refused():
+    spark = {"spark": "sc://spark.example:15002/;token=hunter2", "table": "t"}
+    with pytest.raises(PlanError, match="a token in the plan is refused") as err:
+        Plan.parse(_plan_with({"transactions": spark}))
+    assert "hunter2" not in str(err.value)
+    spark["spark"] = "sc://spark.example:15002/;token=${SPARK_TOKEN}"
+    assert Plan.parse(_plan_with({"transactions": spark})).data.transactions.engine == "spark"
 
 
 def test_a_source_is_typed():
