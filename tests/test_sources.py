@@ -37,17 +37,21 @@ def demo(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def typed(demo) -> dict[str, pd.DataFrame]:
+def typed_tables(folder: Path) -> dict[str, pd.DataFrame]:
     """The demo's tables as a warehouse types them: ids and labels text, times timestamps,
     flags booleans, counts integers."""
     frames = {}
     for name in TABLES:
-        frame = pd.read_csv(demo / f"{name}.csv", dtype=dict.fromkeys(IDS, str))
+        frame = pd.read_csv(folder / f"{name}.csv", dtype=dict.fromkeys(IDS, str))
         for column in TIMES & set(frame.columns):
             frame[column] = pd.to_datetime(frame[column])
         frames[name] = frame
     return frames
+
+
+@pytest.fixture(scope="module")
+def typed(demo) -> dict[str, pd.DataFrame]:
+    return typed_tables(demo)
 
 
 def record(plan: Plan) -> tuple[str, pd.DataFrame, pd.DataFrame]:
