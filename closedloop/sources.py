@@ -101,10 +101,13 @@ def read_parquet(files: list[Path], source: str, hive: bool = False) -> pd.DataF
 
 
 def _duckdb(location: Source, source: str) -> pd.DataFrame:
+    """The table or query in the database file, opened read-only and without access to other
+    files (a query cannot read around the plan's data root)."""
     import duckdb
 
+    config = {"enable_external_access": False}
     try:
-        with duckdb.connect(str(location.duckdb), read_only=True) as con:
+        with duckdb.connect(str(location.duckdb), read_only=True, config=config) as con:
             relation = (
                 con.sql(location.query) if location.query is not None else con.table(location.table)
             )
@@ -125,7 +128,8 @@ def _postgres(location: Source, source: str) -> pd.DataFrame:
         select = sql.SQL("SELECT * FROM {}").format(sql.Identifier(*location.table.split(".")))
     else:
         select = sql.SQL(location.query.strip().rstrip(";"))
-    inner = sql.SQL("SELECT * FROM ({}) AS closedloop_source").format(select)
+    # on lines of their own: a query ending in a -- comment still closes
+    inner = sql.SQL("SELECT * FROM (\n{}\n) AS closedloop_source").format(select)
     try:
         with psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT) as con:
             con.read_only = True

@@ -221,7 +221,7 @@ def test_postgres_errors_name_the_source(demo, pg_demo):
         sources.read(
             Plan.parse(_plan_with({"transactions": writes})).data.transactions, "transactions"
         )
-    empty = {"postgres": url, "query": "SELECT * FROM shop.transactions WHERE false"}
+    empty = {"postgres": url, "query": "SELECT * FROM shop.transactions WHERE false -- none"}
     with pytest.raises(DataError, match="the transactions table is empty"):
         from closedloop import io
 
@@ -318,6 +318,11 @@ def test_a_plan_on_a_duckdb_file_reports_the_csv_numbers(demo, typed, from_csv):
     assert "duckdb: shop.duckdb" in written  # the next plan names the file as the plan did
     broken = with_data(demo, {"items": {"duckdb": "shop.duckdb", "table": "nowhere"}}, "p.yaml")
     with pytest.raises(DataError, match=r"^nowhere \(DuckDB shop.duckdb\): .*nowhere"):
+        pdca.load(Plan.from_yaml(broken))
+    # a query reads the database file, not other files around the data root
+    around = {"duckdb": "shop.duckdb", "query": f"SELECT * FROM read_csv('{demo / 'items.csv'}')"}
+    broken = with_data(demo, {"items": around}, "p.yaml")
+    with pytest.raises(DataError, match=r"^items query \(DuckDB shop.duckdb\): .*disabled"):
         pdca.load(Plan.from_yaml(broken))
 
 
