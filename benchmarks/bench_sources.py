@@ -13,6 +13,7 @@ Run: ``python -m benchmarks.bench_sources`` (10M Parquet rows, 1M PostgreSQL row
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,9 @@ def postgres_rows(n_rows: int) -> list[dict]:
 
     script = ROOT / "scripts" / "postgres.sh"
     folder = Path(tempfile.mkdtemp(prefix="closedloop-bench-pg-"))
-    port = "55477"
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     try:
         subprocess.run(["bash", str(script), "start", str(folder), port], check=True)
         conninfo = f"host={folder} port={port} user=closedloop dbname=postgres"
@@ -118,6 +121,7 @@ def run(quick: bool = False) -> list[dict]:
             bare,
         )
     ]
+    print(pd.DataFrame(rows).to_markdown(index=False), file=sys.stderr, flush=True)
     return rows + postgres_rows(n // 10)
 
 

@@ -34,7 +34,7 @@ case "$command" in
     fi
     "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c full_page_writes=off" \
-      start >/dev/null
+      start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     echo "export PGHOST=$dir PGPORT=$port PGUSER=closedloop PGDATABASE=postgres"
     ;;
   stop)
