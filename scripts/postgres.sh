@@ -32,8 +32,10 @@ case "$command" in
       "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U closedloop --pwfile="$dir/password" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
     fi
-    "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c full_page_writes=off" \
+    # a server for tests: small, and no fsync (its data is thrown away)
+    options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir"
+    options+=" -c fsync=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=20"
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$options" \
       start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }
     echo "export PGHOST=$dir PGPORT=$port PGUSER=closedloop PGDATABASE=postgres"
     ;;
