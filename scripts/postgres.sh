@@ -21,6 +21,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+cd "$dir"  # the server's user may not reach the caller's folder
 case "$command" in
   start)
     if [ ! -f "$dir/data/PG_VERSION" ]; then
