@@ -6,9 +6,10 @@ paths that do not exist are refused with one :class:`PlanError` naming the file 
 Paths in a plan resolve relative to the plan file and must be regular files inside the data root
 (the plan's folder, unless ``data_root`` widens it). A table may also be a glob, a folder of
 Parquet files or a database table or query (:class:`Source`); a password written in the plan is
-refused (credentials come from the environment, see :mod:`closedloop.sources`). The loader refuses YAML anchors and aliases
-(an alias bomb expands a few hundred bytes into gigabytes) and duplicate keys (the second would
-silently win), and no error message repeats more than ~80 characters of an input value.
+refused (credentials come from the environment, see :mod:`closedloop.sources`). The loader
+refuses YAML anchors and aliases (an alias bomb expands a few hundred bytes into gigabytes) and
+duplicate keys (the second would silently win), and no error message repeats more than ~80
+characters of an input value.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ _PASSWORD = (
     re.compile(r"(?:^|\s)password\s*=\s*(?P<value>'[^']*'|\S*)", re.I),
     re.compile(r"[?&]password=(?P<value>[^&#]*)", re.I),
 )
-_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+#: ``${NAME}`` in a connection string: the environment variable's value, read when connecting
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Source(_Strict):
@@ -200,14 +202,14 @@ class Source(_Strict):
             raise ValueError("query is empty")
         if self.spark is not None:
             found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", self.spark, re.I)
-            if found and not _VARIABLE.fullmatch(found["value"].strip()):
+            if found and not VARIABLE.fullmatch(found["value"].strip()):
                 raise ValueError(
                     "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
                 )
         if self.postgres is not None:
             for pattern in _PASSWORD:
                 found = pattern.search(self.postgres)
-                if found and not _VARIABLE.fullmatch(found["value"].strip("'")):
+                if found and not VARIABLE.fullmatch(found["value"].strip("'")):
                     raise ValueError(
                         "a password in the plan is refused: set PGPASSWORD, a ~/.pgpass or"
                         " service file, or write ${VARIABLE} and set that variable"

@@ -1,9 +1,9 @@
 """Where a plan's tables live (数据源): files, globs and Parquet folders, DuckDB database files,
 PostgreSQL and Spark tables or queries, read into one pandas frame for the data contract.
 
-A plan names each table as a path (a CSV or Parquet file, a glob such as ``tx/*.parquet``, or a
-folder of Parquet files, partitioned ``year=2026/...`` or not) or as a :class:`~closedloop.plan.Source`
-(``{postgres: "postgresql://db.example/crm", table: sales.orders}``, ``{duckdb: shop.duckdb,
+A plan names each table as a path (a CSV or Parquet file, a glob such as ``tx/*.parquet``, or
+a folder of Parquet files, partitioned ``year=2026/...`` or not) or as a
+:class:`~closedloop.plan.Source` (``{postgres: "postgresql://db.example/crm", table: sales.orders}``, ``{duckdb: shop.duckdb,
 query: "SELECT ..."}``, ``{spark: "sc://spark.example:15002", table: sales.orders}``).
 
 Parquet (globs, folders) and DuckDB files are read by DuckDB; PostgreSQL by psycopg 3 (libpq),
@@ -22,18 +22,16 @@ from __future__ import annotations
 import glob
 import io
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from closedloop.errors import DataError
-from closedloop.plan import Source, is_glob
+from closedloop.plan import VARIABLE, Source, is_glob
 
 __all__ = ["PARQUET_SUFFIXES", "label", "matching", "name", "read", "read_parquet"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: seconds a PostgreSQL connection may take before it is one clear error
 CONNECT_TIMEOUT = 10
 
@@ -243,7 +241,7 @@ def _expand(conninfo: str, source: str) -> tuple[str, list[str]]:
         secrets.append(os.environ[name])
         return os.environ[name]
 
-    return _VARIABLE.sub(value, conninfo or ""), [s for s in secrets if s]
+    return VARIABLE.sub(value, conninfo or ""), [s for s in secrets if s]
 
 
 def _scrub(exc: Exception, secrets: list[str]) -> str:
@@ -260,7 +258,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _without_variables(text: str | None) -> str:
-    return _VARIABLE.sub("***", text or "")
+    return VARIABLE.sub("***", text or "")
 
 
 def _pg_where(conninfo: str) -> str:
