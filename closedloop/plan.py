@@ -508,12 +508,14 @@ def _path_problems(where: str, value: Path, roots) -> list[str]:
     if not real.exists():
         return [f"{where} not found"]
     if real.is_dir():
-        if next(real.rglob("*.parquet"), None) is None:
+        files = list(real.rglob("*.parquet"))
+        if not files:
             return [
                 f"{where} is a directory without Parquet files (a folder is read as a"
                 " partitioned Parquet data set; name a file otherwise)"
             ]
-        return []
+        # a file linked from inside the folder to outside the data root is outside it
+        return [p for f in files for p in _path_problems(f"{where}: {f.name}", f, roots)][:5]
     if not real.is_file():
         return [f"{where} is not a regular file (a device, pipe or socket)"]
     return []

@@ -370,6 +370,11 @@ def test_globs_and_folders_are_checked(demo, tmp_path):
     away = with_data(demo, {"items": f"{outside}/*.parquet"}, "p_away.yaml")
     with pytest.raises(PlanError, match="is outside the data root"):
         Plan.from_yaml(away)
+    (demo / "linked").mkdir()
+    (demo / "linked" / "x.parquet").symlink_to(outside / "x.parquet")
+    linked = with_data(demo, {"items": "linked"}, "p_linked.yaml")
+    with pytest.raises(PlanError, match=r"linked: x.parquet is outside the data root"):
+        Plan.from_yaml(linked)
 
 
 def test_labels_name_the_place_not_the_credentials(monkeypatch):
