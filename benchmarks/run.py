@@ -24,8 +24,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: the benchmark modules, each with ``run(quick) -> list[dict]``; bench_report when present
-MODULES = ["bench_io", "bench_rfm", "bench_clv", "bench_lift", "bench_funnel", "bench_basket"]
-MODULES += ["bench_contacts"]
+MODULES = [
+    "bench_io",
+    "bench_sources",
+    "bench_rfm",
+    "bench_clv",
+    "bench_lift",
+    "bench_funnel",
+    "bench_basket",
+    "bench_contacts",
+]
 MODULES += ["bench_report"] if importlib.util.find_spec("benchmarks.bench_report") else []
 COLUMNS = [
     ("workload", "workload"),

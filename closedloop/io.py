@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from closedloop import summaries
+from closedloop import sources, summaries
 from closedloop.errors import DataError
+from closedloop.plan import Source, is_glob
 
 __all__ = [
     "OUTLIER_RULES",
@@ -377,32 +378,21 @@ def _load(table, data, columns, source, encoding=None):
     if isinstance(data, pd.DataFrame):
         frame = data.copy()
         source = source or f"{table.name} frame"
+    elif isinstance(data, Source):
+        source = source or sources.label(data, table.name)
+        frame = sources.read(data, table.name)
     else:
         path = Path(data)
         source = source or str(path)
-        if not path.exists():
-            raise DataError(source, f"the {table.name} file does not exist")
-        if path.is_dir():
-            raise DataError(source, f"a directory, not a {table.name} file (CSV or Parquet)")
-        if not path.is_file():
-            raise DataError(
-                source,
-                f"not a regular file (a device, pipe or socket); the {table.name} table must be"
-                " a CSV or Parquet file",
-            )
-        if path.stat().st_size == 0:
-            raise DataError(source, f"the {table.name} file is empty (0 bytes)")
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            try:
-                frame = pd.read_parquet(path)
-            except Exception as exc:  # pyarrow raises many types for a broken file
-                raise DataError(
-                    source, f"not a readable Parquet file ({_short(exc, 120, quote=False)})"
-                ) from None
+        if is_glob(path) or path.is_dir():
+            files = sources.matching(path, table.name)
+            if files[0].suffix.lower() in sources.PARQUET_SUFFIXES:
+                frame = sources.read_parquet(files, source, hive=path.is_dir())
+            else:  # CSV files one by one, each error naming its file
+                frames = [_read_file(table, f, str(f), columns, encoding) for f in files]
+                frame = pd.concat(frames, ignore_index=True)
         else:
-            id_names = {orig for orig, new in columns.items() if new in table.ids}
-            id_names |= set(table.ids) - set(columns.values())
-            frame = _read_csv(path, source, table, dict.fromkeys(id_names, str), encoding)
+            frame = _read_file(table, path, source, columns, encoding)
     unknown = [c for c in columns if c not in frame.columns]
     if unknown:
         raise DataError(
@@ -429,6 +419,30 @@ def _load(table, data, columns, source, encoding=None):
             column=str(doubled[0]),
         )
     return frame, source
+
+
+def _read_file(table, path: Path, source, columns, encoding):
+    """One CSV or Parquet file, or one clear error naming it."""
+    if not path.exists():
+        raise DataError(source, f"the {table.name} file does not exist")
+    if not path.is_file():
+        raise DataError(
+            source,
+            f"not a regular file (a device, pipe or socket); the {table.name} table must be"
+            " a CSV or Parquet file",
+        )
+    if path.stat().st_size == 0:
+        raise DataError(source, f"the {table.name} file is empty (0 bytes)")
+    if path.suffix.lower() in sources.PARQUET_SUFFIXES:
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a broken file
+            raise DataError(
+                source, f"not a readable Parquet file ({_short(exc, 120, quote=False)})"
+            ) from None
+    id_names = {orig for orig, new in columns.items() if new in table.ids}
+    id_names |= set(table.ids) - set(columns.values())
+    return _read_csv(path, source, table, dict.fromkeys(id_names, str), encoding)
 
 
 def _read_csv(path, source, table, dtype, encoding):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, summaries
+from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, sources, summaries
 from closedloop import contacts as contacts_mod
 from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
@@ -197,7 +197,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
     interim = asof < pd.Timestamp(plan.period.end)
     if interim and paths.outcomes and tx is None:
         raise DataError(
-            str(paths.outcomes),
+            sources.label(paths.outcomes, "outcomes"),
             f"an interim Check (asof {asof:%Y-%m-%d}, before the period ends on"
             f" {plan.period.end}) needs transactions: an outcomes file has no dates to cut at"
             " asof (give data.transactions, or check after the period)",
@@ -225,7 +225,7 @@ def load(plan: Plan, asof=None) -> CampaignData:
         stray = ~outcomes["customer_id"].isin(assignments["customer_id"])
         if stray.any():
             warnings.warn(
-                f"{Path(paths.outcomes).name}: {int(stray.sum()):,} outcome row(s) for customers"
+                f"{sources.name(paths.outcomes, 'outcomes')}: {int(stray.sum()):,} outcome row(s) for customers"
                 " without an assignment are not used",
                 io.DataWarning,
                 stacklevel=2,

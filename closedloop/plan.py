@@ -4,15 +4,19 @@ Loaded from YAML with a safe loader and validated with pydantic: unknown keys, r
 allocations that do not sum to 1, a missing control arm, targets on unknown metrics and data
 paths that do not exist are refused with one :class:`PlanError` naming the file and the field.
 Paths in a plan resolve relative to the plan file and must be regular files inside the data root
-(the plan's folder, unless ``data_root`` widens it). The loader refuses YAML anchors and aliases
-(an alias bomb expands a few hundred bytes into gigabytes) and duplicate keys (the second would
-silently win), and no error message repeats more than ~80 characters of an input value.
+(the plan's folder, unless ``data_root`` widens it). A table may also be a glob, a folder of
+Parquet files or a database table or query (:class:`Source`); a password written in the plan is
+refused (credentials come from the environment, see :mod:`closedloop.sources`). The loader
+refuses YAML anchors and aliases (an alias bomb expands a few hundred bytes into gigabytes) and
+duplicate keys (the second would silently win), and no error message repeats more than ~80
+characters of an input value.
 """
 
 from __future__ import annotations
 
 import codecs
 import datetime as dt
+import glob
 import os
 import re
 import reprlib
@@ -21,7 +25,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 TABLES = ("transactions", "assignments", "events", "customers", "items", "outcomes", "points")
 
@@ -267,17 +280,95 @@ class MetricSettings(_Strict):
     lead_stage: str = "visit"
 
 
+#: the engines a table can be read from, besides files
+ENGINES = ("duckdb", "postgres", "spark")
+#: a table name: up to three dot-separated identifiers (catalog.schema.table)
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}")
+#: a password written into a connection string: in a URL's user part, as a keyword or a
+#: URL parameter (``${VAR}``, a name read from the environment when connecting, is allowed)
+_PASSWORD = (
+    re.compile(r"^[a-z]+://[^/@?#]*:(?P<value>[^/@?#]*)@", re.I),
+    re.compile(r"(?:^|\s)password\s*=\s*(?P<value>'[^']*'|\S*)", re.I),
+    re.compile(r"[?&]password=(?P<value>[^&#]*)", re.I),
+)
+#: ``${NAME}`` in a connection string: the environment variable's value, read when connecting
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Source(_Strict):
+    """A table read from a database: exactly one engine, ``duckdb`` (a database file, relative
+    to the plan), ``postgres`` (a libpq connection string: ``postgresql://host:5432/db``,
+    ``service=crm`` or ``""`` for the ``PG*`` environment variables) or ``spark`` (a master such
+    as ``local[2]``, a Spark Connect ``sc://host:15002``, or ``""`` for the running session),
+    and exactly one of ``table`` (``schema.table``) or ``query`` (a SELECT).
+
+    Credentials never go in a plan: a password in the connection string is refused; give it in
+    the environment (``PGPASSWORD``, ``~/.pgpass``, a service file) or as ``${VARIABLE}``, which
+    is read from the environment when connecting and never written anywhere."""
+
+    duckdb: Path | None = None
+    postgres: str | None = None
+    spark: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_engine_one_table(self):
+        engines = [e for e in ENGINES if getattr(self, e) is not None]
+        if len(engines) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(ENGINES)} (got {', '.join(engines) or 'none'})"
+            )
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table (a name) or query (a SELECT)")
+        if self.table is not None and not _TABLE_NAME.fullmatch(self.table):
+            raise ValueError(
+                f"table {_short(self.table)} is not a table name (letters, digits and _,"
+                " schema.table; use query for anything else)"
+            )
+        if self.query is not None and not self.query.strip():
+            raise ValueError("query is empty")
+        if self.spark is not None:
+            found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", self.spark, re.I)
+            if found and not VARIABLE.fullmatch(found["value"].strip()):
+                raise ValueError(
+                    "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
+                )
+        if self.postgres is not None:
+            for pattern in _PASSWORD:
+                found = pattern.search(self.postgres)
+                if found and not VARIABLE.fullmatch(found["value"].strip("'")):
+                    raise ValueError(
+                        "a password in the plan is refused: set PGPASSWORD, a ~/.pgpass or"
+                        " service file, or write ${VARIABLE} and set that variable"
+                    )
+        return self
+
+    @property
+    def engine(self) -> str:
+        return next(e for e in ENGINES if getattr(self, e) is not None)
+
+
+#: a table's location: a file, glob or folder of Parquet files, or a database :class:`Source`
+Location = Annotated[
+    Annotated[Path, Tag("file")] | Annotated[Source, Tag("database")],
+    Discriminator(lambda v: "database" if isinstance(v, dict | Source) else "file"),
+]
+#: the union's tags, left out of the field names an error shows
+_TAGS = ("file", "database")
+
+
 class DataPaths(_Strict):
     """The campaign's tables. Outcomes come from their own file, or else from the transactions
     in the campaign period; without transactions the customer-base section is left out."""
 
-    assignments: Path
-    transactions: Path | None = None
-    outcomes: Path | None = None
-    events: Path | None = None
-    customers: Path | None = None
-    items: Path | None = None
-    points: Path | None = None  # the points ledger: reminders of expiring points
+    assignments: Location
+    transactions: Location | None = None
+    outcomes: Location | None = None
+    events: Location | None = None
+    customers: Location | None = None
+    items: Location | None = None
+    points: Location | None = None  # the points ledger: reminders of expiring points
 
     @model_validator(mode="after")
     def _outcomes_source(self):
@@ -502,28 +593,29 @@ class Plan(_Strict):
             raise PlanError(_explain(source, exc)) from None
 
     def check_paths(self, source: str = "plan", data_root=None) -> None:
-        """Every data path exists and is a regular file (no directory, no device) and, when
-        ``data_root`` (a folder or a list of folders) is given, lies inside one of them (after
-        resolving ``..`` and symbolic links)."""
+        """Every data path exists and is a regular file (no device), a glob matching such files or
+        a folder of Parquet files, and, when ``data_root`` (a folder or a list of folders) is
+        given, lies inside one of them (after resolving ``..`` and symbolic links); so does a
+        DuckDB database file. PostgreSQL and Spark tables are checked when they are read."""
         roots = [Path(r).resolve() for r in _roots(data_root)] or None
         problems = []
-        for name, value in self.data.model_dump().items():
+        for name in DataPaths.model_fields:
+            value = getattr(self.data, name)
+            if isinstance(value, Source):
+                if value.duckdb is None:
+                    continue
+                value, name = value.duckdb, f"{name}.duckdb"
             if value is None:
                 continue
             where = f"data.{name}: {value}"
-            real = Path(value).resolve()
-            if roots is not None and not any(real.is_relative_to(r) for r in roots):
-                shown = " or ".join(str(r) for r in roots)
-                problems.append(
-                    f"{where} is outside the data root {shown} (pass data_root / --data-root"
-                    " to read from elsewhere)"
-                )
-            elif not real.exists():
-                problems.append(f"{where} not found")
-            elif real.is_dir():
-                problems.append(f"{where} is a directory, not a file")
-            elif not real.is_file():
-                problems.append(f"{where} is not a regular file (a device, pipe or socket)")
+            if is_glob(value):
+                matches = [Path(m) for m in sorted(glob.glob(str(value), recursive=True))]
+                if not matches:
+                    problems.append(f"{where} not found (no file matches the pattern)")
+                for match in matches[:1000]:
+                    problems += _path_problems(f"data.{name}: {match}", match, roots)
+                continue
+            problems += _path_problems(where, Path(value), roots)
         if problems:
             missing = all(p.endswith(" not found") for p in problems)
             what = "data file(s) not found" if missing else "data path(s) refused"
@@ -534,8 +626,14 @@ class Plan(_Strict):
         """The plan as YAML (data paths relative to ``relative_to`` when given); writes if ``path``."""
         raw = self.model_dump(mode="python", exclude_none=True)
         folder = Path(relative_to) if relative_to is not None else None
+
+        def shown(value):
+            return str(value) if folder is None else _relative(value, folder)
+
         raw["data"] = {
-            k: str(v) if folder is None else _relative(v, folder)
+            k: ({**v, "duckdb": shown(v["duckdb"])} if "duckdb" in v else v)
+            if isinstance(v, dict)
+            else shown(v)
             for k, v in raw["data"].items()
             if v is not None
         }
@@ -545,9 +643,44 @@ class Plan(_Strict):
         return text
 
 
+def is_glob(value) -> bool:
+    """A path with a wildcard (``*``, ``?``, ``[``): every file it matches is one table."""
+    return isinstance(value, str | Path) and any(c in str(value) for c in "*?[")
+
+
+def _path_problems(where: str, value: Path, roots) -> list[str]:
+    """What is wrong with one data path: outside the roots, absent, not a regular file, or a
+    folder without Parquet files (a folder is read as one partitioned Parquet data set)."""
+    real = value.resolve()
+    if roots is not None and not any(real.is_relative_to(r) for r in roots):
+        shown = " or ".join(str(r) for r in roots)
+        return [
+            f"{where} is outside the data root {shown} (pass data_root / --data-root"
+            " to read from elsewhere)"
+        ]
+    if not real.exists():
+        return [f"{where} not found"]
+    if real.is_dir():
+        files = list(real.rglob("*.parquet"))
+        if not files:
+            return [
+                f"{where} is a directory without Parquet files (a folder is read as a"
+                " partitioned Parquet data set; name a file otherwise)"
+            ]
+        # a file linked from inside the folder to outside the data root is outside it
+        return [p for f in files for p in _path_problems(f"{where}: {f.name}", f, roots)][:5]
+    if not real.is_file():
+        return [f"{where} is not a regular file (a device, pipe or socket)"]
+    return []
+
+
 def _resolve(folder: Path, value):
     if value is None:
         return None
+    if isinstance(value, dict):  # a database source: only a DuckDB file is a path
+        if isinstance(value.get("duckdb"), str | Path):
+            return {**value, "duckdb": _resolve(folder, value["duckdb"])}
+        return value
     value = Path(str(value))
     return value if value.is_absolute() else (folder / value).resolve()
 
@@ -570,6 +703,7 @@ _MODELS = {
     ("baseline",): Period,
     ("audience",): Audience,
     ("data",): DataPaths,
+    **{("data", name): Source for name in TABLES},
     ("outliers",): Outliers,
     ("quality",): Quality,
     ("report",): ReportSettings,
@@ -580,7 +714,9 @@ _MODELS = {
 def _explain(source: str, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "plan"
+        loc = [p for i, p in enumerate(error["loc"]) if not (i == 2 and p in _TAGS)]
+        error["loc"] = tuple(loc)
+        where = ".".join(str(p) for p in loc) or "plan"
         where = where if len(where) <= 120 else where[:117] + "..."
         if error["type"] == "extra_forbidden":
             parent = tuple(str(p) for p in error["loc"][:-1])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from closedloop import act as _act
-from closedloop import ledger, page, pdca, verdict
+from closedloop import ledger, page, pdca, sources, verdict
 from closedloop.glossary import (
     change_field,
     change_to,
@@ -904,8 +904,8 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
     """Method notes, the data's lineage and the definitions in both languages."""
     base = check.customer_base
     files = ", ".join(
-        f"{table_name(k, language)} = {Path(v).name}"
-        for k, v in check.plan.data.model_dump(exclude_none=True).items()
+        f"{table_name(k, language)} = {sources.name(getattr(check.plan.data, k), k)}"
+        for k in check.plan.data.model_dump(exclude_none=True)
     )
     definitions = pd.DataFrame(
         [(label(k, "en"), label(k, "zh")) for k in DEFINED_TERMS], columns=["en", "zh"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -11,7 +16,8 @@ import pytest
 from closedloop import clv, funnel, kpi, lift, lift_segments, rfm
 from closedloop.datasets import make_demo
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
 
 
 def _shared_file(name: str) -> Path:
@@ -128,3 +134,53 @@ def binary_outcomes(groups: dict[str, tuple[int, int]], metric="converted") -> p
         arms += [arm] * n
         values += [1] * x + [0] * (n - x)
     return pd.DataFrame({"arm": arms, metric: values})
+
+
+# --- a real PostgreSQL server (test_sources.py) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway server: its unix socket folder, its loopback port and the password of
+    the user ``closedloop`` (needed over TCP only)."""
+
+    folder: Path
+    port: int
+    password: str
+
+    def socket(self, dbname: str = "postgres") -> str:
+        """A libpq connection string over the socket (no password needed)."""
+        return f"host={self.folder} port={self.port} user=closedloop dbname={dbname}"
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (the system picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL 15 server for the whole run, started by ``scripts/postgres.sh`` in a fresh
+    folder and stopped (and removed) at the end, whatever happened in between."""
+    script = ROOT / "scripts" / "postgres.sh"
+    # not under pytest's tmp folder: as root the server runs as the postgres user, who must
+    # reach its folder
+    folder = Path(tempfile.mkdtemp(prefix="closedloop-pg-"))
+    port = free_port()
+    try:
+        started = subprocess.run(
+            ["bash", str(script), "start", str(folder), str(port)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if started.returncode:
+            log = folder / "server.log"
+            detail = log.read_text()[-2000:] if log.exists() else ""
+            pytest.fail(f"PostgreSQL did not start: {started.stderr.strip()}\n{detail}")
+        yield PostgresServer(folder, port, (folder / "password").read_text().strip())
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(folder)], timeout=180, check=False)
+        shutil.rmtree(folder, ignore_errors=True)

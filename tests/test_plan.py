@@ -239,7 +239,7 @@ def test_data_paths_are_regular_files(tmp_path):
         Plan.from_yaml(write(tmp_path, raw), data_root="/")
     (tmp_path / "folder").mkdir()
     raw = changed("data", {"transactions": "folder", "assignments": "assignments.csv"})
-    with pytest.raises(PlanError, match=r"folder is a directory, not a file"):
+    with pytest.raises(PlanError, match=r"folder is a directory without Parquet files"):
         Plan.from_yaml(write(tmp_path, raw))
     with pytest.raises(PlanError, match="not a regular file"):
         Plan.from_yaml(tmp_path / "folder")

@@ -86,3 +86,33 @@ def test_every_module_counts_the_same_orders_and_revenue_on_spark(to_spark):
     from closedloop.datasets import make_demo
 
     agree(one_order_a_day(make_demo(seed=4, n_customers=2_000)), to_spark)
+
+
+def test_a_plan_on_spark_tables_reports_the_csv_numbers(spark, to_spark, tmp_path):
+    """The demo plan with its tables in the Spark session (a table and a query): the summary,
+    pyramid and basket rules of the CSV run."""
+    import yaml
+    from test_sources import TABLES, record, same, typed_tables
+
+    from closedloop.datasets import write_demo
+    from closedloop.plan import Plan
+
+    folder = write_demo(tmp_path / "demo", seed=2, n_customers=2_000)
+    for name, frame in typed_tables(folder).items():
+        to_spark(frame).createOrReplaceTempView(f"demo_{name}")
+    raw = yaml.safe_load((folder / "plan.yaml").read_text())
+    raw["data"] = {name: {"spark": "", "table": f"demo_{name}"} for name in TABLES}
+    raw["data"]["transactions"] = {"spark": "local[2]", "query": "SELECT * FROM demo_transactions"}
+    (folder / "plan_spark.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    same(
+        record(Plan.from_yaml(folder / "plan_spark.yaml")),
+        record(Plan.from_yaml(folder / "plan.yaml")),
+    )
+    with pytest.raises(DataError, match=r"^nowhere \(Spark\): .*nowhere"):
+        from closedloop import sources
+
+        sources.read(
+            Plan.parse(
+                {**raw, "data": {**raw["data"], "items": {"spark": "", "table": "nowhere"}}}
+            ).data.items
+        )
