@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop import assign, basket, io, lift, lift_segments, rfm, summaries
+from closedloop import assign, basket, early_stop, io, lift, lift_segments, rfm, summaries
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
@@ -105,6 +105,8 @@ class Check:
     assignments: pd.DataFrame | None = None
     #: the campaign day by day and week by week (None without transactions)
     progress: Progress | None = None
+    #: an interim Check of a plan with a ``stopping`` rule: its decision (else None)
+    early_stop: early_stop.Decision | None = None
 
 
 def as_of(plan: Plan, asof=None) -> pd.Timestamp:
@@ -341,9 +343,14 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         goals = {s: r * elapsed for s, r in plan.targets.funnel.items()}  # pro-rated when interim
         funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
         funnel_targets["target"] = funnel_targets["stage"].map(plan.targets.funnel)
+    decision = None
+    if plan.stopping is not None and elapsed < 1:
+        day = (as_of(plan, asof) - pd.Timestamp(plan.period.start)).days + 1
+        decision = early_stop.decide(lift_result, day, plan.stopping)
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
+        early_stop=decision,
         scorecard=_mark_outliers(
             scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed), data.quality
         ),
@@ -450,6 +457,7 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "lift": result.lift.to_dict(orient="records"),
         "srm": result.srm,
         "decisions": [c.model_dump() for c in next_plan.changes],
+        "early_stop": None if result.early_stop is None else result.early_stop.to_dict(),
     }
 
 

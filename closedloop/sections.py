@@ -303,6 +303,14 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             " so far; ahead from 75%, behind under 25%"
         )
     parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
+    if check.early_stop is not None:  # the plan's stopping rule, on an interim Check
+        parts.append(
+            page.paragraphs(
+                verdict.stopping(check.early_stop, check.plan, language),
+                "early-stop",
+                "cl-sentence",
+            )
+        )
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
