@@ -369,6 +369,7 @@ PHRASES: dict[str, str] = {
     "relative lift over the holdout so far (95% interval), from 10 holdout buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
     # report sentences and captions
     "cycle": "周期",
+    "week": "周",
     "period": "活动期",
     "to": "至",
     "data as of": "数据截至",

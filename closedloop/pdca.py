@@ -25,7 +25,7 @@ from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import Plan, PlanError
-from closedloop.progress import Progress, progress
+from closedloop.progress import Progress, baseline_shares, progress
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -304,8 +304,21 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
     of the evidence the report shows; thresholds from the plan's ``report`` section. With a
-    baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED)."""
+    baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED) and
+    an interim Check expects by now the share the days gone by carry in the baseline's week
+    (:func:`closedloop.progress.baseline_shares`; pro rata by days when the transactions do
+    not cover the baseline). With a ``stopping`` rule, an interim Check decides on it
+    (:mod:`closedloop.early_stop`)."""
     elapsed = period_elapsed(plan, as_of(plan, asof))
+    shares = None  # an interim Check's pace follows the baseline's daily curve when there is one
+    if elapsed < 1 and plan.baseline and data.transactions is not None:
+        shares = baseline_shares(
+            data.assignments,
+            data.transactions,
+            (plan.baseline.start, plan.baseline.end),
+            (plan.period.start, plan.period.end),
+            as_of(plan, asof),
+        )
     outcomes, covariates = data.outcomes, {}
     if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
         outcomes, covariates = lift.pre_period(
@@ -340,7 +353,10 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
-        goals = {s: r * elapsed for s, r in plan.targets.funnel.items()}  # pro-rated when interim
+        goals = {  # pro-rated when interim
+            s: r * (scoring.share_by_now(f"funnel_{s}", elapsed, shares) if elapsed < 1 else 1)
+            for s, r in plan.targets.funnel.items()
+        }
         funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
         funnel_targets["target"] = funnel_targets["stage"].map(plan.targets.funnel)
     decision = None
@@ -352,7 +368,8 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         asof=as_of(plan, asof),
         early_stop=decision,
         scorecard=_mark_outliers(
-            scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed), data.quality
+            scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed, shares),
+            data.quality,
         ),
         lift=lift_table,
         lift_draws=draws,

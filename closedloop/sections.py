@@ -743,6 +743,9 @@ def _basis(text: str, language: str) -> str:
     if outliers:
         head, n = outliers.groups()
         return f"{_basis(head, language)}；数据中有 {n} 个异常金额，可能左右此项（见数据质量）"
+    shaped = re.fullmatch(r"(.*); expected by now from the baseline's weekly curve", text)
+    if shaped:
+        return f"{_basis(shaped.group(1), language)}；目前应达值按基期的周内分布推算"
     found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
     if found:
         arm, col, n = found.groups()
