@@ -186,40 +186,58 @@ def run(quick: bool = False) -> tuple[list[dict], pd.DataFrame]:
 
 
 def figure(rows: list[dict], curves: pd.DataFrame, path: Path = OUT) -> Path:
-    """False-ship rate by day under daily peeking (null scenarios), the single look at the end
-    as a marker on day 31, and the 5% line."""
+    """Left: the false-ship rate by day under daily peeking in each null scenario (the single
+    look at the end a diamond on day 31) against the 5% line; right: the power of each rule on
+    the effect scenarios, daily and at the end."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
 
     from closedloop.figures import use_style
 
     use_style()
     frame = pd.DataFrame(rows)
     nulls = [s for s, (_, effect) in SCENARIOS.items() if effect == 0]
-    fig, axes = plt.subplots(1, len(nulls), figsize=(6.2 * len(nulls), 3.8), sharey=True)
-    colors = dict(zip(RULES, ["#c62828", "#ef6c00", "#1565c0", "#1a7f37"], strict=True))
-    for ax, name in zip(axes, nulls, strict=True):
+    effects = [s for s, (_, effect) in SCENARIOS.items() if effect > 0]
+    fig, axes = plt.subplots(1, len(nulls) + 1, figsize=(5.6 * (len(nulls) + 1), 4.2))
+    palette = ["#c62828", "#ef6c00", "#8e24aa", "#1565c0", "#1a7f37"]
+    colors = dict(zip(RULES, palette[-len(RULES) :], strict=True))
+    end = frame["look"] == "single look at the end"
+    for ax, name in zip(axes, nulls, strict=False):
         for r in RULES:
             part = curves[(curves["scenario"] == name) & (curves["rule"] == r)]
-            ax.plot(part["day"], part["false ship"], color=colors[r], lw=1.8, label=f"{r}, daily")
-            once = frame[
-                (frame["scenario"] == name)
-                & (frame["rule"] == r)
-                & (frame["look"] == "single look at the end")
-            ]["false ship"].iloc[0]
-            ax.scatter([DAYS + 0.6], [once], color=colors[r], marker="D", s=30, zorder=3)
+            ax.plot(part["day"], part["false ship"], color=colors[r], lw=1.8, label=r)
+            once = frame[(frame["scenario"] == name) & (frame["rule"] == r) & end]
+            ax.scatter([DAYS + 0.8], once["false ship"], color=colors[r], marker="D", s=30)
         ax.axhline(0.05, color="0.3", ls="--", lw=1)
-        ax.text(1, 0.053, "5%", color="0.3", fontsize=9, va="bottom")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("day of the period (diamond: one look at the end)")
-        ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        ax.set_xlim(0.5, DAYS + 1.5)
-    axes[0].set_ylabel("campaigns that shipped a no-better arm")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncol=len(RULES), frameon=False, fontsize=8)
-    fig.suptitle(
-        "Peeking every day: share of no-better campaigns shipped by day", x=0.01, ha="left"
+        ax.text(1, 0.055, "5%", color="0.3", fontsize=9, va="bottom")
+        ax.set_title(f"{name}: a no-better arm shipped", fontsize=10)
+        ax.set_xlabel("day looked at (diamond: one look at the end)")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set_xlim(0.5, DAYS + 2)
+    ax = axes[-1]
+    width = 0.8 / len(RULES)
+    for j, r in enumerate(RULES):
+        for k, look in enumerate(("daily", "single look at the end")):
+            part = frame[(frame["rule"] == r) & (frame["look"] == look)]
+            power = part.set_index("scenario").loc[effects, "power"].to_numpy()
+            x = np.arange(len(effects)) * 2 + k + (j - (len(RULES) - 1) / 2) * width
+            ax.bar(x, power, width, color=colors[r], alpha=1.0 if k == 0 else 0.45)
+    ax.set_xticks(
+        [2 * i + k for i in range(len(effects)) for k in (0, 1)],
+        [f"{e.split(',')[0]}\n{look}" for e in effects for look in ("daily", "at the end")],
+        fontsize=8,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    ax.set_title("power: the truly better arm shipped", fontsize=10)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_ylim(0, 1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(RULES), frameon=False, fontsize=9)
+    fig.suptitle(
+        "Peeking every day with the stopping rule, against one look at the end (simulated)",
+        x=0.01,
+        ha="left",
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -8,6 +8,8 @@ and why (or that the campaign should stop or be redesigned).
 
 from __future__ import annotations
 
+import math
+
 from closedloop import page
 from closedloop.act import lift_column
 from closedloop.glossary import STOPPING, likelihood, reason, target_name, translate
@@ -54,10 +56,14 @@ def stopping(decision, plan: Plan, language: str = "en") -> list[str]:
     """The stopping rule's decision (:class:`closedloop.early_stop.Decision`) in words: what
     the rule decided and why, then the arms it stops, if any (templates:
     :data:`closedloop.glossary.STOPPING`)."""
+    def small(value):  # a loss of a fraction of a cent still shows its size
+        places = 2 if value <= 0 or value >= 0.1 else min(4, 1 - math.floor(math.log10(value)))
+        return page.money(value, _currency(plan), places)
+
     words = {
         "arm": decision.arm,
-        "loss": page.money(decision.expected_loss, _currency(plan)),
-        "threshold": page.money(decision.loss_threshold, _currency(plan)),
+        "loss": small(decision.expected_loss),
+        "threshold": small(decision.loss_threshold),
         "p": page.probability(decision.p_better),
         "floor": page.probability(decision.certainty),
         "ceiling": page.probability(1 - decision.certainty),

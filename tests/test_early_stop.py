@@ -154,3 +154,21 @@ def test_a_final_check_makes_no_stopping_decision(demo):
     check = pdca.check(demo, pdca.load(demo))
     assert check.early_stop is None
     assert pdca.summary(check, pdca.act(check), "r")["early_stop"] is None
+
+
+def test_an_empty_stopping_section_takes_every_default():
+    raw = {
+        "campaign": "c",
+        "objective": "convert",
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "arms": {"control": 0.5, "a": 0.5},
+        "targets": {},
+        "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+        "stopping": {},
+    }
+    plan = Plan.parse(raw)
+    assert plan.stopping == Stopping()
+    assert early_stop.settings(plan.stopping, 4.0) == {
+        **early_stop.DEFAULTS,
+        "loss_threshold": early_stop.LOSS_SHARE * 4.0,
+    }

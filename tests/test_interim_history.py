@@ -131,8 +131,8 @@ def _demo_shares(demo, day: int) -> dict:
         ("revenue", base.groupby("d")["amount"].sum()),
     ):
         per_day = per_day.reindex(days, fill_value=0)
-        weekday = per_day.groupby(per_day.index.weekday).mean()
-        weight = weekday.loc[march.weekday].to_numpy()
+        weekday = per_day.groupby(per_day.index.day_of_week).mean()
+        weight = weekday.loc[march.day_of_week].to_numpy()
         out[name] = weight[:day].sum() / weight.sum()
     return out
 

@@ -108,3 +108,17 @@ def test_the_figure_draws_a_first_cycle_target_and_stays_legible_with_12_cycles(
 
 def test_reading_a_missing_ledger_gives_no_runs(tmp_path):
     assert ledger.read_ledger(tmp_path / "ledger.csv", "c").empty
+
+
+def test_the_figure_places_interim_runs_inside_their_cycle_with_their_pace(tmp_path):
+    path = tmp_path / "ledger.csv"
+    ledger.append_ledger(path, run(1, "w1", 0.05, "behind", asof="2026-03-07"))
+    ledger.append_ledger(path, run(1, "w2", 0.12, "on track", asof="2026-03-14"))
+    fig = pdca_fig.history(ledger.history(path, run(1, "final", 0.3)))
+    ax = next(a for a in fig.axes if a.get_visible())
+    hollow = [c for c in ax.collections if len(c.get_offsets()) == 2]
+    assert hollow and list(hollow[0].get_offsets()[:, 0]) == [7 / 31, 14 / 31]
+    assert ax.get_xlim()[0] < 7 / 31  # the first week is on the axis
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "interim: behind" in labels and "interim: on track" in labels
+    assert "interim: ahead" not in labels

@@ -82,11 +82,15 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in STATUS_COLORS.items()
     ]
     handles.append(plt.Line2D([], [], color="0.2", ls="--", label="target"))
-    if history["interim"].any():
-        handles.append(
-            plt.Line2D([], [], marker="o", ls="", mfc="white", color="0.4", label="interim")
-        )
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False)
+    paces = set(history.loc[history["interim"].fillna(False).astype(bool), "status"])
+    handles += [
+        plt.Line2D([], [], marker="o", ls="", mfc="white", color=c, label=f"interim: {p}")
+        for p, c in PACE_COLORS.items()
+        if p in paces
+    ]
+    fig.legend(
+        handles=handles, loc="upper right", ncol=min(len(handles), 6), frameon=False, fontsize=9
+    )
     fig.suptitle(title, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
