@@ -56,6 +56,7 @@ def stopping(decision, plan: Plan, language: str = "en") -> list[str]:
     """The stopping rule's decision (:class:`closedloop.early_stop.Decision`) in words: what
     the rule decided and why, then the arms it stops, if any (templates:
     :data:`closedloop.glossary.STOPPING`)."""
+
     def small(value):  # a loss of a fraction of a cent still shows its size
         places = 2 if value <= 0 or value >= 0.1 else min(4, 1 - math.floor(math.log10(value)))
         return page.money(value, _currency(plan), places)
