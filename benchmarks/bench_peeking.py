@@ -50,6 +50,7 @@ RULES = {
     "expected loss only": {"min_days": 7, "certainty": 0.5 + 1e-9},
     "+ P(better) >= 0.95": {"min_days": 7, "certainty": 0.95},
     "+ P(better) >= 0.99": {"min_days": 7, "certainty": 0.99},
+    "+ P(better) >= 0.995": {"min_days": 7, "certainty": 0.995},
     "defaults": {},
 }
 OUT = Path(__file__).with_name("peeking.png")

@@ -37,7 +37,7 @@ __all__ = ["DEFAULTS", "LOSS_SHARE", "METRIC", "Decision", "decide", "decide_dra
 METRIC = "revenue"
 #: the rule's fields when the plan's ``stopping`` leaves them out (chosen in
 #: ``benchmarks/bench_peeking.py``: daily peeking ships a no-better arm in at most 5% of campaigns)
-DEFAULTS = {"min_days": 7, "min_customers": 200, "certainty": 0.995}
+DEFAULTS = {"min_days": 7, "min_customers": 200, "certainty": 0.998}
 #: ``loss_threshold`` left out: this share of the holdout's revenue per customer so far
 LOSS_SHARE = 0.01
 

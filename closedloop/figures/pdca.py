@@ -40,7 +40,7 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         x = part["position"].to_numpy()
         hollow = part["interim"].fillna(False).astype(bool).to_numpy()
         ax.plot(x, part["actual"], color="0.55", lw=1.2, zorder=1)
-        half = [0.08 if h else 0.35 for h in hollow]
+        half = [0.06 if h else (0.22 if hollow.any() else 0.35) for h in hollow]
         ax.hlines(
             part["target_value"],
             x - half,
@@ -88,9 +88,13 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         for p, c in PACE_COLORS.items()
         if p in paces
     ]
-    fig.legend(
-        handles=handles, loc="upper right", ncol=min(len(handles), 6), frameon=False, fontsize=9
-    )
+    # the legend on a row of its own under the plots: with the paces it is too long to share the
+    # title's row
+    per_row = max(2, min(len(handles), int(fig.get_figwidth() / 1.6)))
+    rows = math.ceil(len(handles) / per_row)
+    fig.legend(handles=handles, loc="lower center", ncol=per_row, frameon=False, fontsize=9)
     fig.suptitle(title, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    fig.set_figheight(fig.get_figheight() + 0.24 * rows)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, (0.12 + 0.24 * rows) / height, 1, 1 - 0.3 / height))
     return fig
