@@ -74,7 +74,8 @@ class Decision:
 def settings(stopping, control_mean: float) -> dict:
     """The rule's settings: the plan's ``stopping`` fields, :data:`DEFAULTS` for those left
     out, and ``loss_threshold`` (when left out) :data:`LOSS_SHARE` × ``control_mean``, the
-    holdout's revenue per customer so far."""
+    holdout's revenue per customer so far (0 while the holdout has bought nothing, so nothing
+    ships on the default threshold before it has)."""
     given = stopping.model_dump(exclude_none=True) if stopping is not None else {}
     out = {**DEFAULTS, **given}
     out.setdefault("loss_threshold", LOSS_SHARE * max(control_mean, 0.0))
