@@ -12,8 +12,9 @@ once at the end (the same rule on day 31). Reported per rule and scenario: the *
 rate** (campaigns where a no-better arm was shipped), the **power** (campaigns where the truly
 better arm was shipped), campaigns stopped, and the mean day of the decision.
 
-``python -m benchmarks.bench_peeking`` writes the table and ``benchmarks/peeking.png`` (a few
-minutes on 2 shared cores; run it with ``nice -n 10``); ``--quick`` runs fewer campaigns.
+``python -m benchmarks.bench_peeking`` writes the table and ``benchmarks/peeking.png`` (about
+15 minutes on 2 shared cores; run it with ``nice -n 10``); ``--quick`` runs fewer
+campaigns.
 """
 
 from __future__ import annotations
