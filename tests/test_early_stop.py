@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop import early_stop, pdca, verdict
+from closedloop import early_stop, pdca, sections, verdict
 from closedloop.datasets import write_demo
 from closedloop.lift import bayesian_lift
 from closedloop.plan import Plan, PlanError, Stopping
@@ -145,6 +146,12 @@ def test_an_interim_demo_check_records_and_states_the_decision(demo, tmp_path):
     zh = verdict.verdict(check, pdca.act(check), "zh")
     assert en[0].startswith("Stopping rule:") and d.arm in en[0]
     assert zh[0].startswith("提前停止规则：")
+    # the scorecard section says it too, in Chinese but for the arms' names
+    html = "".join(getattr(part, "data", "") for part in sections.scorecard(check, "zh"))
+    said = re.search(r'<div class="cl-sentence" id="early-stop">(.*?)</div>', html).group(1)
+    assert "提前停止规则" in said and set(re.findall(r"[A-Za-z]+", said)) <= {"p", *demo.arms}
+    basis = re.findall(r"[A-Za-z]+", sections._basis(check.scorecard["basis"].iloc[0], "zh"))
+    assert not basis
     before = pdca.check(demo, pdca.load(demo, asof="2026-03-05"), asof="2026-03-05")
     assert before.early_stop.action == "wait"
     assert "too early" in verdict.verdict(before, pdca.act(before))[0]
