@@ -9,6 +9,10 @@ The rules, each a small function so that each can be read and tested alone:
 - **stop or redesign** (:func:`decide`): when no treated arm is kept, nothing is carried into the
   next cycle by default. The next plan is still written, as a draft with ``status: redesign``,
   which ``closedloop run`` refuses until someone edits it and sets ``status: ready``.
+- **prefer what lasts** (:func:`persistence_decisions`): once a follow-up window after the period
+  is reached (``follow_up_days``), a kept arm whose effect did not last (P(beats the holdout) in
+  the longest reached window below :data:`closedloop.follow_up.PERSIST_P`) is dropped when
+  another kept arm's effect did last.
 - **move the audience** (:func:`audience_decision`): the next audience is the segments in which a
   kept arm beats the holdout with probability at least :data:`AUDIENCE_P`.
 - **carry or raise a target** (:func:`target_decisions`): a missed target is carried forward
@@ -28,7 +32,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from closedloop.plan import Change, Plan
+from closedloop.follow_up import FOLLOW_UP_METRICS, PERSIST_P, lasting
+from closedloop.objectives import lead_metrics
+from closedloop.plan import Change, Plan, VsBaseline
 from closedloop.priors import PRIOR
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "decide",
     "next_period",
     "next_plan",
+    "persistence_decisions",
     "target_decisions",
 ]
 
@@ -54,8 +61,6 @@ DROP_BELOW_P_BEST = 0.05
 AUDIENCE_P = 0.80
 #: a met target is raised to this posterior quantile of the best kept arm (met 3 times in 4)
 TARGET_QUANTILE = 0.25
-#: plan metric -> outcome column
-METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,9 @@ class Decisions:
 
 
 def lift_column(plan: Plan) -> str:
-    """The outcome an arm is judged on: the relative-lift target's metric, else conversion."""
-    metric = plan.targets.relative_lift.metric if plan.targets.relative_lift else "conversion"
-    return METRIC_COLUMNS[metric]
+    """The outcome an arm is judged on: the relative-lift target's metric, else the objective's
+    (:func:`closedloop.objectives.lead_metrics`: orders for frequency, the ticket for ticket ...)."""
+    return lead_metrics(plan)[0]
 
 
 def arm_decisions(plan: Plan, lift: pd.DataFrame, p_best: pd.DataFrame) -> tuple[list, list]:
@@ -99,6 +104,34 @@ def arm_decisions(plan: Plan, lift: pd.DataFrame, p_best: pd.DataFrame) -> tuple
             why = f"P({arm} is the best arm on {column}) = {chance:.3f}, below {DROP_BELOW_P_BEST}"
         changes.append(Change(field=f"arms.{arm}", to="dropped", reason=why))
     return kept, changes
+
+
+def persistence_decisions(plan: Plan, follow_up, kept: list[str]) -> tuple[list, list]:
+    """The kept arms whose effect lasted after the period, when some did and some did not (else
+    ``kept`` as it is), and one change per arm dropped for an effect that faded. Measured on the
+    plan's lift metric when it is measured after the period, else on spend."""
+    column = lift_column(plan)
+    metric = column if column in FOLLOW_UP_METRICS else "revenue"
+    chance = lasting(follow_up, metric)
+    if len(kept) < 2 or not chance:
+        return kept, []
+    lasted = [a for a in kept if chance.get(a, 0.0) >= PERSIST_P]
+    if not lasted or len(lasted) == len(kept):
+        return kept, []
+    days = max(follow_up.reached)
+    others = ", ".join(f"{a} {chance[a]:.2f}" for a in lasted)
+    changes = [
+        Change(
+            field=f"arms.{arm}",
+            to="dropped",
+            reason=f"its effect did not last: P({arm} beats the holdout on {metric} in the"
+            f" {days} days after the period) = {chance.get(arm, 0.0):.2f}, below"
+            f" {PERSIST_P:.2f}, while it lasted for {others}",
+        )
+        for arm in kept
+        if arm not in lasted
+    ]
+    return lasted, changes
 
 
 def audience_decision(plan: Plan, segments: pd.DataFrame, kept: list[str]) -> tuple:
@@ -139,7 +172,10 @@ def target_decisions(
                 )
             )
     conversion = lift[(lift["metric"] == "converted") & lift["arm"].isin(kept)].set_index("arm")
-    if kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
+    fixed = not isinstance(
+        plan.targets.conversion_rate, VsBaseline
+    )  # a baseline target moves itself
+    if fixed and kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
         n = conversion.loc[kept, "customers"].to_numpy(float)
         x = np.round(conversion.loc[kept, "mean"].to_numpy(float) * n)
         rates = stats.beta.ppf(TARGET_QUANTILE, PRIOR.alpha + x, PRIOR.beta + n - x)
@@ -178,6 +214,8 @@ def decide(check) -> Decisions:
     """Every decision of the Act step for a :class:`closedloop.pdca.Check`."""
     plan = check.plan
     kept, changes = arm_decisions(plan, check.lift, check.p_best)
+    kept, faded = persistence_decisions(plan, getattr(check, "follow_up", None), kept)
+    changes += faded
     if not kept:
         changes.append(
             Change(

@@ -264,6 +264,12 @@ TERMS: dict[str, Term] = {
     "actual": Term("actual", "实际", "", ""),
     "met": Term("met", "达成", "", ""),
     "missed": Term("missed", "未达成", "", ""),
+    "follow_up": Term(
+        "after the campaign",
+        "扩大战果",
+        "closedloop.follow_up.follow_up",
+        "treated against holdout in the days after the period: did the effect last",
+    ),
     "progress": Term(
         "progress", "进度", "closedloop.progress.progress", "the campaign day by day, week by week"
     ),
@@ -543,6 +549,30 @@ PHRASES: dict[str, str] = {
     "ticket effect": "客单价效应",
     "revenue change": "销售额变化",
     "actual / target": "实际 / 目标",
+    # the objectives' metrics and the follow-up (closedloop.objectives, closedloop.follow_up)
+    "baseline": "基线",
+    "orders per contacted customer": "每位触达客户的购买次数",
+    "revenue per order of contacted buyers": "触达客户中购买者的每单销售额",
+    "contacted customers who joined in the period": "活动期内入会的触达客户",
+    "recruits' first purchase": "新会员入会后的首次购买",
+    "contacted customers buying twice within": "触达客户中两次购买（间隔不超过）",
+    "days": "天",
+    "no recruits": "无新会员",
+    "no contacted buyer": "无触达客户购买",
+    "contacted customers reaching": "到达以下阶段的触达客户：",
+    "After the campaign": "活动之后",
+    "days after the period": "活动结束后天数",
+    "not yet reached": "尚未到达",
+    "bought in the window": "窗口内购买",
+    "spend in the window": "窗口内消费额",
+    "came back": "活动期购买者再次购买",
+    "bought in the window: uplift (percentage points)": "窗口内购买：提升（百分点）",
+    "spend in the window: lift per customer": "窗口内消费额：人均提升",
+    "After the campaign: did the effect last?": "活动之后：效果是否持续？",
+    "Each arm against the holdout after the period (95% interval)": "活动结束后各实验组对比对照组（95% 区间）",
+    "each arm against the holdout from day 1 to the window's last day after the period": (
+        "活动结束后第 1 天至时间窗最后一天，各实验组对比对照组"
+    ),
     "KPI tree against targets": "指标树对照目标",
 }
 
@@ -610,6 +640,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "first_date": ("First date", "最早日期"),
     "last_date": ("Last date", "最晚日期"),
     "after_asof": ("Rows after the as-of day", "截止日之后的行数"),
+    "baseline": ("Baseline (change)", "基线（变化）"),
+    "days": ("Days after the period", "活动结束后天数"),
+    "window": ("Window", "时间窗"),
+    "abs_lift_value": ("Lift per customer", "人均提升"),
+    "lift_interval": ("Lift, 95% interval", "提升 95% 区间"),
     "en": ("English", "英文"),
     "zh": ("Chinese", "中文"),
 }
@@ -622,6 +657,25 @@ TARGET_NAMES: dict[str, tuple[str, str]] = {
     "incremental_revenue": ("incremental revenue", "增量销售额"),
     "roi": ("ROI", "ROI"),
     "funnel": ("funnel", "漏斗"),
+    "orders_per_customer": ("orders per customer", "人均购买次数"),
+    "avg_ticket": ("average ticket", "客单价"),
+    "second_purchase_rate": ("second-purchase rate", "二次购买率"),
+    "recruits": ("recruits", "招募数"),
+    "first_conversion_rate": ("first conversion of recruits", "新会员首购转化率"),
+    "leads": ("leads", "线索数"),
+}
+
+#: outcome metrics (one value per assigned customer) as the report names them
+METRIC_NAMES: dict[str, tuple[str, str]] = {
+    "converted": ("conversion", "转化率"),
+    "revenue": ("revenue per customer", "人均销售额"),
+    "visited": ("visit rate", "到访率"),
+    "orders": ("orders per customer", "人均购买次数"),
+    "ticket": ("average ticket", "客单价"),
+    "second_purchase": ("second-purchase rate", "二次购买率"),
+    "recruited": ("recruits (share who joined)", "招募（入会比例）"),
+    "first_conversion": ("first conversion (joined and bought)", "首购转化（入会并购买）"),
+    "lead": ("leads (share reaching the stage)", "线索（到达该阶段的比例）"),
 }
 
 #: funnel stages and campaign tables, as the report names them
@@ -662,6 +716,12 @@ def target_name(key: str, language: Language = "en") -> str:
         stage = key.removeprefix("funnel_")
         return f"漏斗：{stage_name(stage, 'zh')}" if language == "zh" else f"funnel: {stage}"
     en, zh = TARGET_NAMES.get(key, (key.replace("_", " "), translate(key, "zh")))
+    return zh if language == "zh" else en
+
+
+def metric_name(column: str, language: Language = "en") -> str:
+    """An outcome metric's name: ``orders`` -> "orders per customer" / "人均购买次数"."""
+    en, zh = METRIC_NAMES.get(column, (column, translate(column, "zh")))
     return zh if language == "zh" else en
 
 
@@ -724,6 +784,13 @@ REASONS: tuple[tuple[str, str], ...] = (
         r"segments where a kept arm beats the holdout with P >= (?P<k>[\d.]+): (?P<list>.+)",
         "保留分组以 ≥ {k} 的概率胜过对照组的分群：{list}",
     ),
+    (
+        r"its effect did not last: P\((?P<arm>.+) beats the holdout on (?P<col>\w+) in the"
+        r" (?P<d>\d+) days after the period\) = (?P<p>[\d.]+), below (?P<k>[\d.]+), while it"
+        r" lasted for (?P<list>.+)",
+        "效果没有持续：活动结束后 {d} 天内 {arm} 在{col}上胜过对照组的概率为 {p}，低于 {k}；"
+        "而 {list} 的效果持续",
+    ),
     (r"the next cycle", "下一周期"),
     # the sample-ratio check's sentences (closedloop.lift.srm_check)
     (
@@ -753,7 +820,10 @@ def reason(text: str, language: Language = "en") -> str:
         if found:
             values = found.groupdict()
             if "col" in values:
-                values["col"] = translate(values["col"], "zh")
+                col = values["col"]
+                values["col"] = (
+                    metric_name(col, "zh") if col in METRIC_NAMES else translate(col, "zh")
+                )
             return template.format(**values)
     return translate(text, language)
 

@@ -41,6 +41,7 @@ __all__ = [
     "RevenueMove",
     "drivers",
     "member_kpis",
+    "recruits",
     "revenue_change",
     "touches_due",
     "what_if",
@@ -241,19 +242,39 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
     return out
 
 
+def recruits(transactions, customers, period) -> pd.DataFrame:
+    """The recruits of ``period = (start, end)`` (招募): customers whose ``join_date`` falls in
+    it, and whether each made a first purchase on or after joining, up to the period end (首购
+    转化). Index ``customer_id``; columns ``join_date``, ``converted`` (bool)."""
+    start, end = _period(period, "recruits")
+    cust = _customers_frame(customers)
+    if cust is None or "join_date" not in cust.columns:
+        raise DataError("customers", "recruits need the customers' join_date", column="join_date")
+    return _recruits(transactions, cust, start, end)
+
+
+def _recruits(transactions, cust: pd.DataFrame, start, end) -> pd.DataFrame:
+    joined = pd.to_datetime(cust["join_date"])
+    new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))].rename("join_date")
+    out = new.to_frame()
+    out.index.name = "customer_id"
+    out["converted"] = False
+    if len(new):
+        starts = pd.DataFrame({"customer_id": new.index, "start": new.to_numpy()})
+        bought = summaries.since(transactions, starts, end, source="member_kpis transactions")
+        out["converted"] = out.index.isin(bought.index[bought["first_purchase"].notna()])
+    return out
+
+
 def _by_row(frame, per, t, cust, online, all_orders, start, end) -> dict:
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
     tree = _tree(t, all_orders, member_orders, online is not None)
     row = {"members": tree.pop("members")}
     recruits = conversion = np.nan
     if cust is not None and "join_date" in cust.columns:
-        joined = pd.to_datetime(cust["join_date"]).reindex(t.index)
-        new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
+        new = _recruits(frame, cust.reindex(t.index), start, end)
         recruits = len(new)
-        if recruits:
-            starts = pd.DataFrame({"customer_id": new.index, "start": new.to_numpy()})
-            bought = summaries.since(frame, starts, end, source="member_kpis transactions")
-            conversion = int(bought["first_purchase"].notna().sum()) / recruits
+        conversion = _ratio(int(new["converted"].sum()), recruits)
     row |= {"recruits": recruits, "conversion": conversion}
     row |= {"active_members": tree.pop("active_members")}
     row["active_rate"] = _ratio(row["active_members"], row["members"])

@@ -19,12 +19,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop import assign, basket, early_stop, io, lift, lift_segments, rfm, summaries
+from closedloop import (
+    assign,
+    basket,
+    early_stop,
+    io,
+    lift,
+    lift_segments,
+    objectives,
+    rfm,
+    summaries,
+)
+from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
-from closedloop.plan import Plan, PlanError
+from closedloop.plan import METRIC_COLUMNS, Plan, PlanError
 from closedloop.progress import Progress, baseline_shares, progress
 
 __all__ = [
@@ -43,8 +54,6 @@ __all__ = [
     "write",
 ]
 
-#: plan metric name -> outcome column (one row per assigned customer)
-METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
 FUNNEL_FIRST_STAGE = "touch"
 #: the files a run records beside its report
 SUMMARY_FILE, NEXT_PLAN_FILE = "summary.json", "next_plan.yaml"
@@ -105,6 +114,10 @@ class Check:
     assignments: pd.DataFrame | None = None
     #: the campaign day by day and week by week (None without transactions)
     progress: Progress | None = None
+    #: the targets set against the baseline: ``target, baseline, change, implied``
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: treated against holdout in the days after the period (``follow_up_days``), else None
+    follow_up: follow_up_mod.FollowUp | None = None
     #: an interim Check of a plan with a ``stopping`` rule: its decision (else None)
     early_stop: early_stop.Decision | None = None
 
@@ -310,7 +323,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     not cover the baseline). With a ``stopping`` rule, an interim Check decides on it
     (:mod:`closedloop.early_stop`)."""
     elapsed = period_elapsed(plan, as_of(plan, asof))
-    shares = None  # an interim Check's pace follows the baseline's daily curve when there is one
+    shares = None  # an interim Check's pace follows the baseline's week when there is one
     if elapsed < 1 and plan.baseline and data.transactions is not None:
         shares = baseline_shares(
             data.assignments,
@@ -319,18 +332,29 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
             (plan.period.start, plan.period.end),
             as_of(plan, asof),
         )
-    outcomes, covariates = data.outcomes, {}
+    scored, baselines = objectives.resolve_targets(plan, data)
+    outcomes, covariates = _objective_outcomes(plan, data, asof), {}
     if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
         outcomes, covariates = lift.pre_period(
             outcomes, data.transactions, plan.baseline.start, plan.baseline.end
         )
-    metrics = [c for c in METRIC_COLUMNS.values() if c in outcomes.columns]
+    wanted = objectives.lift_metrics(plan)
+    metrics = [c for c in wanted if c in outcomes.columns and c != "ticket"]
     covariates = {m: c for m, c in covariates.items() if m in metrics}
     lift_result = lift.bayesian_lift(
         outcomes, control=plan.control, metrics=metrics, seed=seed, covariates=covariates
     )
+    lead = objectives.lead_metrics(plan)
+    ranked = [m for m in dict.fromkeys([*lead, "converted"]) if m in metrics]
+    p_best = lift.prob_best(outcomes, metrics=ranked, seed=seed)
+    if "ticket" in wanted:
+        ticket, ticket_best = objectives.ticket_lift(outcomes, plan.control, seed=seed)
+        lift_result = objectives.combine(lift_result, ticket)
+        p_best = pd.concat([p_best, ticket_best], ignore_index=True)
+    lift_result = lift.Lift(
+        objectives.order_first(lift_result.table, "metric", lead), lift_result.draws
+    )
     lift_table, draws = lift_result.table, lift_result.draws
-    p_best = lift.prob_best(outcomes, metrics="converted", seed=seed)
     revenue = lift_result.filter(lift_table["metric"] == "revenue")
     roi_table = (
         lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
@@ -353,12 +377,13 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
+        planned = scored.targets.funnel
         goals = {  # pro-rated when interim
             s: r * (scoring.share_by_now(f"funnel_{s}", elapsed, shares) if elapsed < 1 else 1)
-            for s, r in plan.targets.funnel.items()
+            for s, r in planned.items()
         }
         funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
-        funnel_targets["target"] = funnel_targets["stage"].map(plan.targets.funnel)
+        funnel_targets["target"] = funnel_targets["stage"].map(planned)
     decision = None
     if plan.stopping is not None and elapsed < 1:
         day = (as_of(plan, asof) - pd.Timestamp(plan.period.start)).days + 1
@@ -368,7 +393,11 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         asof=as_of(plan, asof),
         early_stop=decision,
         scorecard=_mark_outliers(
-            scoring.score(plan, outcomes, lift_result, funnel_targets, elapsed, shares),
+            _objective_first(
+                plan,
+                scoring.score(scored, outcomes, lift_result, funnel_targets, elapsed, shares),
+                baselines,
+            ),
             data.quality,
         ),
         lift=lift_table,
@@ -385,6 +414,8 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel=funnel_table,
         funnel_targets=funnel_targets,
         quality=data.quality,
+        baselines=baselines,
+        follow_up=_follow_up(plan, data, outcomes, asof, seed),
         customer_base=_customer_base(plan, data.transactions),
         cross_sell=_cross_sell(plan, data.items),
         assignments=data.assignments[
@@ -408,6 +439,57 @@ def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, P
     plan = Plan.from_yaml(plan_path)
     result = check(plan, load(plan, asof=asof or None), asof=asof or None, seed=seed)
     return result, act(result)
+
+
+def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
+    """The outcomes with the columns the plan's objective and targets need and the outcomes do
+    not hold (orders, ticket, second purchase, recruits, leads), counted over the period up to
+    the ``asof`` day (:func:`closedloop.objectives.outcomes`)."""
+    outcomes = data.outcomes
+    needed = [*objectives.lead_metrics(plan), *objectives.lift_metrics(plan)]
+    for name in plan.targets.levels():
+        needed += list(scoring.OBJECTIVE_TARGETS.get(name, ()))
+    needed = [
+        c
+        for c in dict.fromkeys(needed)
+        if c not in outcomes.columns and c not in objectives.BASE_METRICS
+    ]
+    if not needed:
+        return outcomes
+    end = min(as_of(plan, asof), as_of(plan))
+    extra = objectives.outcomes(plan, data, outcomes["customer_id"], plan.period.start, end, needed)
+    return outcomes.merge(extra, on="customer_id", how="left", validate="one_to_one")
+
+
+def _follow_up(plan: Plan, data: CampaignData, outcomes: pd.DataFrame, asof, seed: int):
+    """The follow-up windows of the plan, measured as far as the data reaches: the as-of day, or
+    the last transaction's day when that comes first (None without follow_up_days or
+    transactions)."""
+    if not plan.follow_up_days or data.transactions is None:
+        return None
+    last = data.transactions["order_date"].max()
+    until = min(as_of(plan, asof), summaries.day(last)) if pd.notna(last) else as_of(plan)
+    return follow_up_mod.follow_up(
+        outcomes[["customer_id", "arm"]],
+        data.transactions,
+        (plan.period.start, plan.period.end),
+        plan.follow_up_days,
+        plan.control,
+        until,
+        seed=seed,
+    )
+
+
+def _objective_first(plan: Plan, card: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """The scorecard with the objective's targets first and, when a target is set against the
+    baseline, the baseline's value beside the target it implies (``baseline``, ``change``)."""
+    card = objectives.order_first(card, "target", objectives.OBJECTIVE_TARGETS[plan.objective])
+    if baselines.empty:
+        return card
+    by = baselines.set_index("target")
+    return card.assign(
+        baseline=card["target"].map(by["baseline"]), change=card["target"].map(by["change"])
+    )
 
 
 #: targets a few extreme amounts can decide
@@ -474,6 +556,15 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
         "lift": result.lift.to_dict(orient="records"),
         "srm": result.srm,
         "decisions": [c.model_dump() for c in next_plan.changes],
+        "baselines": result.baselines.to_dict(orient="records"),
+        "follow_up": None
+        if result.follow_up is None
+        else {
+            "reached": result.follow_up.reached,
+            "not_reached": result.follow_up.pending,
+            "windows": result.follow_up.windows.to_dict(orient="records"),
+            "lift": result.follow_up.table.to_dict(orient="records"),
+        },
         "early_stop": None if result.early_stop is None else result.early_stop.to_dict(),
     }
 

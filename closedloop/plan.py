@@ -18,7 +18,7 @@ import re
 import reprlib
 import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -113,30 +113,158 @@ class Audience(_Strict):
     segments: list[str] | None = None
 
 
+#: plan metric name -> outcome column (one row per assigned customer); the objectives' metrics
+#: are defined in :mod:`closedloop.objectives`
+METRIC_COLUMNS = {
+    "conversion": "converted",
+    "revenue": "revenue",
+    "visit": "visited",
+    "orders": "orders",
+    "ticket": "ticket",
+    "second_purchase": "second_purchase",
+    "recruits": "recruited",
+    "first_conversion": "first_conversion",
+    "leads": "lead",
+}
+#: the campaign objectives (活动目标) a plan names
+OBJECTIVES = ("recruit", "convert", "second purchase", "ticket", "frequency", "win back")
+
+
 class RelativeLift(_Strict):
-    metric: Literal["conversion", "revenue", "visit"] = "conversion"
+    metric: Literal[tuple(METRIC_COLUMNS)] = "conversion"  # type: ignore[valid-type]
     min: float
 
 
-class Targets(_Strict):
-    """Numeric targets; each is optional, unknown names are refused."""
+_CHANGE = re.compile(r"([+-]?)(\d+(?:\.\d+)?)\s*%")
 
-    conversion_rate: float | None = Field(None, ge=0, le=1)
-    visit_rate: float | None = Field(None, ge=0, le=1)
+
+class VsBaseline(_Strict):
+    """A target set against the same metric over the plan's ``baseline`` period:
+    ``{vs_baseline: +10%}`` (10% above it), ``-5%``, or an absolute change such as ``+0.02``."""
+
+    vs_baseline: str | float
+
+    @field_validator("vs_baseline")
+    @classmethod
+    def _a_change(cls, value):
+        if isinstance(value, str) and not _CHANGE.fullmatch(value.strip()):
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(
+                    f"vs_baseline is a change such as +10%, -5% or +0.02, not {_short(value)}"
+                ) from None
+        return value
+
+    @property
+    def relative(self) -> bool:
+        """True for a percentage change, False for an absolute one."""
+        return isinstance(self.vs_baseline, str) and self.vs_baseline.strip().endswith("%")
+
+    @property
+    def change(self) -> float:
+        """The change as a number: +10% -> 0.10, +0.02 -> 0.02."""
+        found = _CHANGE.fullmatch(str(self.vs_baseline).strip())
+        if found:
+            sign, number = found.groups()
+            return (-1 if sign == "-" else 1) * float(number) / 100
+        return float(self.vs_baseline)
+
+    def implied(self, baseline: float) -> float:
+        """The target this change implies on a baseline value."""
+        return baseline * (1 + self.change) if self.relative else baseline + self.change
+
+    def __str__(self) -> str:
+        text = str(self.vs_baseline).strip()
+        return text if text.startswith(("+", "-")) else f"+{text}"
+
+
+#: targets on lifts, which have no baseline value (no campaign ran in the baseline)
+LIFT_TARGETS = ("relative_lift", "incremental_revenue", "roi")
+#: targets that are shares of customers
+RATE_TARGETS = ("conversion_rate", "visit_rate", "second_purchase_rate", "first_conversion_rate")
+
+
+class Targets(_Strict):
+    """Numeric targets; each is optional, unknown names are refused. A level target (not a lift)
+    may be written against the baseline (:class:`VsBaseline`)."""
+
+    conversion_rate: float | VsBaseline | None = None
+    visit_rate: float | VsBaseline | None = None
     relative_lift: RelativeLift | None = None
     incremental_revenue: float | None = None
     roi: float | None = None
-    funnel: dict[str, float] | None = None
+    funnel: dict[str, float | VsBaseline] | None = None
+    #: orders per contacted customer (frequency, 购买频次)
+    orders_per_customer: float | VsBaseline | None = None
+    #: revenue per order of the contacted customers (客单价)
+    avg_ticket: float | VsBaseline | None = None
+    #: contacted customers who bought twice, the second within ``metrics.second_purchase_days``
+    second_purchase_rate: float | VsBaseline | None = None
+    #: contacted customers who joined in the period (招募数)
+    recruits: float | VsBaseline | None = None
+    #: of those recruits, the share who bought on or after joining (首购转化率)
+    first_conversion_rate: float | VsBaseline | None = None
+    #: contacted customers who reached the funnel stage ``metrics.lead_stage`` (线索)
+    leads: float | VsBaseline | None = None
 
     @field_validator("funnel")
     @classmethod
     def _rates(cls, value):
         for stage, rate in (value or {}).items():
-            if not 0 <= rate <= 1:
+            if isinstance(rate, float | int) and not 0 <= rate <= 1:
                 raise ValueError(
                     f"funnel target for {_short(stage)} must be a rate in [0, 1], not {rate}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _in_range(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, float | int) or name in LIFT_TARGETS:
+                continue
+            if name in RATE_TARGETS and not 0 <= value <= 1:
+                raise ValueError(
+                    f"{name} is a rate in [0, 1] (or {{vs_baseline: +10%}}), not {value:g}"
+                )
+            if value < 0:
+                raise ValueError(f"{name} cannot be negative, not {value:g}")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_baseline_for_lifts(cls, raw):
+        for name in LIFT_TARGETS:
+            value = raw.get(name) if isinstance(raw, dict) else None
+            inner = (
+                value.get("min") if name == "relative_lift" and isinstance(value, dict) else value
+            )
+            if isinstance(inner, dict) and "vs_baseline" in inner:
+                raise ValueError(
+                    f"{name} is a lift over the holdout: it has no baseline value (no campaign ran"
+                    " in the baseline), give a number"
+                )
+        return raw
+
+    def levels(self) -> dict:
+        """Every target but the lifts, by its scorecard name (funnel stages as ``funnel_<stage>``)."""
+        found = {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name not in (*LIFT_TARGETS, "funnel") and getattr(self, name) is not None
+        }
+        found.update({f"funnel_{s}": v for s, v in (self.funnel or {}).items()})
+        return found
+
+
+class MetricSettings(_Strict):
+    """How the objectives' metrics are counted: a second purchase within
+    ``second_purchase_days`` of the first purchase in the period; a lead is a contacted customer
+    who reached the funnel stage ``lead_stage`` (线索)."""
+
+    second_purchase_days: int = Field(30, ge=1, le=3660)
+    lead_stage: str = "visit"
 
 
 class DataPaths(_Strict):
@@ -259,7 +387,7 @@ class Plan(_Strict):
 
     campaign: str
     name: str = ""
-    objective: Literal["recruit", "convert", "second purchase", "ticket", "frequency", "win back"]
+    objective: Literal[OBJECTIVES]  # type: ignore[valid-type]
     cycle: int = Field(1, ge=1)
     #: "redesign": the Act step found no arm worth carrying; the plan must be edited before it runs
     status: Literal["ready", "redesign"] = "ready"
@@ -272,7 +400,11 @@ class Plan(_Strict):
     margin: float = Field(1.0, gt=0, le=1)
     #: the currency costs and revenue are in (shown with its symbol in the report)
     currency: str = Field("CNY", pattern=r"^[A-Za-z]{3}$")
+    #: default: the objective's metric beats the holdout (:func:`closedloop.objectives.default_targets`)
     targets: Targets
+    metrics: MetricSettings = MetricSettings()
+    #: days after the period's end at which the effect is measured again (扩大战果)
+    follow_up_days: list[Annotated[int, Field(ge=1, le=3660)]] = []
     data: DataPaths
     columns: dict[Literal[TABLES], dict[str, str]] = {}  # type: ignore[valid-type]
     formats: dict[Literal[TABLES], TableFormat] = {}  # type: ignore[valid-type]
@@ -290,6 +422,26 @@ class Plan(_Strict):
             raise ValueError(
                 "a campaign id holds only letters, digits, - and _ (it names the report folder)"
             )
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_targets(cls, raw):
+        if (
+            isinstance(raw, dict)
+            and raw.get("targets") is None
+            and raw.get("objective") in OBJECTIVES
+        ):
+            from closedloop.objectives import default_targets
+
+            raw = {**raw, "targets": default_targets(raw["objective"])}
+        return raw
+
+    @field_validator("follow_up_days")
+    @classmethod
+    def _increasing(cls, value):
+        if list(value) != sorted(set(value)):
+            raise ValueError(f"follow_up_days must increase without repeats: {_short(value)}")
         return value
 
     @model_validator(mode="after")
@@ -435,6 +587,7 @@ _MODELS = {
     (): Plan,
     ("targets",): Targets,
     ("targets", "relative_lift"): RelativeLift,
+    ("metrics",): MetricSettings,
     ("period",): Period,
     ("baseline",): Period,
     ("audience",): Audience,

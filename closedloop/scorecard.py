@@ -19,12 +19,15 @@ calibration is measured in ``benchmarks/bench_calibration.py``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from closedloop.errors import DataError
 from closedloop.lift import Lift
+from closedloop.plan import METRIC_COLUMNS
 from closedloop.priors import PRIOR
 
 __all__ = [
@@ -46,9 +49,17 @@ INTERIM_COLUMNS = ["elapsed", "expected_by_now", "projected", "projected_low", "
 PACE_AHEAD, PACE_BEHIND = 0.75, 0.25
 #: targets that accumulate over the period (pro-rated in an interim Check); a relative lift
 #: and a rate of a rate do not
-ACCUMULATING = ("conversion_rate", "visit_rate", "incremental_revenue", "roi", "funnel_")
-#: plan metric name -> outcome column (one row per assigned customer), as in pdca
-METRIC_COLUMNS = {"conversion": "converted", "revenue": "revenue", "visit": "visited"}
+ACCUMULATING = (
+    "conversion_rate",
+    "visit_rate",
+    "incremental_revenue",
+    "roi",
+    "funnel_",
+    "orders_per_customer",
+    "second_purchase_rate",
+    "recruits",
+    "leads",
+)
 
 
 def p_best_arm_met(lift: Lift, metric: str, target: float) -> float:
@@ -156,6 +167,11 @@ def score(
         x, n = treated["visited"].sum(), len(treated)
         p, spread = rate("visit_rate", x, n, t.visit_rate)
         add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers", spread)
+    for name in OBJECTIVE_TARGETS:
+        if getattr(t, name) is not None:
+            _needs(outcomes, name)
+            goal, share = getattr(t, name), by_now(name)
+            add(name, *_objective_target(name, treated, goal, share, partial(rate, name), plan))
     if t.relative_lift is not None:
         column = METRIC_COLUMNS[t.relative_lift.metric]
         rows_m = lift_table[lift_table["metric"] == column]
@@ -237,3 +253,70 @@ def score(
         )
         card = pd.concat([card, extra], axis=1)
     return card
+
+
+#: the objectives' targets (:mod:`closedloop.objectives`) and the columns each is measured on
+OBJECTIVE_TARGETS = {
+    "orders_per_customer": ("orders",),
+    "avg_ticket": ("orders", "revenue"),
+    "second_purchase_rate": ("second_purchase",),
+    "recruits": ("recruited",),
+    "first_conversion_rate": ("recruited", "first_conversion"),
+    "leads": ("lead",),
+}
+
+
+def _needs(outcomes: pd.DataFrame, name: str) -> None:
+    missing = [c for c in OBJECTIVE_TARGETS[name] if c not in outcomes.columns]
+    if missing:
+        raise DataError(
+            "outcomes", f"no outcome column {missing[0]!r} for the target {name}", column=missing[0]
+        )
+
+
+def _objective_target(name, treated, target, scale, rate, plan):
+    """actual, target, P(met) (of ending at or above it, when interim), basis and the 95%
+    interval of the actual so far, for one of :data:`OBJECTIVE_TARGETS` over the contacted;
+    ``scale`` is the share of the target expected by now (1 in a final Check)."""
+    n, z = len(treated), stats.norm.ppf(0.975)
+    if name in ("recruits", "leads"):
+        x = float(treated[OBJECTIVE_TARGETS[name][0]].sum())
+        p, (low, high) = rate(x, n, target / n) if n else (np.nan, (np.nan, np.nan))
+        what = (
+            "contacted customers who joined in the period"
+            if name == "recruits"
+            else f"contacted customers reaching {plan.metrics.lead_stage}"
+        )
+        return x, target, p, what, (low * n, high * n)
+    if name == "second_purchase_rate":
+        x = float(treated["second_purchase"].sum())
+        p, spread = rate(x, n, target)
+        days = plan.metrics.second_purchase_days
+        return x / n, target, p, f"contacted customers buying twice within {days} days", spread
+    if name == "first_conversion_rate":
+        x, m = float(treated["first_conversion"].sum()), float(treated["recruited"].sum())
+        if not m:
+            return np.nan, target, np.nan, "recruits' first purchase (no recruits)", None
+        a, b = PRIOR.alpha + x, PRIOR.beta + m - x
+        interval = tuple(stats.beta.ppf([0.025, 0.975], a, b))
+        return x / m, target, stats.beta.sf(target, a, b), "recruits' first purchase", interval
+    if name == "orders_per_customer":
+        values = treated["orders"].to_numpy(float)
+        mean, se = values.mean(), values.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
+        p = stats.norm.sf(target * scale, mean, se)
+        return mean, target, p, "orders per contacted customer", (mean - z * se, mean + z * se)
+    buyers = treated[treated["orders"] > 0]  # avg_ticket: revenue per order, delta method
+    if buyers.empty:
+        return np.nan, target, np.nan, "revenue per order (no contacted buyer)", None
+    orders, revenue = buyers["orders"].to_numpy(float), buyers["revenue"].to_numpy(float)
+    ratio = revenue.sum() / orders.sum()
+    linear = (revenue - ratio * orders) / orders.mean()
+    se = linear.std(ddof=1) / np.sqrt(len(buyers)) if len(buyers) > 1 else np.inf
+    p = stats.norm.sf(target, ratio, se)
+    return (
+        ratio,
+        target,
+        p,
+        "revenue per order of contacted buyers",
+        (ratio - z * se, ratio + z * se),
+    )

@@ -21,6 +21,7 @@ from closedloop.glossary import (
     change_to,
     column,
     label,
+    metric_name,
     reason,
     stage_name,
     table_name,
@@ -28,13 +29,14 @@ from closedloop.glossary import (
     translate,
 )
 from closedloop.plan import Plan
-from closedloop.verdict import show_target
+from closedloop.verdict import show_metric, show_target
 
 __all__ = [
     "act",
     "appendix",
     "cross_sell",
     "customer_base",
+    "follow_up",
     "funnel",
     "header",
     "history",
@@ -108,6 +110,7 @@ def shown(check: pdca.Check) -> list[str]:
     """The numbered sections this Check fills, in the report's order (glossary keys)."""
     filled = {
         "progress": check.progress is not None,
+        "follow_up": getattr(check, "follow_up", None) is not None,
         "funnel": check.funnel is not None,
         "who_responded": not check.segments.empty,
         "customer_base": check.customer_base is not None,
@@ -227,14 +230,18 @@ def plan_recap(check: pdca.Check, language: str = "en") -> tuple:
         name = target_name(key, language)
         if key == "funnel":
             for stage, rate in value.items():
-                rows.append((target_name(f"funnel_{stage}", language), "≥ " + page.percent(rate)))
+                shown = show_target(f"funnel_{stage}", rate, _currency(check))
+                rows.append(
+                    (target_name(f"funnel_{stage}", language), "≥ " + translate(shown, language))
+                )
         elif key == "relative_lift":
             on = {"conversion": "转化率", "revenue": "人均销售额", "visit": "到访率"}
             metric = on.get(value["metric"], value["metric"]) if zh else value["metric"]
             shown = show_target(key, value["min"], _currency(check))
             rows.append((name, f"≥ {shown}（{metric}）" if zh else f"≥ {shown} on {metric}"))
         else:
-            rows.append((name, "≥ " + show_target(key, value, _currency(check))))
+            shown = translate(show_target(key, value, _currency(check)), language)
+            rows.append((name, "≥ " + shown))
     targets = pd.DataFrame(rows, columns=["target", "planned"])
     return (
         _heading(check, "plan_recap", language),
@@ -262,6 +269,15 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             "basis": [_basis(v, language) for v in card["basis"]],
         }
     )
+    if "baseline" in card.columns:  # targets set against the baseline: its value and the change
+        shown.insert(
+            3,
+            "baseline",
+            [
+                f"{show_target(k, b, currency)} ({c})" if pd.notna(b) else ""
+                for k, b, c in zip(card["target"], card["baseline"], card["change"], strict=True)
+            ],
+        )
     if "expected_by_now" in card.columns:  # an interim Check: the pace, not met / missed yet
         shown.insert(
             3,
@@ -311,6 +327,19 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
                 "cl-sentence",
             )
         )
+    plan = check.plan
+    if "baseline" in card.columns and plan.baseline and plan.baseline.days != plan.period.days:
+        b, p = plan.baseline.days, plan.period.days
+        parts.append(
+            page.note(
+                f"基线期 {b} 天、活动期 {p} 天：购买次数、招募数和线索数按天数折算到活动期，"
+                "比率按实际口径比较（基线期与活动期等长时最可比）"
+                if language == "zh"
+                else f"The baseline is {b} days, the period {p}: orders per customer, recruits"
+                " and leads are scaled to the period's days, rates are compared as measured"
+                " (a baseline as long as the period compares like with like)."
+            )
+        )
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
@@ -329,14 +358,18 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
     currency, zh = _currency(check), language == "zh"
     rows = []
     for _, r in check.lift.iterrows():
-        binary = r["kind"] == "binary"
-        value = page.percent if binary else (lambda v: page.money(v, currency))
+        binary, metric = r["kind"] == "binary", r["metric"]
+        value = lambda v, m=metric: show_metric(m, v, currency)  # noqa: E731
         rel = lambda v: page.percent(v, 1, signed=True)  # noqa: E731
-        loss = (lambda v: page.percent(v, 2)) if binary else (lambda v: page.money(v, currency))
+        loss = (lambda v: page.percent(v, 2)) if binary else value
         incremental = (
             f"{r['incremental']:,.0f} {'人' if zh else 'customers'}"
             if binary
-            else page.money(r["incremental"], currency)
+            else (
+                f"{r['incremental']:,.0f} {'单' if zh else 'orders'}"
+                if metric == "orders"
+                else page.money(r["incremental"], currency)
+            )
         )
         rows.append(
             {
@@ -372,6 +405,7 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
     ]
     if len(check.roi):
         roi = check.roi
+        nan = pd.Series(float("nan"), index=roi.index)  # no roi target: no P(ROI >= target)
         margin = page.percent(check.plan.margin, 0)
         shown = pd.DataFrame(
             {
@@ -386,8 +420,8 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
                     page.interval(a, b, lambda v: f"{v:.1f}")
                     for a, b in zip(roi["roi_low"], roi["roi_high"], strict=True)
                 ],
-                "target": [f"{v:.1f}" if v == v else "–" for v in roi["target"]],
-                "p_target": [page.probability(v) for v in roi["p_target"]],
+                "target": [f"{v:.1f}" if v == v else "–" for v in roi.get("target", nan)],
+                "p_target": [page.probability(v) for v in roi.get("p_target", nan)],
             }
         )
         caption = (
@@ -426,6 +460,121 @@ def progress(check: pdca.Check, language: str = "en", out_dir: str | Path = ".")
             {"purchases": lambda v: f"{v:,.0f}", "revenue": lambda v: page.money(v, currency)},
         ),
     )
+
+
+def follow_up(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
+    """After the campaign (扩大战果): which follow-up windows the data reaches, each arm's lift
+    over the holdout in them (a figure and a table) and whether the effect lasted; nothing
+    without ``follow_up_days``."""
+    result = getattr(check, "follow_up", None)
+    if result is None:
+        return ()
+    from closedloop.figures import follow_up as follow_fig
+    from closedloop.follow_up import PERSIST_P, lasting
+
+    zh, currency = language == "zh", _currency(check)
+    windows = result.windows
+    until = windows["data_until"].iloc[0]
+    reached, pending = result.reached, result.pending
+    waiting = windows[~windows["reached"]]
+    later = ", ".join(
+        f"{int(d)} ({e:%Y-%m-%d})" for d, e in zip(waiting["days"], waiting["end"], strict=True)
+    )
+    if zh:
+        line = (
+            f"数据截至 {until:%Y-%m-%d}。"
+            + (f"已衡量活动结束后 {'、'.join(map(str, reached))} 天。" if reached else "")
+            + (
+                f"尚未到达的时间窗（天，结束日）：{later}，待数据覆盖后再次运行即可衡量。"
+                if pending
+                else ""
+            )
+        )
+    else:
+        line = (
+            f"Data to {until:%Y-%m-%d}."
+            + (
+                f" Measured {', '.join(map(str, reached))} days after the period."
+                if reached
+                else ""
+            )
+            + (
+                f" Not yet reached (days, last day): {later}; run again once the data covers them."
+                if pending
+                else ""
+            )
+        )
+    parts = [_heading(check, "follow_up", language), page.sentence(line)]
+    if not reached:
+        return tuple(parts)
+    chance = lasting(result, "revenue")
+    for arm, p in chance.items():
+        lasted = p >= PERSIST_P
+        days = max(reached)
+        if zh:
+            word = "效果持续" if lasted else "效果未持续"
+            parts.append(
+                page.sentence(
+                    f"{arm}：活动结束后 {days} 天内消费额优于对照组的概率 {page.probability(p)}，{word}。"
+                )
+            )
+        else:
+            word = "the effect lasted" if lasted else "the effect did not last"
+            parts.append(
+                page.sentence(
+                    f"{arm}: P(spend above the holdout in the {days} days after the period)"
+                    f" {page.probability(p)}; {word}."
+                )
+            )
+    table = result.table
+    rows = []
+    for _, r in table.iterrows():
+        metric = r["metric"]
+        share = metric in ("converted", "second_purchase")
+        value = (
+            (lambda v: page.percent(v, 1))
+            if share
+            else (lambda v, m=metric: show_metric(m, v, currency))
+        )
+        lift_value = (lambda v: page.percent(v, 1, signed=True)) if share else value
+        rows.append(
+            {
+                "days": f"{int(r['days'])}",
+                "arm": r["arm"],
+                "metric": translate(FOLLOW_UP_NAMES[metric], language)
+                if metric in FOLLOW_UP_NAMES
+                else metric_name(metric, language),
+                "mean": value(r["mean"]),
+                "control_mean": value(r["control_mean"]),
+                "abs_lift_value": lift_value(r["abs_lift"]),
+                "lift_interval": page.interval(r["abs_lift_low"], r["abs_lift_high"], lift_value),
+                "p_better": page.probability(r["p_better"]),
+            }
+        )
+    parts += [
+        page.figure(
+            follow_fig.follow_up(table),
+            "follow_up",
+            out_dir,
+            "Each arm against the holdout after the period (95% interval)",
+            language=language,
+        ),
+        _table(
+            pd.DataFrame(rows),
+            "follow-up",
+            "each arm against the holdout from day 1 to the window's last day after the period",
+            language,
+        ),
+    ]
+    return tuple(parts)
+
+
+#: the follow-up's metrics as the report names them
+FOLLOW_UP_NAMES = {
+    "converted": "bought in the window",
+    "revenue": "spend in the window",
+    "second_purchase": "came back",
+}
 
 
 def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
@@ -757,13 +906,7 @@ def _basis(text: str, language: str) -> str:
 
 
 def _metric(name: str, language: str) -> str:
-    words = {
-        "converted": ("conversion", "转化率"),
-        "revenue": ("revenue per customer", "人均销售额"),
-    }
-    words["visited"] = ("visit rate", "到访率")
-    en, zh = words.get(name, (name, translate(name, "zh")))
-    return zh if language == "zh" else en
+    return metric_name(name, language)
 
 
 def _ticks(fig, language: str):

@@ -12,25 +12,51 @@ import math
 
 from closedloop import page
 from closedloop.act import lift_column
-from closedloop.glossary import STOPPING, likelihood, reason, target_name, translate
+from closedloop.glossary import STOPPING, likelihood, metric_name, reason, target_name
+from closedloop.objectives import lead_metrics
 from closedloop.plan import Plan
 
 __all__ = ["best_arm", "show_target", "stopping", "verdict"]
 
 #: targets whose values are rates (shown as percentages); money targets are in the plan's currency
-RATE_TARGETS = ("conversion_rate", "visit_rate", "relative_lift")
-MONEY_TARGETS = ("incremental_revenue",)
+RATE_TARGETS = (
+    "conversion_rate",
+    "visit_rate",
+    "relative_lift",
+    "second_purchase_rate",
+    "first_conversion_rate",
+)
+MONEY_TARGETS = ("incremental_revenue", "avg_ticket")
+COUNT_TARGETS = ("recruits", "leads")
+#: outcome metrics in money per customer (the others are shares, orders are a count per customer)
+MONEY_METRICS = ("revenue", "ticket")
 
 
 def show_target(name: str, value, currency: str = "CNY") -> str:
     """A target's value (or actual) as the report shows it: rates as percentages, money with the
-    currency, ROI as a plain ratio."""
+    currency, counts whole, a target set against the baseline as its change ("baseline +10%"),
+    ROI and orders per customer as plain numbers."""
+    if isinstance(value, dict) and "vs_baseline" in value:
+        change = str(value["vs_baseline"])
+        return f"baseline {change if change.startswith(('+', '-')) else '+' + change}"
+    if name in COUNT_TARGETS and isinstance(value, int | float) and value == value:
+        return f"{value:,.0f}"
     if name in RATE_TARGETS or name.startswith("funnel_"):
         whole = isinstance(value, int | float) and round(value * 100, 6) == round(value * 100)
         return page.percent(value, 0 if whole else 1)
     if name in MONEY_TARGETS:
         return page.money(value, currency)
     return f"{value:.2f}" if isinstance(value, int | float) and value == value else "–"
+
+
+def show_metric(column: str, value, currency: str = "CNY") -> str:
+    """An outcome metric's value per customer: a share as a percentage, money with the currency,
+    orders as a plain number."""
+    if column in MONEY_METRICS:
+        return page.money(value, currency)
+    if column == "orders":
+        return f"{value:.2f}" if value == value else "–"
+    return page.percent(value)
 
 
 def best_arm(check) -> tuple[str, float]:
@@ -121,14 +147,18 @@ def _best(check, zh: bool) -> list[str]:
     plan, currency = check.plan, _currency(check.plan)
     column = lift_column(plan)
     arm, p_best = best_arm(check)
-    names = {"converted": ("conversion", "转化率"), "visited": ("visits", "到访率")}
-    metric = names.get(column, (column, translate(column, "zh")))[zh]
+    metric = metric_name(column, "zh" if zh else "en")
     if arm == plan.control:
         if zh:
-            return [f"没有实验组优于对照组：对照组为最佳的概率为 {_p(p_best, zh)}。"]
-        return [f"No arm did better than the holdout: the holdout is best with P {_p(p_best, zh)}."]
+            none = f"在{metric}上没有实验组优于对照组：对照组为最佳的概率为 {_p(p_best, zh)}。"
+        else:
+            none = (
+                f"No arm did better than the holdout on {metric}: the holdout is best with P"
+                f" {_p(p_best, zh)}."
+            )
+        return [none, *_also(check, zh)]
     row = check.lift[(check.lift["arm"] == arm) & (check.lift["metric"] == column)].iloc[0]
-    show = page.percent if row["kind"] == "binary" else (lambda v: page.money(v, currency))
+    show = lambda v: show_metric(column, v, currency)  # noqa: E731
     rel = page.interval(row["rel_lift_low"], row["rel_lift_high"], lambda v: page.percent(v, 0))
     if zh:
         first = (
@@ -144,7 +174,35 @@ def _best(check, zh: bool) -> list[str]:
             f" P(best) {_p(p_best, zh)}."
         )
     money = _money(check, arm, zh)
-    return [first, money] if money else [first]
+    return [first, *_also(check, zh), *([money] if money else [])]
+
+
+def _also(check, zh: bool) -> list[str]:
+    """One sentence per further metric the objective leads with (recruit: first conversion)."""
+    sentences, currency = [], _currency(check.plan)
+    for column in lead_metrics(check.plan)[1:]:
+        rows = check.lift[check.lift["metric"] == column]
+        if rows.empty:
+            continue
+        row = rows.loc[rows["p_better"].idxmax()]
+        name = metric_name(column, "zh" if zh else "en")
+        mean, control = (show_metric(column, row[k], currency) for k in ("mean", "control_mean"))
+        rel = (
+            page.percent(row["rel_lift"], 0, signed=True)
+            if row["rel_lift"] == row["rel_lift"]
+            else "–"
+        )
+        if zh:
+            sentences.append(
+                f"{name}：{row['arm']} {mean}，对照组 {control}（相对提升 {rel}；优于对照组的概率"
+                f" {_p(row['p_better'], zh)}）。"
+            )
+        else:
+            sentences.append(
+                f"On {name}, {row['arm']} reached {mean} against {control} in the holdout"
+                f" ({rel}; P(better) {_p(row['p_better'], zh)})."
+            )
+    return sentences
 
 
 def _money(check, arm: str, zh: bool) -> str:

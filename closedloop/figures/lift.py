@@ -35,7 +35,6 @@ def lift_intervals(
     if level is None:
         level = lift.draws.level if isinstance(lift, Lift) else CREDIBLE_LEVEL
     lift = _table(lift)
-    col = "rel_lift" if relative else "abs_lift"
     metrics = list(dict.fromkeys(lift["metric"]))
     arms = list(dict.fromkeys(lift["arm"]))
     fig, axes = plt.subplots(
@@ -44,6 +43,9 @@ def lift_intervals(
     colors = dict(zip(arms, sns.color_palette(n_colors=len(arms)), strict=True))
     for ax, metric in zip(axes.flat, metrics, strict=True):
         part = lift[lift["metric"] == metric].set_index("arm").reindex(arms)
+        # a holdout mean of 0 leaves the relative lift undefined: that panel shows the absolute
+        relative_here = relative and part["rel_lift"].notna().any()
+        col = "rel_lift" if relative_here else "abs_lift"
         y = np.arange(len(arms))
         for i, name in enumerate(arms):
             row = part.loc[name]
@@ -69,7 +71,7 @@ def lift_intervals(
         span = max(high, 0) - min(low, 0) or 1.0
         ax.set_xlim(min(low, 0) - 0.08 * span, max(high, 0) + 0.08 * span)
         ax.set_title(f"{metric} ({part['kind'].iloc[0]})", fontsize=10)
-        if relative:
+        if relative_here:
             ax.set_xlabel("relative lift")
             ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
         else:
