@@ -330,6 +330,12 @@ TERMS: dict[str, Term] = {
     "behind": Term(
         "behind", "进度落后", "closedloop.scorecard", "an interim Check: likely to end below target"
     ),
+    "early_stop": Term(
+        "stopping rule",
+        "提前停止规则",
+        "closedloop.early_stop",
+        "an interim Check ships the best arm early, or stops a clearly worse one",
+    ),
     "probability_met": Term("P(met)", "达成概率", "", "posterior probability the target was met"),
     "scorecard": Term("Scorecard", "目标达成", "closedloop.pdca.Check.scorecard", ""),
     "segment": Term(
@@ -435,6 +441,7 @@ PHRASES: dict[str, str] = {
     "written beside this report for the SCRM import, one file per channel (and Parquet)": "写在本报告旁，供 SCRM 导入：每个渠道一个文件（另有 Parquet）",
     # report sentences and captions
     "cycle": "周期",
+    "week": "周",
     "period": "活动期",
     "to": "至",
     "data as of": "数据截至",
@@ -1013,6 +1020,44 @@ PROBABILITIES: dict[str, dict[str, str]] = {
         "en": "Expected loss {value}: if this arm is in fact worse than the holdout, choosing it"
         " costs this much per customer, averaged over what the data allow.",
         "zh": "期望损失 {value}：若该方案实际不如对照组，选择它平均每位客户损失这么多（按数据允许的各种情况加权平均）。",
+    },
+}
+
+
+#: the stopping rule's decision in words (:mod:`closedloop.early_stop`), per action: ``{arm}``,
+#: ``{loss}`` and ``{threshold}`` (money per customer), ``{p}`` P(beats the holdout), ``{day}``,
+#: ``{min_days}``, ``{customers}``, ``{min_customers}``, ``{dropped}`` (arms), ``{floor}`` the
+#: certainty asked
+STOPPING: dict[str, dict[str, str]] = {
+    "wait": {
+        "en": "Stopping rule: too early to decide (day {day} of at least {min_days}, {customers}"
+        " customers in the smallest arm of at least {min_customers}); the campaign runs on.",
+        "zh": "提前停止规则：尚早，不作决定（第 {day} 天，至少需 {min_days} 天；最小分组 {customers}"
+        " 人，至少需 {min_customers} 人）；活动继续。",
+    },
+    "ship": {
+        "en": "Stopping rule: stop early and ship {arm}. Its expected loss is {loss} per customer,"
+        " below the {threshold} threshold, and it beats the holdout with P {p} (at least {floor}"
+        " asked).",
+        "zh": "提前停止规则：提前结束并推广 {arm}。其期望损失为每位客户 {loss}，低于阈值"
+        " {threshold}；优于对照组的概率 {p}（要求至少 {floor}）。",
+    },
+    "stop": {
+        "en": "Stopping rule: stop the campaign. Every arm is clearly worse than the holdout"
+        " ({dropped}: each beats it with P at most {ceiling}).",
+        "zh": "提前停止规则：停止活动。所有实验组都明显不如对照组（{dropped}：优于对照组的概率均不超过"
+        " {ceiling}）。",
+    },
+    "continue": {
+        "en": "Stopping rule: continue. The leading arm, {arm}, has an expected loss of {loss}"
+        " per customer (threshold {threshold}) and beats the holdout with P {p} ({floor} asked to"
+        " ship).",
+        "zh": "提前停止规则：继续。领先的 {arm} 期望损失为每位客户 {loss}（阈值 {threshold}），"
+        "优于对照组的概率 {p}（推广需至少 {floor}）。",
+    },
+    "dropped": {
+        "en": "Stop {dropped}: clearly worse than the holdout (P of beating it at most {ceiling}).",
+        "zh": "停用 {dropped}：明显不如对照组（优于对照组的概率不超过 {ceiling}）。",
     },
 }
 

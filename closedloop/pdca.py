@@ -19,7 +19,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from closedloop import assign, basket, io, lift, lift_segments, objectives, rfm, sources, summaries
+from closedloop import (
+    assign,
+    basket,
+    early_stop,
+    io,
+    lift,
+    lift_segments,
+    objectives,
+    rfm,
+    sources,
+    summaries,
+)
 from closedloop import contacts as contacts_mod
 from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
@@ -27,7 +38,7 @@ from closedloop import scorecard as scoring
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import METRIC_COLUMNS, Plan, PlanError
-from closedloop.progress import Progress, progress
+from closedloop.progress import Progress, baseline_shares, progress
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -114,6 +125,8 @@ class Check:
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: treated against holdout in the days after the period (``follow_up_days``), else None
     follow_up: follow_up_mod.FollowUp | None = None
+    #: an interim Check of a plan with a ``stopping`` rule: its decision (else None)
+    early_stop: early_stop.Decision | None = None
     #: the next cycle's contact lists (:func:`next_contacts`; None before it, or without
     #: transactions and customers)
     contacts: NextContacts | None = None
@@ -330,8 +343,21 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
     of the evidence the report shows; thresholds from the plan's ``report`` section. With a
-    baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED)."""
+    baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED) and
+    an interim Check expects by now the share the days gone by carry in the baseline's week
+    (:func:`closedloop.progress.baseline_shares`; pro rata by days when the transactions do
+    not cover the baseline). With a ``stopping`` rule, an interim Check decides on it
+    (:mod:`closedloop.early_stop`)."""
     elapsed = period_elapsed(plan, as_of(plan, asof))
+    shares = None  # an interim Check's pace follows the baseline's week when there is one
+    if elapsed < 1 and plan.baseline and data.transactions is not None:
+        shares = baseline_shares(
+            data.assignments,
+            data.transactions,
+            (plan.baseline.start, plan.baseline.end),
+            (plan.period.start, plan.period.end),
+            as_of(plan, asof),
+        )
     scored, baselines = objectives.resolve_targets(plan, data)
     outcomes, covariates = _objective_outcomes(plan, data, asof), {}
     if plan.baseline and data.transactions is not None:  # CUPED on the baseline period
@@ -378,16 +404,24 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
         overall = funnel_mod.funnel(data.events, stages)
         planned = scored.targets.funnel
-        goals = {s: r * elapsed for s, r in planned.items()}  # pro-rated when interim
+        goals = {  # pro-rated when interim
+            s: r * (scoring.share_by_now(f"funnel_{s}", elapsed, shares) if elapsed < 1 else 1)
+            for s, r in planned.items()
+        }
         funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
         funnel_targets["target"] = funnel_targets["stage"].map(planned)
+    decision = None
+    if plan.stopping is not None and elapsed < 1:
+        day = (as_of(plan, asof) - pd.Timestamp(plan.period.start)).days + 1
+        decision = early_stop.decide(lift_result, day, plan.stopping)
     return Check(
         plan=plan,
         asof=as_of(plan, asof),
+        early_stop=decision,
         scorecard=_mark_outliers(
             _objective_first(
                 plan,
-                scoring.score(scored, outcomes, lift_result, funnel_targets, elapsed),
+                scoring.score(scored, outcomes, lift_result, funnel_targets, elapsed, shares),
                 baselines,
             ),
             data.quality,
@@ -559,6 +593,7 @@ def summary(result: Check, next_plan: Plan, run_id: str) -> dict:
             "windows": result.follow_up.windows.to_dict(orient="records"),
             "lift": result.follow_up.table.to_dict(orient="records"),
         },
+        "early_stop": None if result.early_stop is None else result.early_stop.to_dict(),
     }
 
 

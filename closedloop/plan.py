@@ -450,6 +450,22 @@ class ReportSettings(_Strict):
     basket: BasketSettings = BasketSettings()
 
 
+class Stopping(_Strict):
+    """The early-stopping rule an interim Check applies (提前停止, :mod:`closedloop.early_stop`):
+    no decision before ``min_days`` of the period and ``min_customers`` in every arm (the holdout
+    included); then the leading arm ships when its expected loss on revenue per customer (in the
+    plan's currency) is below ``loss_threshold`` and it beats the holdout with probability at
+    least ``certainty``; an arm that beats the holdout with probability at most 1 - ``certainty``
+    is stopped. A field left out takes the default measured in ``benchmarks/bench_peeking.py``
+    (see :data:`closedloop.early_stop.DEFAULTS`); ``loss_threshold`` left out is a share of the
+    holdout's revenue per customer so far."""
+
+    min_days: int | None = Field(None, ge=1, le=3660)
+    min_customers: int | None = Field(None, ge=1)
+    loss_threshold: float | None = Field(None, gt=0, allow_inf_nan=False)
+    certainty: float | None = Field(None, gt=0.5, lt=1)
+
+
 class Change(_Strict):
     """One change the Act step made to the plan, with its one-line reason."""
 
@@ -487,6 +503,8 @@ class Plan(_Strict):
     outliers: Outliers = Outliers()
     quality: Quality = Quality()
     report: ReportSettings | None = None
+    #: the early-stopping rule of interim Checks (none: interim Checks never stop the campaign)
+    stopping: Stopping | None = None
     changes: list[Change] = []
 
     @field_validator("campaign")
@@ -539,6 +557,11 @@ class Plan(_Strict):
         unknown_cost = sorted(set(self.cost) - set(self.arms))
         if unknown_cost:
             raise ValueError(f"cost given for arms that do not exist: {_short(unknown_cost)}")
+        if self.stopping and (self.stopping.min_days or 0) > self.period.days:
+            raise ValueError(
+                f"stopping.min_days {self.stopping.min_days} is longer than the period"
+                f" ({self.period.days} days): the rule could never apply"
+            )
         if self.baseline and self.baseline.end >= self.period.start:
             raise ValueError(
                 f"baseline must end before the period starts ({self.baseline.end} >= {self.period.start})"
@@ -708,6 +731,7 @@ _MODELS = {
     ("quality",): Quality,
     ("report",): ReportSettings,
     ("report", "basket"): BasketSettings,
+    ("stopping",): Stopping,
 }
 
 

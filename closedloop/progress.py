@@ -7,6 +7,13 @@ in which arm: per arm and day the cumulative share of assigned customers who hav
 relative lift in conversion over the holdout with its 95% credible interval, from the Beta
 posteriors of the two cumulative rates (Monte Carlo, numpy's seeded ``Generator``); per arm and
 week the purchases, the customers who bought for the first time in the period, and revenue.
+
+:func:`baseline_shares` reads the baseline period's daily curve as a week: how much of a
+week's purchases and revenue fall on each weekday, so an interim Check expects by now the share
+of each target that the days gone by carry (a period that starts on a quiet weekday is not
+called behind for it), not the share of days. The weekly profile, rather than the raw curve,
+because a campaign's audience is often chosen for its trend: the demo's win-back audience bought
+half as much in late February as in early January, and read raw that decline would set the pace.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import pandas as pd
 from closedloop import summaries
 from closedloop.priors import PRIOR
 
-__all__ = ["DRAWS", "Progress", "progress"]
+__all__ = ["DRAWS", "Progress", "baseline_shares", "progress"]
 
 #: posterior draws per arm and day for the cumulative lift's interval
 DRAWS = 4_000
@@ -111,3 +118,37 @@ def _cumulative_lift(daily: pd.DataFrame, control: str, seed: int) -> None:
         daily.loc[rows, "rel_lift"] = point
         daily.loc[rows, "rel_lift_low"] = np.quantile(lift, 0.025, axis=1)
         daily.loc[rows, "rel_lift_high"] = np.quantile(lift, 0.975, axis=1)
+
+
+def baseline_shares(assignments: pd.DataFrame, transactions, baseline, period, asof):
+    """The share of the campaign ``period`` 's purchases and revenue expected by the end of the
+    ``asof`` day, from the baseline's weekly profile: ``{"purchases": ..., "revenue": ...}``.
+
+    ``baseline`` and ``period`` are (first day, last day) pairs. Over the baseline, the assigned
+    customers' purchases (and net revenue) are averaged per weekday; the period's days are
+    weighted by their weekday's average and the share is the weight of the days gone by over
+    the weight of all. A flat week gives the share of days gone by (pro rata). A curve whose
+    share falls outside (0, 1] (a weekday with nothing, refunds) is left out; None when the
+    baseline is shorter than a week or the transactions do not cover it (they start after it
+    starts or end before it ends)."""
+    first, last = summaries.day(baseline[0], "start"), summaries.day(baseline[1])
+    dates = transactions["order_date"]
+    if (last - first).days + 1 < 7 or dates.empty:
+        return None
+    if dates.min() >= first + pd.Timedelta("1D") or dates.max() < last:
+        return None
+    ids = set(assignments["customer_id"].astype("str"))
+    per = summaries.by_period(transactions, last, start=first, freq="day", source="transactions")
+    daily = per[per["customer_id"].isin(ids)].groupby("period")[["orders", "revenue"]].sum()
+    daily = daily.reindex(pd.date_range(first, last, freq="D"), fill_value=0)
+    week = daily.groupby(daily.index.day_of_week).mean()
+    days = pd.date_range(summaries.day(period[0], "start"), summaries.day(period[1]), freq="D")
+    gone = days <= summaries.day(asof)
+    out = {}
+    for name, column in (("purchases", "orders"), ("revenue", "revenue")):
+        weight = week[column].reindex(days.day_of_week).to_numpy("float64")
+        total = weight.sum()
+        share = weight[gone].sum() / total if total > 0 else 0
+        if 0 < share <= 1:
+            out[name] = float(share)
+    return out

@@ -19,6 +19,8 @@ calibration is measured in ``benchmarks/bench_calibration.py``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -35,6 +37,7 @@ __all__ = [
     "SCORECARD_COLUMNS",
     "p_best_arm_met",
     "score",
+    "share_by_now",
 ]
 
 SCORECARD_COLUMNS = ["target", "actual", "target_value", "status", "p_met", "basis"]
@@ -71,8 +74,28 @@ def p_best_arm_met(lift: Lift, metric: str, target: float) -> float:
     return float(np.mean(samples.max(axis=0) >= target))
 
 
+#: which baseline curve (:func:`closedloop.progress.baseline_shares`) shapes a target's pace:
+#: money targets follow the revenue curve, rates and funnel stages the purchases'
+MONEY_CURVE = ("incremental_revenue", "roi")
+
+
+def share_by_now(name: str, elapsed: float, shares=None) -> float:
+    """The share of target ``name`` expected by now in an interim Check: the baseline curve's
+    share (``shares``: ``{"purchases": ..., "revenue": ...}``) when there is one, else ``elapsed``
+    (pro rata by days); 1 for a target that does not accumulate (a relative lift)."""
+    if not name.startswith(ACCUMULATING):
+        return 1.0
+    curve = "revenue" if name in MONEY_CURVE else "purchases"
+    return (shares or {}).get(curve, elapsed)
+
+
 def score(
-    plan, outcomes: pd.DataFrame, lift: Lift, funnel_targets=None, elapsed: float = 1.0
+    plan,
+    outcomes: pd.DataFrame,
+    lift: Lift,
+    funnel_targets=None,
+    elapsed: float = 1.0,
+    shares=None,
 ) -> pd.DataFrame:
     """The scorecard of ``plan``'s targets: one row per target, :data:`SCORECARD_COLUMNS`.
 
@@ -85,12 +108,13 @@ def score(
     **Interim Check** (``elapsed`` < 1, the share of the period's days gone by): the data so far
     cannot meet or miss a target yet. Each accumulating target (rates of contacted customers,
     incremental revenue, ROI, funnel stages) is pro-rated: ``expected_by_now`` = target ×
-    elapsed; the actual so far is projected to the end at the same pace, ``projected`` = actual
-    / elapsed with the 95% interval of that projection from the posterior; ``p_met`` becomes the
+    share, the share being the one the days gone by carry in the baseline period's week when
+    ``shares`` gives one (:func:`share_by_now`), else ``elapsed``; the actual so
+    far is projected to the end at the same pace, ``projected`` = actual / share with the 95% interval of that projection from the posterior; ``p_met`` becomes the
     probability of ending at or above the target given the data so far, and ``status`` the pace:
     ahead (p_met >= :data:`PACE_AHEAD`), on track, or behind (< :data:`PACE_BEHIND`). A relative
     lift is not pro-rated (it is a ratio of two arms that accumulate alike). The funnel's rows
-    come in pro-rated already (``funnel_targets`` computed against target × elapsed)."""
+    come in pro-rated already (``funnel_targets`` computed against target × its share by now)."""
     if not 0 < elapsed <= 1:
         raise DataError("scorecard", f"elapsed must be in (0, 1], not {elapsed}")
     interim = elapsed < 1
@@ -99,10 +123,14 @@ def score(
     treated = outcomes[outcomes["arm"] != plan.control]
     rows, projections = [], {}
 
+    def by_now(name):
+        return share_by_now(name, elapsed, shares) if interim else 1.0
+
     def add(name, actual, target, p, basis, spread=None):
         actual = float(actual)
-        accumulates = name.startswith(ACCUMULATING)
-        scale = elapsed if accumulates else 1.0
+        scale = by_now(name)
+        if interim and scale != elapsed and name.startswith(ACCUMULATING):
+            basis += "; expected by now from the baseline's weekly curve"
         if interim:
             pace = "ahead" if p >= PACE_AHEAD else ("behind" if p < PACE_BEHIND else "on track")
             status = "undefined" if np.isnan(actual) else pace
@@ -118,15 +146,15 @@ def score(
             status = "undefined" if np.isnan(actual) else ("met" if actual >= target else "missed")
         rows.append((name, actual, float(target), status, float(p), basis))
 
-    def rate(x, n, target):
+    def rate(name, x, n, target):
         """P(the rate ends at or above target) and the 95% interval of the rate so far."""
         a, b = PRIOR.alpha + x, PRIOR.beta + n - x
-        scaled = target * elapsed if interim else target
+        scaled = target * by_now(name)
         return stats.beta.sf(scaled, a, b), tuple(stats.beta.ppf([0.025, 0.975], a, b))
 
     if t.conversion_rate is not None and "converted" in outcomes:
         x, n = treated["converted"].sum(), len(treated)
-        p, spread = rate(x, n, t.conversion_rate)
+        p, spread = rate("conversion_rate", x, n, t.conversion_rate)
         add(
             "conversion_rate",
             x / n,
@@ -137,12 +165,13 @@ def score(
         )
     if t.visit_rate is not None and "visited" in outcomes:
         x, n = treated["visited"].sum(), len(treated)
-        p, spread = rate(x, n, t.visit_rate)
+        p, spread = rate("visit_rate", x, n, t.visit_rate)
         add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers", spread)
     for name in OBJECTIVE_TARGETS:
         if getattr(t, name) is not None:
             _needs(outcomes, name)
-            add(name, *_objective_target(name, treated, getattr(t, name), elapsed, rate, plan))
+            goal, share = getattr(t, name), by_now(name)
+            add(name, *_objective_target(name, treated, goal, share, partial(rate, name), plan))
     if t.relative_lift is not None:
         column = METRIC_COLUMNS[t.relative_lift.metric]
         rows_m = lift_table[lift_table["metric"] == column]
@@ -180,13 +209,12 @@ def score(
             draws.abs_lift[(a, "revenue")] * n
             for a, n in zip(revenue["arm"], revenue["customers"], strict=True)
         )
-        so_far = elapsed if interim else 1.0
         if t.incremental_revenue is not None:
             add(
                 "incremental_revenue",
                 revenue["incremental"].sum(),
                 t.incremental_revenue,
-                np.mean(total >= t.incremental_revenue * so_far),
+                np.mean(total >= t.incremental_revenue * by_now("incremental_revenue")),
                 "all arms against the holdout",
                 tuple(np.quantile(total, [0.025, 0.975])),
             )
@@ -201,7 +229,7 @@ def score(
                 "roi",
                 actual,
                 t.roi,
-                np.mean(roi >= t.roi * so_far),
+                np.mean(roi >= t.roi * by_now("roi")),
                 f"incremental margin ({plan.margin:.0%}) / cost",
                 tuple(np.quantile(roi, [0.025, 0.975])),
             )
@@ -246,11 +274,11 @@ def _needs(outcomes: pd.DataFrame, name: str) -> None:
         )
 
 
-def _objective_target(name, treated, target, elapsed, rate, plan):
+def _objective_target(name, treated, target, scale, rate, plan):
     """actual, target, P(met) (of ending at or above it, when interim), basis and the 95%
-    interval of the actual so far, for one of :data:`OBJECTIVE_TARGETS` over the contacted."""
+    interval of the actual so far, for one of :data:`OBJECTIVE_TARGETS` over the contacted;
+    ``scale`` is the share of the target expected by now (1 in a final Check)."""
     n, z = len(treated), stats.norm.ppf(0.975)
-    scale = elapsed if name in ACCUMULATING else 1.0
     if name in ("recruits", "leads"):
         x = float(treated[OBJECTIVE_TARGETS[name][0]].sum())
         p, (low, high) = rate(x, n, target / n) if n else (np.nan, (np.nan, np.nan))

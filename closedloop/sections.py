@@ -323,6 +323,14 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             " so far; ahead from 75%, behind under 25%"
         )
     parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
+    if check.early_stop is not None:  # the plan's stopping rule, on an interim Check
+        parts.append(
+            page.paragraphs(
+                verdict.stopping(check.early_stop, check.plan, language),
+                "early-stop",
+                "cl-sentence",
+            )
+        )
     plan = check.plan
     if "baseline" in card.columns and plan.baseline and plan.baseline.days != plan.period.days:
         b, p = plan.baseline.days, plan.period.days
@@ -967,6 +975,9 @@ def _basis(text: str, language: str) -> str:
     if outliers:
         head, n = outliers.groups()
         return f"{_basis(head, language)}；数据中有 {n} 个异常金额，可能左右此项（见数据质量）"
+    shaped = re.fullmatch(r"(.*); expected by now from the baseline's weekly curve", text)
+    if shaped:
+        return f"{_basis(shaped.group(1), language)}；目前应达值按基期的周内分布推算"
     found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
     if found:
         arm, col, n = found.groups()

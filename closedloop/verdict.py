@@ -8,13 +8,15 @@ and why (or that the campaign should stop or be redesigned).
 
 from __future__ import annotations
 
+import math
+
 from closedloop import page
 from closedloop.act import lift_column
-from closedloop.glossary import likelihood, metric_name, reason, target_name
+from closedloop.glossary import STOPPING, likelihood, metric_name, reason, target_name
 from closedloop.objectives import lead_metrics
 from closedloop.plan import Plan
 
-__all__ = ["best_arm", "show_target", "verdict"]
+__all__ = ["best_arm", "show_target", "stopping", "verdict"]
 
 #: targets whose values are rates (shown as percentages); money targets are in the plan's currency
 RATE_TARGETS = (
@@ -68,10 +70,43 @@ def best_arm(check) -> tuple[str, float]:
 def verdict(check, next_plan: Plan, language: str = "en") -> list[str]:
     """3–6 sentences: the plan met or missed, the arm that worked and its money, the next cycle."""
     zh = language == "zh"
-    sentences = [_targets(check, zh)]
+    decision = getattr(check, "early_stop", None)
+    sentences = stopping(decision, check.plan, language) if decision else []
+    sentences.append(_targets(check, zh))
     sentences += _best(check, zh)
     sentences.append(_next(check, next_plan, zh))
     return [s for s in sentences if s]
+
+
+def stopping(decision, plan: Plan, language: str = "en") -> list[str]:
+    """The stopping rule's decision (:class:`closedloop.early_stop.Decision`) in words: what
+    the rule decided and why, then the arms it stops, if any (templates:
+    :data:`closedloop.glossary.STOPPING`)."""
+
+    def small(value):  # a loss of a fraction of a cent still shows its size
+        places = 2 if value <= 0 or value >= 0.1 else min(4, 1 - math.floor(math.log10(value)))
+        return page.money(value, _currency(plan), places)
+
+    words = {
+        "arm": decision.arm,
+        "loss": small(decision.expected_loss),
+        "threshold": small(decision.loss_threshold),
+        "p": page.probability(decision.p_better),
+        "floor": page.probability(decision.certainty),
+        "ceiling": page.probability(1 - decision.certainty),
+        "day": decision.day,
+        "min_days": decision.min_days,
+        "customers": f"{decision.customers:,}",
+        "min_customers": f"{decision.min_customers:,}",
+        "dropped": ("、" if language == "zh" else ", ").join(decision.dropped),
+    }
+    out = [STOPPING[decision.action][language].format(**words)]
+    if decision.dropped and decision.action in ("continue", "ship"):
+        others = [a for a in decision.dropped if a != decision.arm]
+        if others:
+            words["dropped"] = ("、" if language == "zh" else ", ").join(others)
+            out.append(STOPPING["dropped"][language].format(**words))
+    return out
 
 
 def _p(p: float, zh: bool) -> str:

@@ -6,8 +6,9 @@ from itertools import pairwise
 
 import matplotlib.text
 import pandas as pd
+import pytest
 
-from closedloop import ledger
+from closedloop import ledger, sections
 from closedloop.figures import localize
 from closedloop.figures import pdca as pdca_fig
 
@@ -40,17 +41,48 @@ def test_history_is_one_entry_per_cycle_with_the_current_run_last(tmp_path):
     assert list(kept["run_id"]) == ["r1", "r1b"] and list(kept["superseded"]) == [True, False]
 
 
-def test_a_rerun_of_this_cycle_replaces_the_earlier_run_and_interim_runs_are_marked(tmp_path):
+def test_interim_runs_show_week_by_week_inside_their_cycle_before_its_final_run(tmp_path):
     path = tmp_path / "ledger.csv"
-    ledger.append_ledger(path, run(1, "w1", 0.10, "missed", asof="2026-03-08"))
-    assert ledger.read_ledger(path, "c")["interim"].tolist() == [True]
+    ledger.append_ledger(path, run(1, "w1", 0.10, "behind", asof="2026-03-07"))
+    ledger.append_ledger(path, run(1, "w2a", 0.12, "behind", asof="2026-03-13"))
+    ledger.append_ledger(path, run(1, "w2", 0.15, "on track", asof="2026-03-14"))  # same week
+    kept = ledger.read_ledger(path, "c")
+    assert kept["interim"].tolist() == [True, True, True]
+    assert kept["superseded"].tolist() == [False, True, False]  # a rerun of week 2 replaces it
     history = ledger.history(path, run(1, "final", 0.3))
-    assert list(history["run"]) == ["cycle 1"] and list(history["run_id"]) == ["final"]
+    assert list(history["run"]) == [
+        "cycle 1 · week 1 (interim)",
+        "cycle 1 · week 2 (interim)",
+        "cycle 1",
+    ]
+    assert list(history["run_id"]) == ["w1", "w2", "final"]
+    assert history["position"].tolist() == [7 / 31, 14 / 31, 1.0]
     ledger.append_ledger(path, run(1, "final", 0.3))
-    ledger.append_ledger(path, run(2, "w2", 0.05, "missed", asof="2026-04-07"))
+    ledger.append_ledger(path, run(2, "c2w1", 0.05, "behind", asof="2026-04-07"))
     history = ledger.history(path, run(3, "r3", 0.2))
-    assert list(history["run"]) == ["cycle 1", "cycle 2 · interim 2026-04-07", "cycle 3"]
-    assert history["interim"].tolist() == [False, True, False]
+    assert list(history["run"]) == [
+        "cycle 1 · week 1 (interim)",
+        "cycle 1 · week 2 (interim)",
+        "cycle 1",
+        "cycle 2 · week 1 (interim)",
+        "cycle 3",
+    ]
+    assert history["interim"].tolist() == [True, True, False, True, False]
+    # a rerun of the final run replaces it; the interim weeks stay
+    history = ledger.history(path, run(1, "final-2", 0.31))
+    assert list(history["run_id"]) == ["w1", "w2", "final-2", "c2w1"]
+
+
+def test_an_interim_run_is_scored_against_the_target_expected_by_then(tmp_path):
+    path = tmp_path / "ledger.csv"
+    week = run(1, "w1", 0.06, "ahead", asof="2026-03-07")
+    week["scorecard"][0]["expected_by_now"] = 0.25 * 7 / 31
+    ledger.append_ledger(path, week)
+    history = ledger.history(path, run(1, "final", 0.3))
+    assert history["target_value"].tolist() == [pytest.approx(0.25 * 7 / 31), 0.25]
+    assert history["status"].tolist() == ["ahead", "met"]
+    zh = sections.history_table(history, "zh")
+    assert list(zh.columns) == ["target", "周期 1 · 周 1 (期中)", "周期 1"]
 
 
 def test_the_figure_draws_a_first_cycle_target_and_stays_legible_with_12_cycles(tmp_path):
@@ -76,3 +108,17 @@ def test_the_figure_draws_a_first_cycle_target_and_stays_legible_with_12_cycles(
 
 def test_reading_a_missing_ledger_gives_no_runs(tmp_path):
     assert ledger.read_ledger(tmp_path / "ledger.csv", "c").empty
+
+
+def test_the_figure_places_interim_runs_inside_their_cycle_with_their_pace(tmp_path):
+    path = tmp_path / "ledger.csv"
+    ledger.append_ledger(path, run(1, "w1", 0.05, "behind", asof="2026-03-07"))
+    ledger.append_ledger(path, run(1, "w2", 0.12, "on track", asof="2026-03-14"))
+    fig = pdca_fig.history(ledger.history(path, run(1, "final", 0.3)))
+    ax = next(a for a in fig.axes if a.get_visible())
+    hollow = [c for c in ax.collections if len(c.get_offsets()) == 2]
+    assert hollow and list(hollow[0].get_offsets()[:, 0]) == [7 / 31, 14 / 31]
+    assert ax.get_xlim()[0] < 7 / 31  # the first week is on the axis
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "interim: behind" in labels and "interim: on track" in labels
+    assert "interim: ahead" not in labels

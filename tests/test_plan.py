@@ -33,6 +33,7 @@ GOOD = {
     },
     "metrics": {"second_purchase_days": 45, "lead_stage": "register"},
     "follow_up_days": [30, 60, 90],
+    "stopping": {"min_days": 7, "loss_threshold": 0.05},
     "data": {"transactions": "tx.csv", "assignments": "assignments.csv"},
 }
 

@@ -40,7 +40,9 @@ def test_interim_checks_pace_and_their_projections_bracket_the_final_actuals(che
         assert card["elapsed"].iloc[0] == pytest.approx(day / 31)
         for target in ("conversion_rate", "incremental_revenue"):
             row = card.loc[target]
-            assert row["expected_by_now"] == pytest.approx(row["target_value"] * day / 31)
+            # the demo plan has a baseline: its week shapes the pace (computed by hand in
+            # tests/test_interim_history.py), close to pro rata for a steady week
+            assert row["expected_by_now"] == pytest.approx(row["target_value"] * day / 31, rel=0.1)
             assert row["projected_low"] <= final[target] <= row["projected_high"], (day, target)
         # the relative lift is a ratio: not pro-rated
         assert (

@@ -15,13 +15,17 @@ from closedloop.glossary import target_name
 RATE_TARGETS = ("conversion_rate", "visit_rate", "relative_lift")
 
 STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
+#: an interim run's pace, coloured like the final statuses (ahead as met, behind as missed)
+PACE_COLORS = {"ahead": "#1a7f37", "on track": "#b08800", "behind": "#c62828"}
 
 
 def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycle after cycle"):
-    """One small panel per target: each cycle's actual (green met, red missed, hollow when the
-    run was interim) against the target that cycle had (a short dashed bar at each cycle, so a
-    first cycle shows its target too). Cycles are numbered on the axis, which stays legible to
-    a dozen cycles and more. Input: :func:`closedloop.ledger.history`."""
+    """One small panel per target: each run's actual (green met, red missed; hollow for an
+    interim run, coloured by its pace) against the target it had (a short dashed bar at each run,
+    so a first cycle shows its target too; an interim run's is the target expected by then).
+    Interim runs sit inside their cycle, at the share of the period gone by, leading to the
+    cycle's final run. Cycles are numbered on the axis, which stays legible to a dozen cycles and
+    more. Input: :func:`closedloop.ledger.history`."""
     use_style()
     targets = list(dict.fromkeys(history["target"]))
     cycles = sorted(set(history["cycle"]))
@@ -30,13 +34,22 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
     width = min(6.0, max(3.2, 0.32 * len(cycles) + 2.4))
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.9 * nrows), squeeze=False)
     step = max(1, math.ceil(len(cycles) / 12))
+    left = min(min(cycles) - 0.6, history["position"].min() - 0.15)
     for i, (ax, name) in enumerate(zip(axes.flat, targets, strict=False)):
-        part = history[history["target"] == name].set_index("cycle").reindex(cycles)
-        x = part.index.to_numpy()
-        ax.plot(x, part["actual"], color="0.55", lw=1.2, zorder=1)
-        ax.hlines(part["target_value"], x - 0.35, x + 0.35, color="0.2", ls="--", lw=1.4)
-        colors = [STATUS_COLORS.get(s, "0.5") for s in part["status"]]
+        part = history[history["target"] == name].sort_values("position")
+        x = part["position"].to_numpy()
         hollow = part["interim"].fillna(False).astype(bool).to_numpy()
+        ax.plot(x, part["actual"], color="0.55", lw=1.2, zorder=1)
+        half = [0.06 if h else (0.22 if hollow.any() else 0.35) for h in hollow]
+        ax.hlines(
+            part["target_value"],
+            x - half,
+            x + half,
+            color="0.2",
+            ls="--",
+            lw=1.4,
+        )
+        colors = [{**STATUS_COLORS, **PACE_COLORS}.get(s, "0.5") for s in part["status"]]
         ax.scatter(
             x[~hollow],
             part["actual"][~hollow],
@@ -57,7 +70,7 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         ax.set_title(target_name(name), fontsize=10)
         if name in RATE_TARGETS or name.startswith("funnel_"):
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlim(min(cycles) - 0.6, max(cycles) + 0.6)
+        ax.set_xlim(left, max(cycles) + 0.6)
         ax.margins(y=0.3)
         ax.set_xticks(cycles[::step])
         last_in_column = i + ncols >= len(targets)
@@ -69,11 +82,19 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
         plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in STATUS_COLORS.items()
     ]
     handles.append(plt.Line2D([], [], color="0.2", ls="--", label="target"))
-    if history["interim"].any():
-        handles.append(
-            plt.Line2D([], [], marker="o", ls="", mfc="white", color="0.4", label="interim")
-        )
-    fig.legend(handles=handles, loc="upper right", ncol=len(handles), frameon=False)
+    paces = set(history.loc[history["interim"].fillna(False).astype(bool), "status"])
+    handles += [
+        plt.Line2D([], [], marker="o", ls="", mfc="white", color=c, label=f"interim: {p}")
+        for p, c in PACE_COLORS.items()
+        if p in paces
+    ]
+    # the legend on a row of its own under the plots: with the paces it is too long to share the
+    # title's row
+    per_row = max(2, min(len(handles), int(fig.get_figwidth() / 1.6)))
+    rows = math.ceil(len(handles) / per_row)
+    fig.legend(handles=handles, loc="lower center", ncol=per_row, frameon=False, fontsize=9)
     fig.suptitle(title, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    fig.set_figheight(fig.get_figheight() + 0.24 * rows)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, (0.12 + 0.24 * rows) / height, 1, 1 - 0.3 / height))
     return fig
