@@ -114,8 +114,12 @@ class Audience(_Strict):
 
 
 class RelativeLift(_Strict):
+    """A relative-lift target, judged on one treated arm named before the data: ``arm``, or the
+    plan's first treated arm (see :mod:`closedloop.scorecard`)."""
+
     metric: Literal["conversion", "revenue", "visit"] = "conversion"
     min: float
+    arm: str | None = None
 
 
 class Targets(_Strict):
@@ -291,6 +295,12 @@ class Plan(_Strict):
         if self.targets.roi is not None and not self.cost:
             raise ValueError(
                 "an roi target needs the cost per contacted customer (cost: {arm: ...})"
+            )
+        primary = self.targets.relative_lift.arm if self.targets.relative_lift else None
+        if primary is not None and primary not in self.treated_arms:
+            raise ValueError(
+                f"targets.relative_lift.arm {_short(primary)} is not a treated arm:"
+                f" {_short(self.treated_arms)}"
             )
         unknown_cost = sorted(set(self.cost) - set(self.arms))
         if unknown_cost:

@@ -20,6 +20,7 @@ from closedloop.glossary import (
     change_field,
     change_to,
     column,
+    explain,
     label,
     reason,
     stage_name,
@@ -303,6 +304,9 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
             " so far; ahead from 75%, behind under 25%"
         )
     parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
+    scored = card["p_met"].dropna()
+    if len(scored):  # what one of the table's probabilities means, in a sentence
+        parts.append(page.sentence(explain("p_met", float(scored.iat[0]), language)))
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
@@ -362,6 +366,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
         ),
         page.sentence(reason(check.srm["message"], language)),
     ]
+    better = check.lift["p_better"].dropna()
+    if len(better):
+        parts.insert(2, page.sentence(explain("p_better", float(better.iat[0]), language)))
     if len(check.roi):
         roi = check.roi
         margin = page.percent(check.plan.margin, 0)
@@ -735,10 +742,12 @@ def _basis(text: str, language: str) -> str:
     if outliers:
         head, n = outliers.groups()
         return f"{_basis(head, language)}；数据中有 {n} 个异常金额，可能左右此项（见数据质量）"
-    found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
+    found = re.fullmatch(r"primary arm \((.+?)(, the plan's first treated arm)?\) on (\w+)", text)
     if found:
-        arm, col, n = found.groups()
-        return f"最佳分组（{arm}）的{translate(col, 'zh')}；概率按 {n} 个分组中最好者计算"
+        arm, first, col = found.groups()
+        return (
+            f"主要实验组（{arm}{'，计划中第一个实验组' if first else ''}）的{translate(col, 'zh')}"
+        )
     found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
     if found:
         return f"增量毛利（毛利率 {found.group(1)}）/ 成本"
