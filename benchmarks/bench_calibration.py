@@ -1,17 +1,20 @@
 """Calibration of the lift report's statistics on simulated campaigns with known truths.
 
 Each scenario simulates campaigns of a holdout and two treated arms (seeded), builds their
-sufficient statistics directly (customers, buyers, sums, sums of squares) and runs the same code
-as :func:`closedloop.lift.bayesian_lift` on them (:func:`closedloop.lift.lift_from_summary`, one
-call per scenario). Reported per scenario: the coverage of every 95% interval the report shows
-(absolute lift, relative lift, each arm's mean; revenue and conversion), the calibration of
-P(better) and of the scorecard's P(met) for a relative-lift target on the best arm (binned
-predicted vs observed frequency: the largest gap over bins with at least 40 cases), the number
-of NaN or infinite numbers in the table, and, for the value-model choice, the revenue coverage
-of the former log-normal model and of a Bayesian bootstrap on the same campaigns.
+sufficient statistics directly (customers, buyers, sums of values, squares and cubes) and runs
+the same code as :func:`closedloop.lift.bayesian_lift` on them
+(:func:`closedloop.lift.lift_from_summary`, one call per scenario). Reported per scenario: the
+coverage of every 95% interval the lift table gives (absolute lift, relative lift, each arm's
+mean; revenue and conversion); the calibration of P(better) and of the scorecard's P(met) for a
+relative-lift target on the primary arm, beside the former P over the maximum of the arms
+(binned predicted vs observed frequency: the worst bin with at least :data:`MIN_BIN` cases and
+its binomial standard error); the number of NaN or infinite numbers in the table; and, for the
+value-model choice, the revenue coverage of the former log-normal model and of a Bayesian
+bootstrap on the same campaigns.
 
-``python -m benchmarks.bench_calibration`` prints the table (about 2 minutes on 2 cores);
-``--quick`` runs fewer campaigns. ``run(quick)`` returns its rows for ``benchmarks.run``.
+``python -m benchmarks.bench_calibration`` prints the table (2,000 campaigns per scenario; 5-6
+minutes of CPU, most of it the bootstrap comparison); ``--quick`` runs 300.
+``run(quick)`` returns its rows.
 """
 
 from __future__ import annotations

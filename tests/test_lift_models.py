@@ -215,7 +215,7 @@ def test_skewed_interval_solves_halls_transformation():
     a, b = skew / (3 * np.sqrt(n)), skew / (6 * np.sqrt(n))
     z, se = stats.norm.ppf(0.975), np.sqrt(var / n)
     for bound, target in ((low[0], z), (high[0], -z)):
-        t = optimize.brentq(lambda t: t + a * t**2 + a**2 * t**3 / 3 + b - target, -50, 50)
+        t = optimize.brentq(lambda t, x=target: t + a * t**2 + a**2 * t**3 / 3 + b - x, -50, 50)
         assert bound == pytest.approx(mean - se * t, rel=1e-10)
     assert high[0] - mean > mean - low[0] > 0  # right-skewed values: longer above
     low0, high0 = skewed_interval([mean], [var], [0.0], [n], 0.95)
