@@ -840,8 +840,9 @@ PROBABILITIES: dict[str, dict[str, str]] = {
 
 def explain(key: str, value: float, language: Language = "en") -> str:
     """The plain sentence for a probability (``p_met``, ``p_better``, ``p_best``) or an
-    ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.7: given the
+    ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.70: given the
     data, there is a 70% chance the true value reached the target ..."."""
     template = PROBABILITIES[key][language]
-    shown = f"{value:.3g}"
-    return template.format(value=shown, p=f"{value:.0%}" if key != "expected_loss" else shown)
+    if key == "expected_loss":
+        return template.format(value=f"{value:.3g}", p=f"{value:.3g}")
+    return template.format(value=f"{value:.2f}", p=f"{value:.0%}")

@@ -339,8 +339,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
                 "arm": r["arm"],
                 "metric": _metric(r["metric"], language),
                 "customers": f"{int(r['customers']):,}",
-                "mean": value(r["mean"]),
-                "control_mean": value(r["control_mean"]),
+                "mean": f"{value(r['mean'])} {page.interval(r['mean_low'], r['mean_high'], value)}",
+                "control_mean": f"{value(r['control_mean'])} "
+                + page.interval(r["control_mean_low"], r["control_mean_high"], value),
                 "rel_lift": rel(r["rel_lift"]),
                 "rel_interval": page.interval(r["rel_lift_low"], r["rel_lift_high"], rel),
                 "p_better": page.probability(r["p_better"]),
@@ -349,9 +350,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
             }
         )
     caption = (
-        "各实验组对比对照组：相对提升及其 95% 可信区间；转化的增量为多转化的人数"
+        "各实验组对比对照组：均值与相对提升及其 95% 区间；转化的增量为多转化的人数"
         if zh
-        else "each arm against the holdout: relative lift with its 95% credible interval;"
+        else "each arm against the holdout: means and relative lift with their 95% intervals;"
         " incremental conversion in extra customers converted"
     )
     parts = [

@@ -164,3 +164,20 @@ def test_the_report_cross_sells_in_the_methods_order(checked):
     confidence = [float(r[2].rstrip("%")) for r in rows]
     assert all(float(r[3]) > 1 for r in rows)
     assert confidence == sorted(confidence, reverse=True)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_scorecard_and_lift_say_in_a_sentence_what_their_probabilities_mean(
+    checked, tmp_path, language
+):
+    check, _ = checked
+    p_met = float(check.scorecard["p_met"].dropna().iat[0])
+    p_better = float(check.lift["p_better"].dropna().iat[0])
+    card = html.unescape(_html(sections.scorecard(check, language)))
+    lift = html.unescape(_html(sections.lift(check, language, out_dir=tmp_path)))
+    if language == "en":
+        assert f"P(met) {p_met:.2f}: given the data, there is a {p_met:.0%} chance" in card
+        assert f"P(better) {p_better:.2f}: given the data, there is a {p_better:.0%} chance" in lift
+    else:
+        assert f"达成概率 {p_met:.2f}：根据数据，真实值达到目标的概率为 {p_met:.0%}" in card
+        assert f"优于对照概率 {p_better:.2f}：根据数据" in lift
