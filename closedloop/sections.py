@@ -306,7 +306,7 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
     parts = [_heading(check, "scorecard", language), _table(shown, "scorecard", caption, language)]
     scored = card["p_met"].dropna()
     if len(scored):  # what one of the table's probabilities means, in a sentence
-        parts.append(page.sentence(explain("p_met", float(scored.iat[0]), language)))
+        parts.append(page.sentence(explain("p_met", _telling(scored), language)))
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
@@ -369,7 +369,7 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
     ]
     better = check.lift["p_better"].dropna()
     if len(better):
-        parts.insert(2, page.sentence(explain("p_better", float(better.iat[0]), language)))
+        parts.insert(2, page.sentence(explain("p_better", _telling(better), language)))
     if len(check.roi):
         roi = check.roi
         margin = page.percent(check.plan.margin, 0)
@@ -732,6 +732,11 @@ def _table(frame: pd.DataFrame, table_id: str, caption: str, language: str, form
             shown[name] = shown[name].map(show)
     shown.columns = [column(str(c), language) for c in shown.columns]
     return page.table(shown, table_id, caption, language=language)
+
+
+def _telling(probabilities: pd.Series) -> float:
+    """The probability of a table that best shows what the number means: the one nearest 50%."""
+    return float(probabilities.iat[int((probabilities - 0.5).abs().argmin())])
 
 
 def _basis(text: str, language: str) -> str:
