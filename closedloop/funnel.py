@@ -31,6 +31,7 @@ from closedloop import summaries
 from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame, require
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
+from closedloop.lift_models import rate_interval as _beta_rate
 from closedloop.priors import PRIOR, Prior
 
 __all__ = [
@@ -493,25 +494,6 @@ def _summarise(per, stages, by, labels, prior, level) -> pd.DataFrame:
     if not len(long) and by:
         return pd.DataFrame(columns=[*by, *FUNNEL_COLUMNS])
     return long[[*by, *FUNNEL_COLUMNS]]
-
-
-def _beta_rate(x, n, prior, level):
-    """Observed share x / n and the Beta(alpha + x, beta + n - x) credible interval: equal-tailed,
-    except at an observed 0 or 1, where it is one-sided and holds the boundary: [0, the
-    ``level`` quantile] when nobody reached the stage, [the 1 - ``level`` quantile, 1] when
-    everybody did. (Under the uniform prior the posterior's density is then monotone, so that
-    interval is also its highest-density interval; an equal-tailed one would exclude the
-    observed rate.)"""
-    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
-    tail = (1.0 - level) / 2.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(n > 0, x / n, np.nan)
-        a, b = prior.alpha + x, prior.beta + n - x
-        none, every = (x == 0) & (n > 0), (x == n) & (n > 0)
-        low = np.where(n > 0, stats.beta.ppf(np.where(every, 1 - level, tail), a, b), np.nan)
-        high = np.where(n > 0, stats.beta.ppf(np.where(none, level, 1 - tail), a, b), np.nan)
-        low, high = np.where(none, 0.0, low), np.where(every, 1.0, high)
-    return rate, low, high
 
 
 # --- attribution internals -------------------------------------------------------------------

@@ -1003,8 +1003,8 @@ def glossary() -> pd.DataFrame:
 PROBABILITIES: dict[str, dict[str, str]] = {
     "p_met": {
         "en": "P(met) {value}: given the data, there is a {p} chance the true value reached the"
-        " target (for the best arm: that the best of the arms reached it).",
-        "zh": "达成概率 {value}：根据数据，真实值达到目标的概率为 {p}（最佳方案一项：各方案中最好的那个达到目标的概率）。",
+        " target (for the relative lift: the primary arm's true lift over the holdout).",
+        "zh": "达成概率 {value}：根据数据，真实值达到目标的概率为 {p}（相对提升一项：主要实验组相对对照组的真实提升）。",
     },
     "p_better": {
         "en": "P(better) {value}: given the data, there is a {p} chance this arm's true mean is"
@@ -1064,8 +1064,9 @@ STOPPING: dict[str, dict[str, str]] = {
 
 def explain(key: str, value: float, language: Language = "en") -> str:
     """The plain sentence for a probability (``p_met``, ``p_better``, ``p_best``) or an
-    ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.7: given the
+    ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.70: given the
     data, there is a 70% chance the true value reached the target ..."."""
     template = PROBABILITIES[key][language]
-    shown = f"{value:.3g}"
-    return template.format(value=shown, p=f"{value:.0%}" if key != "expected_loss" else shown)
+    if key == "expected_loss":
+        return template.format(value=f"{value:.3g}", p=f"{value:.3g}")
+    return template.format(value=f"{value:.2f}", p=f"{value:.0%}")

@@ -47,7 +47,14 @@ from scipy import stats
 
 from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
-from closedloop.lift_models import KINDS, Kind, moments, normal_draws, posterior_means
+from closedloop.lift_models import (
+    KINDS,
+    Kind,
+    mean_interval,
+    moments,
+    normal_draws,
+    posterior_means,
+)
 from closedloop.priors import PRIOR, Prior
 
 __all__ = [
@@ -87,7 +94,11 @@ LIFT_COLUMNS = [
     "customers",
     "control_customers",
     "mean",
+    "mean_low",
+    "mean_high",
     "control_mean",
+    "control_mean_low",
+    "control_mean_high",
     "abs_lift",
     "abs_lift_low",
     "abs_lift_high",
@@ -128,7 +139,9 @@ class Lift:
 
     - ``arm, metric, kind``: the treated arm, the metric and its kind (binary, value, normal);
     - ``customers, control_customers``: customers in the arm and in its control;
-    - ``mean, control_mean``: the metric's observed mean per customer in the arm and the control;
+    - ``mean, control_mean``: the metric's observed mean per customer in the arm and the control,
+      each with its 95% interval ``_low, _high`` (:func:`closedloop.lift_models.mean_interval`:
+      Beta for a rate, skewness-corrected for revenue);
     - ``abs_lift`` (mean - control_mean), ``rel_lift`` (abs_lift / control_mean), each with its
       credible interval ``_low, _high``;
     - ``p_better``: P(arm > control); ``expected_loss``: E[max(control - arm, 0)];
@@ -418,8 +431,8 @@ def sufficient_statistics(
     frame: nw.LazyFrame, keys: list[str], metrics, kinds, covariates=None
 ) -> pd.DataFrame:
     """Per group: ``_n`` customers and, for metric i, ``_s{i}`` sum; value metrics also ``_k{i}``
-    buyers (value > 0) and ``_q{i}`` the sum of squares; normal metrics ``_q{i}`` the sum of
-    squares. A metric with a covariate x (``covariates``: metric -> column) also has ``_q{i}``
+    buyers (value > 0), ``_q{i}`` the sum of squares and ``_c{i}`` of cubes; normal metrics
+    ``_q{i}`` the sum of squares. A metric with a covariate x (``covariates``: metric -> column) also has ``_q{i}``
     and ``_x{i}``, ``_xx{i}``, ``_xy{i}``: the sums of x, x^2 and x y."""
     covariates = covariates or {}
     derived, squares, sums = [], [], []
@@ -429,7 +442,8 @@ def sufficient_statistics(
         sums.append(f"_s{i}")
         if kinds[m] == "value":
             derived.append((y > 0).cast(nw.Int64).alias(f"_k{i}"))
-            sums.append(f"_k{i}")
+            squares.append((nw.col(f"_s{i}") ** 3).alias(f"_c{i}"))
+            sums += [f"_k{i}", f"_c{i}"]
         if kinds[m] != "binary" or m in covariates:
             squares.append((nw.col(f"_s{i}") ** 2).alias(f"_q{i}"))
             sums.append(f"_q{i}")
@@ -592,6 +606,7 @@ def lift_from_summary(
             rel = np.where(zero[:, None], np.nan, diff / ctl_draws)
             abs_point = centre[treated] - ctl_centre
             rel_point = np.where(zero, np.nan, abs_point / ctl_centre)
+        low, high = mean_interval(summary, i, kind, prior, level, pool)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
         undefined = np.isnan(diff).any(axis=1)
@@ -603,7 +618,11 @@ def lift_from_summary(
             customers=n[treated].astype("int64"),
             control_customers=np.where(has_control, n[partner], 0).astype("int64"),
             mean=means[treated],
+            mean_low=low[treated],
+            mean_high=high[treated],
             control_mean=np.where(has_control, means[partner], np.nan),
+            control_mean_low=np.where(has_control, low[partner], np.nan),
+            control_mean_high=np.where(has_control, high[partner], np.nan),
             abs_lift=abs_point,
             abs_lift_low=abs_low,
             abs_lift_high=abs_high,

@@ -144,8 +144,12 @@ OBJECTIVES = ("recruit", "convert", "second purchase", "ticket", "frequency", "w
 
 
 class RelativeLift(_Strict):
+    """A relative-lift target, judged on one treated arm named before the data: ``arm``, or the
+    plan's first treated arm (see :mod:`closedloop.scorecard`)."""
+
     metric: Literal[tuple(METRIC_COLUMNS)] = "conversion"  # type: ignore[valid-type]
     min: float
+    arm: str | None = None
 
 
 _CHANGE = re.compile(r"([+-]?)(\d+(?:\.\d+)?)\s*%")
@@ -553,6 +557,12 @@ class Plan(_Strict):
         if self.targets.roi is not None and not self.cost:
             raise ValueError(
                 "an roi target needs the cost per contacted customer (cost: {arm: ...})"
+            )
+        primary = self.targets.relative_lift.arm if self.targets.relative_lift else None
+        if primary is not None and primary not in self.treated_arms:
+            raise ValueError(
+                f"targets.relative_lift.arm {_short(primary)} is not a treated arm:"
+                f" {_short(self.treated_arms)}"
             )
         unknown_cost = sorted(set(self.cost) - set(self.arms))
         if unknown_cost:

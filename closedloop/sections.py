@@ -21,6 +21,7 @@ from closedloop.glossary import (
     change_to,
     column,
     contact_word,
+    explain,
     label,
     metric_name,
     reason,
@@ -344,6 +345,9 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
                 " (a baseline as long as the period compares like with like)."
             )
         )
+    scored = card["p_met"].dropna()
+    if len(scored):  # what one of the table's probabilities means, in a sentence
+        parts.append(page.sentence(explain("p_met", _telling(scored), language)))
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
@@ -380,8 +384,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
                 "arm": r["arm"],
                 "metric": _metric(r["metric"], language),
                 "customers": f"{int(r['customers']):,}",
-                "mean": value(r["mean"]),
-                "control_mean": value(r["control_mean"]),
+                "mean": f"{value(r['mean'])} {page.interval(r['mean_low'], r['mean_high'], value)}",
+                "control_mean": f"{value(r['control_mean'])} "
+                + page.interval(r["control_mean_low"], r["control_mean_high"], value),
                 "rel_lift": rel(r["rel_lift"]),
                 "rel_interval": page.interval(r["rel_lift_low"], r["rel_lift_high"], rel),
                 "p_better": page.probability(r["p_better"]),
@@ -390,9 +395,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
             }
         )
     caption = (
-        "各实验组对比对照组：相对提升及其 95% 可信区间；转化的增量为多转化的人数"
+        "各实验组对比对照组：均值与相对提升及其 95% 区间；转化的增量为多转化的人数"
         if zh
-        else "each arm against the holdout: relative lift with its 95% credible interval;"
+        else "each arm against the holdout: means and relative lift with their 95% intervals;"
         " incremental conversion in extra customers converted"
     )
     parts = [
@@ -407,6 +412,9 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
         ),
         page.sentence(reason(check.srm["message"], language)),
     ]
+    better = check.lift["p_better"].dropna()
+    if len(better):
+        parts.insert(2, page.sentence(explain("p_better", _telling(better), language)))
     if len(check.roi):
         roi = check.roi
         nan = pd.Series(float("nan"), index=roi.index)  # no roi target: no P(ROI >= target)
@@ -930,7 +938,8 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
         )
         method = (
             "提升：0/1 结果用 Beta-二项模型（先验 Beta(1, 1)）；销售额用各组均值的正态后验"
-            "（由客户数、总和与平方和计算，与 GrowthBook 相同）；区间为 95% 等尾区间。"
+            "（由客户数、总和与平方和计算，与 GrowthBook 相同）；区间为 95% 等尾区间；"
+            "各组销售额均值的区间按偏度校正。相对提升目标按计划的主要实验组评估。"
             f"{monetary}数据：{files}。"
         )
     else:
@@ -946,7 +955,9 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
         method = (
             "Lift: Beta-Binomial for 0/1 outcomes (Beta(1, 1) prior), a normal posterior on each"
             " arm's mean for revenue (from customers, sums and sums of squares, as GrowthBook"
-            f" does); intervals are 95% equal-tailed.{monetary} Data: {files}."
+            " does); intervals are 95% equal-tailed, each arm's mean revenue corrected for skew"
+            " (Hall 1992). The relative-lift target is judged on the plan's primary arm."
+            f"{monetary} Data: {files}."
         )
     return (
         _heading(check, "appendix", language),
@@ -966,6 +977,11 @@ def _table(frame: pd.DataFrame, table_id: str, caption: str, language: str, form
     return page.table(shown, table_id, caption, language=language)
 
 
+def _telling(probabilities: pd.Series) -> float:
+    """The probability of a table that best shows what the number means: the one nearest 50%."""
+    return float(probabilities.iat[int((probabilities - 0.5).abs().argmin())])
+
+
 def _basis(text: str, language: str) -> str:
     if language != "zh":
         return text
@@ -978,10 +994,12 @@ def _basis(text: str, language: str) -> str:
     shaped = re.fullmatch(r"(.*); expected by now from the baseline's weekly curve", text)
     if shaped:
         return f"{_basis(shaped.group(1), language)}；目前应达值按基期的周内分布推算"
-    found = re.fullmatch(r"best arm \((.+)\) on (\w+); P over the best of (\d+) arms", text)
+    found = re.fullmatch(r"primary arm \((.+?)(, the plan's first treated arm)?\) on (\w+)", text)
     if found:
-        arm, col, n = found.groups()
-        return f"最佳分组（{arm}）的{translate(col, 'zh')}；概率按 {n} 个分组中最好者计算"
+        arm, first, col = found.groups()
+        return (
+            f"主要实验组（{arm}{'，计划中第一个实验组' if first else ''}）的{translate(col, 'zh')}"
+        )
     found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
     if found:
         return f"增量毛利（毛利率 {found.group(1)}）/ 成本"

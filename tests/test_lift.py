@@ -311,9 +311,12 @@ def test_conversion_relative_lift_agrees_with_growthbook(hill, hill_lift):
     """GrowthBook's gbstats (frequentist engine; "Statistical details" in its docs) reports the
     relative lift mt / mc - 1 with the delta method's standard error
     sqrt(vt / (nt mc^2) + vc mt^2 / (nc mc^4)). gbstats itself pins pandas < 2, so its formula is
-    computed here. The point agrees exactly and the lower bound within 5 points; our interval is
-    that of the ratio of the posterior draws, skewed right of the delta method's symmetric one,
-    so at a lift of +119% the upper bound sits 5.5 points above GrowthBook's (6 allowed)."""
+    computed here. Both define the relative lift as the ratio of the arms' means (ours is the
+    median of the ratio of the posterior draws, which is that ratio, not the mean of the draws):
+    the points agree exactly, the lower bounds within 5 points. Ours is the interval of the ratio
+    itself, skewed right of the delta method's symmetric one: at a lift of +119% its upper bound
+    is 4.3-5.5 points above GrowthBook's depending on the draws (our quantile's Monte Carlo error
+    is about 1 point), so 6 are allowed there."""
     stats_ = hill.groupby("arm")["conversion"].agg(["mean", "var", "size"])
     c = stats_.loc["No E-Mail"]
     for arm in ("Mens E-Mail", "Womens E-Mail"):
@@ -330,16 +333,19 @@ def test_conversion_relative_lift_agrees_with_growthbook(hill, hill_lift):
 
 
 def test_spend_relative_lift_agrees_with_a_bootstrap(hill, hill_lift):
-    """A seeded nonparametric bootstrap of the ratio of mean spends (percentile interval, 2,000
-    resamples): the bounds agree within 6 points (ours are up to 5.3 points wider at the top:
-    the normal posterior does not shrink with the sample's skew as the bootstrap does)."""
+    """A seeded nonparametric bootstrap of the ratio of mean spends (percentile interval): the
+    bounds agree within 5 points (measured: within 2.7). The bootstrap takes 20,000 resamples,
+    each the multinomial counts of the buyers among n draws with replacement (the other
+    customers spend 0): with 2,000 resamples the bound's own Monte Carlo error is about 1.5
+    points, and one seed put the Womens E-Mail upper bound 5.9 points from ours."""
     rng = np.random.default_rng(2024)
     spend = {a: g.to_numpy() for a, g in hill.groupby("arm")["spend"]}
 
-    def means(values, b=2000):
-        return np.array(
-            [values[rng.integers(0, len(values), len(values))].mean() for _ in range(b)]
-        )
+    def means(values, resamples=20_000):
+        n, buyers = len(values), values[values > 0]
+        share = np.append(np.full(len(buyers), 1 / n), 1 - len(buyers) / n)
+        counts = rng.multinomial(n, share, size=resamples)[:, : len(buyers)]
+        return counts @ buyers / n
 
     control = means(spend["No E-Mail"])
     for arm in ("Mens E-Mail", "Womens E-Mail"):
@@ -347,7 +353,7 @@ def test_spend_relative_lift_agrees_with_a_bootstrap(hill, hill_lift):
         low, high = np.quantile(ratio, [0.025, 0.975])
         row = hill_lift.set_index(["arm", "metric"]).loc[(arm, "spend")]
         assert abs(row["rel_lift_low"] - low) < 0.05
-        assert abs(row["rel_lift_high"] - high) < 0.06
+        assert abs(row["rel_lift_high"] - high) < 0.05
 
 
 def test_cuped_narrows_the_interval_and_keeps_the_lift():
@@ -370,17 +376,3 @@ def test_cuped_narrows_the_interval_and_keeps_the_lift():
     assert row["abs_lift_low"] < 1.0 < row["abs_lift_high"]  # the true lift: 2.0 x 0.5
     with pytest.raises(DataError, match="covariate"):
         bayesian_lift(data, metrics="revenue", covariates={"orders": "pre_revenue"})
-
-
-def test_p_met_on_the_best_arm_is_over_the_maximum_of_the_arms():
-    from closedloop.scorecard import p_best_arm_met
-
-    data = _frame({"control": (2000, 200), "a": (2000, 230), "b": (2000, 228)})
-    result = bayesian_lift(data)
-    p = p_best_arm_met(result, "converted", 0.12)
-    own = [np.mean(result.draws.rel_lift[(a, "converted")] >= 0.12) for a in ("a", "b")]
-    assert p > max(own)
-    best = np.maximum(
-        result.draws.rel_lift[("a", "converted")], result.draws.rel_lift[("b", "converted")]
-    )
-    assert p == pytest.approx(np.mean(best >= 0.12))

@@ -200,3 +200,53 @@ def test_prior_is_used():
     assert (sceptical["abs_lift_high"] - sceptical["abs_lift_low"]).iat[0] < (
         flat["abs_lift_high"] - flat["abs_lift_low"]
     ).iat[0]
+
+
+# --- each arm's mean: the interval shown beside it ---------------------------------------------
+
+
+def test_skewed_interval_solves_halls_transformation():
+    """The bounds are ybar - se t with g(t) = -+z for Hall's g(t) = t + a t^2 + a^2 t^3 / 3 + b,
+    here found by root-finding; with skew 0 they are the normal interval."""
+    from closedloop.lift_models import skewed_interval
+
+    mean, var, skew, n = 4.0, 900.0, 6.0, 2000.0
+    low, high = skewed_interval([mean], [var], [skew], [n], 0.95)
+    a, b = skew / (3 * np.sqrt(n)), skew / (6 * np.sqrt(n))
+    z, se = stats.norm.ppf(0.975), np.sqrt(var / n)
+    for bound, target in ((low[0], z), (high[0], -z)):
+        t = optimize.brentq(lambda t, x=target: t + a * t**2 + a**2 * t**3 / 3 + b - x, -50, 50)
+        assert bound == pytest.approx(mean - se * t, rel=1e-10)
+    assert high[0] - mean > mean - low[0] > 0  # right-skewed values: longer above
+    low0, high0 = skewed_interval([mean], [var], [0.0], [n], 0.95)
+    assert [low0[0], high0[0]] == pytest.approx([mean - z * se, mean + z * se], rel=1e-12)
+
+
+def test_value_skewness_pools_the_arms_central_moments():
+    """Equal to the skewness of all arms' values, each centred on its own arm's mean."""
+    from closedloop.lift_models import value_skewness
+
+    rng = np.random.default_rng(4)
+    arms = [rng.gamma(0.5, 40, 300) * (rng.random(300) < 0.2) for _ in range(3)]
+    arms[1] = arms[1] * 1.3
+    sums = [[len(v), v.sum(), (v**2).sum(), (v**3).sum()] for v in arms]
+    skew = value_skewness(*np.array(sums).T)
+    centred = np.concatenate([v - v.mean() for v in arms])
+    assert skew == pytest.approx([stats.skew(centred, bias=True)] * 3, rel=1e-9)
+
+
+def test_each_arms_mean_interval(hill, hill_lift):
+    """A rate's is the Beta posterior's equal-tailed interval; spend's holds the observed mean,
+    longer above it than below (the values are right-skewed)."""
+    rows = hill_lift.set_index(["arm", "metric"])
+    conversion = hill.groupby("arm")["conversion"].agg(["sum", "size"])
+    x, n = conversion.loc["Mens E-Mail"]
+    row = rows.loc[("Mens E-Mail", "conversion")]
+    assert [row["mean_low"], row["mean_high"]] == pytest.approx(
+        stats.beta.ppf([0.025, 0.975], 1 + x, 1 + n - x), rel=1e-12
+    )
+    for arm in ("Mens E-Mail", "Womens E-Mail"):
+        spend = rows.loc[(arm, "spend")]
+        for side in ("", "control_"):
+            low, mean, high = (spend[f"{side}mean{s}"] for s in ("_low", "", "_high"))
+            assert high - mean > mean - low > 0

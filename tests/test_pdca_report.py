@@ -40,7 +40,9 @@ def test_hillstrom_plan_runs_end_to_end(hillstrom_run, hillstrom_path):
     assert card["relative_lift"]["actual"] == pytest.approx(
         rates["Mens E-Mail"] / rates["No E-Mail"] - 1, rel=0.02
     )
-    assert card["relative_lift"]["basis"].startswith("best arm (Mens E-Mail)")
+    assert card["relative_lift"]["basis"] == (
+        "primary arm (Mens E-Mail, the plan's first treated arm) on converted"
+    )
     assert {row["status"] for row in summary["scorecard"]} == {"met"}
     html = hillstrom_run.html.read_text()
     assert 'id="scorecard"' in html and 'id="fig-lift"' in html

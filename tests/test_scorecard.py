@@ -6,7 +6,7 @@ import pytest
 
 from closedloop import pdca, scorecard
 from closedloop.datasets import write_demo
-from closedloop.plan import Plan
+from closedloop.plan import Plan, PlanError
 
 # an interim Check leaves out the rows after its asof, and says so
 pytestmark = pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")
@@ -66,3 +66,41 @@ def test_an_asof_before_the_period_is_refused(demo):
     plan = Plan.from_yaml(demo / "plan.yaml")
     with pytest.raises(DataError, match="before the campaign period starts"):
         pdca.period_elapsed(plan, pdca.as_of(plan, "2026-02-20"))
+
+
+def _plan(**relative_lift) -> Plan:
+    return Plan.parse(
+        {
+            "campaign": "c",
+            "objective": "convert",
+            "period": {"start": "2026-03-01", "end": "2026-03-31"},
+            "arms": {"control": 0.34, "a": 0.33, "b": 0.33},
+            "targets": {"relative_lift": {"metric": "conversion", "min": 0.12, **relative_lift}},
+            "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+        }
+    )
+
+
+def test_the_relative_lift_target_is_judged_on_the_primary_arm():
+    """Not on the arm that looked best after the fact (the winner's curse): on the arm the plan
+    names, else its first treated arm (a here, though b did better); P(met) is that arm's posterior P(relative lift >= target), here
+    checked against the Beta posteriors drawn independently."""
+    import numpy as np
+    from conftest import binary_outcomes
+
+    from closedloop.lift import bayesian_lift
+
+    outcomes = binary_outcomes({"control": (2000, 200), "a": (2000, 228), "b": (2000, 236)})
+    lift = bayesian_lift(outcomes, metrics="converted", draws=200_000)
+    rng = np.random.default_rng(3)
+    control = rng.beta(201, 1801, 400_000)
+    for named, arm, x in ((None, "a", 228), ("b", "b", 236)):
+        the_plan = _plan(**({"arm": named} if named else {}))
+        row = scorecard.score(the_plan, outcomes, lift).set_index("target").loc["relative_lift"]
+        assert row["actual"] == pytest.approx(x / 200 - 1, rel=1e-12)
+        expected = np.mean(rng.beta(1 + x, 2001 - x, 400_000) / control - 1 >= 0.12)
+        assert row["p_met"] == pytest.approx(expected, abs=0.005)
+        first = "" if named else ", the plan's first treated arm"
+        assert row["basis"] == f"primary arm ({arm}{first}) on converted"
+    with pytest.raises(PlanError, match="not a treated arm"):
+        _plan(arm="control")

@@ -241,3 +241,23 @@ def test_next_contacts_in_chinese(checked):
     shown = _html(sections.next_contacts(checked[0], "zh"))
     assert "下一步联络" in shown and "企业微信一对一" in shown and "挽回" in shown
     assert "本周联络名单共" in shown and "合计" in shown and ">total<" not in shown
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_scorecard_and_lift_say_in_a_sentence_what_their_probabilities_mean(
+    checked, tmp_path, language
+):
+    check, _ = checked
+    # the example is the table's probability nearest 50%
+    p_met, p_better = (
+        min(check.scorecard["p_met"].dropna(), key=lambda p: abs(p - 0.5)),
+        min(check.lift["p_better"].dropna(), key=lambda p: abs(p - 0.5)),
+    )
+    card = html.unescape(_html(sections.scorecard(check, language)))
+    lift = html.unescape(_html(sections.lift(check, language, out_dir=tmp_path)))
+    if language == "en":
+        assert f"P(met) {p_met:.2f}: given the data, there is a {p_met:.0%} chance" in card
+        assert f"P(better) {p_better:.2f}: given the data, there is a {p_better:.0%} chance" in lift
+    else:
+        assert f"达成概率 {p_met:.2f}：根据数据，真实值达到目标的概率为 {p_met:.0%}" in card
+        assert f"优于对照概率 {p_better:.2f}：根据数据" in lift
