@@ -74,9 +74,14 @@ def matching(path: Path, table: str) -> list[Path]:
         files = sorted(f for f in path.rglob("*") if f.suffix.lower() in PARQUET_SUFFIXES)
     else:
         files = sorted(Path(f) for f in glob.glob(str(path), recursive=True) if Path(f).is_file())
+    if not files and path.is_dir():
+        raise DataError(
+            str(path),
+            f"a directory without {table} Parquet files (a folder is read as one table: the"
+            " Parquet files under it)",
+        )
     if not files:
-        kind = "Parquet file under the folder" if path.is_dir() else "file matches"
-        raise DataError(str(path), f"no {table} {kind}")
+        raise DataError(str(path), f"no {table} file matches")
     parquet = [f.suffix.lower() in PARQUET_SUFFIXES for f in files]
     if any(parquet) and not all(parquet):
         raise DataError(str(path), "the pattern matches Parquet and other files: name one kind")
