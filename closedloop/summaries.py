@@ -218,13 +218,18 @@ def by_period(
     freq: str = "month",
     unit: Unit = "order",
     source: str = "transactions",
+    anonymous: bool = False,
 ) -> pd.DataFrame:
     """Purchases per customer and calendar period (``freq``: day, week, month or quarter), from
     ``start`` to the end of the ``asof`` day: ``customer_id, period`` (the period's first day;
-    weeks start on Monday), ``orders, revenue``, sorted by customer and period."""
+    weeks start on Monday), ``orders, revenue``, sorted by customer and period. With
+    ``anonymous``, the receipts without a customer id are one more customer per period, whose
+    ``customer_id`` is missing (sorted last)."""
     if freq not in FREQUENCIES:
         raise DataError(source, f"freq must be one of {', '.join(FREQUENCIES)}, not {freq!r}")
-    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    frame = purchases(
+        transactions, asof, start=start, unit=unit, source=source, anonymous=anonymous
+    )
     if freq == "week":  # narwhals truncates by day, month, ...: weeks are counted from a Monday
         frame = epoch_microseconds(frame, "order_date", "_us")
         period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
@@ -237,13 +242,13 @@ def by_period(
         .agg(nw.col("orders").sum(), nw.col("amount").sum().alias("revenue"))
         .sort("customer_id", "period")
     )
-    per["customer_id"] = per["customer_id"].astype("str")
+    per["customer_id"] = per["customer_id"].astype("str")  # a missing id stays missing
     if freq == "week":
         per["period"] = _MONDAY + pd.to_timedelta(per["period"].astype("int64") * 7, unit="D")
     per["period"] = per["period"].astype("datetime64[ns]")
     per["orders"] = per["orders"].astype("int64")
     per["revenue"] = per["revenue"].astype("float64").round(SUM_DECIMALS)
-    return per.sort_values(["customer_id", "period"], ignore_index=True)
+    return per.sort_values(["customer_id", "period"], ignore_index=True, na_position="last")
 
 
 def receipts(
