@@ -398,7 +398,7 @@ def summary(health: Health, run_id: str) -> dict:
         "by": health.by,
         "stores_shown": health.stores is not None,
         "scorecard": json.loads(card.to_json(orient="records")),
-        "tree": json.loads(health.tree.drop(columns="term").to_json(orient="index")),
+        "tree": json.loads(health.tree.drop(columns="term").to_json(orient="columns")),
         "anonymous_orders": health.anonymous_orders,
         "stores": records(health.stores, health.by),
         "churn": records(health.churn, "level"),

@@ -163,12 +163,14 @@ def _windows(start: pd.Timestamp, end: pd.Timestamp) -> dict:
     return {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
 
 
-def _member_table(transactions, customers, start, end, *, restrict: bool = False):
+def _member_table(transactions, customers, start, end, *, restrict: bool = False, per=None):
     """Per-customer summary, the members' rows of it (with ``online``), and where membership
-    came from; ``restrict`` keeps only members with a receipt in ``transactions``."""
-    per = summaries.per_customer(
-        transactions, end, windows=_windows(start, end), source="member_kpis transactions"
-    )
+    came from; ``restrict`` keeps only members with a receipt in ``transactions`` (or in
+    ``per``, that summary when already made)."""
+    if per is None:
+        per = summaries.per_customer(
+            transactions, end, windows=_windows(start, end), source="member_kpis transactions"
+        )
     if per.empty and not restrict:
         raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
     members, online, source = _members(per, customers, "member_orders" in per.columns)
@@ -211,11 +213,20 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
         origin = "transactions"
         groups = summaries.receipts(frame, end, by=by).index
         period = period.reindex(groups, fill_value=0)
+        # one group-by for every value's customers (a customer of two stores is in both)
+        summaries_by = summaries.per_customer(
+            frame, end, windows=_windows(start, end), source=source, by=by
+        )
+        empty = summaries.per_customer(
+            frame.head(0), end, windows=_windows(start, end), source=source
+        )
         for group in groups:
             column = nw.col(by).cast(nw.String)
             mask = column.is_null() if group == "(none)" else column == group
             part = frame.filter(mask)
-            per, table, online, members = _member_table(part, customers, start, end, restrict=True)
+            per, table, online, members = _member_table(
+                part, customers, start, end, restrict=True, per=summaries_by.get(group, empty)
+            )
             all_orders = float(period.loc[group, "orders"])
             rows[group] = _by_row(part, per, table, cust, online, all_orders, start, end)
             rows[group]["anonymous_orders"] = int(period.loc[group, "anonymous_orders"])
@@ -408,12 +419,10 @@ def revenue_change(
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     parts: dict[str, pd.DataFrame] = {}
     if by in frame.collect_schema().names():
+        split = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
+        empty = summaries.per_customer(frame.head(0), end, windows=windows, source=source)
         for group in summaries.receipts(frame, end, by=by).index:
-            column = nw.col(by).cast(nw.String)
-            mask = column.is_null() if group == "(none)" else column == group
-            parts[group] = summaries.per_customer(
-                frame.filter(mask), end, windows=windows, source=source
-            )
+            parts[group] = split.get(group, empty)
     else:
         per = summaries.per_customer(frame, end, windows=windows, source=source)
         if by == "tier" and tiers is None:

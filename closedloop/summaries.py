@@ -156,9 +156,14 @@ def per_customer(
     unit: Unit = "order",
     first_revenue: bool = False,
     source: str = "transactions",
-) -> pd.DataFrame:
+    by: str | None = None,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
+
+    ``by`` (a column of the transactions: a store, a channel): one such table per value instead,
+    as a dict by value (text, sorted; ``"(none)"`` for purchases without one), from a single
+    group-by on ``(by, customer_id)``: a customer buying in two stores is in both tables.
 
     Columns: ``orders`` (purchases, see the module docstring), ``revenue`` (net of refunds),
     ``first_purchase``, ``last_purchase`` (NaT for a customer with refunds only) and, when the
@@ -169,8 +174,13 @@ def per_customer(
     (inclusive days; ``None`` for an open end); each adds ``orders_<name>``, ``revenue_<name>``,
     ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``.
     """
-    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    carry = (by,) if by else ()
+    frame = purchases(transactions, asof, start=start, unit=unit, source=source, carry=carry)
     names = frame.collect_schema().names()
+    keys = ["customer_id"]
+    if by:
+        frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)").alias("_by"))
+        keys = ["_by", "customer_id"]
     date, amount = nw.col("order_date"), nw.col("amount")
     bought = amount >= 0
     parts = {"": nw.lit(True)}
@@ -195,19 +205,25 @@ def per_customer(
             member = purchase & nw.col("is_member").fill_null(False)
             masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
     if first_revenue:
-        first = nw.when(bought).then(date).min().over("customer_id")
+        first = nw.when(bought).then(date).min().over(*keys)
         masked["first_revenue"] = (
             nw.when(bought & (date == first)).then(amount).otherwise(0.0),
             "sum",
         )
     per = collect(
-        frame.select("customer_id", *[expr.alias(name) for name, (expr, _) in masked.items()])
-        .group_by("customer_id")
+        frame.select(*keys, *[expr.alias(name) for name, (expr, _) in masked.items()])
+        .group_by(*keys)
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
-        .sort("customer_id")
+        .sort(*keys)
     )
-    columns = masked
-    return _tidy(per, list(dict.fromkeys(["first_purchase", "last_purchase", *columns])))
+    order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
+    if not by:
+        return _tidy(per, order)
+    groups = per.pop("_by").astype("str")
+    return {
+        str(value): _tidy(part.reset_index(drop=True), order)
+        for value, part in per.groupby(groups.to_numpy(), sort=True)
+    }
 
 
 def by_period(

@@ -113,7 +113,7 @@ def test_the_scorecard_equals_pandas(checked, frames):
 
 
 def test_the_trend_counts_each_month(checked, frames):
-    tx, receipts, customers = frames
+    tx, receipts, _ = frames
     month = tx["order_date"].dt.to_period("M").dt.start_time
     window = month >= pd.Timestamp("2025-04-01")
     orders = tx[window].groupby(month[window]).size()
