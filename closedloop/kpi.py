@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
@@ -163,17 +162,19 @@ def _windows(start: pd.Timestamp, end: pd.Timestamp) -> dict:
     return {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
 
 
-def _member_table(transactions, customers, start, end, *, restrict: bool = False, per=None):
+def _member_table(
+    transactions, customers, start, end, *, restrict: bool = False, per=None, cust=None
+):
     """Per-customer summary, the members' rows of it (with ``online``), and where membership
     came from; ``restrict`` keeps only members with a receipt in ``transactions`` (or in
-    ``per``, that summary when already made)."""
+    ``per``, that summary when already made; ``cust``: the customers, already indexed)."""
     if per is None:
         per = summaries.per_customer(
             transactions, end, windows=_windows(start, end), source="member_kpis transactions"
         )
     if per.empty and not restrict:
         raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
-    members, online, source = _members(per, customers, "member_orders" in per.columns)
+    members, online, source = _members(per, customers, "member_orders" in per.columns, cust)
     index = members.index.intersection(per.index) if restrict else members.index
     counts = per.select_dtypes("number").columns
     table = per.reindex(index).fillna(dict.fromkeys(counts, 0))
@@ -208,6 +209,10 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
             column=by,
         )
     period = summaries.receipts(frame, end, start=start, by=by if in_transactions else None)
+    joined = None
+    if cust is not None and "join_date" in cust.columns:
+        joined = pd.to_datetime(cust["join_date"])
+    converted = _converted(frame, joined, start, end, by if in_transactions else None)
     rows, origin = {}, "customers"
     if in_transactions:
         origin = "transactions"
@@ -221,17 +226,21 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
             frame.head(0), end, windows=_windows(start, end), source=source
         )
         for group in groups:
-            column = nw.col(by).cast(nw.String)
-            mask = column.is_null() if group == "(none)" else column == group
-            part = frame.filter(mask)
             per, table, online, members = _member_table(
-                part, customers, start, end, restrict=True, per=summaries_by.get(group, empty)
+                None,
+                customers,
+                start,
+                end,
+                restrict=True,
+                per=summaries_by.get(group, empty),
+                cust=cust,
             )
             all_orders = float(period.loc[group, "orders"])
-            rows[group] = _by_row(part, per, table, cust, online, all_orders, start, end)
+            bought = converted.get(group, pd.Index([])) if converted is not None else None
+            rows[group] = _by_row(per, table, cust, joined, bought, online, all_orders, start, end)
             rows[group]["anonymous_orders"] = int(period.loc[group, "anonymous_orders"])
     else:
-        per, table, online, members = _member_table(frame, customers, start, end)
+        per, table, online, members = _member_table(frame, customers, start, end, cust=cust)
         if by == "tier" and (cust is None or by not in cust.columns):
             from closedloop import rfm
 
@@ -244,7 +253,7 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
         for group in sorted(set(of_member)):
             t = table[(of_member == group).to_numpy()]
             all_orders = float(per.loc[(of_buyer == group).to_numpy(), "orders_now"].sum())
-            rows[group] = _by_row(frame, per, t, cust, online, all_orders, start, end)
+            rows[group] = _by_row(per, t, cust, joined, converted, online, all_orders, start, end)
             rows[group]["anonymous_orders"] = 0
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = by
@@ -252,19 +261,33 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
     return out
 
 
-def _by_row(frame, per, t, cust, online, all_orders, start, end) -> dict:
+def _converted(frame, joined, start, end, by):
+    """The customers who joined in the period and bought on or after their join day, up to the
+    period end (:func:`closedloop.summaries.since`, one pass): their ids, or with ``by`` a
+    dict of ids per value of that column (bought there). None without join dates."""
+    if joined is None:
+        return None
+    new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
+    starts = pd.DataFrame({"customer_id": new.index.astype("str"), "start": new.to_numpy()})
+    bought = summaries.since(frame, starts, end, source="member_kpis transactions", by=by)
+
+    def ids(table: pd.DataFrame) -> pd.Index:
+        return table.index[table["first_purchase"].notna()]
+
+    return {k: ids(v) for k, v in bought.items()} if by else ids(bought)
+
+
+def _by_row(per, t, cust, joined, converted, online, all_orders, start, end) -> dict:
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
     tree = _tree(t, all_orders, member_orders, online is not None)
     row = {"members": tree.pop("members")}
     recruits = conversion = np.nan
-    if cust is not None and "join_date" in cust.columns:
-        joined = pd.to_datetime(cust["join_date"]).reindex(t.index)
-        new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
+    if joined is not None:
+        mine = joined.reindex(t.index)
+        new = mine.index[(mine >= start) & (mine < end + pd.Timedelta(days=1))]
         recruits = len(new)
         if recruits:
-            starts = pd.DataFrame({"customer_id": new.index, "start": new.to_numpy()})
-            bought = summaries.since(frame, starts, end, source="member_kpis transactions")
-            conversion = int(bought["first_purchase"].notna().sum()) / recruits
+            conversion = len(new.intersection(converted)) / recruits
     row |= {"recruits": recruits, "conversion": conversion}
     row |= {"active_members": tree.pop("active_members")}
     row["active_rate"] = _ratio(row["active_members"], row["members"])
@@ -305,10 +328,10 @@ def _ratio(num: float, den: float) -> float:
     return float(num) / den if den else np.nan
 
 
-def _members(per: pd.DataFrame, customers, flags: bool):
+def _members(per: pd.DataFrame, customers, flags: bool, cust=None):
     """Member ids (with online flags when known) and where membership came from."""
     if customers is not None:
-        cust = _customers_frame(customers)
+        cust = _customers_frame(customers) if cust is None else cust
         online = cust["online"].astype(bool) if "online" in cust.columns else None
         if "is_member" in cust.columns:
             members = cust[cust["is_member"].astype(bool)]

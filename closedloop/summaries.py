@@ -217,13 +217,7 @@ def per_customer(
         .sort(*keys)
     )
     order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
-    if not by:
-        return _tidy(per, order)
-    groups = per.pop("_by").astype("str")
-    return {
-        str(value): _tidy(part.reset_index(drop=True), order)
-        for value, part in per.groupby(groups.to_numpy(), sort=True)
-    }
+    return _split(per, order) if by else _tidy(per, order)
 
 
 def by_period(
@@ -314,16 +308,23 @@ def since(
     days: int | None = None,
     unit: Unit = "order",
     source: str = "transactions",
-) -> pd.DataFrame:
+    by: str | None = None,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """Each customer's purchases from their own start on: ``starts`` has ``customer_id`` and
     ``start`` (a first touch, a join date; missing: all their purchases count); purchases at or
     after it, up to the end of the ``asof`` day and, with ``days``, within that many days of it.
 
     One row per customer of ``starts`` who bought: ``first_purchase`` (the first purchase at or
-    after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``."""
+    after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``.
+    ``by`` (a column of the transactions): one such table per value, as :func:`per_customer`
+    does, from one group-by."""
     if days is not None and days < 1:
         raise DataError(source, f"days must be >= 1, not {days}")
-    frame = purchases(transactions, asof, unit=unit, source=source)
+    frame = purchases(transactions, asof, unit=unit, source=source, carry=(by,) if by else ())
+    keys = ["customer_id"]
+    if by:
+        frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)").alias("_by"))
+        keys = ["_by", "customer_id"]
     begin = lazy_frame(starts, f"{source} starts", ("customer_id", "start"))
     begin = begin.select(nw.col("customer_id").cast(nw.String), nw.col("start"))
     begin = begin.group_by("customer_id").agg(nw.col("start").min())
@@ -337,16 +338,17 @@ def since(
         .join(alongside(begin, frame, f"{source} starts"), on="customer_id", how="inner")
         .filter(keep)
         .select(
-            "customer_id",
+            *keys,
             nw.when(bought).then(date).alias("first_purchase"),
             bought.cast(nw.Int64).alias("orders"),
             nw.col("amount").alias("revenue"),
         )
-        .group_by("customer_id")
+        .group_by(*keys)
         .agg(nw.col("first_purchase").min(), nw.col("orders", "revenue").sum())
-        .sort("customer_id")
+        .sort(*keys)
     )
-    return _tidy(per, ["first_purchase", "orders", "revenue"])
+    order = ["first_purchase", "orders", "revenue"]
+    return _split(per, order) if by else _tidy(per, order)
 
 
 def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
@@ -375,6 +377,15 @@ def _combine(column: str) -> nw.Expr:
     """How an optional column is carried from rows to a purchase: quantities add, a member flag
     on any row flags the purchase."""
     return nw.col(column).sum() if column == "quantity" else nw.col(column).max()
+
+
+def _split(per: pd.DataFrame, order: list[str]) -> dict[str, pd.DataFrame]:
+    """A summary grouped by ``(_by, customer_id)`` as one :func:`_tidy` table per value."""
+    groups = per.pop("_by").astype("str").to_numpy()
+    return {
+        str(value): _tidy(part.reset_index(drop=True), order)
+        for value, part in per.groupby(groups, sort=True)
+    }
 
 
 def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
