@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 #: the benchmark modules, each with ``run(quick) -> list[dict]``; bench_report when present
 MODULES = ["bench_io", "bench_rfm", "bench_clv", "bench_lift", "bench_funnel", "bench_basket"]
+MODULES += ["bench_health"]
 MODULES += ["bench_report"] if importlib.util.find_spec("benchmarks.bench_report") else []
 COLUMNS = [
     ("workload", "workload"),
@@ -120,6 +121,16 @@ GOALS = [
         "bench_funnel",
         "ordered funnel by channel, pandas frame",
         "10,000,000",
+        "time_ratio",
+        2.0,
+        "x",
+    ),
+    Goal(
+        "member-health aggregations, 10M transactions / 1M customers, within 2x of DuckDB's"
+        " group-bys",
+        "bench_health",
+        "health.check",
+        "10M tx",
         "time_ratio",
         2.0,
         "x",

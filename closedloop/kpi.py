@@ -212,35 +212,28 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
     joined = None
     if cust is not None and "join_date" in cust.columns:
         joined = pd.to_datetime(cust["join_date"])
-    converted = _converted(frame, joined, start, end, by if in_transactions else None)
-    rows, origin = {}, "customers"
     if in_transactions:
         origin = "transactions"
         groups = summaries.receipts(frame, end, by=by).index
         period = period.reindex(groups, fill_value=0)
-        # one group-by for every value's customers (a customer of two stores is in both)
-        summaries_by = summaries.per_customer(
+        # one group-by on (value, customer): a customer of two stores has a row in each
+        flat = summaries.per_customer(
             frame, end, windows=_windows(start, end), source=source, by=by
         )
-        empty = summaries.per_customer(
-            frame.head(0), end, windows=_windows(start, end), source=source
+        labels = flat.pop(by)
+        members, online, members_from = _members(flat, customers, "member_orders" in flat, cust)
+        keep = flat.index.isin(members.index)
+        if members_from.startswith("transactions"):  # a member where they have a flagged order
+            keep = (flat["member_orders"] > 0).to_numpy()
+        table, labels = flat[keep], labels[keep].to_numpy()
+        table = table.assign(
+            online=online.reindex(table.index).to_numpy() if online is not None else np.nan
         )
-        for group in groups:
-            per, table, online, members = _member_table(
-                None,
-                customers,
-                start,
-                end,
-                restrict=True,
-                per=summaries_by.get(group, empty),
-                cust=cust,
-            )
-            all_orders = float(period.loc[group, "orders"])
-            bought = converted.get(group, pd.Index([])) if converted is not None else None
-            rows[group] = _by_row(per, table, cust, joined, bought, online, all_orders, start, end)
-            rows[group]["anonymous_orders"] = int(period.loc[group, "anonymous_orders"])
+        all_orders = period["orders"].astype(float)
+        anonymous = period["anonymous_orders"]
     else:
-        per, table, online, members = _member_table(frame, customers, start, end, cust=cust)
+        origin = "customers"
+        per, table, online, members_from = _member_table(frame, customers, start, end, cust=cust)
         if by == "tier" and (cust is None or by not in cust.columns):
             from closedloop import rfm
 
@@ -248,80 +241,131 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
             attribute = rfm.member_tiers(ranked).astype("str")
         else:
             attribute = cust[by].astype("str")
-        of_member = attribute.reindex(table.index).fillna("(none)")
+        labels = attribute.reindex(table.index).fillna("(none)").to_numpy()
+        groups = pd.Index(sorted(set(labels)))
         of_buyer = attribute.reindex(per.index).fillna("(none)")
-        for group in sorted(set(of_member)):
-            t = table[(of_member == group).to_numpy()]
-            all_orders = float(per.loc[(of_buyer == group).to_numpy(), "orders_now"].sum())
-            rows[group] = _by_row(per, t, cust, joined, converted, online, all_orders, start, end)
-            rows[group]["anonymous_orders"] = 0
-    out = pd.DataFrame.from_dict(rows, orient="index")
+        all_orders = per["orders_now"].groupby(of_buyer.to_numpy()).sum().astype(float)
+        anonymous = pd.Series(0, index=groups)
+        flat = per
+    converted = _converted(frame, joined, start, end, by if in_transactions else None)
+    out = _by_rows(
+        table, labels, groups, all_orders, flat, cust, joined, converted, online, start, end
+    )
+    out["anonymous_orders"] = anonymous.reindex(groups, fill_value=0).astype("int64").to_numpy()
     out.index.name = by
-    out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members}
+    out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members_from}
     return out
 
 
 def _converted(frame, joined, start, end, by):
-    """The customers who joined in the period and bought on or after their join day, up to the
-    period end (:func:`closedloop.summaries.since`, one pass): their ids, or with ``by`` a
-    dict of ids per value of that column (bought there). None without join dates."""
+    """Who joined in the period and bought on or after their join day, up to the period end
+    (:func:`closedloop.summaries.since`, one pass): their ids, or with ``by`` the pairs (value,
+    id) where they bought. None without join dates."""
     if joined is None:
         return None
     new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
     starts = pd.DataFrame({"customer_id": new.index.astype("str"), "start": new.to_numpy()})
     bought = summaries.since(frame, starts, end, source="member_kpis transactions", by=by)
+    bought = bought[bought["first_purchase"].notna()]
+    if by:
+        return pd.MultiIndex.from_arrays([bought[by].to_numpy(), bought.index])
+    return bought.index
 
-    def ids(table: pd.DataFrame) -> pd.Index:
-        return table.index[table["first_purchase"].notna()]
 
-    return {k: ids(v) for k, v in bought.items()} if by else ids(bought)
-
-
-def _by_row(per, t, cust, joined, converted, online, all_orders, start, end) -> dict:
+def _by_rows(t, labels, groups, all_orders, per, cust, joined, converted, online, start, end):
+    """The tree per group of the members' table ``t`` (group ``labels`` per row), with
+    recruits, conversion, active rate, reach and orders: one row per value of ``groups``."""
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
-    tree = _tree(t, all_orders, member_orders, online is not None)
-    row = {"members": tree.pop("members")}
-    recruits = conversion = np.nan
+    tree = _tree_by(t, labels, groups, all_orders, member_orders, online is not None)
+    out = pd.DataFrame({"members": tree.pop("members")})
+    out["recruits"] = out["conversion"] = np.nan
     if joined is not None:
-        mine = joined.reindex(t.index)
-        new = mine.index[(mine >= start) & (mine < end + pd.Timedelta(days=1))]
-        recruits = len(new)
-        if recruits:
-            conversion = len(new.intersection(converted)) / recruits
-    row |= {"recruits": recruits, "conversion": conversion}
-    row |= {"active_members": tree.pop("active_members")}
-    row["active_rate"] = _ratio(row["active_members"], row["members"])
-    row |= tree
+        mine = joined.reindex(t.index).to_numpy()
+        new = (mine >= start) & (mine < end + pd.Timedelta(days=1))
+        if isinstance(converted, pd.MultiIndex):
+            bought = pd.MultiIndex.from_arrays([labels, t.index]).isin(converted)
+        else:
+            bought = t.index.isin(converted)
+        counts = pd.DataFrame({"g": labels, "new": new, "bought": new & bought}).groupby("g").sum()
+        counts = counts.reindex(groups, fill_value=0)
+        out["recruits"] = counts["new"].astype("int64")
+        out["conversion"] = _ratios(counts["bought"], counts["new"])
+    out["active_members"] = tree.pop("active_members")
+    out["active_rate"] = _ratios(out["active_members"], out["members"])
+    out = out.join(tree)
     reach = [c for c in (cust.columns if cust is not None else []) if c.startswith("reach_")]
     for column in reach or (["online"] if online is not None else []):
-        flags = cust[column].reindex(t.index).fillna(False).astype(bool)
+        flags = cust[column].reindex(t.index).fillna(False).astype(bool).to_numpy()
         name = column if column.startswith("reach_") else "reach_online"
-        row[name] = _ratio(int(flags.sum()), len(t))
-    row["orders"] = int(all_orders)
-    return row
+        reached = pd.Series(flags).groupby(labels).sum().reindex(groups, fill_value=0)
+        out[name] = _ratios(reached, out["members"])
+    out["orders"] = all_orders.reindex(groups, fill_value=0).astype("int64")
+    return out
 
 
 def _tree(t: pd.DataFrame, all_orders: float, member_orders: str, has_online: bool) -> dict:
-    members = len(t)
-    orders = float(t["orders_now"].sum())
-    revenue = float(t["revenue_now"].sum())
-    active = int((t["orders_now"] > 0).sum())
-    active_before = t["orders_prev"] > 0
-    lost = int((active_before & (t["orders_now"] == 0)).sum())
-    quantity = float(t["quantity_now"].sum()) if "quantity_now" in t.columns else np.nan
-    return {
-        "members": members,
-        "member_share": _ratio(float(t[member_orders].sum()), all_orders),
-        "online_rate": _ratio(float(t["online"].sum()), members) if has_online else np.nan,
-        "active_members": active,
-        "purchase_frequency": _ratio(orders, active),
-        "avg_ticket": _ratio(revenue, orders),
-        "contribution": revenue,
-        "contribution_per_member": _ratio(revenue, members),
-        "repurchase_rate": _ratio(int((t["orders_now"] >= 2).sum()), active),
-        "items_per_basket": _ratio(quantity, orders),
-        "churn_rate": _ratio(lost, int(active_before.sum())),
+    """The tree of one group of members (see :func:`_tree_by`)."""
+    one = pd.Index(["all"])
+    rows = _tree_by(
+        t,
+        np.full(len(t), "all"),
+        one,
+        pd.Series([all_orders], index=one),
+        member_orders,
+        has_online,
+    )
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in rows.iloc[0].items()} | {
+        "members": int(rows["members"].iloc[0]),
+        "active_members": int(rows["active_members"].iloc[0]),
     }
+
+
+def _tree_by(t, labels, groups, all_orders, member_orders: str, has_online: bool) -> pd.DataFrame:
+    """The KPI tree per group: members ``t`` (one row per member, ``orders_now``, ``orders_prev``,
+    ``revenue_now``, ...), ``labels`` their group, ``all_orders`` every order of each group
+    (member share's denominator); one row per value of ``groups``, in that order."""
+    now, prev = t["orders_now"].to_numpy(), t["orders_prev"].to_numpy()
+    quantity = t["quantity_now"].to_numpy(float) if "quantity_now" in t.columns else np.nan
+    parts = pd.DataFrame(
+        {
+            "members": 1,
+            "orders": now.astype(float),
+            "revenue": t["revenue_now"].to_numpy(float),
+            "active": now > 0,
+            "active_before": prev > 0,
+            "lost": (prev > 0) & (now == 0),
+            "repeat": now >= 2,
+            "quantity": quantity,
+            "member_orders": t[member_orders].to_numpy(float),
+            "online": t["online"].to_numpy(float),
+        },
+        index=pd.RangeIndex(len(t)),
+    )
+    s = parts.groupby(np.asarray(labels)).sum().reindex(groups, fill_value=0)
+    if "quantity_now" not in t.columns:
+        s["quantity"] = np.nan
+    return pd.DataFrame(
+        {
+            "members": s["members"].astype("int64"),
+            "member_share": _ratios(s["member_orders"], all_orders.reindex(groups)),
+            "online_rate": _ratios(s["online"], s["members"]) if has_online else np.nan,
+            "active_members": s["active"].astype("int64"),
+            "purchase_frequency": _ratios(s["orders"], s["active"]),
+            "avg_ticket": _ratios(s["revenue"], s["orders"]),
+            "contribution": s["revenue"].astype(float),
+            "contribution_per_member": _ratios(s["revenue"], s["members"]),
+            "repurchase_rate": _ratios(s["repeat"], s["active"]),
+            "items_per_basket": _ratios(s["quantity"], s["orders"]),
+            "churn_rate": _ratios(s["lost"], s["active_before"]),
+        },
+        index=groups,
+    )
+
+
+def _ratios(num, den) -> pd.Series:
+    """``num / den`` element-wise, NaN where the denominator is 0."""
+    num, den = pd.Series(num, dtype=float), pd.Series(den, dtype=float)
+    return num / den.where(den != 0)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -442,10 +486,10 @@ def revenue_change(
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     parts: dict[str, pd.DataFrame] = {}
     if by in frame.collect_schema().names():
-        split = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
-        empty = summaries.per_customer(frame.head(0), end, windows=windows, source=source)
+        flat = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
+        split = dict(tuple(flat.groupby(flat.pop(by).to_numpy(), sort=False)))
         for group in summaries.receipts(frame, end, by=by).index:
-            parts[group] = split.get(group, empty)
+            parts[group] = split.get(group, flat.iloc[:0])
     else:
         per = summaries.per_customer(frame, end, windows=windows, source=source)
         if by == "tier" and tiers is None:

@@ -161,9 +161,10 @@ def per_customer(
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
 
-    ``by`` (a column of the transactions: a store, a channel): one such table per value instead,
-    as a dict by value (text, sorted; ``"(none)"`` for purchases without one), from a single
-    group-by on ``(by, customer_id)``: a customer buying in two stores is in both tables.
+    ``by`` (a column of the transactions: a store, a channel): one row per value and customer
+    instead, from a single group-by on ``(by, customer_id)``, the value (text; ``"(none)"`` for
+    purchases without one) in the first column, sorted by value and customer: a customer buying
+    in two stores has a row in each.
 
     Columns: ``orders`` (purchases, see the module docstring), ``revenue`` (net of refunds),
     ``first_purchase``, ``last_purchase`` (NaT for a customer with refunds only) and, when the
@@ -217,7 +218,7 @@ def per_customer(
         .sort(*keys)
     )
     order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
-    return _split(per, order) if by else _tidy(per, order)
+    return _split(per, order, by) if by else _tidy(per, order)
 
 
 def by_period(
@@ -316,8 +317,8 @@ def since(
 
     One row per customer of ``starts`` who bought: ``first_purchase`` (the first purchase at or
     after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``.
-    ``by`` (a column of the transactions): one such table per value, as :func:`per_customer`
-    does, from one group-by."""
+    ``by`` (a column of the transactions): one row per value and customer, as
+    :func:`per_customer` does."""
     if days is not None and days < 1:
         raise DataError(source, f"days must be >= 1, not {days}")
     frame = purchases(transactions, asof, unit=unit, source=source, carry=(by,) if by else ())
@@ -348,7 +349,7 @@ def since(
         .sort(*keys)
     )
     order = ["first_purchase", "orders", "revenue"]
-    return _split(per, order) if by else _tidy(per, order)
+    return _split(per, order, by) if by else _tidy(per, order)
 
 
 def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
@@ -379,18 +380,17 @@ def _combine(column: str) -> nw.Expr:
     return nw.col(column).sum() if column == "quantity" else nw.col(column).max()
 
 
-def _split(per: pd.DataFrame, order: list[str]) -> dict[str, pd.DataFrame]:
-    """A summary grouped by ``(_by, customer_id)`` as one :func:`_tidy` table per value."""
-    groups = per.pop("_by").astype("str").to_numpy()
-    return {
-        str(value): _tidy(part.reset_index(drop=True), order)
-        for value, part in per.groupby(groups, sort=True)
-    }
+def _split(per: pd.DataFrame, order: list[str], by: str) -> pd.DataFrame:
+    """A summary grouped by ``(_by, customer_id)`` as :func:`_tidy` does, with the ``by``
+    value (text) as the first column, in the engine's order (by value, then customer)."""
+    per = _types(per.rename(columns={"_by": by}))
+    per[by] = per[by].astype("str")
+    return per.set_index("customer_id")[[by, *[c for c in order if c in per.columns]]]
 
 
-def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
-    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+def _types(per: pd.DataFrame) -> pd.DataFrame:
+    """Text ids, dates as datetime64[ns], counts as int64, sums as float64 rounded to
+    :data:`SUM_DECIMALS`."""
     per["customer_id"] = per["customer_id"].astype("str")
     for column in per.columns:
         if column.startswith(("first_purchase", "last_purchase")):
@@ -399,6 +399,12 @@ def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             per[column] = per[column].astype("int64")
         elif column.startswith(("revenue", "quantity", "first_revenue")):
             per[column] = per[column].astype("float64").round(SUM_DECIMALS)
-    per = per.set_index("customer_id")[[c for c in order if c in per.columns]]
+    return per
+
+
+def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
+    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+    per = _types(per).set_index("customer_id")[[c for c in order if c in per.columns]]
     # engines sort ids as text already; ids that were numbers sort again now that they are text
     return per if per.index.is_monotonic_increasing else per.sort_index()
