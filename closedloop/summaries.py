@@ -163,8 +163,8 @@ def per_customer(
 
     ``by`` (a column of the transactions: a store, a channel): one row per value and customer
     instead, from a single group-by on ``(by, customer_id)``, the value (text; ``"(none)"`` for
-    purchases without one) in the first column, sorted by value and customer: a customer buying
-    in two stores has a row in each.
+    purchases without one) in the first column, in no particular order: a customer buying in
+    two stores has a row in each.
 
     Columns: ``orders`` (purchases, see the module docstring), ``revenue`` (net of refunds),
     ``first_purchase``, ``last_purchase`` (NaT for a customer with refunds only) and, when the
@@ -211,12 +211,12 @@ def per_customer(
             nw.when(bought & (date == first)).then(amount).otherwise(0.0),
             "sum",
         )
-    per = collect(
+    grouped = (
         frame.select(*keys, *[expr.alias(name) for name, (expr, _) in masked.items()])
         .group_by(*keys)
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
-        .sort(*keys)
     )
+    per = collect(grouped if by else grouped.sort(*keys))  # by: grouped in pandas, unsorted
     order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
     return _split(per, order, by) if by else _tidy(per, order)
 
@@ -382,7 +382,7 @@ def _combine(column: str) -> nw.Expr:
 
 def _split(per: pd.DataFrame, order: list[str], by: str) -> pd.DataFrame:
     """A summary grouped by ``(_by, customer_id)`` as :func:`_tidy` does, with the ``by``
-    value (text) as the first column, in the engine's order (by value, then customer)."""
+    value (text) as the first column, in the engine's order."""
     per = _types(per.rename(columns={"_by": by}))
     per[by] = per[by].astype("str")
     return per.set_index("customer_id")[[by, *[c for c in order if c in per.columns]]]
