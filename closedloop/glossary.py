@@ -591,7 +591,7 @@ PHRASES: dict[str, str] = {
     "customers by churn level, now and a quarter ago": "各流失级别的客户数：当前与一季度前",
     "last 12 months, revenue by tier (tiers fixed over the last year)": "近 12 个月各层级的销售额（层级按近一年固定）",
     "each group's change split into heads, frequency and ticket": "各组的变化拆分为人数、频次与客单价效应",
-    "furthest behind first": "差距最大者在前",
+    "gap: the sum of each KPI's shortfall as a share of its target (ahead counts 0); furthest behind first": "差距：各指标未达部分占目标比例之和（超额计 0）；差距最大者在前",
     "files read and rows kept": "读取的文件与保留的行数",
 }
 

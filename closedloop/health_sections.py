@@ -296,7 +296,13 @@ def stores(health: Health, language: str = "en") -> tuple:
     for name in table.columns.drop("gap"):
         values = table[name].to_numpy()
         shown[name] = [_kpi_value(name, v, currency) for v in values]
-    return heading, _table(shown, "store-table", "furthest behind first", language)
+    return heading, _table(
+        shown,
+        "store-table",
+        "gap: the sum of each KPI's shortfall as a share of its target (ahead counts 0);"
+        " furthest behind first",
+        language,
+    )
 
 
 def _kpi(name: str, language: str) -> str:
