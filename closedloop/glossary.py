@@ -593,6 +593,8 @@ PHRASES: dict[str, str] = {
     "each group's change split into heads, frequency and ticket": "各组的变化拆分为人数、频次与客单价效应",
     "gap: the sum of each KPI's shortfall as a share of its target (ahead counts 0); furthest behind first": "差距：各指标未达部分占目标比例之和（超额计 0）；差距最大者在前",
     "files read and rows kept": "读取的文件与保留的行数",
+    "each KPI as a share of its target: 1 is on target": "各指标占目标的比例：1 即达标",
+    "the last 12 months, members and anonymous receipts": "近 12 个月，含会员与匿名小票",
 }
 
 #: the member-health report's sentences, English and Chinese, ``{name}`` the values

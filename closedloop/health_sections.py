@@ -127,7 +127,8 @@ def kpi_tree(health: Health, language: str = "en", out_dir=".") -> tuple:
             language=language,
             lower_is_better=tuple(LOWER_IS_BETTER),
         )
-        parts.append(page.figure(fig, "kpi-targets", out_dir, language=language))
+        caption = "each KPI as a share of its target: 1 is on target"
+        parts.append(page.figure(fig, "kpi-targets", out_dir, caption, language))
     tree = health.tree.drop(columns="term").copy()
     for name in ("all", "new", "existing"):
         tree[name] = [
@@ -147,7 +148,8 @@ def trends(health: Health, language: str = "en", out_dir=".") -> tuple:
             kpi_figures.monthly_trend(trend, language=language),
             "trends",
             out_dir,
-            language=language,
+            "the last 12 months, members and anonymous receipts",
+            language,
         ),
     ]
     if health.asof != (health.asof + pd.offsets.MonthEnd(0)):

@@ -38,6 +38,8 @@ def revenue_change(table: pd.DataFrame, title: str | None = None, language: str 
             xytext=(6, 6),
             textcoords="offset points",
             fontsize=8,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            zorder=4,
         )
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y, groups)
