@@ -33,6 +33,7 @@ MODULES = [
     "bench_funnel",
     "bench_basket",
     "bench_contacts",
+    "bench_health",
 ]
 MODULES += ["bench_report"] if importlib.util.find_spec("benchmarks.bench_report") else []
 COLUMNS = [
@@ -138,6 +139,16 @@ GOALS = [
         " SQL",
         "bench_contacts",
         "contact lists",
+        "10M tx",
+        "time_ratio",
+        2.0,
+        "x",
+    ),
+    Goal(
+        "member-health aggregations, 10M transactions / 1M customers, within 2x of DuckDB's"
+        " group-bys",
+        "bench_health",
+        "health.check",
         "10M tx",
         "time_ratio",
         2.0,

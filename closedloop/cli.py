@@ -131,6 +131,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     hill.set_defaults(func=_make_hillstrom)
 
+    check_health = sub.add_parser(
+        "health",
+        help="the monthly member-health report: the KPI tree against targets, trends, the"
+        " pyramid over time, the churn screen, why revenue moved, stores ranked by gap",
+    )
+    check_health.add_argument(
+        "--asof", required=True, help="the last day of the month checked (YYYY-MM-DD)"
+    )
+    check_health.add_argument(
+        "--targets",
+        type=Path,
+        default=DEMO_DIR / "health.yaml",
+        help="the health targets file, which names its data (default: data/demo/health.yaml)",
+    )
+    check_health.add_argument(
+        "--by",
+        default=None,
+        help="split the store table by store, channel, city, guide or tier (default: the"
+        " file's, store)",
+    )
+    check_health.add_argument("--out", type=Path, default=Path("reports"), help="reports folder")
+    check_health.add_argument("--run-id", default="", help="run id (default: the current time)")
+    check_health.add_argument(
+        "--language", choices=["en", "zh"], default="en", help="report language"
+    )
+    _data_root_option(check_health)
+    check_health.set_defaults(func=_health)
+
     reach = sub.add_parser(
         "contacts", help="this week's contact lists: who, why, through which channel"
     )
@@ -246,6 +274,38 @@ def _run(args) -> int:
             )
     except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
         print(f"closedloop run: {exc}", file=sys.stderr)
+        return 2
+    if not result.ok:
+        print(f"{result.campaign}: {result.error}", file=sys.stderr)
+        print(f"  partial notebook kept in {result.folder}/report.ipynb", file=sys.stderr)
+        return 1
+    print(f"{result.campaign}: report in {result.html} ({result.seconds:.1f} s)")
+    return 0
+
+
+def _health(args) -> int:
+    from closedloop.errors import DataError
+    from closedloop.plan import PlanError
+    from closedloop.report import RunExists, health_report
+    from closedloop.stopping import stop_on_signals
+
+    if problem := _font_problem(args.language):
+        print(f"closedloop health: {problem}", file=sys.stderr)
+        return 2
+    try:
+        with stop_on_signals("closedloop health", Path(args.out).resolve()):
+            result = health_report(
+                args.targets,
+                args.asof,
+                args.out,
+                args.run_id,
+                by=args.by,
+                language=args.language,
+                progress=sys.stderr.isatty(),
+                data_root=_data_roots(args),
+            )
+    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
+        print(f"closedloop health: {exc}", file=sys.stderr)
         return 2
     if not result.ok:
         print(f"{result.campaign}: {result.error}", file=sys.stderr)

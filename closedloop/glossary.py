@@ -408,6 +408,40 @@ TERMS: dict[str, Term] = {
         "basket analysis", "购物篮分析", "closedloop.basket", "which items are bought together"
     ),
     "churn_none": Term("no churn", "未流失", "closedloop.rfm.churn_severity", ""),
+    "member_health": Term(
+        "member health",
+        "会员健康度",
+        "closedloop.health",
+        "the monthly check of the member-operations KPI tree against its targets",
+    ),
+    "kpi_tree": Term(
+        "KPI tree against targets",
+        "指标树对照目标",
+        "closedloop.kpi.member_kpis",
+        "member share, online rate, active members x frequency x ticket = contribution",
+    ),
+    "trends": Term("trends month by month", "逐月趋势", "closedloop.health.trend", ""),
+    "pyramid_over_time": Term(
+        "the pyramid over time", "金字塔走势", "closedloop.rfm.pyramid_over_time", ""
+    ),
+    "churn_screen": Term(
+        "churn screen",
+        "定期筛检",
+        "closedloop.health.churn_screen",
+        "customers by churn level now and a quarter ago: act at the light level",
+    ),
+    "revenue_moved": Term(
+        "why revenue moved",
+        "销售额为何变化",
+        "closedloop.kpi.revenue_change",
+        "each change split exactly into heads, frequency and ticket",
+    ),
+    "store_table": Term(
+        "ranked by the gap to target",
+        "按目标差距排名",
+        "closedloop.health.rank_by_gap",
+        "the sum of each KPI's shortfall as a share of its target",
+    ),
     "traffic_loop": Term(
         "traffic loop",
         "流量闭环",
@@ -640,7 +674,96 @@ PHRASES: dict[str, str] = {
         "活动结束后第 1 天至时间窗最后一天，各实验组对比对照组"
     ),
     "KPI tree against targets": "指标树对照目标",
+    # the member-health report (closedloop.health, closedloop.health_sections)
+    "no data": "无数据",
+    "month": "月份",
+    "Trends month by month": "逐月趋势",
+    "buyers": "购买客户数",
+    "orders per buyer": "人均单数",
+    "average ticket": "客单价",
+    "member share": "会员占比",
+    "Churn screen: customers by churn level": "定期筛检：各流失级别的客户数",
+    "a quarter ago": "一季度前",
+    "now": "当前",
+    "lower is better": "越低越好",
+    "store": "门店",
+    "guide": "导购",
+    "city": "城市",
+    "KPI tree: all members, new and existing": "指标树：全部会员、新客与老客",
+    "the KPI tree for the month against its targets": "本月指标树对照目标",
+    "customers by churn level, now and a quarter ago": "各流失级别的客户数：当前与一季度前",
+    "last 12 months, revenue by tier (tiers fixed over the last year)": "近 12 个月各层级的销售额（层级按近一年固定）",
+    "each group's change split into heads, frequency and ticket": "各组的变化拆分为人数、频次与客单价效应",
+    "gap: the sum of each KPI's shortfall as a share of its target (ahead counts 0); furthest behind first": "差距：各指标未达部分占目标比例之和（超额计 0）；差距最大者在前",
+    "files read and rows kept": "读取的文件与保留的行数",
+    "each KPI as a share of its target: 1 is on target": "各指标占目标的比例：1 即达标",
+    "the last 12 months, members and anonymous receipts": "近 12 个月，含会员与匿名小票",
 }
+
+#: the member-health report's sentences, English and Chinese, ``{name}`` the values
+SENTENCES: dict[str, dict[str, str]] = {
+    "targets_met": {
+        "en": "{met} of {n} targets met for {month}.",
+        "zh": "{month}：{n} 项目标中达成 {met} 项。",
+    },
+    "no_targets": {
+        "en": "No targets set: add them to the targets file ({file}).",
+        "zh": "未设定目标：请在目标文件（{file}）中添加。",
+    },
+    "furthest_behind": {
+        "en": "Furthest behind target: {group} (gap {gap}).",
+        "zh": "离目标最远：{group}（差距 {gap}）。",
+    },
+    "anonymous": {
+        "en": "{n} anonymous receipts (no member card) count as non-member orders in member"
+        " share and nowhere else.",
+        "zh": "{n} 张匿名小票（未出示会员卡）在会员占比中计为非会员订单，其余指标不计入。",
+    },
+    "no_by": {
+        "en": "These data have no {by} column, so the {by} table and the {by} split of why"
+        " revenue moved are left out.",
+        "zh": "这些数据没有{by}字段，因此省略按{by}的表格和按{by}拆分的销售额变化。",
+    },
+    "revenue_moved": {
+        "en": "Revenue of identified customers went from {before} ({b0} to {b1}) to {after}"
+        " ({change}): heads {heads}, frequency {frequency}, ticket {ticket}; the three add up"
+        " to the change.",
+        "zh": "已识别客户的销售额从 {before}（{b0} 至 {b1}）变为 {after}（{change}）：人数效应"
+        " {heads}，频次效应 {frequency}，客单价效应 {ticket}；三者之和等于变化。",
+    },
+    "partial_month": {
+        "en": "The last month runs to {asof} only.",
+        "zh": "最后一个月只到 {asof}。",
+    },
+    "screen": {
+        "en": "Light churn is where to act: it is cheaper to keep a customer than to win one"
+        " back. Heavy churn changed by {heavy} since {before}.",
+        "zh": "轻度流失是最该行动的时候：留住客户比挽回客户便宜。自 {before} 以来，重度流失人数变化"
+        " {heavy}。",
+    },
+}
+
+#: member tiers and the new customers of :func:`closedloop.kpi.revenue_change`, as shown
+TIER_NAMES = {
+    "platinum": ("platinum", "铂金会员"),
+    "gold": ("gold", "黄金会员"),
+    "regular": ("regular", "普通会员"),
+    "new": ("new (not tiered before)", "新客（上期未分级）"),
+}
+
+
+def say(key: str, language: Language = "en", **values) -> str:
+    """One of the report's :data:`SENTENCES` in ``language`` with its values filled in."""
+    return SENTENCES[key][language].format(**values)
+
+
+def tier_name(tier: str, language: Language = "en") -> str:
+    """A member tier or pyramid tier as shown: "gold" -> "黄金会员", "top 2%" -> "前 2%"."""
+    if tier in TIER_NAMES:
+        return TIER_NAMES[tier][language == "zh"]
+    if language == "zh" and tier.startswith("top "):
+        return "前 " + tier.removeprefix("top ")
+    return tier
 
 
 #: the contact rules (:data:`closedloop.contacts.RULES`), channels and member tiers as the report
@@ -756,6 +879,52 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "lift_interval": ("Lift, 95% interval", "提升 95% 区间"),
     "en": ("English", "英文"),
     "zh": ("Chinese", "中文"),
+    # the member-health report
+    "kpi": ("KPI", "指标"),
+    "gap": ("Gap to target", "与目标差距"),
+    "all": ("All members", "全部会员"),
+    "new": ("New", "新客"),
+    "existing": ("Existing", "老客"),
+    "members": ("Members", "会员数"),
+    "member_share": ("Member share", "会员占比"),
+    "online_rate": ("Online rate", "在线率"),
+    "active_members": ("Active members", "活跃会员数"),
+    "active_rate": ("Active rate", "活跃率"),
+    "purchase_frequency": ("Orders per active member", "购买频次"),
+    "contribution": ("Contribution", "会员贡献"),
+    "contribution_per_member": ("Contribution per member", "人均贡献"),
+    "repurchase_rate": ("Repurchase rate", "复购率"),
+    "items_per_basket": ("Items per basket", "连带率"),
+    "churn_rate": ("Churn rate", "流失率"),
+    "recruits": ("Recruits", "招募数"),
+    "conversion": ("Join → first purchase", "首购转化率"),
+    "orders": ("Orders", "订单数"),
+    "anonymous_orders": ("Anonymous receipts", "匿名小票数"),
+    "reach_wecom": ("Reach: WeCom", "企微触达率"),
+    "reach_group": ("Reach: group", "社群触达率"),
+    "reach_app": ("Reach: app", "App 触达率"),
+    "reach_sms": ("Reach: SMS", "短信触达率"),
+    "reach_online": ("Reach online", "线上触达率"),
+    "month": ("Month", "月份"),
+    "buyers": ("Buyers", "购买客户数"),
+    "orders_per_buyer": ("Orders per buyer", "人均单数"),
+    "ticket": ("Ticket", "客单价"),
+    "level": ("Churn level", "流失程度"),
+    "before": ("A quarter ago", "一季度前"),
+    "now": ("Now", "当前"),
+    "change": ("Change", "变化"),
+    "revenue_now": ("Revenue, last 90 days", "近 90 天销售额"),
+    "store": ("Store", "门店"),
+    "channel": ("Channel", "渠道"),
+    "guide": ("Guide", "导购"),
+    "city": ("City", "城市"),
+    "revenue_before": ("Revenue before", "上期销售额"),
+    "revenue_after": ("Revenue now", "本期销售额"),
+    "customers_before": ("Buyers before", "上期购买客户数"),
+    "customers_after": ("Buyers now", "本期购买客户数"),
+    "heads_effect": ("Heads effect", "人数效应"),
+    "frequency_effect": ("Frequency effect", "频次效应"),
+    "ticket_effect": ("Ticket effect", "客单价效应"),
 }
 
 #: target names as the report shows them

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
-import narwhals as nw
 import numpy as np
 import pandas as pd
 
@@ -164,15 +163,19 @@ def _windows(start: pd.Timestamp, end: pd.Timestamp) -> dict:
     return {"now": (start, end), "prev": (before, start - pd.Timedelta(days=1))}
 
 
-def _member_table(transactions, customers, start, end, *, restrict: bool = False):
+def _member_table(
+    transactions, customers, start, end, *, restrict: bool = False, per=None, cust=None
+):
     """Per-customer summary, the members' rows of it (with ``online``), and where membership
-    came from; ``restrict`` keeps only members with a receipt in ``transactions``."""
-    per = summaries.per_customer(
-        transactions, end, windows=_windows(start, end), source="member_kpis transactions"
-    )
+    came from; ``restrict`` keeps only members with a receipt in ``transactions`` (or in
+    ``per``, that summary when already made; ``cust``: the customers, already indexed)."""
+    if per is None:
+        per = summaries.per_customer(
+            transactions, end, windows=_windows(start, end), source="member_kpis transactions"
+        )
     if per.empty and not restrict:
         raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
-    members, online, source = _members(per, customers, "member_orders" in per.columns)
+    members, online, source = _members(per, customers, "member_orders" in per.columns, cust)
     index = members.index.intersection(per.index) if restrict else members.index
     counts = per.select_dtypes("number").columns
     table = per.reindex(index).fillna(dict.fromkeys(counts, 0))
@@ -207,21 +210,31 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
             column=by,
         )
     period = summaries.receipts(frame, end, start=start, by=by if in_transactions else None)
-    rows, origin = {}, "customers"
+    joined = None
+    if cust is not None and "join_date" in cust.columns:
+        joined = pd.to_datetime(cust["join_date"])
     if in_transactions:
         origin = "transactions"
         groups = summaries.receipts(frame, end, by=by).index
         period = period.reindex(groups, fill_value=0)
-        for group in groups:
-            column = nw.col(by).cast(nw.String)
-            mask = column.is_null() if group == "(none)" else column == group
-            part = frame.filter(mask)
-            per, table, online, members = _member_table(part, customers, start, end, restrict=True)
-            all_orders = float(period.loc[group, "orders"])
-            rows[group] = _by_row(part, per, table, cust, online, all_orders, start, end)
-            rows[group]["anonymous_orders"] = int(period.loc[group, "anonymous_orders"])
+        # one group-by on (value, customer): a customer of two stores has a row in each
+        flat = summaries.per_customer(
+            frame, end, windows=_windows(start, end), source=source, by=by
+        )
+        labels = flat.pop(by)
+        members, online, members_from = _members(flat, customers, "member_orders" in flat, cust)
+        keep = flat.index.isin(members.index)
+        if members_from.startswith("transactions"):  # a member where they have a flagged order
+            keep = (flat["member_orders"] > 0).to_numpy()
+        table, labels = flat[keep], labels[keep].to_numpy()
+        table = table.assign(
+            online=online.reindex(table.index).to_numpy() if online is not None else np.nan
+        )
+        all_orders = period["orders"].astype(float)
+        anonymous = period["anonymous_orders"]
     else:
-        per, table, online, members = _member_table(frame, customers, start, end)
+        origin = "customers"
+        per, table, online, members_from = _member_table(frame, customers, start, end, cust=cust)
         if by == "tier" and (cust is None or by not in cust.columns):
             from closedloop import rfm
 
@@ -229,16 +242,19 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
             attribute = rfm.member_tiers(ranked).astype("str")
         else:
             attribute = cust[by].astype("str")
-        of_member = attribute.reindex(table.index).fillna("(none)")
+        labels = attribute.reindex(table.index).fillna("(none)").to_numpy()
+        groups = pd.Index(sorted(set(labels)))
         of_buyer = attribute.reindex(per.index).fillna("(none)")
-        for group in sorted(set(of_member)):
-            t = table[(of_member == group).to_numpy()]
-            all_orders = float(per.loc[(of_buyer == group).to_numpy(), "orders_now"].sum())
-            rows[group] = _by_row(frame, per, t, cust, online, all_orders, start, end)
-            rows[group]["anonymous_orders"] = 0
-    out = pd.DataFrame.from_dict(rows, orient="index")
+        all_orders = per["orders_now"].groupby(of_buyer.to_numpy()).sum().astype(float)
+        anonymous = pd.Series(0, index=groups)
+        flat = per
+    converted = _converted(frame, joined, start, end, by if in_transactions else None)
+    out = _by_rows(
+        table, labels, groups, all_orders, flat, cust, joined, converted, online, start, end
+    )
+    out["anonymous_orders"] = anonymous.reindex(groups, fill_value=0).astype("int64").to_numpy()
     out.index.name = by
-    out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members}
+    out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members_from}
     return out
 
 
@@ -260,65 +276,130 @@ def _recruits(transactions, cust: pd.DataFrame, start, end) -> pd.DataFrame:
     out.index.name = "customer_id"
     out["converted"] = False
     if len(new):
-        starts = pd.DataFrame({"customer_id": new.index, "start": new.to_numpy()})
-        bought = summaries.since(transactions, starts, end, source="member_kpis transactions")
-        out["converted"] = out.index.isin(bought.index[bought["first_purchase"].notna()])
+        converted = _converted(transactions, new, start, end, None)
+        out["converted"] = out.index.astype("str").isin(converted.astype("str"))
     return out
 
 
-def _by_row(frame, per, t, cust, online, all_orders, start, end) -> dict:
+def _converted(frame, joined, start, end, by):
+    """Who joined in the period and bought on or after their join day, up to the period end
+    (:func:`closedloop.summaries.since`, one pass): their ids, or with ``by`` the pairs (value,
+    id) where they bought. None without join dates."""
+    if joined is None:
+        return None
+    new = joined[(joined >= start) & (joined < end + pd.Timedelta(days=1))]
+    starts = pd.DataFrame({"customer_id": new.index.astype("str"), "start": new.to_numpy()})
+    bought = summaries.since(frame, starts, end, source="member_kpis transactions", by=by)
+    bought = bought[bought["first_purchase"].notna()]
+    if by:
+        return pd.MultiIndex.from_arrays([bought[by].to_numpy(), bought.index])
+    return bought.index
+
+
+def _by_rows(t, labels, groups, all_orders, per, cust, joined, converted, online, start, end):
+    """The tree per group of the members' table ``t`` (group ``labels`` per row), with
+    recruits, conversion, active rate, reach and orders: one row per value of ``groups``."""
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
-    tree = _tree(t, all_orders, member_orders, online is not None)
-    row = {"members": tree.pop("members")}
-    recruits = conversion = np.nan
-    if cust is not None and "join_date" in cust.columns:
-        new = _recruits(frame, cust.reindex(t.index), start, end)
-        recruits = len(new)
-        conversion = _ratio(int(new["converted"].sum()), recruits)
-    row |= {"recruits": recruits, "conversion": conversion}
-    row |= {"active_members": tree.pop("active_members")}
-    row["active_rate"] = _ratio(row["active_members"], row["members"])
-    row |= tree
+    tree = _tree_by(t, labels, groups, all_orders, member_orders, online is not None)
+    out = pd.DataFrame({"members": tree.pop("members")})
+    out["recruits"] = out["conversion"] = np.nan
+    if joined is not None:
+        mine = joined.reindex(t.index).to_numpy()
+        new = (mine >= start) & (mine < end + pd.Timedelta(days=1))
+        if isinstance(converted, pd.MultiIndex):
+            bought = pd.MultiIndex.from_arrays([labels, t.index]).isin(converted)
+        else:
+            bought = t.index.isin(converted)
+        counts = pd.DataFrame({"g": labels, "new": new, "bought": new & bought}).groupby("g").sum()
+        counts = counts.reindex(groups, fill_value=0)
+        out["recruits"] = counts["new"].astype("int64")
+        out["conversion"] = _ratios(counts["bought"], counts["new"])
+    out["active_members"] = tree.pop("active_members")
+    out["active_rate"] = _ratios(out["active_members"], out["members"])
+    out = out.join(tree)
     reach = [c for c in (cust.columns if cust is not None else []) if c.startswith("reach_")]
     for column in reach or (["online"] if online is not None else []):
-        flags = cust[column].reindex(t.index).fillna(False).astype(bool)
+        flags = cust[column].reindex(t.index).fillna(False).astype(bool).to_numpy()
         name = column if column.startswith("reach_") else "reach_online"
-        row[name] = _ratio(int(flags.sum()), len(t))
-    row["orders"] = int(all_orders)
-    return row
+        reached = pd.Series(flags).groupby(labels).sum().reindex(groups, fill_value=0)
+        out[name] = _ratios(reached, out["members"])
+    out["orders"] = all_orders.reindex(groups, fill_value=0).astype("int64")
+    return out
 
 
 def _tree(t: pd.DataFrame, all_orders: float, member_orders: str, has_online: bool) -> dict:
-    members = len(t)
-    orders = float(t["orders_now"].sum())
-    revenue = float(t["revenue_now"].sum())
-    active = int((t["orders_now"] > 0).sum())
-    active_before = t["orders_prev"] > 0
-    lost = int((active_before & (t["orders_now"] == 0)).sum())
-    quantity = float(t["quantity_now"].sum()) if "quantity_now" in t.columns else np.nan
-    return {
-        "members": members,
-        "member_share": _ratio(float(t[member_orders].sum()), all_orders),
-        "online_rate": _ratio(float(t["online"].sum()), members) if has_online else np.nan,
-        "active_members": active,
-        "purchase_frequency": _ratio(orders, active),
-        "avg_ticket": _ratio(revenue, orders),
-        "contribution": revenue,
-        "contribution_per_member": _ratio(revenue, members),
-        "repurchase_rate": _ratio(int((t["orders_now"] >= 2).sum()), active),
-        "items_per_basket": _ratio(quantity, orders),
-        "churn_rate": _ratio(lost, int(active_before.sum())),
+    """The tree of one group of members (see :func:`_tree_by`)."""
+    one = pd.Index(["all"])
+    rows = _tree_by(
+        t,
+        np.full(len(t), "all"),
+        one,
+        pd.Series([all_orders], index=one),
+        member_orders,
+        has_online,
+    )
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in rows.iloc[0].items()} | {
+        "members": int(rows["members"].iloc[0]),
+        "active_members": int(rows["active_members"].iloc[0]),
     }
+
+
+def _tree_by(t, labels, groups, all_orders, member_orders: str, has_online: bool) -> pd.DataFrame:
+    """The KPI tree per group: members ``t`` (one row per member, ``orders_now``, ``orders_prev``,
+    ``revenue_now``, ...), ``labels`` their group, ``all_orders`` every order of each group
+    (member share's denominator); one row per value of ``groups``, in that order."""
+    now, prev = t["orders_now"].to_numpy(), t["orders_prev"].to_numpy()
+    quantity = t["quantity_now"].to_numpy(float) if "quantity_now" in t.columns else np.nan
+    parts = pd.DataFrame(
+        {
+            "members": 1,
+            "orders": now.astype(float),
+            "revenue": t["revenue_now"].to_numpy(float),
+            "active": now > 0,
+            "active_before": prev > 0,
+            "lost": (prev > 0) & (now == 0),
+            "repeat": now >= 2,
+            "quantity": quantity,
+            "member_orders": t[member_orders].to_numpy(float),
+            "online": t["online"].to_numpy(float),
+        },
+        index=pd.RangeIndex(len(t)),
+    )
+    s = parts.groupby(np.asarray(labels)).sum().reindex(groups, fill_value=0)
+    if "quantity_now" not in t.columns:
+        s["quantity"] = np.nan
+    return pd.DataFrame(
+        {
+            "members": s["members"].astype("int64"),
+            "member_share": _ratios(s["member_orders"], all_orders.reindex(groups)),
+            "online_rate": _ratios(s["online"], s["members"]) if has_online else np.nan,
+            "active_members": s["active"].astype("int64"),
+            "purchase_frequency": _ratios(s["orders"], s["active"]),
+            "avg_ticket": _ratios(s["revenue"], s["orders"]),
+            "contribution": s["revenue"].astype(float),
+            "contribution_per_member": _ratios(s["revenue"], s["members"]),
+            "repurchase_rate": _ratios(s["repeat"], s["active"]),
+            "items_per_basket": _ratios(s["quantity"], s["orders"]),
+            "churn_rate": _ratios(s["lost"], s["active_before"]),
+        },
+        index=groups,
+    )
+
+
+def _ratios(num, den) -> pd.Series:
+    """``num / den`` element-wise, NaN where the denominator is 0."""
+    num, den = pd.Series(num, dtype=float), pd.Series(den, dtype=float)
+    return num / den.where(den != 0)
 
 
 def _ratio(num: float, den: float) -> float:
     return float(num) / den if den else np.nan
 
 
-def _members(per: pd.DataFrame, customers, flags: bool):
+def _members(per: pd.DataFrame, customers, flags: bool, cust=None):
     """Member ids (with online flags when known) and where membership came from."""
     if customers is not None:
-        cust = _customers_frame(customers)
+        cust = _customers_frame(customers) if cust is None else cust
         online = cust["online"].astype(bool) if "online" in cust.columns else None
         if "is_member" in cust.columns:
             members = cust[cust["is_member"].astype(bool)]
@@ -429,12 +510,10 @@ def revenue_change(
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     parts: dict[str, pd.DataFrame] = {}
     if by in frame.collect_schema().names():
+        flat = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
+        split = dict(tuple(flat.groupby(flat.pop(by).to_numpy(), sort=False)))
         for group in summaries.receipts(frame, end, by=by).index:
-            column = nw.col(by).cast(nw.String)
-            mask = column.is_null() if group == "(none)" else column == group
-            parts[group] = summaries.per_customer(
-                frame.filter(mask), end, windows=windows, source=source
-            )
+            parts[group] = split.get(group, flat.iloc[:0])
     else:
         per = summaries.per_customer(frame, end, windows=windows, source=source)
         if by == "tier" and tiers is None:

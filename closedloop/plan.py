@@ -593,22 +593,7 @@ class Plan(_Strict):
         ``check_paths``, must be regular files inside the plan's folder or a ``data_root`` (a
         folder or a list of folders)."""
         path = Path(path)
-        if not path.exists():
-            raise PlanError(f"{path}: plan file not found")
-        if not path.is_file():
-            raise PlanError(f"{path}: not a regular file (a plan is a YAML file)")
-        if path.stat().st_size > MAX_PLAN_BYTES:
-            raise PlanError(f"{path}: {path.stat().st_size:,} bytes is too large for a plan file")
-        try:
-            raw = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_PlanLoader)
-        except UnicodeDecodeError:
-            raise PlanError(f"{path}: not UTF-8 text (save the plan as UTF-8)") from None
-        except yaml.YAMLError as exc:
-            raise PlanError(f"{path}: not valid YAML: {str(exc)[:400]}") from None
-        except RecursionError:
-            raise PlanError(f"{path}: not valid YAML: nested too deeply") from None
-        if not isinstance(raw, dict):
-            raise PlanError(f"{path}: a plan is a mapping of keys (campaign, period, arms, ...)")
+        raw = read_yaml(path, "plan", "a plan is a mapping of keys (campaign, period, arms, ...)")
         data = raw.get("data")
         if isinstance(data, dict):
             raw["data"] = {k: _resolve(path.parent, v) for k, v in data.items()}
@@ -630,30 +615,8 @@ class Plan(_Strict):
         a folder of Parquet files, and, when ``data_root`` (a folder or a list of folders) is
         given, lies inside one of them (after resolving ``..`` and symbolic links); so does a
         DuckDB database file. PostgreSQL and Spark tables are checked when they are read."""
-        roots = [Path(r).resolve() for r in _roots(data_root)] or None
-        problems = []
-        for name in DataPaths.model_fields:
-            value = getattr(self.data, name)
-            if isinstance(value, Source):
-                if value.duckdb is None:
-                    continue
-                value, name = value.duckdb, f"{name}.duckdb"
-            if value is None:
-                continue
-            where = f"data.{name}: {value}"
-            if is_glob(value):
-                matches = [Path(m) for m in sorted(glob.glob(str(value), recursive=True))]
-                if not matches:
-                    problems.append(f"{where} not found (no file matches the pattern)")
-                for match in matches[:1000]:
-                    problems += _path_problems(f"data.{name}: {match}", match, roots)
-                continue
-            problems += _path_problems(where, Path(value), roots)
-        if problems:
-            missing = all(p.endswith(" not found") for p in problems)
-            what = "data file(s) not found" if missing else "data path(s) refused"
-            shown = [p.removesuffix(" not found") if missing else p for p in problems]
-            raise PlanError(f"{source}: {what}: " + "; ".join(shown))
+        data = {name: getattr(self.data, name) for name in DataPaths.model_fields}
+        check_data_paths(data, source, data_root)
 
     def to_yaml(self, path: str | Path | None = None, relative_to: str | Path | None = None) -> str:
         """The plan as YAML (data paths relative to ``relative_to`` when given); writes if ``path``."""
@@ -674,6 +637,58 @@ class Plan(_Strict):
         if path is not None:
             Path(path).write_text(text)
         return text
+
+
+def read_yaml(path: Path, kind: str, shape: str) -> dict:
+    """A small YAML file (a plan, health targets) read with the strict loader: one
+    :class:`PlanError` naming the file when it is missing, too large, not UTF-8, not YAML, or
+    not a mapping (``shape`` says what it should hold)."""
+    if not path.exists():
+        raise PlanError(f"{path}: {kind} file not found")
+    if not path.is_file():
+        raise PlanError(f"{path}: not a regular file (a {kind} is a YAML file)")
+    if path.stat().st_size > MAX_PLAN_BYTES:
+        raise PlanError(f"{path}: {path.stat().st_size:,} bytes is too large for a {kind} file")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_PlanLoader)
+    except UnicodeDecodeError:
+        raise PlanError(f"{path}: not UTF-8 text (save the {kind} as UTF-8)") from None
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{path}: not valid YAML: {str(exc)[:400]}") from None
+    except RecursionError:
+        raise PlanError(f"{path}: not valid YAML: nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{path}: {shape}")
+    return raw
+
+
+def check_data_paths(data: dict, source: str, data_root=None) -> None:
+    """Every data location of ``data`` (name -> path, glob, folder, :class:`Source` or None)
+    passes :func:`_path_problems` (a DuckDB source's database file too); one
+    :class:`PlanError` naming ``source`` and every refused path otherwise."""
+    roots = [Path(r).resolve() for r in _roots(data_root)] or None
+    problems = []
+    for name, value in data.items():
+        if isinstance(value, Source):
+            if value.duckdb is None:
+                continue
+            value, name = value.duckdb, f"{name}.duckdb"
+        if value is None:
+            continue
+        where = f"data.{name}: {value}"
+        if is_glob(value):
+            matches = [Path(m) for m in sorted(glob.glob(str(value), recursive=True))]
+            if not matches:
+                problems.append(f"{where} not found (no file matches the pattern)")
+            for match in matches[:1000]:
+                problems += _path_problems(f"data.{name}: {match}", match, roots)
+            continue
+        problems += _path_problems(where, Path(value), roots)
+    if problems:
+        missing = all(p.endswith(" not found") for p in problems)
+        what = "data file(s) not found" if missing else "data path(s) refused"
+        shown = [p.removesuffix(" not found") if missing else p for p in problems]
+        raise PlanError(f"{source}: {what}: " + "; ".join(shown))
 
 
 def is_glob(value) -> bool:
@@ -745,7 +760,10 @@ _MODELS = {
 }
 
 
-def _explain(source: str, exc: ValidationError) -> str:
+def _explain(source: str, exc: ValidationError, models=None, kind: str = "plan") -> str:
+    """One line per problem, naming the field; ``models`` maps a field path to the model whose
+    keys an unknown key is listed against (default: the plan's)."""
+    models = _MODELS if models is None else models
     lines = []
     for error in exc.errors():
         loc = [p for i, p in enumerate(error["loc"]) if not (i == 2 and p in _TAGS)]
@@ -755,7 +773,7 @@ def _explain(source: str, exc: ValidationError) -> str:
         if error["type"] == "extra_forbidden":
             parent = tuple(str(p) for p in error["loc"][:-1])
             model = TableFormat if parent[:1] == ("formats",) and len(parent) == 2 else None
-            model = model or _MODELS.get(parent)
+            model = model or models.get(parent)
             known = f" (known: {', '.join(model.model_fields)})" if model else ""
             lines.append(f"{where}: unknown key{known}")
         elif error["type"] == "missing":
@@ -765,4 +783,4 @@ def _explain(source: str, exc: ValidationError) -> str:
             given = error.get("input")
             got = "" if isinstance(given, dict) else f" (got {_short(given)})"
             lines.append(f"{where}: {message}{got}"[:300])
-    return f"{source}: invalid plan\n  " + "\n  ".join(lines)
+    return f"{source}: invalid {kind}\n  " + "\n  ".join(lines)

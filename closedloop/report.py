@@ -1,5 +1,6 @@
-"""Running the PDCA check report: the Check in this process, papermill shows it, nbconvert writes
-the HTML.
+"""Running the reports: the PDCA check report of a campaign (:func:`run`) and the monthly
+member-health report (:func:`health_report`). The numbers in this process, papermill shows them,
+nbconvert writes the HTML; both go through one runner (:func:`execute`).
 
 A run loads the plan and its data and computes the Check and the next plan here, before any
 kernel starts (bad data fails fast, as :class:`~closedloop.errors.DataError` or
@@ -32,6 +33,7 @@ from closedloop import ledger, pdca, stopping
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
+HEALTH_NOTEBOOK_NAME = "member_health.ipynb"
 LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
 CHECK_FILE = "check.pkl"
@@ -43,16 +45,17 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src da
 _SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script\s*>|<link\b[^>]*>", re.I | re.S)
 
 
-def notebook_path() -> Path:
-    """The report notebook: package data in an installed wheel (``closedloop/notebooks/``), else
+def notebook_path(name: str = NOTEBOOK_NAME) -> Path:
+    """A report notebook: package data in an installed wheel (``closedloop/notebooks/``), else
     ``notebooks/`` beside the package (a source checkout or an editable install)."""
-    shipped = importlib.resources.files("closedloop") / "notebooks" / NOTEBOOK_NAME
+    shipped = importlib.resources.files("closedloop") / "notebooks" / name
     if shipped.is_file():
         return Path(str(shipped))
-    return Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_NAME
+    return Path(__file__).resolve().parents[1] / "notebooks" / name
 
 
 NOTEBOOK = notebook_path()
+HEALTH_NOTEBOOK = notebook_path(HEALTH_NOTEBOOK_NAME)
 
 
 class RunExists(FileExistsError):
@@ -104,36 +107,131 @@ def run(
     plan = Plan.from_yaml(plan_path, data_root=data_root)
     if plan.status == "redesign":
         raise PlanError(f"{plan_path}: {REDESIGN}")
-    if suffix is None:
-        suffix = not run_id
-    run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
-    if not RUN_ID.fullmatch(run_id):
-        raise ValueError(f"run id {run_id!r}: use letters, digits, '.', '-' and '_' only")
-    out = Path(out).resolve()
-    campaign = out / plan.campaign
-    if not suffix and _taken(campaign, run_id):
-        raise RunExists(_exists(campaign / run_id))
+    destination = Destination.of(out, plan.campaign, run_id, suffix)
     data = pdca.load(plan, asof=asof or None)
     check = pdca.check(plan, data, asof=asof or None)
     next_plan = pdca.act(check)
     check = pdca.next_contacts(check, next_plan, data)
-    run_id, partial = _reserve(campaign, run_id, suffix)
+
+    def record(partial: Path, chosen: str) -> dict:
+        pdca.write(check, next_plan, partial, chosen, plan_path=plan_path)
+        return pdca.summary(check, next_plan, chosen)
+
+    parameters = {"plan_path": str(plan_path), "asof": asof or "", "language": language}
+    return execute(
+        destination,
+        notebook or NOTEBOOK,
+        (check, next_plan),
+        record,
+        parameters,
+        f"{plan.campaign} — PDCA check report",
+        progress=progress,
+        started=started,
+    )
+
+
+def health_report(
+    targets_path: str | Path,
+    asof,
+    out: str | Path = "reports",
+    run_id: str = "",
+    by: str | None = None,
+    language: str = "en",
+    notebook: Path | None = None,
+    progress: bool = False,
+    data_root=None,
+    suffix: bool | None = None,
+) -> RunResult:
+    """The member-health report for the month to ``asof``: the targets file and its data are
+    loaded and checked here (:func:`closedloop.health.run_health`; bad input raises
+    :class:`PlanError` / :class:`DataError` before any folder or kernel), then the report
+    notebook shows the check, in ``out/<campaign>/<run-id>/`` with ``summary.json`` and a ledger
+    row, as :func:`run` does. ``by`` overrides the file's split (store, channel, city, guide,
+    tier)."""
+    from closedloop import health
+
+    started = time.perf_counter()
+    targets_path = Path(targets_path).resolve()
+    plan = health.HealthPlan.from_yaml(targets_path, data_root=data_root)
+    destination = Destination.of(out, plan.campaign, run_id, suffix)
+    transactions, customers, quality = health.load(plan, asof)
+    checked = health.check(plan, transactions, customers, asof, by=by, quality=quality)
+
+    def record(partial: Path, chosen: str) -> dict:
+        health.write(checked, partial, chosen, plan_path=targets_path)
+        return health.summary(checked, chosen)
+
+    parameters = {"targets_path": str(targets_path), "asof": str(asof), "language": language}
+    return execute(
+        destination,
+        notebook or HEALTH_NOTEBOOK,
+        (checked,),
+        record,
+        parameters,
+        f"{plan.name or plan.campaign} — member health {checked.asof:%Y-%m-%d}",
+        progress=progress,
+        started=started,
+    )
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a report goes: ``out/<campaign>/<run id>``, the ledger in ``out``."""
+
+    out: Path
+    campaign: Path
+    run_id: str
+    suffix: bool
+
+    @classmethod
+    def of(cls, out, campaign: str, run_id: str = "", suffix: bool | None = None) -> Destination:
+        """Check the run id (refused before anything is computed when it is malformed, or taken
+        and not ``suffix``); "" is the current time, and then ``suffix`` by default."""
+        if suffix is None:
+            suffix = not run_id
+        run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
+        if not RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run id {run_id!r}: use letters, digits, '.', '-' and '_' only")
+        out = Path(out).resolve()
+        folder = out / campaign
+        if not suffix and _taken(folder, run_id):
+            raise RunExists(_exists(folder / run_id))
+        return cls(out, folder, run_id, suffix)
+
+
+def execute(
+    destination: Destination,
+    notebook: Path,
+    payload: tuple,
+    record,
+    parameters: dict,
+    title: str,
+    *,
+    progress: bool = False,
+    started: float | None = None,
+) -> RunResult:
+    """Run a report notebook on what this process computed (``payload``, pickled for the kernel
+    as ``check_path``) into an atomic folder: ``record(partial, run_id)`` writes the run's files
+    and returns its summary, the notebook gets ``parameters`` plus ``run_id``, ``out_dir``,
+    ``ledger_path`` and ``check_path``, the HTML is written with ``title``, the folder is renamed
+    into place and the summary appended to the ledger. A failing cell keeps the partial notebook
+    in ``failed/<run-id>/``."""
+    started = time.perf_counter() if started is None else started
+    campaign, out = destination.campaign, destination.out
+    run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
     final = campaign / run_id
     try:
-        summary = pdca.summary(check, next_plan, run_id)
-        pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
+        summary = record(partial, run_id)
         parameters = {
-            "plan_path": str(plan_path),
-            "asof": asof or "",
+            **parameters,
             "run_id": run_id,
-            "language": language,
             "out_dir": str(partial),
             "ledger_path": str(out / LEDGER),
-            "check_path": str(save_check(partial / CHECK_FILE, check, next_plan)),
+            "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
-        error = _execute(notebook or NOTEBOOK, partial, parameters, progress)
+        error = _execute(notebook, partial, parameters, progress)
         if not error:
-            (partial / "report.html").write_text(to_html(partial / "report.ipynb", plan))
+            (partial / "report.html").write_text(to_html(partial / "report.ipynb", title))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -143,14 +241,14 @@ def run(
         if failed.exists():
             shutil.rmtree(failed)
         partial.rename(failed)
-        return RunResult(plan.campaign, run_id, False, failed, time.perf_counter() - started, error)
+        return RunResult(campaign.name, run_id, False, failed, time.perf_counter() - started, error)
     with _campaign_lock(campaign):
         if final.exists():  # not a closedloop run's (those see this run's partial folder)
             shutil.rmtree(partial, ignore_errors=True)
             raise RunExists(_exists(final))
         partial.rename(final)
     ledger.append_ledger(out / LEDGER, summary)
-    return RunResult(plan.campaign, run_id, True, final, time.perf_counter() - started)
+    return RunResult(campaign.name, run_id, True, final, time.perf_counter() - started)
 
 
 def _exists(final: Path) -> str:
@@ -239,22 +337,25 @@ def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool) ->
     return ""
 
 
-def save_check(path: str | Path, check: pdca.Check, next_plan: Plan) -> Path:
-    """Pickle the Check and the next plan for the report's kernel (the same interpreter)."""
+def save_check(path: str | Path, *payload) -> Path:
+    """Pickle what a run computed (the Check and the next plan; a member-health check) for the
+    report's kernel (the same interpreter)."""
     path = Path(path)
     with open(path, "wb") as handle:
-        pickle.dump((check, next_plan), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
-def load_check(path: str | Path) -> tuple[pdca.Check, Plan]:
-    """The Check and the next plan a run saved with :func:`save_check` (a file the run itself
-    wrote into its own folder: never unpickle a file from anywhere else)."""
+def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -> tuple:
+    """What a run saved with :func:`save_check`, checked to be of ``kinds`` (by default the
+    Check and the next plan); a file the run itself wrote into its own folder: never unpickle
+    a file from anywhere else."""
     with open(path, "rb") as handle:
-        check, next_plan = pickle.load(handle)  # written by this run, see the docstring
-    if not isinstance(check, pdca.Check) or not isinstance(next_plan, Plan):
-        raise TypeError(f"{path}: not a Check saved by closedloop.report.save_check")
-    return check, next_plan
+        payload = pickle.load(handle)  # written by this run, see the docstring
+    if len(payload) != len(kinds) or not all(map(isinstance, payload, kinds)):
+        names = ", ".join(k.__name__ for k in kinds)
+        raise TypeError(f"{path}: not a {names} saved by closedloop.report.save_check")
+    return payload
 
 
 def _this_python():
@@ -274,7 +375,7 @@ def _this_python():
     return ThisPython
 
 
-def to_html(executed: Path, plan: Plan) -> str:
+def to_html(executed: Path, title: str) -> str:
     """A self-contained HTML of the executed notebook: no code, no scripts, images inline, no
     external files, and a Content-Security-Policy that forbids loading anything else."""
     import nbformat
@@ -284,7 +385,7 @@ def to_html(executed: Path, plan: Plan) -> str:
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     body = _SCRIPTS.sub("", body)
-    title = html.escape(f"{plan.campaign} — PDCA check report")
+    title = html.escape(title)
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
     policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
     return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)

@@ -156,9 +156,15 @@ def per_customer(
     unit: Unit = "order",
     first_revenue: bool = False,
     source: str = "transactions",
-) -> pd.DataFrame:
+    by: str | None = None,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
+
+    ``by`` (a column of the transactions: a store, a channel): one row per value and customer
+    instead, from a single group-by on ``(by, customer_id)``, the value (text; ``"(none)"`` for
+    purchases without one) in the first column, in no particular order: a customer buying in
+    two stores has a row in each.
 
     Columns: ``orders`` (purchases, see the module docstring), ``revenue`` (net of refunds),
     ``first_purchase``, ``last_purchase`` (NaT for a customer with refunds only) and, when the
@@ -169,8 +175,13 @@ def per_customer(
     (inclusive days; ``None`` for an open end); each adds ``orders_<name>``, ``revenue_<name>``,
     ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``.
     """
-    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    carry = (by,) if by else ()
+    frame = purchases(transactions, asof, start=start, unit=unit, source=source, carry=carry)
     names = frame.collect_schema().names()
+    keys = ["customer_id"]
+    if by:
+        frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)").alias("_by"))
+        keys = ["_by", "customer_id"]
     date, amount = nw.col("order_date"), nw.col("amount")
     bought = amount >= 0
     parts = {"": nw.lit(True)}
@@ -195,19 +206,19 @@ def per_customer(
             member = purchase & nw.col("is_member").fill_null(False)
             masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
     if first_revenue:
-        first = nw.when(bought).then(date).min().over("customer_id")
+        first = nw.when(bought).then(date).min().over(*keys)
         masked["first_revenue"] = (
             nw.when(bought & (date == first)).then(amount).otherwise(0.0),
             "sum",
         )
-    per = collect(
-        frame.select("customer_id", *[expr.alias(name) for name, (expr, _) in masked.items()])
-        .group_by("customer_id")
+    grouped = (
+        frame.select(*keys, *[expr.alias(name) for name, (expr, _) in masked.items()])
+        .group_by(*keys)
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
-        .sort("customer_id")
     )
-    columns = masked
-    return _tidy(per, list(dict.fromkeys(["first_purchase", "last_purchase", *columns])))
+    per = collect(grouped if by else grouped.sort(*keys))  # by: grouped in pandas, unsorted
+    order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
+    return _split(per, order, by) if by else _tidy(per, order)
 
 
 def by_period(
@@ -218,13 +229,18 @@ def by_period(
     freq: str = "month",
     unit: Unit = "order",
     source: str = "transactions",
+    anonymous: bool = False,
 ) -> pd.DataFrame:
     """Purchases per customer and calendar period (``freq``: day, week, month or quarter), from
     ``start`` to the end of the ``asof`` day: ``customer_id, period`` (the period's first day;
-    weeks start on Monday), ``orders, revenue``, sorted by customer and period."""
+    weeks start on Monday), ``orders, revenue``, sorted by customer and period. With
+    ``anonymous``, the receipts without a customer id are one more customer per period, whose
+    ``customer_id`` is missing (sorted last)."""
     if freq not in FREQUENCIES:
         raise DataError(source, f"freq must be one of {', '.join(FREQUENCIES)}, not {freq!r}")
-    frame = purchases(transactions, asof, start=start, unit=unit, source=source)
+    frame = purchases(
+        transactions, asof, start=start, unit=unit, source=source, anonymous=anonymous
+    )
     if freq == "week":  # narwhals truncates by day, month, ...: weeks are counted from a Monday
         frame = epoch_microseconds(frame, "order_date", "_us")
         period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
@@ -237,13 +253,13 @@ def by_period(
         .agg(nw.col("orders").sum(), nw.col("amount").sum().alias("revenue"))
         .sort("customer_id", "period")
     )
-    per["customer_id"] = per["customer_id"].astype("str")
+    per["customer_id"] = per["customer_id"].astype("str")  # a missing id stays missing
     if freq == "week":
         per["period"] = _MONDAY + pd.to_timedelta(per["period"].astype("int64") * 7, unit="D")
     per["period"] = per["period"].astype("datetime64[ns]")
     per["orders"] = per["orders"].astype("int64")
     per["revenue"] = per["revenue"].astype("float64").round(SUM_DECIMALS)
-    return per.sort_values(["customer_id", "period"], ignore_index=True)
+    return per.sort_values(["customer_id", "period"], ignore_index=True, na_position="last")
 
 
 def receipts(
@@ -293,16 +309,23 @@ def since(
     days: int | None = None,
     unit: Unit = "order",
     source: str = "transactions",
-) -> pd.DataFrame:
+    by: str | None = None,
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """Each customer's purchases from their own start on: ``starts`` has ``customer_id`` and
     ``start`` (a first touch, a join date; missing: all their purchases count); purchases at or
     after it, up to the end of the ``asof`` day and, with ``days``, within that many days of it.
 
     One row per customer of ``starts`` who bought: ``first_purchase`` (the first purchase at or
-    after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``."""
+    after the start), ``orders`` and ``revenue`` (net) since then, indexed by ``customer_id``.
+    ``by`` (a column of the transactions): one row per value and customer, as
+    :func:`per_customer` does."""
     if days is not None and days < 1:
         raise DataError(source, f"days must be >= 1, not {days}")
-    frame = purchases(transactions, asof, unit=unit, source=source)
+    frame = purchases(transactions, asof, unit=unit, source=source, carry=(by,) if by else ())
+    keys = ["customer_id"]
+    if by:
+        frame = frame.with_columns(nw.col(by).cast(nw.String).fill_null("(none)").alias("_by"))
+        keys = ["_by", "customer_id"]
     begin = lazy_frame(starts, f"{source} starts", ("customer_id", "start"))
     begin = begin.select(nw.col("customer_id").cast(nw.String), nw.col("start"))
     begin = begin.group_by("customer_id").agg(nw.col("start").min())
@@ -316,16 +339,17 @@ def since(
         .join(alongside(begin, frame, f"{source} starts"), on="customer_id", how="inner")
         .filter(keep)
         .select(
-            "customer_id",
+            *keys,
             nw.when(bought).then(date).alias("first_purchase"),
             bought.cast(nw.Int64).alias("orders"),
             nw.col("amount").alias("revenue"),
         )
-        .group_by("customer_id")
+        .group_by(*keys)
         .agg(nw.col("first_purchase").min(), nw.col("orders", "revenue").sum())
-        .sort("customer_id")
+        .sort(*keys)
     )
-    return _tidy(per, ["first_purchase", "orders", "revenue"])
+    order = ["first_purchase", "orders", "revenue"]
+    return _split(per, order, by) if by else _tidy(per, order)
 
 
 def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
@@ -356,9 +380,17 @@ def _combine(column: str) -> nw.Expr:
     return nw.col(column).sum() if column == "quantity" else nw.col(column).max()
 
 
-def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
-    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+def _split(per: pd.DataFrame, order: list[str], by: str) -> pd.DataFrame:
+    """A summary grouped by ``(_by, customer_id)`` as :func:`_tidy` does, with the ``by``
+    value (text) as the first column, in the engine's order."""
+    per = _types(per.rename(columns={"_by": by}))
+    per[by] = per[by].astype("str")
+    return per.set_index("customer_id")[[by, *[c for c in order if c in per.columns]]]
+
+
+def _types(per: pd.DataFrame) -> pd.DataFrame:
+    """Text ids, dates as datetime64[ns], counts as int64, sums as float64 rounded to
+    :data:`SUM_DECIMALS`."""
     per["customer_id"] = per["customer_id"].astype("str")
     for column in per.columns:
         if column.startswith(("first_purchase", "last_purchase")):
@@ -367,6 +399,12 @@ def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             per[column] = per[column].astype("int64")
         elif column.startswith(("revenue", "quantity", "first_revenue")):
             per[column] = per[column].astype("float64").round(SUM_DECIMALS)
-    per = per.set_index("customer_id")[[c for c in order if c in per.columns]]
+    return per
+
+
+def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
+    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+    per = _types(per).set_index("customer_id")[[c for c in order if c in per.columns]]
     # engines sort ids as text already; ids that were numbers sort again now that they are text
     return per if per.index.is_monotonic_increasing else per.sort_index()

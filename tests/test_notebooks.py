@@ -60,6 +60,14 @@ def _fast_parameters(name: str, folder: Path) -> dict:
         return {"n_customers": 4_000}
     if name == "06_member_health.ipynb":
         return {"demo_customers": 3_000}
+    if name == "member_health.ipynb":
+        demo = write_demo(folder / "demo", seed=1, n_customers=2_000)
+        return {
+            "targets_path": str(demo / "health.yaml"),
+            "run_id": "notebook-test",
+            "out_dir": str(folder / "out"),
+            "ledger_path": str(folder / "ledger.csv"),
+        }
     if name == "pdca_check.ipynb":
         demo = write_demo(folder / "demo", seed=1, n_customers=4_000)
         (folder / "out").mkdir()

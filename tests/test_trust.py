@@ -69,7 +69,9 @@ def test_empty_files_directories_and_devices_are_named(tmp_path):
     with pytest.raises(DataError, match=r"header.csv: the transactions table is empty \(no rows\)"):
         read_transactions(tmp_path / "header.csv")
     (tmp_path / "folder.csv").mkdir()
-    with pytest.raises(DataError, match=r"folder.csv: a directory without transactions Parquet files"):
+    with pytest.raises(
+        DataError, match=r"folder.csv: a directory without transactions Parquet files"
+    ):
         read_transactions(tmp_path / "folder.csv")
     with pytest.raises(DataError, match=r"/dev/zero: not a regular file"):
         read_transactions("/dev/zero")

@@ -48,7 +48,9 @@ def test_closedloop_demo_runs_from_the_installed_wheel(tmp_path):
         pytest.skip(f"no package index to fetch the build backend from: {build.stderr[-300:]}")
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("closedloop-*.whl")
-    assert "closedloop/notebooks/pdca_check.ipynb" in zipfile.ZipFile(wheel).namelist()
+    shipped = zipfile.ZipFile(wheel).namelist()
+    for notebook in ("pdca_check.ipynb", "member_health.ipynb"):  # the two reports' notebooks
+        assert f"closedloop/notebooks/{notebook}" in shipped
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)

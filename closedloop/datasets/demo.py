@@ -248,6 +248,7 @@ def _write(demo: Demo, path: str | Path) -> Path:
     tables = ("transactions", "assignments", "outcomes", "events", "customers", "items", "points")
     plan["data"] = {name: f"{name}.csv" for name in tables}
     (folder / "plan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False, allow_unicode=True))
+    (folder / "health.yaml").write_text(yaml.safe_dump(HEALTH, sort_keys=False, allow_unicode=True))
     return folder
 
 
@@ -743,6 +744,30 @@ def _receipts(rng, transactions):
     receipts["order_id"] = [f"R{i:07d}" for i in range(1, n + 1)]
     receipts["order_date"] = receipts["order_date"].astype("datetime64[ns]")
     return receipts.reset_index(drop=True)
+
+
+#: the demo's member-health targets file (``closedloop health``): headquarters' monthly targets
+#: on the KPI tree, the data beside it
+HEALTH = {
+    "campaign": "member-health",
+    "name": "Demo retailer",
+    "currency": "CNY",
+    "by": "store",
+    "targets": {
+        "member_share": 0.75,
+        "online_rate": 0.85,
+        "purchase_frequency": 1.2,
+        "avg_ticket": 25.0,
+        "repurchase_rate": 0.1,
+        "items_per_basket": 4.0,
+        "churn_rate": 0.6,
+    },
+    "data": {
+        "transactions": "transactions.csv",
+        "receipts": "receipts.csv",
+        "customers": "customers.csv",
+    },
+}
 
 
 def _plan() -> dict:

@@ -38,6 +38,8 @@ def revenue_change(table: pd.DataFrame, title: str | None = None, language: str 
             xytext=(6, 6),
             textcoords="offset points",
             fontsize=8,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            zorder=4,
         )
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y, groups)
@@ -50,20 +52,91 @@ def revenue_change(table: pd.DataFrame, title: str | None = None, language: str 
     return localize(fig, language)
 
 
-def against_targets(actual: pd.Series, targets: dict, title: str | None = None, language="en"):
+def against_targets(
+    actual: pd.Series,
+    targets: dict,
+    title: str | None = None,
+    language="en",
+    lower_is_better=("churn_rate",),
+):
     """Horizontal bars of each KPI as a share of its target (1 = on target), labelled with the
-    actual and target values; KPIs without a target are left out."""
+    actual and target values and coloured met (green) or missed (red); for a KPI in
+    ``lower_is_better`` (the churn rate) a bar above 1 is the miss. KPIs without a target or
+    without a value are left out; the KPIs are named as the glossary shows them."""
+    from closedloop.glossary import column
+
     use_style()
     names = [k for k in targets if k in actual.index and pd.notna(actual[k])]
     ratio = np.array([actual[k] / targets[k] if targets[k] else np.nan for k in names])
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.6))
+    met = [r <= 1 if k in lower_is_better else r >= 1 for k, r in zip(names, ratio, strict=True)]
+    labels = [column(k, language) + (" ↓" if k in lower_is_better else "") for k in names]
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(names) + 1.6))
     colours = sns.color_palette("deep")
-    ax.barh(names, ratio, color=[colours[2] if r >= 1 else colours[3] for r in ratio])
+    ax.barh(labels, ratio, color=[colours[2] if m else colours[3] for m in met])
     for i, k in enumerate(names):
-        ax.text(ratio[i], i, f"  {actual[k]:,.3g} / {targets[k]:,.3g}", va="center", fontsize=8)
+        ax.text(
+            ratio[i], i, f"  {_value(actual[k])} / {_value(targets[k])}", va="center", fontsize=8
+        )
     ax.axvline(1, color="0.2", lw=1, ls="--")
+    ax.set_xlim(0, max(1.0, np.nanmax(ratio) if len(ratio) else 1.0) * 1.3)
     ax.invert_yaxis()
-    ax.set_xlabel("actual / target")
+    ax.set_xlabel(
+        "actual / target" + ("  (↓ lower is better)" if set(names) & set(lower_is_better) else "")
+    )
     ax.set_title(title or "KPI tree against targets")
+    fig.tight_layout()
+    return localize(fig, language)
+
+
+def _value(v: float) -> str:
+    """A KPI value in a label: a share as a percentage, a count with separators, else 3 digits."""
+    if 0 <= v <= 1:
+        return f"{v:.1%}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def monthly_trend(trend: pd.DataFrame, title: str | None = None, language: str = "en"):
+    """Four panels month by month from :func:`closedloop.health.trend`: buyers, orders per
+    buyer, average ticket and member share."""
+    use_style()
+    panels = [
+        ("buyers", "buyers", "{:,.0f}"),
+        ("frequency", "orders per buyer", "{:.2f}"),
+        ("ticket", "average ticket", "{:,.2f}"),
+        ("member_share", "member share", "{:.0%}"),
+    ]
+    labels = [f"{m:%Y-%m}" for m in trend.index]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.2), sharex=True)
+    for ax, (name, words, fmt) in zip(axes.flat, panels, strict=True):
+        ax.plot(labels, trend[name].to_numpy(dtype=float), marker="o", color="C0")
+        ax.set_title(words)
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _, f=fmt: f.format(v)))
+        ax.tick_params(axis="x", rotation=45)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    fig.suptitle(title or "Trends month by month")
+    fig.tight_layout()
+    return localize(fig, language)
+
+
+def churn_screen(screen: pd.DataFrame, levels: list[str], title: str | None = None, language="en"):
+    """Customers per churn level a quarter ago and now (:func:`closedloop.health.churn_screen`),
+    side by side, with the change over each pair; ``levels`` name the rows as shown."""
+    use_style()
+    x = np.arange(len(screen))
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    width = 0.38
+    ax.bar(x - width / 2, screen["before"], width, color="0.65", label="a quarter ago")
+    ax.bar(x + width / 2, screen["now"], width, color="C0", label="now")
+    top = float(max(screen["before"].max(), screen["now"].max(), 1))
+    for i, (high, change) in enumerate(
+        zip(screen[["before", "now"]].max(axis=1), screen["change"], strict=True)
+    ):
+        ax.text(i, high + top * 0.02, f"{change:+,d}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, top * 1.18)
+    ax.set_xticks(x, levels)
+    ax.set_ylabel("customers")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(title or "Churn screen: customers by churn level")
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return localize(fig, language)
