@@ -7,13 +7,16 @@ translated into the report's language.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import re
 import string
 from pathlib import Path
 
 import pandas as pd
 
+from closedloop import fonts
 from closedloop.glossary import translate
 
 REPORT_CSS = """
@@ -37,6 +40,56 @@ figure.cl-figure img { max-width: 100%; height: auto; }
 .cl-sentence { margin: 0.3em 0 0.8em; line-height: 1.45; }
 </style>
 """
+
+
+#: the characters a report page draws from the shipped Chinese font: CJK symbols and
+#: punctuation, kana, ideographs, compatibility ideographs, vertical and fullwidth forms
+CJK_RANGES = ((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF))
+_CJK = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in CJK_RANGES) + "]")
+#: the family name of the embedded font
+CJK_FAMILY = "closedloop CJK"
+
+
+def embed_cjk_font(page: str) -> str:
+    """The HTML ``page`` with the Chinese characters it uses drawn from the shipped font.
+
+    A browser on a machine without a CJK font draws boxes for Chinese text (a zh report, or
+    Chinese store and product names in any report). This embeds the subset of Noto Sans SC
+    (:mod:`closedloop.fonts`) that the page needs, made by fontTools' subsetter, as a WOFF
+    ``data:`` URI (the report's Content-Security-Policy allows fonts from ``data:`` only). Its
+    ``unicode-range`` keeps it to those characters, so the page's own fonts draw the rest; it
+    comes first in every element's font list (``!important``: the notebook template sets fonts
+    on headings), because listed after them Chromium leaves some Chinese runs as boxes. A page
+    without such characters, or without the font package, is returned unchanged."""
+    used = sorted(set(_CJK.findall(page)))
+    path = fonts.shipped_cjk()
+    if not used or path is None:
+        return page
+    from fontTools import subset  # matplotlib's dependency: the font tools are always here
+
+    options = subset.Options()
+    options.flavor = "woff"
+    options.layout_features = ["*"]
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(used))
+    subsetter.subset(font)
+    data = io.BytesIO()
+    subset.save_font(font, data, options)
+    uri = "data:font/woff;base64," + base64.b64encode(data.getvalue()).decode("ascii")
+    ranges = ", ".join(f"U+{a:X}-{b:X}" for a, b in CJK_RANGES)
+    family = f'"{CJK_FAMILY}"'
+    style = (
+        "<style>\n"
+        f'@font-face {{ font-family: {family}; src: url({uri}) format("woff");'
+        f" unicode-range: {ranges}; }}\n"
+        f"body, body * {{ font-family: {family}, var(--jp-content-font-family, sans-serif),"
+        " sans-serif !important; }\n"
+        f"body pre, body code, body pre *, body code * {{ font-family: {family},"
+        " var(--jp-code-font-family, monospace), monospace !important; }\n"
+        "</style>\n"
+    )
+    return re.sub(r"(</head\s*>)", lambda m: style + m.group(1), page, count=1, flags=re.I)
 
 
 def css():

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger, pdca, stopping
+from closedloop import ledger, page, pdca, stopping
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
@@ -388,4 +388,5 @@ def to_html(executed: Path, title: str) -> str:
     title = html.escape(title)
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
     policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
-    return re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)
+    body = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)
+    return page.embed_cjk_font(body)

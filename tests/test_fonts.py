@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib import font_manager
 
-from closedloop import figures
+from closedloop import figures, fonts
 from closedloop.cli import main
 from closedloop.datasets import write_demo
 
@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
-from closedloop import figures
+from closedloop import figures, fonts
 
 warnings.simplefilter("error")  # a missing glyph is a failure here, not a warning
 figures.use_style()
@@ -76,10 +76,10 @@ def test_a_cjk_font_installed_after_the_cache_is_found(tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     installed = home / ".fonts" / "LaterCJK.otf"
     installed.parent.mkdir()
-    installed.write_bytes(figures._shipped_font().read_bytes())
+    installed.write_bytes(fonts.shipped_cjk().read_bytes())
     found = _python(
-        "from closedloop import figures\n"
-        "figures._shipped_font = lambda: None  # only the font installed after the cache\n"
+        "from closedloop import figures, fonts\n"
+        "fonts.shipped_cjk = lambda: None  # only the font installed after the cache\n"
         "print(figures.cjk_font())",
         tmp_path,
         **env,
@@ -98,14 +98,14 @@ def no_cjk_font(monkeypatch):
     manager = font_manager.fontManager
     latin = [f for f in manager.ttflist if not figures._draws_chinese(f.fname)]
     monkeypatch.setattr(manager, "ttflist", latin)
-    monkeypatch.setattr(figures, "_shipped_font", lambda: None)
+    monkeypatch.setattr(fonts, "shipped_cjk", lambda: None)
     monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
     yield
     figures.register_fonts.cache_clear()
 
 
 def test_the_packaged_font_draws_chinese():
-    path = figures._shipped_font()
+    path = fonts.shipped_cjk()
     assert path is not None and path.suffix == ".otf"
     assert figures._draws_chinese(str(path))
     assert figures.cjk_font() in figures.CJK_FONTS

@@ -57,3 +57,34 @@ def test_details_open_only_when_something_is_wrong():
     assert 'id="inner"' in closed
     assert "<details" in page.details("2 rows dropped", inner, "dq", open_=True).data
     assert " open>" in page.details("2 rows dropped", inner, "dq", open_=True).data
+
+
+def _embedded_font(page_html: str):
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    found = re.search(r"url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)", page_html)
+    assert found, "no embedded font"
+    return TTFont(io.BytesIO(base64.b64decode(found.group(1))))
+
+
+def test_a_page_with_chinese_carries_the_glyphs_it_draws():
+    """A browser without a CJK font still draws the page's Chinese: every Chinese character
+    of the page (text from the glossary or from the data) is in the embedded font."""
+    body = "<p>复盘：会员份额 95%（门店「静安寺」）</p><p>revenue ¥1,200</p>"
+    shown = page.embed_cjk_font(f"<html><head><title>t</title></head><body>{body}</body></html>")
+    assert shown.count("@font-face") == 1 and shown.index("@font-face") < shown.index("</head>")
+    assert page.CJK_FAMILY in shown and "unicode-range" in shown
+    cmap = _embedded_font(shown).getBestCmap()
+    for char in "复盘：会员份额（门店「静安寺」）":
+        assert ord(char) in cmap, char
+    assert ord("漢") not in cmap  # only what the page uses: the font stays small
+    assert len(shown) < 200_000
+
+
+def test_a_page_without_chinese_is_left_as_it_is():
+    plain = "<html><head></head><body><p>revenue £1,200 — met</p></body></html>"
+    assert page.embed_cjk_font(plain) == plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib
 import pandas as pd
@@ -87,6 +88,22 @@ def test_chinese_report_has_chinese_headings_and_no_missing_glyphs(chinese_run):
     for text in (html, executed):  # no warning of matplotlib's reaches the report
         assert "missing from font" not in text and "Glyph" not in text
         assert "UserWarning" not in text
+
+
+def test_the_chinese_report_carries_the_font_for_every_chinese_character_it_shows(chinese_run):
+    """A browser without a CJK font draws the page's Chinese from the font the page embeds."""
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    from closedloop import page
+
+    html = chinese_run.html.read_text()
+    (data,) = re.findall(r"url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)", html)
+    cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+    shown = set(page._CJK.findall(html))
+    assert len(shown) > 200 and {ord(ch) for ch in shown} <= set(cmap)
 
 
 def test_history_shows_earlier_runs_and_this_one(chinese_run):

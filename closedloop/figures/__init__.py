@@ -3,9 +3,8 @@
 Every figure function takes the package's result frame, returns a matplotlib ``Figure`` and
 never calls ``plt.show()``; notebooks display it, reports save it as PNG.
 
-Chinese labels need a font with Chinese glyphs. The package depends on one (Noto Sans SC, SIL
-Open Font License, from the ``pylopdf-fonts-zh-cn`` package) and registers it with matplotlib
-itself, so a machine with no CJK font draws Chinese all the same, whatever matplotlib's font
+Chinese labels need a font with Chinese glyphs. The package ships one (:mod:`closedloop.fonts`)
+and registers it with matplotlib itself, so a machine with no CJK font draws Chinese all the same, whatever matplotlib's font
 cache holds. A CJK font installed on the system after matplotlib built its cache is picked up
 too (the cache is refreshed).
 """
@@ -13,7 +12,6 @@ too (the cache is refreshed).
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from pathlib import Path
 
 import matplotlib
@@ -21,10 +19,9 @@ import matplotlib.text
 import seaborn as sns
 from matplotlib import font_manager, ft2font
 
+from closedloop import fonts
 from closedloop.glossary import Language, translate
 
-#: the font the package ships for Chinese: (module, file)
-SHIPPED_CJK = ("pylopdf_fonts_zh_cn", "NotoSansSC-Regular.otf")
 #: the CJK families used, in order: the shipped one, then those a system may have
 CJK_FONTS = [
     "Noto Sans SC",
@@ -51,16 +48,6 @@ def _draws_chinese(path: str) -> bool:
     except (OSError, RuntimeError, ValueError):
         return False
     return all(font.get_char_index(ord(char)) for char in CHINESE_SAMPLE)
-
-
-def _shipped_font() -> Path | None:
-    """The packaged Noto Sans SC file, or None if that package is not installed."""
-    module, name = SHIPPED_CJK
-    try:
-        path = Path(str(importlib.resources.files(module) / name))
-    except ModuleNotFoundError:
-        return None
-    return path if path.is_file() else None
 
 
 def _refresh_system_fonts() -> None:
@@ -97,7 +84,7 @@ def register_fonts() -> tuple[str, ...]:
     manager = font_manager.fontManager
     if not any(font.name in CJK_FONTS for font in manager.ttflist):
         _refresh_system_fonts()  # a system CJK font installed after the cache was built
-    shipped = _shipped_font()
+    shipped = fonts.shipped_cjk()
     if shipped is not None and str(shipped) not in {font.fname for font in manager.ttflist}:
         manager.addfont(str(shipped))
     usable = []
