@@ -72,6 +72,7 @@ def test_demo_is_deterministic(tmp_path):
         "customers.csv",
         "effects.csv",
         "events.csv",
+        "health.yaml",
         "items.csv",
         "outcomes.csv",
         "plan.yaml",
