@@ -212,16 +212,30 @@ def check(
     end = summaries.day(asof)
     start = end.replace(day=1)
     by = by or plan.by
-    tree = kpi.member_kpis(transactions, customers, (start, end))
     compared = _compared(transactions, start, end)
-    moves = kpi.revenue_change(transactions, compared, (start, end), by="tier")
-    stores = store_moves = None
     names = _columns(transactions)
+    # one summary per customer (and one per store and customer) for the tree, why revenue
+    # moved and the churn screen: each of those is a set of named windows on it
+    per = summaries.per_customer(
+        transactions, end, windows=_windows(start, end, compared), source=SOURCE
+    )
+    tree = kpi.member_kpis(transactions, customers, (start, end), summary=per)
+    moved = _view(per, {"before": "before", "after": "now"})
+    moves = kpi.revenue_change(transactions, compared, (start, end), by="tier", summary=moved)
+    stores = store_moves = None
     if by in names or by == "tier" or (customers is not None and by in customers.columns):
-        stores = kpi.member_kpis(transactions, customers, (start, end), by=by)
-        stores = rank_by_gap(stores, plan.target_values)
+        flat = None
         if by in names:
-            store_moves = kpi.revenue_change(transactions, compared, (start, end), by=by)
+            windows = _windows(start, end, compared, churn=False)
+            flat = summaries.per_customer(transactions, end, windows=windows, source=SOURCE, by=by)
+        mine = flat if flat is not None else per
+        stores = kpi.member_kpis(transactions, customers, (start, end), by=by, summary=mine)
+        stores = rank_by_gap(stores, plan.target_values)
+        if flat is not None:
+            moved = _view(flat, {"before": "before", "after": "now"}, keep=(by,))
+            store_moves = kpi.revenue_change(
+                transactions, compared, (start, end), by=by, summary=moved
+            )
     return Health(
         plan=plan,
         asof=end,
@@ -231,13 +245,50 @@ def check(
         scorecard=scorecard(tree["all"], plan.target_values),
         trend=trend(transactions, customers, end),
         pyramid=rfm.pyramid_over_time(transactions, end, 365),
-        churn=churn_screen(transactions, end),
+        churn=churn_screen(transactions, end, summary=per),
         compared=compared,
         moves=moves,
         stores=stores,
         store_moves=store_moves,
         quality=quality if quality is not None else pd.DataFrame(),
     )
+
+
+SOURCE = "health transactions"
+#: a summary's columns: whole history, and with ``_<window>`` for each named window
+_PLAIN = ("orders", "revenue", "first_purchase", "last_purchase", "quantity", "member_orders")
+_WINDOWED = ("orders", "revenue", "last_purchase", "quantity", "member_orders")
+
+
+def _windows(start, end, compared, *, churn: bool = True) -> dict[str, tuple]:
+    """The named windows of the check's shared summary: the month and the one before (the
+    tree), the compared period (why revenue moved) and, with ``churn``, the churn screen's
+    periods now and :data:`SCREEN_DAYS` before, with everything to the earlier screen day."""
+    windows = {**kpi._windows(start, end), "before": compared}
+    if churn:
+        screen = end - pd.Timedelta(days=SCREEN_DAYS)
+        windows |= {f"churn_{k}": v for k, v in rfm.churn_windows(end).items()}
+        windows |= {  # as of the screen day: open ends close there
+            f"screen_{k}": (w0, w1 or screen) for k, (w0, w1) in rfm.churn_windows(screen).items()
+        }
+        windows["screen"] = (None, screen)
+    return windows
+
+
+def _view(per: pd.DataFrame, windows: dict[str, str], whole: str | None = None, keep=()):
+    """The summary ``per`` as one made with ``windows`` (new name: the window of ``per`` it
+    is) and, with ``whole``, as one made to the end of that window (its columns as the plain
+    ones); ``keep`` names other columns kept (a store)."""
+    out = {c: per[c] for c in keep}
+    for column in _PLAIN:
+        shared = column if whole is None or column == "first_purchase" else f"{column}_{whole}"
+        if shared in per.columns:
+            out[column] = per[shared]
+    for name, shared in windows.items():
+        for column in _WINDOWED:
+            if f"{column}_{shared}" in per.columns:
+                out[f"{column}_{name}"] = per[f"{column}_{shared}"]
+    return pd.DataFrame(out, index=per.index)
 
 
 def run_health(path: str | Path, asof, by: str | None = None, data_root=None) -> Health:
@@ -317,7 +368,7 @@ def trend(transactions, customers, asof) -> pd.DataFrame:
     known = per[~anonymous]
     if customers is not None and "is_member" in customers.columns:
         members = customers.loc[customers["is_member"].astype(bool), "customer_id"].astype("str")
-        member = known["customer_id"].isin(set(members))
+        member = summaries.is_in(known["customer_id"], members)
     else:
         member = pd.Series(True, index=known.index)
     grouped = known.assign(
@@ -342,13 +393,22 @@ def trend(transactions, customers, asof) -> pd.DataFrame:
     return out.drop(columns="member_orders")
 
 
-def churn_screen(transactions, asof) -> pd.DataFrame:
+def churn_screen(transactions, asof, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """The churn screen (定期筛检): customers per churn level (:func:`rfm.churn_severity`) now
     and :data:`SCREEN_DAYS` days before, the change, and this quarter's revenue per level.
-    Columns ``before, now, change, revenue_now``, indexed by level (none, light, medium, heavy)."""
+    Columns ``before, now, change, revenue_now``, indexed by level (none, light, medium, heavy).
+    ``summary``: the check's shared summary (:func:`_windows`), else two are made."""
     end = summaries.day(asof)
-    now = rfm.churn_severity(transactions, end)
-    before = rfm.churn_severity(transactions, end - pd.Timedelta(days=SCREEN_DAYS))
+    screen = end - pd.Timedelta(days=SCREEN_DAYS)
+    if summary is None:
+        now = rfm.churn_severity(transactions, end)
+        before = rfm.churn_severity(transactions, screen)
+    else:
+        both = {"now": "now", "prev": "prev"}
+        now = _view(summary, {k: f"churn_{v}" for k, v in both.items()})
+        before = _view(summary, {k: f"screen_{v}" for k, v in both.items()}, whole="screen")
+        now = rfm.churn_from_summary(now[now["orders"] > 0], end)
+        before = rfm.churn_from_summary(before[before["orders"] > 0], screen)
     levels = list(rfm.CHURN_LEVELS)
     out = pd.DataFrame(
         {

@@ -78,7 +78,7 @@ NEW_TIER = "new"
 
 
 def member_kpis(
-    transactions, customers=None, period=None, *, by: str | None = None
+    transactions, customers=None, period=None, *, by: str | None = None, summary=None
 ) -> pd.DataFrame:
     """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing members.
 
@@ -119,11 +119,16 @@ def member_kpis(
       ``conversion`` — recruits with a purchase on or after their join day, up to the period
       end (:func:`closedloop.summaries.since`) / recruits; ``active_rate`` — active / members;
       ``orders`` and ``anonymous_orders`` — all receipts of the value in the period.
+
+    ``summary``: the :func:`closedloop.summaries.per_customer` this needs, when a caller that
+    aggregates once for several uses already made it (all history to the period end, with at
+    least the windows ``now`` and ``prev``: the period and the one before; with ``by`` a column
+    of the transactions, grouped ``by`` it).
     """
     start, end = _period(period, "member_kpis")
     if by is not None:
-        return _member_kpis_by(transactions, customers, start, end, by)
-    per, table, online, source = _member_table(transactions, customers, start, end)
+        return _member_kpis_by(transactions, customers, start, end, by, summary)
+    per, table, online, source = _member_table(transactions, customers, start, end, per=summary)
     anonymous = int(
         summaries.receipts(transactions, end, start=start, source="member_kpis transactions")[
             "anonymous_orders"
@@ -196,7 +201,7 @@ def _customers_frame(customers) -> pd.DataFrame | None:
     return cust.assign(customer_id=cust["customer_id"].astype("str")).set_index("customer_id")
 
 
-def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFrame:
+def _member_kpis_by(transactions, customers, start, end, by: str, summary=None) -> pd.DataFrame:
     source = "member_kpis transactions"
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     cust = _customers_frame(customers)
@@ -218,12 +223,13 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
         groups = summaries.receipts(frame, end, by=by).index
         period = period.reindex(groups, fill_value=0)
         # one group-by on (value, customer): a customer of two stores has a row in each
-        flat = summaries.per_customer(
-            frame, end, windows=_windows(start, end), source=source, by=by
-        )
-        labels = flat.pop(by)
+        if summary is None or by not in summary.columns:
+            summary = summaries.per_customer(
+                frame, end, windows=_windows(start, end), source=source, by=by
+            )
+        labels, flat = summary[by], summary.drop(columns=by)
         members, online, members_from = _members(flat, customers, "member_orders" in flat, cust)
-        keep = flat.index.isin(members.index)
+        keep = summaries.is_in(flat.index, members.index)
         if members_from.startswith("transactions"):  # a member where they have a flagged order
             keep = (flat["member_orders"] > 0).to_numpy()
         table, labels = flat[keep], labels[keep].to_numpy()
@@ -234,7 +240,9 @@ def _member_kpis_by(transactions, customers, start, end, by: str) -> pd.DataFram
         anonymous = period["anonymous_orders"]
     else:
         origin = "customers"
-        per, table, online, members_from = _member_table(frame, customers, start, end, cust=cust)
+        per, table, online, members_from = _member_table(
+            frame, customers, start, end, cust=cust, per=summary
+        )
         if by == "tier" and (cust is None or by not in cust.columns):
             from closedloop import rfm
 
@@ -277,7 +285,7 @@ def _recruits(transactions, cust: pd.DataFrame, start, end) -> pd.DataFrame:
     out["converted"] = False
     if len(new):
         converted = _converted(transactions, new, start, end, None)
-        out["converted"] = out.index.astype("str").isin(converted.astype("str"))
+        out["converted"] = summaries.is_in(out.index, converted)
     return out
 
 
@@ -309,7 +317,7 @@ def _by_rows(t, labels, groups, all_orders, per, cust, joined, converted, online
         if isinstance(converted, pd.MultiIndex):
             bought = pd.MultiIndex.from_arrays([labels, t.index]).isin(converted)
         else:
-            bought = t.index.isin(converted)
+            bought = summaries.is_in(t.index, converted)
         counts = pd.DataFrame({"g": labels, "new": new, "bought": new & bought}).groupby("g").sum()
         counts = counts.reindex(groups, fill_value=0)
         out["recruits"] = counts["new"].astype("int64")
@@ -476,6 +484,7 @@ def revenue_change(
     customers=None,
     tiers: pd.Series | None = None,
     method: str = "shapley",
+    summary=None,
 ) -> pd.DataFrame:
     """Each group's revenue change from period ``before`` to period ``after`` (``(start, end)``,
     inclusive days), split into heads, frequency and ticket effects that add up to it exactly.
@@ -497,6 +506,10 @@ def revenue_change(
     ticket_before, ticket_after, revenue_before, revenue_after, change, heads, frequency,
     ticket``; ``attrs["total"]`` holds the column sums of the revenue, change and effects.
     Anonymous receipts are not customers' revenue and are left out.
+
+    ``summary``: the :func:`closedloop.summaries.per_customer` this needs, when already made (to
+    the later period's end, with the windows ``before`` and ``after``; grouped by ``by`` when it
+    is a column of the transactions).
     """
     if method not in DECOMPOSITION_METHODS:
         raise DataError(
@@ -510,12 +523,16 @@ def revenue_change(
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     parts: dict[str, pd.DataFrame] = {}
     if by in frame.collect_schema().names():
-        flat = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
-        split = dict(tuple(flat.groupby(flat.pop(by).to_numpy(), sort=False)))
+        flat = summary
+        if flat is None:
+            flat = summaries.per_customer(frame, end, windows=windows, source=source, by=by)
+        split = dict(tuple(flat.drop(columns=by).groupby(flat[by].to_numpy(), sort=False)))
         for group in summaries.receipts(frame, end, by=by).index:
             parts[group] = split.get(group, flat.iloc[:0])
     else:
-        per = summaries.per_customer(frame, end, windows=windows, source=source)
+        per = summary
+        if per is None:
+            per = summaries.per_customer(frame, end, windows=windows, source=source)
         if by == "tier" and tiers is None:
             from closedloop import rfm
 

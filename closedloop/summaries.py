@@ -35,6 +35,7 @@ __all__ = [
     "by_period",
     "day",
     "end_of_day",
+    "is_in",
     "per_customer",
     "period_start",
     "purchases",
@@ -74,6 +75,20 @@ def day(value, name: str = "asof") -> pd.Timestamp:
 def end_of_day(value, name: str = "asof") -> pd.Timestamp:
     """The first instant after the calendar day of ``value``: rows before it are "as of" that day."""
     return day(value, name) + pd.Timedelta(days=1)
+
+
+def is_in(ids, among):
+    """Which of ``ids`` (customer ids as text) are among ``among``, as a boolean array: one
+    hashed pass in Arrow (``pyarrow.compute.is_in``), where pandas' ``isin`` on Arrow-backed
+    text walks the values one Python object at a time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(values):
+        return pa.array(pd.Series(values, copy=False).astype("str").array, type=pa.large_string())
+
+    found = pc.is_in(text(ids), value_set=text(among)).fill_null(False)
+    return found.to_numpy(zero_copy_only=False)
 
 
 def period_start(asof, days: int | None) -> pd.Timestamp | None:
