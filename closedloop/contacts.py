@@ -471,7 +471,9 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     over the transactions (:func:`closedloop.summaries.per_customer` with the year's window and
     the two churn periods) gives the year's spend (tiers, upgrade) and the churn levels."""
     windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
-    per = summaries.per_customer(transactions, day, windows=windows, source="transactions")
+    per = summaries.per_customer(
+        transactions, day, windows=windows, source="transactions", window_last=False
+    )
     per = per[per["orders"].to_numpy() > 0]
     if per.empty:
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
