@@ -520,12 +520,16 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         if "join_date" not in cust:
             notes.append("onboarding: customers have no join_date")
             return None
+        # only those who joined recently enough for a touch in the week (the same rows, fewer
+        # ids for touches_due to carry)
+        age = (day - cust["join_date"]).dt.days.to_numpy()
+        near = (age > min(kpi.TOUCH_DAYS) - week_days) & (age <= max(kpi.TOUCH_DAYS))
         by_position = {
-            "customer_id": np.arange(len(cust)),
-            "join_date": cust["join_date"].to_numpy(),
+            "customer_id": np.flatnonzero(near),
+            "join_date": cust["join_date"].to_numpy()[near],
         }
         if "is_member" in cust:
-            by_position["is_member"] = cust["is_member"].to_numpy()
+            by_position["is_member"] = cust["is_member"].to_numpy()[near]
         due = kpi.touches_due(pd.DataFrame(by_position), day, horizon_days=week_days)
         reason = _onboarding_reasons(due["touch_day"], due["join_date"])
         return _found(due["customer_id"].to_numpy(), due["due_date"], reason)
