@@ -471,7 +471,9 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     over the transactions (:func:`closedloop.summaries.per_customer` with the year's window and
     the two churn periods) gives the year's spend (tiers, upgrade) and the churn levels."""
     windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
-    per = summaries.per_customer(transactions, day, windows=windows, source="transactions")
+    per = summaries.per_customer(
+        transactions, day, windows=windows, source="transactions", window_last=False
+    )
     per = per[per["orders"].to_numpy() > 0]
     if per.empty:
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
@@ -518,19 +520,18 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         if "join_date" not in cust:
             notes.append("onboarding: customers have no join_date")
             return None
+        # only those who joined recently enough for a touch in the week (the same rows, fewer
+        # ids for touches_due to carry)
+        age = (day - cust["join_date"]).dt.days.to_numpy()
+        near = (age > min(kpi.TOUCH_DAYS) - week_days) & (age <= max(kpi.TOUCH_DAYS))
         by_position = {
-            "customer_id": np.arange(len(cust)),
-            "join_date": cust["join_date"].to_numpy(),
+            "customer_id": np.flatnonzero(near),
+            "join_date": cust["join_date"].to_numpy()[near],
         }
         if "is_member" in cust:
-            by_position["is_member"] = cust["is_member"].to_numpy()
+            by_position["is_member"] = cust["is_member"].to_numpy()[near]
         due = kpi.touches_due(pd.DataFrame(by_position), day, horizon_days=week_days)
-        n = len(kpi.TOUCH_DAYS)
-        step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
-        reason = [
-            f"onboarding touch {step.get(t, '?')} of {n}: day {t} after joining on {j:%Y-%m-%d}"
-            for t, j in zip(due["touch_day"], due["join_date"], strict=True)
-        ]
+        reason = _onboarding_reasons(due["touch_day"], due["join_date"])
         return _found(due["customer_id"].to_numpy(), due["due_date"], reason)
     if rule in ("birthday", "anniversary"):
         column = "birthday" if rule == "birthday" else "join_date"
@@ -546,43 +547,33 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         gone = hit["lapsed_before"].to_numpy()
         recency = _shown(hit["recency_days"].to_numpy(), "d")
         head = f"{level} churn: "
-        fell = (
-            head
-            + "orders "
-            + _shown(hit["orders_prev"].to_numpy(), "d")
-            + " → "
-            + _shown(hit["orders_now"].to_numpy(), "d")
-            + " and spend "
-            + _shown(hit["revenue_prev"].to_numpy(), ",.0f")
-            + " → "
-            + _shown(hit["revenue_now"].to_numpy(), ",.0f")
-            + " against the previous period; "
-            + recency
-            + " days since the last purchase"
+        reason = np.empty(len(hit), dtype=object)
+        fell = ~gone
+        reason[fell] = _joined(
+            head + "orders ",
+            _shown(hit["orders_prev"].to_numpy()[fell], "d"),
+            " → ",
+            _shown(hit["orders_now"].to_numpy()[fell], "d"),
+            " and spend ",
+            _shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
+            " → ",
+            _shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
+            " against the previous period; ",
+            recency[fell],
+            " days since the last purchase",
         )
-        lapsed = (
-            head + "no purchase in the last two periods, " + recency + " days since the last one"
+        reason[gone] = _joined(
+            head + "no purchase in the last two periods, ",
+            recency[gone],
+            " days since the last one",
         )
-        reason = np.where(gone, lapsed, fell)
         return _found(facts["churn_at"][mask], day, reason, hit["fall"].fillna(1.0).to_numpy())
     if rule == "upgrade":
         up = rfm.upgrade_candidates(facts["year"])
         horizon = days or 30
         pace = up["value"] / 365 * horizon
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
-        reason = [
-            f"{t} member {gap:,.2f} short of {n} ({share:.0%} of the {th:,.2f} threshold);"
-            f" {c:.0%} chance in {horizon} days at their pace"
-            for t, n, gap, share, th, c in zip(
-                up["member_tier"],
-                up["next_tier"],
-                up["gap"],
-                up["gap_share"],
-                up["threshold"],
-                chance,
-                strict=True,
-            )
-        ]
+        reason = _upgrade_reasons(up, chance.to_numpy(), horizon)
         score = (chance * up["value"]).to_numpy()
         return _found(_positions(cust.index, up.index), day, reason, score)
     if rule == "points_expiring":
@@ -628,6 +619,77 @@ def _shown(values: np.ndarray, spec: str) -> np.ndarray:
         values = np.rint(values)
     distinct, where = np.unique(values, return_inverse=True)
     return np.array([format(v, spec) for v in distinct.tolist()], dtype=object)[where.ravel()]
+
+
+def _distinct_text(make, *columns) -> np.ndarray:
+    """``make(*values)`` for each row of ``columns`` (equal-length indexables: arrays, Series,
+    DatetimeIndex), each distinct combination formatted once: contacts share few join dates,
+    touch days and due days, so a week's reasons take a few thousand formats, not one a row."""
+    n = len(columns[0])
+    key = np.zeros(n, dtype="int64")
+    for column in columns:
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        key = key * max(len(uniques), 1) + codes
+    if n == 0:
+        return np.array([], dtype=object)
+    _, first, where = np.unique(key, return_index=True, return_inverse=True)
+    values = [pd.Series(column).iloc[first].tolist() for column in columns]
+    texts = np.array([make(*row) for row in zip(*values, strict=True)], dtype=object)
+    return texts[where.ravel()]
+
+
+def _joined(*parts) -> np.ndarray:
+    """Text pieces (fixed strings or object arrays of one length) joined row by row, by
+    Arrow's element-wise join (pyarrow) rather than one Python concatenation a row."""
+    n = max((len(p) for p in parts if not isinstance(p, str)), default=0)
+    if n == 0:
+        return np.array([], dtype=object)
+    pieces = [pa.scalar(p) if isinstance(p, str) else pa.array(p, pa.string()) for p in parts]
+    joined = pc.binary_join_element_wise(*pieces, "")
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _onboarding_reasons(touch: pd.Series, join: pd.Series) -> np.ndarray:
+    """ "onboarding touch k of n: day t after joining on YYYY-MM-DD", per touch due."""
+    n = len(kpi.TOUCH_DAYS)
+    step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
+    return _distinct_text(
+        lambda t, j: (
+            f"onboarding touch {step.get(t, '?')} of {n}: day {t} after joining on {j:%Y-%m-%d}"
+        ),
+        touch,
+        pd.DatetimeIndex(join),
+    )
+
+
+def _anniversary_reasons(when: pd.DatetimeIndex, joined: pd.DatetimeIndex) -> np.ndarray:
+    """ "member anniversary on D: y year(s) since joining on J", per anniversary due."""
+
+    def make(d, j):
+        y = d.year - j.year
+        return f"member anniversary on {d:%Y-%m-%d}: {y} year{'s' if y > 1 else ''} since joining on {j:%Y-%m-%d}"
+
+    return _distinct_text(make, when, joined)
+
+
+def _upgrade_reasons(up: pd.DataFrame, chance: np.ndarray, horizon: int) -> np.ndarray:
+    """ "<tier> member <gap> short of <next> (<share> of the <threshold> threshold); <chance>
+    chance in <horizon> days at their pace", each number formatted once per distinct value."""
+    tier = lambda column: _shown(up[column].astype("object").to_numpy(object), "")  # noqa: E731
+    return _joined(
+        tier("member_tier"),
+        " member ",
+        _shown(up["gap"].to_numpy(float), ",.2f"),
+        " short of ",
+        tier("next_tier"),
+        " (",
+        _shown(up["gap_share"].to_numpy(float), ".0%"),
+        " of the ",
+        _shown(up["threshold"].to_numpy(float), ",.2f"),
+        " threshold); ",
+        _shown(np.asarray(chance, dtype=float), ".0%"),
+        f" chance in {horizon} days at their pace",
+    )
 
 
 def _positions(ids: pd.Index, values) -> np.ndarray:
@@ -683,14 +745,9 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataF
     origin = dates.to_numpy()[hit]
     when = pd.DatetimeIndex(due[hit])
     if rule == "birthday":
-        reason = [f"birthday on {d:%Y-%m-%d}" for d in when]
+        reason = _distinct_text(lambda d: f"birthday on {d:%Y-%m-%d}", when)
     else:
-        years = when.year - pd.DatetimeIndex(origin).year
-        reason = [
-            f"member anniversary on {d:%Y-%m-%d}: {y} year{'s' if y > 1 else ''} since joining"
-            f" on {j:%Y-%m-%d}"
-            for d, y, j in zip(when, years, pd.DatetimeIndex(origin), strict=True)
-        ]
+        reason = _anniversary_reasons(when, pd.DatetimeIndex(origin))
     return _found(np.flatnonzero(hit), when, reason)
 
 

@@ -172,6 +172,7 @@ def per_customer(
     first_revenue: bool = False,
     source: str = "transactions",
     by: str | None = None,
+    window_last: bool = True,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -188,7 +189,9 @@ def per_customer(
 
     ``windows`` names periods inside that range, ``{"now": (start, end), "prev": (start, end)}``
     (inclusive days; ``None`` for an open end); each adds ``orders_<name>``, ``revenue_<name>``,
-    ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``.
+    ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``;
+    ``window_last=False`` leaves the windows' last purchases out (fewer aggregates to compute,
+    for callers that read only the windows' counts and sums).
     """
     carry = (by,) if by else ()
     frame = purchases(transactions, asof, start=start, unit=unit, source=source, carry=carry)
@@ -213,7 +216,8 @@ def per_customer(
         purchase = inside & bought
         masked[f"orders{suffix}"] = (purchase.cast(nw.Int64), "sum")
         masked[f"revenue{suffix}"] = (nw.when(inside).then(amount).otherwise(0.0), "sum")
-        masked[f"last_purchase{suffix}"] = (nw.when(purchase).then(date), "max")
+        if window_last or not suffix:
+            masked[f"last_purchase{suffix}"] = (nw.when(purchase).then(date), "max")
         if "quantity" in names:
             quantity = nw.when(purchase).then(nw.col("quantity").fill_null(0.0)).otherwise(0.0)
             masked[f"quantity{suffix}"] = (quantity, "sum")

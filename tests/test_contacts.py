@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop import audiences, basket, contacts
+from closedloop import audiences, basket, contacts, kpi
 from closedloop.cli import main
 from closedloop.datasets import make_demo, write_demo
 from closedloop.errors import DataError
@@ -271,3 +271,81 @@ def test_the_files_written_are_the_ones_named_and_read_back_as_written(week, tmp
     got = back.sort_values(key).reset_index(drop=True)
     want = mine[contacts.EXPORT_COLUMNS].astype(str).sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_reasons_match_per_row_formatting():
+    """The reasons built once per distinct value are the ones a format per row gives."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    touch = pd.Series(rng.choice(kpi.TOUCH_DAYS, n))
+    join = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"))
+    steps = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
+    expected = [
+        f"onboarding touch {steps[t]} of {len(kpi.TOUCH_DAYS)}: day {t} after joining on"
+        f" {j:%Y-%m-%d}"
+        for t, j in zip(touch, join, strict=True)
+    ]
+    assert list(contacts._onboarding_reasons(touch, join)) == expected
+
+    when = pd.DatetimeIndex(
+        pd.Timestamp("2026-03-01") + pd.to_timedelta(rng.integers(0, 7, n), "D")
+    )
+    joined = pd.DatetimeIndex(join)
+    expected = [
+        f"member anniversary on {d:%Y-%m-%d}: {d.year - j.year} year"
+        f"{'s' if d.year - j.year > 1 else ''} since joining on {j:%Y-%m-%d}"
+        for d, j in zip(when, joined, strict=True)
+    ]
+    assert list(contacts._anniversary_reasons(when, joined)) == expected
+
+    up = pd.DataFrame(
+        {
+            "member_tier": pd.Categorical(rng.choice(["silver", "gold"], n)),
+            "next_tier": rng.choice(["gold", "platinum"], n),
+            "gap": np.where(
+                rng.random(n) < 0.5, np.round(rng.exponential(300, n)), rng.exponential(300, n)
+            ),
+            "gap_share": rng.random(n),
+            "threshold": rng.choice([1500.0, 4999.995, 12000.5], n),
+        }
+    )
+    chance = np.where(rng.random(n) < 0.2, 1.0, rng.random(n))
+    expected = [
+        f"{t} member {gap:,.2f} short of {nx} ({share:.0%} of the {th:,.2f} threshold);"
+        f" {c:.0%} chance in 30 days at their pace"
+        for t, nx, gap, share, th, c in zip(
+            up["member_tier"],
+            up["next_tier"],
+            up["gap"],
+            up["gap_share"],
+            up["threshold"],
+            chance,
+            strict=True,
+        )
+    ]
+    assert list(contacts._upgrade_reasons(up, chance, 30)) == expected
+
+    prev, now = rng.integers(0, 9, n), rng.integers(0, 9, n)
+    spend_prev, spend_now = rng.exponential(500, n) + 0.5, rng.exponential(200, n)
+    days = rng.integers(0, 400, n)
+    expected = [
+        f"heavy churn: orders {a} → {b} and spend {round(x):,.0f} → {round(y):,.0f} against the"
+        f" previous period; {d} days since the last purchase"
+        for a, b, x, y, d in zip(
+            prev, now, np.rint(spend_prev), np.rint(spend_now), days, strict=True
+        )
+    ]
+    joined_text = contacts._joined(
+        "heavy churn: orders ",
+        contacts._shown(prev, "d"),
+        " → ",
+        contacts._shown(now, "d"),
+        " and spend ",
+        contacts._shown(spend_prev, ",.0f"),
+        " → ",
+        contacts._shown(spend_now, ",.0f"),
+        " against the previous period; ",
+        contacts._shown(days, "d"),
+        " days since the last purchase",
+    )
+    assert list(joined_text) == expected

@@ -83,6 +83,13 @@ def test_orders_lines_refunds_and_windows_by_hand():
     assert b["last_purchase"] == pd.Timestamp("2026-03-02")  # nor a last purchase
     first = summaries.per_customer(ROWS, END, first_revenue=True)
     assert first.loc["a", "first_revenue"] == 15.0 and first.loc["d", "first_revenue"] == 3.0
+    assert per.loc["a", "last_purchase_late"] == pd.Timestamp("2026-03-05")
+    # without the windows' last purchases: the same figures, one column fewer per window
+    lean = summaries.per_customer(
+        ROWS, END, start=START, windows={"late": ("2026-03-02", None)}, window_last=False
+    )
+    assert "last_purchase_late" not in lean.columns and "last_purchase" in lean.columns
+    assert lean.equals(per.drop(columns="last_purchase_late"))
 
 
 def test_by_period_and_since():
