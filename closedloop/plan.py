@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import glob
+import math
 import os
 import re
 import reprlib
@@ -152,7 +153,7 @@ class RelativeLift(_Strict):
     arm: str | None = None
 
 
-_CHANGE = re.compile(r"([+-]?)(\d+(?:\.\d+)?)\s*%")
+_CHANGE = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]+)?)\s*(%?)")
 
 
 class VsBaseline(_Strict):
@@ -161,16 +162,25 @@ class VsBaseline(_Strict):
 
     vs_baseline: str | float
 
-    @field_validator("vs_baseline")
+    @field_validator("vs_baseline", mode="before")
     @classmethod
     def _a_change(cls, value):
-        if isinstance(value, str) and not _CHANGE.fullmatch(value.strip()):
-            try:
-                float(value)
-            except ValueError:
-                raise ValueError(
-                    f"vs_baseline is a change such as +10%, -5% or +0.02, not {_short(value)}"
-                ) from None
+        # plain digits only: nan, inf, 1e309, 1_000 and True are not a change anyone writes
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return value
+            found = None
+        else:
+            found = _CHANGE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if found is None or not math.isfinite(float(found.group(2))):
+            raise ValueError(
+                f"vs_baseline is a change such as +10%, -5% or +0.02, not {_short(value)}"
+            )
+        if found.group(1) == "-" and found.group(3) and float(found.group(2)) > 100:
+            raise ValueError(
+                f"vs_baseline {_short(value)} falls more than 100% below the baseline: a target"
+                " cannot be negative"
+            )
         return value
 
     @property
@@ -183,8 +193,8 @@ class VsBaseline(_Strict):
         """The change as a number: +10% -> 0.10, +0.02 -> 0.02."""
         found = _CHANGE.fullmatch(str(self.vs_baseline).strip())
         if found:
-            sign, number = found.groups()
-            return (-1 if sign == "-" else 1) * float(number) / 100
+            sign, number, percent = found.groups()
+            return (-1 if sign == "-" else 1) * float(number) / (100 if percent else 1)
         return float(self.vs_baseline)
 
     def implied(self, baseline: float) -> float:
