@@ -701,6 +701,16 @@ def check_data_paths(data: dict, source: str, data_root=None) -> None:
         raise PlanError(f"{source}: {what}: " + "; ".join(shown))
 
 
+#: the file names read as Parquet (case aside)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files under a folder, sorted: the files a folder source reads, and so the
+    files whose place the data-root check judges."""
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in PARQUET_SUFFIXES)
+
+
 def is_glob(value) -> bool:
     """A path with a wildcard (``*``, ``?``, ``[``): every file it matches is one table."""
     return isinstance(value, str | Path) and any(c in str(value) for c in "*?[")
@@ -719,7 +729,7 @@ def _path_problems(where: str, value: Path, roots) -> list[str]:
     if not real.exists():
         return [f"{where} not found"]
     if real.is_dir():
-        files = list(real.rglob("*.parquet"))
+        files = parquet_files(real)
         if not files:
             return [
                 f"{where} is a directory without Parquet files (a folder is read as a"
