@@ -148,9 +148,23 @@ class RelativeLift(_Strict):
     """A relative-lift target, judged on one treated arm named before the data: ``arm``, or the
     plan's first treated arm (see :mod:`closedloop.scorecard`)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     metric: Literal[tuple(METRIC_COLUMNS)] = "conversion"  # type: ignore[valid-type]
     min: float
     arm: str | None = None
+
+    @field_validator("min", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        return _no_flag(value)
+
+
+def _no_flag(value):
+    """``value``, unless it is true or false: YAML's ``yes`` is no target."""
+    if isinstance(value, bool):
+        raise ValueError("a target is a number, not true or false")
+    return value
 
 
 _CHANGE = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]+)?)\s*(%?)")
@@ -214,7 +228,10 @@ RATE_TARGETS = ("conversion_rate", "visit_rate", "second_purchase_rate", "first_
 
 class Targets(_Strict):
     """Numeric targets; each is optional, unknown names are refused. A level target (not a lift)
-    may be written against the baseline (:class:`VsBaseline`)."""
+    may be written against the baseline (:class:`VsBaseline`). Numbers are finite and not
+    ``true``/``false`` (YAML reads ``.inf`` and ``yes`` as numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     conversion_rate: float | VsBaseline | None = None
     visit_rate: float | VsBaseline | None = None
@@ -234,6 +251,13 @@ class Targets(_Strict):
     first_conversion_rate: float | VsBaseline | None = None
     #: contacted customers who reached the funnel stage ``metrics.lead_stage`` (线索)
     leads: float | VsBaseline | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, dict) and "vs_baseline" not in value and "min" not in value:
+            return {k: _no_flag(v) for k, v in value.items()}  # the funnel's stages
+        return _no_flag(value)
 
     @field_validator("funnel")
     @classmethod

@@ -348,6 +348,12 @@ def test_a_baseline_target_needs_a_baseline_the_data_covers(demo):
         ),
         ({"avg_ticket": {"vs_baseline": "+1" + "0" * 400 + "%"}}, "vs_baseline is a change"),
         ({"avg_ticket": {"vs_baseline": "-200%"}}, "more than 100% below the baseline"),
+        # a plain target YAML reads as inf, nan or true is no target either
+        ({"avg_ticket": float("inf")}, "avg_ticket.float: Input should be a finite number"),
+        ({"roi": float("nan")}, "roi: Input should be a finite number"),
+        ({"relative_lift": {"min": float("inf")}}, "relative_lift.min: Input should be a finite"),
+        ({"conversion_rate": True}, "conversion_rate: a target is a number, not true or false"),
+        ({"funnel": {"visit": True}}, "funnel: a target is a number, not true or false"),
     ],
 )
 def test_baseline_targets_the_plan_cannot_mean_are_refused(demo, targets, message):
