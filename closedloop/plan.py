@@ -17,10 +17,12 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import glob
+import itertools
 import math
 import os
 import re
 import reprlib
+import urllib.parse
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -373,8 +375,10 @@ class Source(_Strict):
                     "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
                 )
         if self.postgres is not None:
-            for pattern in _PASSWORD:
-                found = pattern.search(self.postgres)
+            # libpq decodes %xx in a URL's keys and values: ?pass%77ord=... is a password too
+            spellings = (self.postgres, urllib.parse.unquote(self.postgres))
+            for pattern, text in itertools.product(_PASSWORD, spellings):
+                found = pattern.search(text)
                 if found and not VARIABLE.fullmatch(found["value"].strip("'")):
                     raise ValueError(
                         "a password in the plan is refused: set PGPASSWORD, a ~/.pgpass or"

@@ -271,6 +271,9 @@ def _plan_with(data: dict) -> dict:
         "postgresql://db.example/crm?sslmode=require&password=hunter2",
         "host=db.example dbname=crm password=hunter2",
         "host=db.example password = 'hunter2' dbname=crm",
+        # libpq decodes %xx in a URL's parameter names: these are password=hunter2 to it
+        "postgresql://db.example/crm?pass%77ord=hunter2",
+        "postgresql://db.example/crm?%70assword=hunter2",
     ],
 )
 def test_a_password_in_the_plan_is_refused(conninfo):
