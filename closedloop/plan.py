@@ -507,6 +507,13 @@ class Stopping(_Strict):
     loss_threshold: float | None = Field(None, gt=0, allow_inf_nan=False)
     certainty: float | None = Field(None, gt=0.5, lt=1)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, bool):  # YAML's yes: a day count or threshold of 1 no one wrote
+            raise ValueError("a number, not true or false")
+        return value
+
 
 class Change(_Strict):
     """One change the Act step made to the plan, with its one-line reason."""
