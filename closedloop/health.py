@@ -84,7 +84,10 @@ _RATE = {"ge": 0, "le": 1}
 
 
 class HealthTargets(_Strict):
-    """Targets on the KPI tree (:data:`closedloop.kpi.KPI_TERMS`); each optional, rates 0-1."""
+    """Targets on the KPI tree (:data:`closedloop.kpi.KPI_TERMS`); each optional, rates 0-1,
+    finite numbers (``.inf`` and ``true`` are not a target)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     member_share: float | None = Field(None, **_RATE)
     online_rate: float | None = Field(None, **_RATE)
@@ -97,6 +100,13 @@ class HealthTargets(_Strict):
     contribution: float | None = Field(None, gt=0)
     members: float | None = Field(None, gt=0)
     active_members: float | None = Field(None, gt=0)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("a target is a number, not true or false")
+        return value
 
 
 class HealthData(_Strict):

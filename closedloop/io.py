@@ -547,9 +547,22 @@ def _ids(frame, col, source, required):
         raise DataError(
             source, "missing id", column=col, rows=frame[blank.to_numpy()], n_bad=int(blank.sum())
         )
+    # 1.23457E+12 is what a spreadsheet shows for a long numeric id: its digits are gone, and
+    # different customers share the rounded text
+    rounded = values.str.fullmatch(_SCIENTIFIC, na=False)
+    if rounded.any():
+        raise DataError(
+            source,
+            "ids in scientific notation (1.23E+12): a spreadsheet rounded them and their digits"
+            " are lost; export the ids as text",
+            column=col,
+            rows=frame[rounded.to_numpy()],
+            n_bad=int(rounded.sum()),
+        )
     return values.where(~blank)
 
 
+_SCIENTIFIC = r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+"
 _ISO = re.compile(
     r"^(?P<wall>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
     r"\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?|UTC|GMT)?$"

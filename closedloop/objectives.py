@@ -32,7 +32,7 @@ import pandas as pd
 from closedloop import funnel as funnel_mod
 from closedloop import kpi, lift, summaries
 from closedloop.errors import DataError
-from closedloop.plan import METRIC_COLUMNS, Plan, PlanError, VsBaseline
+from closedloop.plan import METRIC_COLUMNS, RATE_TARGETS, Plan, PlanError, VsBaseline
 
 __all__ = [
     "BASE_METRICS",
@@ -260,6 +260,12 @@ def resolve_targets(plan: Plan, data) -> tuple[Plan, pd.DataFrame]:
                 " bought or joined then): give it as a number"
             )
         implied = float(goal.implied(base))
+        if implied < 0 or ((name in RATE_TARGETS or name.startswith("funnel_")) and implied > 1):
+            raise PlanError(
+                f"{plan.campaign}: {name} {goal} on the baseline's {base:.4g} asks for {implied:.4g},"
+                " which no campaign can reach (a rate lies in [0, 1], a count or amount is not"
+                " negative): give a smaller change or a number"
+            )
         rows.append((name, base, str(goal), implied))
         if name.startswith("funnel_"):
             funnel_goals[name.removeprefix("funnel_")] = implied

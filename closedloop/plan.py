@@ -17,9 +17,12 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import glob
+import itertools
+import math
 import os
 import re
 import reprlib
+import urllib.parse
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -147,12 +150,26 @@ class RelativeLift(_Strict):
     """A relative-lift target, judged on one treated arm named before the data: ``arm``, or the
     plan's first treated arm (see :mod:`closedloop.scorecard`)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
     metric: Literal[tuple(METRIC_COLUMNS)] = "conversion"  # type: ignore[valid-type]
     min: float
     arm: str | None = None
 
+    @field_validator("min", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        return _no_flag(value)
 
-_CHANGE = re.compile(r"([+-]?)(\d+(?:\.\d+)?)\s*%")
+
+def _no_flag(value):
+    """``value``, unless it is true or false: YAML's ``yes`` is no target."""
+    if isinstance(value, bool):
+        raise ValueError("a target is a number, not true or false")
+    return value
+
+
+_CHANGE = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]+)?)\s*(%?)")
 
 
 class VsBaseline(_Strict):
@@ -161,16 +178,25 @@ class VsBaseline(_Strict):
 
     vs_baseline: str | float
 
-    @field_validator("vs_baseline")
+    @field_validator("vs_baseline", mode="before")
     @classmethod
     def _a_change(cls, value):
-        if isinstance(value, str) and not _CHANGE.fullmatch(value.strip()):
-            try:
-                float(value)
-            except ValueError:
-                raise ValueError(
-                    f"vs_baseline is a change such as +10%, -5% or +0.02, not {_short(value)}"
-                ) from None
+        # plain digits only: nan, inf, 1e309, 1_000 and True are not a change anyone writes
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return value
+            found = None
+        else:
+            found = _CHANGE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if found is None or not math.isfinite(float(found.group(2))):
+            raise ValueError(
+                f"vs_baseline is a change such as +10%, -5% or +0.02, not {_short(value)}"
+            )
+        if found.group(1) == "-" and found.group(3) and float(found.group(2)) > 100:
+            raise ValueError(
+                f"vs_baseline {_short(value)} falls more than 100% below the baseline: a target"
+                " cannot be negative"
+            )
         return value
 
     @property
@@ -183,8 +209,8 @@ class VsBaseline(_Strict):
         """The change as a number: +10% -> 0.10, +0.02 -> 0.02."""
         found = _CHANGE.fullmatch(str(self.vs_baseline).strip())
         if found:
-            sign, number = found.groups()
-            return (-1 if sign == "-" else 1) * float(number) / 100
+            sign, number, percent = found.groups()
+            return (-1 if sign == "-" else 1) * float(number) / (100 if percent else 1)
         return float(self.vs_baseline)
 
     def implied(self, baseline: float) -> float:
@@ -204,7 +230,10 @@ RATE_TARGETS = ("conversion_rate", "visit_rate", "second_purchase_rate", "first_
 
 class Targets(_Strict):
     """Numeric targets; each is optional, unknown names are refused. A level target (not a lift)
-    may be written against the baseline (:class:`VsBaseline`)."""
+    may be written against the baseline (:class:`VsBaseline`). Numbers are finite and not
+    ``true``/``false`` (YAML reads ``.inf`` and ``yes`` as numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     conversion_rate: float | VsBaseline | None = None
     visit_rate: float | VsBaseline | None = None
@@ -224,6 +253,13 @@ class Targets(_Strict):
     first_conversion_rate: float | VsBaseline | None = None
     #: contacted customers who reached the funnel stage ``metrics.lead_stage`` (线索)
     leads: float | VsBaseline | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, dict) and "vs_baseline" not in value and "min" not in value:
+            return {k: _no_flag(v) for k, v in value.items()}  # the funnel's stages
+        return _no_flag(value)
 
     @field_validator("funnel")
     @classmethod
@@ -339,8 +375,10 @@ class Source(_Strict):
                     "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
                 )
         if self.postgres is not None:
-            for pattern in _PASSWORD:
-                found = pattern.search(self.postgres)
+            # libpq decodes %xx in a URL's keys and values: ?pass%77ord=... is a password too
+            spellings = (self.postgres, urllib.parse.unquote(self.postgres))
+            for pattern, text in itertools.product(_PASSWORD, spellings):
+                found = pattern.search(text)
                 if found and not VARIABLE.fullmatch(found["value"].strip("'")):
                     raise ValueError(
                         "a password in the plan is refused: set PGPASSWORD, a ~/.pgpass or"
@@ -468,6 +506,13 @@ class Stopping(_Strict):
     min_customers: int | None = Field(None, ge=1)
     loss_threshold: float | None = Field(None, gt=0, allow_inf_nan=False)
     certainty: float | None = Field(None, gt=0.5, lt=1)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value):
+        if isinstance(value, bool):  # YAML's yes: a day count or threshold of 1 no one wrote
+            raise ValueError("a number, not true or false")
+        return value
 
 
 class Change(_Strict):
@@ -691,6 +736,16 @@ def check_data_paths(data: dict, source: str, data_root=None) -> None:
         raise PlanError(f"{source}: {what}: " + "; ".join(shown))
 
 
+#: the file names read as Parquet (case aside)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files under a folder, sorted: the files a folder source reads, and so the
+    files whose place the data-root check judges."""
+    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in PARQUET_SUFFIXES)
+
+
 def is_glob(value) -> bool:
     """A path with a wildcard (``*``, ``?``, ``[``): every file it matches is one table."""
     return isinstance(value, str | Path) and any(c in str(value) for c in "*?[")
@@ -709,7 +764,7 @@ def _path_problems(where: str, value: Path, roots) -> list[str]:
     if not real.exists():
         return [f"{where} not found"]
     if real.is_dir():
-        files = list(real.rglob("*.parquet"))
+        files = parquet_files(real)
         if not files:
             return [
                 f"{where} is a directory without Parquet files (a folder is read as a"

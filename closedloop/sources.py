@@ -27,11 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from closedloop.errors import DataError
-from closedloop.plan import VARIABLE, Source, is_glob
+from closedloop.plan import PARQUET_SUFFIXES, VARIABLE, Source, is_glob, parquet_files
 
 __all__ = ["PARQUET_SUFFIXES", "label", "matching", "name", "read", "read_parquet"]
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 #: seconds a PostgreSQL connection may take before it is one clear error
 CONNECT_TIMEOUT = 10
 
@@ -71,7 +70,7 @@ def matching(path: Path, table: str) -> list[Path]:
     """The files of a glob (``tx/*.csv``, ``tx/**/*.parquet``) or the Parquet files under a
     folder, sorted; a :class:`DataError` when there are none or Parquet is mixed with others."""
     if path.is_dir():
-        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in PARQUET_SUFFIXES)
+        files = parquet_files(path)
     else:
         files = sorted(Path(f) for f in glob.glob(str(path), recursive=True) if Path(f).is_file())
     if not files and path.is_dir():

@@ -106,6 +106,8 @@ def test_decide_reads_the_lift_of_hand_built_outcomes():
         ({"loss_threshold": "a lot"}, "stopping.loss_threshold"),
         ({"certainty": 1.5}, "stopping.certainty"),
         ({"min_customers": 2.5}, "stopping.min_customers"),
+        ({"min_customers": True}, "stopping.min_customers: a number, not true or false"),
+        ({"min_days": True}, "stopping.min_days: a number, not true or false"),
         ({"max_days": 3}, "stopping.max_days: unknown key"),
         ({"min_days": 40}, "longer than the period"),
     ],

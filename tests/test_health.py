@@ -75,6 +75,17 @@ def test_the_targets_file_is_validated(tmp_path):
         health.HealthPlan.from_yaml(
             _write(tmp_path, "targets: {online_rate: 85}\ndata: {transactions: tx.csv}\n")
         )
+    # YAML reads .inf, .nan and yes as numbers: none is a target (inf was met by nothing,
+    # yes was a 100% repurchase target)
+    for given, message in [
+        ("avg_ticket: .inf", "avg_ticket: Input should be a finite number"),
+        ("churn_rate: .nan", "churn_rate: Input should be a finite number"),
+        ("repurchase_rate: yes", "repurchase_rate: a target is a number, not true or false"),
+    ]:
+        with pytest.raises(PlanError, match=message):
+            health.HealthPlan.from_yaml(
+                _write(tmp_path, f"targets: {{{given}}}\ndata: {{transactions: tx.csv}}\n")
+            )
     with pytest.raises(PlanError, match="outside the data root"):
         health.HealthPlan.from_yaml(_write(tmp_path, "data: {transactions: /etc/hostname}\n"))
     with pytest.raises(PlanError, match="data: required"):

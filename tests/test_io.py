@@ -90,6 +90,24 @@ def test_missing_customer_id():
         read_transactions(tx(customer_id=["1", None, " ", "3"]))
 
 
+def test_ids_a_spreadsheet_rounded_are_refused():
+    # two customers 1234567890123 and 1234571234567 both read as 1.23457E+12 after Excel:
+    # taken as text they would be one customer
+    ids = ["C1", "1.23457E+12", "1.23457E+12", "4,5e11"]
+    with pytest.raises(
+        DataError, match=r"column 'customer_id': ids in scientific notation .*\n3 offending"
+    ):
+        read_transactions(tx(customer_id=ids))
+    assert read_transactions(tx(customer_id=["E12", "1E", "12E3X", "007"]))[
+        "customer_id"
+    ].tolist() == [
+        "E12",
+        "1E",
+        "12E3X",
+        "007",
+    ]
+
+
 def test_anonymous_receipts_are_accepted_when_asked():
     frame = read_transactions(tx(customer_id=["1", None, " ", "3"]), anonymous=True)
     assert frame["customer_id"].isna().tolist() == [False, True, True, False]

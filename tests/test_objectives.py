@@ -340,11 +340,32 @@ def test_a_baseline_target_needs_a_baseline_the_data_covers(demo):
             "relative_lift is a lift",
         ),
         ({"conversion_rate": {"vs_baseline": "ten percent"}}, "vs_baseline is a change such as"),
+        # numbers Python's float() reads but no one writes as a change: each would turn the
+        # implied target into inf, nan or a silent thousand
+        *(
+            ({"conversion_rate": {"vs_baseline": bad}}, "vs_baseline is a change such as")
+            for bad in ["nan", "inf", "-inf", "1e309", float("nan"), float("inf"), True, "1_000"]
+        ),
+        ({"avg_ticket": {"vs_baseline": "+1" + "0" * 400 + "%"}}, "vs_baseline is a change"),
+        ({"avg_ticket": {"vs_baseline": "-200%"}}, "more than 100% below the baseline"),
+        # a plain target YAML reads as inf, nan or true is no target either
+        ({"avg_ticket": float("inf")}, "avg_ticket.float: Input should be a finite number"),
+        ({"roi": float("nan")}, "roi: Input should be a finite number"),
+        ({"relative_lift": {"min": float("inf")}}, "relative_lift.min: Input should be a finite"),
+        ({"conversion_rate": True}, "conversion_rate: a target is a number, not true or false"),
+        ({"funnel": {"visit": True}}, "funnel: a target is a number, not true or false"),
     ],
 )
 def test_baseline_targets_the_plan_cannot_mean_are_refused(demo, targets, message):
     with pytest.raises(PlanError, match=message):
         _plan(demo, "convert", targets)
+
+
+def test_a_baseline_change_that_leaves_the_possible_range_is_refused(demo):
+    # the demo's contacted customers converted at about 22% in the baseline: +900% asks for
+    # a conversion rate above 1, which the scorecard would otherwise show as a missed target
+    with pytest.raises(PlanError, match=r"conversion_rate \+900% .* asks for 2\.\d+"):
+        _check(_plan(demo, "convert", {"conversion_rate": {"vs_baseline": "+900%"}}))
 
 
 def test_a_baseline_change_parses_as_written():

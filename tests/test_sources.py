@@ -271,6 +271,9 @@ def _plan_with(data: dict) -> dict:
         "postgresql://db.example/crm?sslmode=require&password=hunter2",
         "host=db.example dbname=crm password=hunter2",
         "host=db.example password = 'hunter2' dbname=crm",
+        # libpq decodes %xx in a URL's parameter names: these are password=hunter2 to it
+        "postgresql://db.example/crm?pass%77ord=hunter2",
+        "postgresql://db.example/crm?%70assword=hunter2",
     ],
 )
 def test_a_password_in_the_plan_is_refused(conninfo):
@@ -375,6 +378,14 @@ def test_globs_and_folders_are_checked(demo, tmp_path):
     linked = with_data(demo, {"items": "linked"}, "p_linked.yaml")
     with pytest.raises(PlanError, match=r"linked: x.parquet is outside the data root"):
         Plan.from_yaml(linked)
+    # the folder reads .pq and .PARQUET files too: a link under either name is judged as well
+    (demo / "linked" / "x.parquet").unlink()
+    pd.DataFrame({"order_id": ["2"], "item": ["tea"]}).to_parquet(demo / "linked" / "in.parquet")
+    for name in ("x.pq", "x.PARQUET"):
+        (demo / "linked" / name).symlink_to(outside / "x.parquet")
+        with pytest.raises(PlanError, match=rf"linked: {name} is outside the data root"):
+            Plan.from_yaml(linked)
+        (demo / "linked" / name).unlink()
 
 
 def test_labels_name_the_place_not_the_credentials(monkeypatch):
