@@ -9,6 +9,7 @@ numbered over the sections the Check fills, so the numbers run on without gaps.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from closedloop.glossary import (
     label,
     metric_name,
     reason,
+    rfm_segment_name,
     stage_name,
     table_name,
     target_name,
@@ -702,7 +704,7 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
             language,
         ),
         page.figure(
-            rfm_fig.migration_heatmap(base.migration),
+            rfm_fig.migration_heatmap(_segment_names(base.migration, language)),
             "migration",
             out_dir,
             "RFM segment migration over the campaign period",
@@ -1008,6 +1010,16 @@ def _basis(text: str, language: str) -> str:
 
 def _metric(name: str, language: str) -> str:
     return metric_name(name, language)
+
+
+def _segment_names(migration, language: str):
+    """The migration with the package's RFM segment names in ``language`` (its rows and
+    columns), so a Chinese report's heatmap reads 即将沉睡客户, not about_to_sleep."""
+    counts = migration.counts.rename(
+        index=lambda s: rfm_segment_name(s, language),
+        columns=lambda s: rfm_segment_name(s, language),
+    )
+    return dataclasses.replace(migration, counts=counts)
 
 
 def _ticks(fig, language: str):
