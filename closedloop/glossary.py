@@ -989,6 +989,8 @@ TABLE_NAMES = {
     "events": "漏斗事件",
     "customers": "客户",
     "items": "商品",
+    "receipts": "匿名小票",
+    "points": "积分流水",
 }
 
 #: a probability in words, from the top: (lowest probability, English, Chinese)
