@@ -221,6 +221,8 @@ def _check(args) -> int:
     """Validate the plan and read every table as a run would, in this process; no kernel."""
     import warnings
 
+    import pandas as pd
+
     from closedloop import pdca
     from closedloop.errors import DataError
     from closedloop.plan import Plan, PlanError
@@ -239,8 +241,12 @@ def _check(args) -> int:
         f"{plan.campaign}: plan {args.plan} is valid; data as of {pdca.as_of(plan, args.asof).date()}"
     )
     from closedloop.glossary import column
+    from closedloop.sections import quality_formats
 
     shown = data.quality.astype(object).where(data.quality.notna(), "–")
+    for name, show in quality_formats(shown.columns).items():
+        values = pd.to_numeric(data.quality[name], errors="coerce")
+        shown[name] = [show(v) if pd.notna(v) else "–" for v in values]
     shown.columns = [column(str(c)) for c in shown.columns]
     print(shown.to_string(index=False))
     for warning in caught:

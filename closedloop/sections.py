@@ -188,6 +188,14 @@ def quality_problems(check: pdca.Check, language: str = "en") -> list[str]:
     return problems
 
 
+def quality_formats(columns) -> dict:
+    """How the data-quality table shows its numbers, in the report and in ``closedloop check``:
+    counts with thousands separators, coverage as a percentage."""
+    formats = {c: page.number for c in columns if c.startswith(("rows", "refunds", "outliers"))}
+    formats.update(assigned_covered=page.number, coverage=page.percent)
+    return {c: f for c, f in formats.items() if c in columns}
+
+
 def data_quality(check: pdca.Check, language: str = "en"):
     """A one-line data-quality status that expands into the table (``data-quality``); open
     when something is wrong."""
@@ -195,8 +203,7 @@ def data_quality(check: pdca.Check, language: str = "en"):
     problems = quality_problems(check, language)
     q = check.quality.copy()
     q["table"] = q["table"].map(lambda v: table_name(str(v), language))
-    formats = {c: page.number for c in q.columns if c.startswith(("rows", "refunds", "outliers"))}
-    formats.update(assigned_covered=page.number, coverage=page.percent)
+    formats = quality_formats(q.columns)
     inner = _table(q, "data-quality", t("rows read, kept and dropped per table"), language, formats)
     rows = f"{int(pd.to_numeric(q['rows_kept'], errors='coerce').sum()):,}" if len(q) else "0"
     if problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -100,6 +101,7 @@ def test_data_roots_from_the_flag_and_the_environment(tmp_path, quick, monkeypat
     assert main(["check", str(plan), "--data-root", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "spring: plan" in out and "ready to run" in out and "assignments" in out
+    assert "100.0%" in out and not re.search(r"(?<![\d.])\d+\.0(?![\d%])|\bnan\b", out), out
     monkeypatch.setenv("CLOSEDLOOP_DATA_ROOT", f"/nonexistent:{tmp_path / 'data'}")
     assert main(["run", str(plan), "--out", str(tmp_path / "r"), "--run-id", "e1"]) == 0
 
