@@ -223,7 +223,7 @@ def _check(args) -> int:
 
     import pandas as pd
 
-    from closedloop import pdca
+    from closedloop import objectives, pdca
     from closedloop.errors import DataError
     from closedloop.plan import Plan, PlanError
     from closedloop.report import REDESIGN
@@ -234,6 +234,7 @@ def _check(args) -> int:
             warnings.simplefilter("always")
             plan = Plan.from_yaml(args.plan, data_root=_data_roots(args))
             data = pdca.load(plan, asof=args.asof or None)
+            objectives.resolve_targets(plan, data)  # targets {vs_baseline: ...}, as run checks
     except (PlanError, DataError, ValueError) as exc:
         print(f"closedloop check: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
