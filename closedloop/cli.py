@@ -221,7 +221,9 @@ def _check(args) -> int:
     """Validate the plan and read every table as a run would, in this process; no kernel."""
     import warnings
 
-    from closedloop import pdca
+    import pandas as pd
+
+    from closedloop import objectives, pdca
     from closedloop.errors import DataError
     from closedloop.plan import Plan, PlanError
     from closedloop.report import REDESIGN
@@ -232,6 +234,7 @@ def _check(args) -> int:
             warnings.simplefilter("always")
             plan = Plan.from_yaml(args.plan, data_root=_data_roots(args))
             data = pdca.load(plan, asof=args.asof or None)
+            objectives.resolve_targets(plan, data)  # targets {vs_baseline: ...}, as run checks
     except (PlanError, DataError, ValueError) as exc:
         print(f"closedloop check: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
@@ -239,8 +242,12 @@ def _check(args) -> int:
         f"{plan.campaign}: plan {args.plan} is valid; data as of {pdca.as_of(plan, args.asof).date()}"
     )
     from closedloop.glossary import column
+    from closedloop.sections import quality_formats
 
     shown = data.quality.astype(object).where(data.quality.notna(), "–")
+    for name, show in quality_formats(shown.columns).items():
+        values = pd.to_numeric(data.quality[name], errors="coerce")
+        shown[name] = [show(v) if pd.notna(v) else "–" for v in values]
     shown.columns = [column(str(c)) for c in shown.columns]
     print(shown.to_string(index=False))
     for warning in caught:

@@ -752,6 +752,30 @@ TIER_NAMES = {
 }
 
 
+#: the named RFM segments (:data:`closedloop.rfm.SEGMENTS`) and migration's "(absent)" row, as
+#: a Chinese report names them (RFM 客户分群)
+RFM_SEGMENT_NAMES = {
+    "champions": "重要价值客户",
+    "loyal": "忠诚客户",
+    "potential_loyalist": "潜在忠诚客户",
+    "new": "新客户",
+    "promising": "有潜力客户",
+    "need_attention": "需要关注客户",
+    "about_to_sleep": "即将沉睡客户",
+    "at_risk": "有流失风险客户",
+    "cant_lose": "不能失去的客户",
+    "hibernating": "休眠客户",
+    "lost": "已流失客户",
+    "(absent)": "（不在该期）",
+}
+
+
+def rfm_segment_name(segment: str, language: Language = "en") -> str:
+    """An RFM segment as shown: "about_to_sleep" -> "即将沉睡客户" in Chinese; English, and a
+    segment of a replaced segment map, as it is."""
+    return RFM_SEGMENT_NAMES.get(segment, segment) if language == "zh" else segment
+
+
 def say(key: str, language: Language = "en", **values) -> str:
     """One of the report's :data:`SENTENCES` in ``language`` with its values filled in."""
     return SENTENCES[key][language].format(**values)
@@ -965,6 +989,8 @@ TABLE_NAMES = {
     "events": "漏斗事件",
     "customers": "客户",
     "items": "商品",
+    "receipts": "匿名小票",
+    "points": "积分流水",
 }
 
 #: a probability in words, from the top: (lowest probability, English, Chinese)

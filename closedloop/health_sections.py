@@ -14,7 +14,7 @@ import pandas as pd
 from closedloop import page
 from closedloop.figures import kpi as kpi_figures
 from closedloop.figures import rfm as rfm_figures
-from closedloop.glossary import column, label, say, tier_name, translate
+from closedloop.glossary import column, label, say, table_name, tier_name, translate
 from closedloop.health import LOWER_IS_BETTER, Health
 
 __all__ = [
@@ -95,7 +95,10 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
         page.paragraphs(verdict, "verdict"),
     ]
     if not health.quality.empty:
-        files = _table(health.quality, "data-quality", "files read and rows kept", language)
+        quality = health.quality.assign(
+            table=health.quality["table"].map(lambda name: table_name(name, language))
+        )
+        files = _table(quality, "data-quality", "files read and rows kept", language)
         parts.append(page.details(label("data_quality", language), files, "data-quality-status"))
     return tuple(parts)
 

@@ -9,6 +9,7 @@ numbered over the sections the Check fills, so the numbers run on without gaps.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from closedloop.glossary import (
     label,
     metric_name,
     reason,
+    rfm_segment_name,
     stage_name,
     table_name,
     target_name,
@@ -186,6 +188,14 @@ def quality_problems(check: pdca.Check, language: str = "en") -> list[str]:
     return problems
 
 
+def quality_formats(columns) -> dict:
+    """How the data-quality table shows its numbers, in the report and in ``closedloop check``:
+    counts with thousands separators, coverage as a percentage."""
+    formats = {c: page.number for c in columns if c.startswith(("rows", "refunds", "outliers"))}
+    formats.update(assigned_covered=page.number, coverage=page.percent)
+    return {c: f for c, f in formats.items() if c in columns}
+
+
 def data_quality(check: pdca.Check, language: str = "en"):
     """A one-line data-quality status that expands into the table (``data-quality``); open
     when something is wrong."""
@@ -193,8 +203,7 @@ def data_quality(check: pdca.Check, language: str = "en"):
     problems = quality_problems(check, language)
     q = check.quality.copy()
     q["table"] = q["table"].map(lambda v: table_name(str(v), language))
-    formats = {c: page.number for c in q.columns if c.startswith(("rows", "refunds", "outliers"))}
-    formats.update(assigned_covered=page.number, coverage=page.percent)
+    formats = quality_formats(q.columns)
     inner = _table(q, "data-quality", t("rows read, kept and dropped per table"), language, formats)
     rows = f"{int(pd.to_numeric(q['rows_kept'], errors='coerce').sum()):,}" if len(q) else "0"
     if problems:
@@ -702,7 +711,7 @@ def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path =
             language,
         ),
         page.figure(
-            rfm_fig.migration_heatmap(base.migration),
+            rfm_fig.migration_heatmap(_segment_names(base.migration, language)),
             "migration",
             out_dir,
             "RFM segment migration over the campaign period",
@@ -1008,6 +1017,16 @@ def _basis(text: str, language: str) -> str:
 
 def _metric(name: str, language: str) -> str:
     return metric_name(name, language)
+
+
+def _segment_names(migration, language: str):
+    """The migration with the package's RFM segment names in ``language`` (its rows and
+    columns), so a Chinese report's heatmap reads 即将沉睡客户, not about_to_sleep."""
+    counts = migration.counts.rename(
+        index=lambda s: rfm_segment_name(s, language),
+        columns=lambda s: rfm_segment_name(s, language),
+    )
+    return dataclasses.replace(migration, counts=counts)
 
 
 def _ticks(fig, language: str):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from closedloop import page
 from closedloop.act import lift_column
 from closedloop.glossary import STOPPING, likelihood, metric_name, reason, target_name
@@ -119,6 +121,8 @@ def _p(p: float, zh: bool) -> str:
 
 def _targets(check, zh: bool) -> str:
     card, currency = check.scorecard, _currency(check.plan)
+    if "projected" in card:
+        return _pace(check, zh)
     met = card[card["status"] == "met"]
     missed = card[card["status"] != "met"]
     n, k = len(card), len(met)
@@ -141,6 +145,34 @@ def _targets(check, zh: bool) -> str:
     if zh:
         return f"活动达成了 {n} 项目标中的 {k} 项；未达成：{listed}。"
     return f"The campaign met {k} of its {n} targets; it missed {listed}."
+
+
+def _pace(check, zh: bool) -> str:
+    """An interim Check's targets sentence: the data so far cannot meet or miss a target yet, so
+    it counts the targets on pace (ahead or on track) and names those behind, each with the end
+    it is projected to and its chance of reaching the target (期中检查)."""
+    card, currency = check.scorecard, _currency(check.plan)
+    behind = card[~card["status"].isin(["ahead", "on track"])]
+    n, k = len(card), len(card) - len(behind)
+    language = "zh" if zh else "en"
+
+    def one(row) -> str:
+        name = target_name(row["target"], language)
+        end = row["projected"] if pd.notna(row["projected"]) else row["actual"]
+        projected = show_target(row["target"], end, currency)
+        goal = show_target(row["target"], row["target_value"], currency)
+        if zh:
+            return f"{name}（预计期末 {projected}，目标 {goal}；达成概率 {_p(row['p_met'], zh)}）"
+        return f"{name} (projected {projected} against {goal}; P(met) {_p(row['p_met'], zh)})"
+
+    if behind.empty:
+        if zh:
+            return f"期中检查：按目前的进度，全部 {n} 项目标都领先或正常。"
+        return f"Interim Check: at the pace so far, all {n} targets are ahead or on track."
+    listed = ("、" if zh else "; ").join(one(r) for _, r in behind.iterrows())
+    if zh:
+        return f"期中检查：按目前的进度，{n} 项目标中 {k} 项领先或正常；落后：{listed}。"
+    return f"Interim Check: at the pace so far, {k} of its {n} targets are ahead or on track; behind: {listed}."
 
 
 def _best(check, zh: bool) -> list[str]:

@@ -33,6 +33,13 @@ case "$command" in
       "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U closedloop --pwfile="$dir/password" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
     fi
+    if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      # already running: say so and print the variables of the server as it runs
+      running_port="$(sed -n 4p "$dir/data/postmaster.pid")"
+      echo "PostgreSQL is already running in $dir on port $running_port" >&2
+      echo "export PGHOST=$dir PGPORT=$running_port PGUSER=closedloop PGDATABASE=postgres"
+      exit 0
+    fi
     # a server for tests: small, and no fsync (its data is thrown away)
     options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir"
     options+=" -c fsync=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=20"

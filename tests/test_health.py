@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -251,6 +252,9 @@ def test_the_chinese_health_report(runs):
     ):
         assert heading in html, heading
     assert ">会员占比<" in html and ">未达成<" in html
+    quality = re.search(r'id="data-quality".*?</table>', html, re.S).group(0)
+    names = re.findall(r"<tr>\s*<td>([^<]*)</td>", quality)
+    assert names == ["交易", "匿名小票", "客户"], names
     executed = (chinese.folder / "report.ipynb").read_text()
     for text in (html, executed):
         assert "missing from font" not in text and "Glyph" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -100,6 +101,7 @@ def test_data_roots_from_the_flag_and_the_environment(tmp_path, quick, monkeypat
     assert main(["check", str(plan), "--data-root", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "spring: plan" in out and "ready to run" in out and "assignments" in out
+    assert "100.0%" in out and not re.search(r"(?<![\d.])\d+\.0(?![\d%])|\bnan\b", out), out
     monkeypatch.setenv("CLOSEDLOOP_DATA_ROOT", f"/nonexistent:{tmp_path / 'data'}")
     assert main(["run", str(plan), "--out", str(tmp_path / "r"), "--run-id", "e1"]) == 0
 
@@ -113,3 +115,19 @@ def test_check_names_bad_data_in_one_line_before_any_kernel(tmp_path, monkeypatc
     assert err.count("\n") == 1 and "arm(s) ['email'] are not in the plan" in err
     assert main(["run", str(plan), "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.startswith("closedloop run: ")
+
+
+def test_check_refuses_a_baseline_target_without_a_baseline_as_run_does(tmp_path, capsys):
+    """``check`` promises what ``run`` will refuse: a ``{vs_baseline: ...}`` target in a plan
+    with no baseline period is one line and exit 2, not "ready to run"."""
+    from closedloop.datasets import write_demo
+
+    folder = write_demo(tmp_path / "demo", seed=2, n_customers=500)
+    plan = yaml.safe_load((folder / "plan.yaml").read_text())
+    plan.pop("baseline")
+    plan["targets"] = {"conversion_rate": {"vs_baseline": "+10%"}}
+    (folder / "plan.yaml").write_text(yaml.safe_dump(plan))
+    assert main(["check", str(folder / "plan.yaml")]) == 2
+    captured = capsys.readouterr()
+    assert "ready to run" not in captured.out
+    assert captured.err.count("\n") == 1 and "no baseline period" in captured.err

@@ -261,3 +261,27 @@ def test_the_scorecard_and_lift_say_in_a_sentence_what_their_probabilities_mean(
     else:
         assert f"达成概率 {p_met:.2f}：根据数据，真实值达到目标的概率为 {p_met:.0%}" in card
         assert f"优于对照概率 {p_better:.2f}：根据数据" in lift
+
+
+def test_a_chinese_migration_heatmap_names_the_rfm_segments_in_chinese(
+    checked, monkeypatch, tmp_path
+):
+    """The RFM segments are the method's names, not the data's: a zh report's migration heatmap
+    shows 即将沉睡客户, never about_to_sleep, with the same counts."""
+    from closedloop import rfm
+    from closedloop.figures import rfm as rfm_fig
+    from closedloop.glossary import RFM_SEGMENT_NAMES
+
+    assert set(rfm.SEGMENTS["segment"]) | {rfm.ABSENT} == set(RFM_SEGMENT_NAMES)
+    check, _ = checked
+    drawn = []
+    real = rfm_fig.migration_heatmap
+    monkeypatch.setattr(rfm_fig, "migration_heatmap", lambda m: drawn.append(m) or real(m))
+    sections.customer_base(check, out_dir=tmp_path, language="zh")
+    counts, before = drawn[0].counts, check.customer_base.migration.counts
+    assert list(counts.index) == [RFM_SEGMENT_NAMES[s] for s in before.index]
+    assert list(counts.columns) == [RFM_SEGMENT_NAMES[s] for s in before.columns]
+    assert (counts.to_numpy() == before.to_numpy()).all()
+    assert not any(re.search(r"[a-z]", s) for s in [*counts.index, *counts.columns])
+    sections.customer_base(check, out_dir=tmp_path)
+    assert list(drawn[1].counts.index) == list(before.index)

@@ -402,3 +402,23 @@ def test_labels_name_the_place_not_the_credentials(monkeypatch):
         == "t (Spark spark.example:15002)"
     )
     assert label(duckdb="/data/shop.duckdb", table="t") == "t (DuckDB shop.duckdb)"
+
+
+def test_starting_a_running_server_again_prints_its_variables(postgres):
+    """``eval "$(scripts/postgres.sh start DIR)"`` a second time (a new shell) still sets the
+    variables, those of the running server, instead of failing with the server's log."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
+    again = subprocess.run(
+        ["bash", str(script), "start", str(postgres.folder), str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == (
+        f"export PGHOST={postgres.folder} PGPORT={postgres.port} PGUSER=closedloop"
+        " PGDATABASE=postgres"
+    )
+    assert "already running" in again.stderr and "FATAL" not in again.stderr

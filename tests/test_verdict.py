@@ -64,3 +64,25 @@ def test_target_values_read_as_rates_money_or_ratios():
     assert show_target("funnel_visit", 0.1779) == "17.8%"
     assert show_target("incremental_revenue", 7749.0) == "¥7,749"
     assert show_target("roi", 1.5) == "1.50"
+
+
+def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
+    """Halfway through the period nothing is met or missed yet: the verdict counts the targets
+    ahead or on track in the scorecard and names each one behind with its projected end."""
+    demo = write_demo(tmp_path / "demo", seed=1, n_customers=2_000)
+    check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-15")
+    card = check.scorecard
+    on_pace = int(card["status"].isin(["ahead", "on track"]).sum())
+    lines = verdict(check, next_plan)
+    text = next(line for line in lines if line.startswith("Interim Check"))
+    assert "met" not in text.split(";")[0] and "missed" not in text
+    if on_pace == len(card):
+        assert f"all {len(card)} targets are ahead or on track" in text
+    else:
+        assert f"{on_pace} of its {len(card)} targets are ahead or on track" in text
+        for _, row in card[~card["status"].isin(["ahead", "on track"])].iterrows():
+            goal = show_target(row["target"], row["target_value"], "CNY")
+            end = show_target(row["target"], row["projected"], "CNY")
+            assert f"(projected {end} against {goal};" in text
+    zh = " ".join(verdict(check, next_plan, "zh"))
+    assert f"{len(card)} 项目标" in zh and "期中检查" in zh
