@@ -906,6 +906,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     # the member-health report
     "kpi": ("KPI", "指标"),
     "gap": ("Gap to target", "与目标差距"),
+    "shortfall": ("Short of target (− ahead)", "距目标缺口（负数为超出）"),
     "all": ("All members", "全部会员"),
     "new": ("New", "新客"),
     "existing": ("Existing", "老客"),

@@ -118,7 +118,9 @@ def kpi_tree(health: Health, language: str = "en", out_dir=".") -> tuple:
             for k, v in zip(card["kpi"], card["target_value"], strict=True)
         ]
         card["actual"], card["target_value"] = shown, goal
+        # the shortfall as a share of the target: positive behind, negative ahead
         card["gap"] = card["gap"].map(lambda g: page.percent(g, signed=True))
+        card = card.rename(columns={"gap": "shortfall"})
         card["kpi"] = [_kpi(k, language) for k in card["kpi"]]
         card["status"] = card["status"].map(lambda s: translate(s, language))
         parts.append(
