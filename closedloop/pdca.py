@@ -732,12 +732,15 @@ def _outcomes_from_transactions(tx: pd.DataFrame, plan: Plan, asof=None) -> pd.D
 def _quality(name: str, frame: pd.DataFrame, coverage: tuple[int, int] | None = None) -> dict:
     q = frame.attrs.get("quality", {})
     covered, assigned = coverage if coverage else (None, None)
+    dropped = dict(q.get("dropped", {}))
+    later = dropped.pop("dated after asof", 0)  # the as-of rule, not a fault of the data
     return {
         "table": name,
         "source": Path(q.get("source", "")).name,
         "rows_read": q.get("rows_read", len(frame)),
         "rows_kept": q.get("rows_kept", len(frame)),
-        "rows_dropped": sum(q.get("dropped", {}).values()),
+        "rows_dropped": sum(dropped.values()),
+        "after_asof": later,
         "refunds": q.get("refunds", 0),
         "outliers": q.get("outliers", 0),
         "assigned_covered": covered,

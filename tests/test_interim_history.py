@@ -171,3 +171,25 @@ def test_demo_history_shows_the_interim_weeks_inside_cycle_1(demo_checks, tmp_pa
     )
     assert conversion["status"].tolist()[:3] == [r["status"] for r in by_now]
     assert conversion["actual"].is_monotonic_increasing  # conversion so far only grows
+
+
+def test_an_interim_run_counts_the_later_rows_without_calling_the_data_faulty(demo, demo_checks):
+    """Rows dated after the as-of day are left out by the as-of rule: the data-quality table
+    counts them (equal to a count in plain pandas), the status line says so, and nothing
+    "needs attention" because of them."""
+    import html
+
+    from closedloop import sections
+
+    tx = pd.read_csv(demo / "transactions.csv", parse_dates=["order_date"])
+    later = int((tx["order_date"] >= "2026-03-08").sum())
+    quality = demo_checks[7].quality.set_index("table")
+    assert later > 1_000 and quality.loc["transactions", "after_asof"] == later
+    assert quality.loc["transactions", "rows_dropped"] == 0
+    assert sections.quality_problems(demo_checks[7]) == []
+    shown = html.unescape(sections.data_quality(demo_checks[7]).data)
+    assert "needs attention" not in shown
+    total = int(quality["after_asof"].sum())  # every table's (events have later rows too)
+    assert f"{total:,} rows after the as-of day left out" in shown
+    zh = html.unescape(sections.data_quality(demo_checks[7], "zh").data)
+    assert f"截止日之后的 {total:,} 行" in zh and "需要注意" not in zh
