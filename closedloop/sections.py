@@ -191,7 +191,11 @@ def quality_problems(check: pdca.Check, language: str = "en") -> list[str]:
 def quality_formats(columns) -> dict:
     """How the data-quality table shows its numbers, in the report and in ``closedloop check``:
     counts with thousands separators, coverage as a percentage."""
-    formats = {c: page.number for c in columns if c.startswith(("rows", "refunds", "outliers", "after_asof"))}
+    formats = {
+        c: page.number
+        for c in columns
+        if c.startswith(("rows", "refunds", "outliers", "after_asof"))
+    }
     formats.update(assigned_covered=page.number, coverage=page.percent)
     return {c: f for c, f in formats.items() if c in columns}
 
