@@ -66,6 +66,7 @@ def test_target_values_read_as_rates_money_or_ratios():
     assert show_target("roi", 1.5) == "1.50"
 
 
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # the rows after the as-of day
 def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
     """Halfway through the period nothing is met or missed yet: the verdict counts the targets
     ahead or on track in the scorecard and names each one behind with its projected end."""
