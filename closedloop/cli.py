@@ -260,59 +260,59 @@ def _check(args) -> int:
 
 
 def _run(args) -> int:
-    from closedloop.errors import DataError
-    from closedloop.plan import PlanError
-    from closedloop.report import RunExists, run
-    from closedloop.stopping import stop_on_signals
+    from closedloop.report import run
 
-    if problem := _font_problem(args.language):
-        print(f"closedloop run: {problem}", file=sys.stderr)
-        return 2
-    try:
-        with stop_on_signals("closedloop run", Path(args.out).resolve()):
-            result = run(
-                args.plan,
-                args.out,
-                args.run_id,
-                args.asof,
-                args.language,
-                progress=sys.stderr.isatty(),
-                data_root=_data_roots(args),
-            )
-    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
-        print(f"closedloop run: {exc}", file=sys.stderr)
-        return 2
-    if not result.ok:
-        print(f"{result.campaign}: {result.error}", file=sys.stderr)
-        print(f"  partial notebook kept in {result.folder}/report.ipynb", file=sys.stderr)
-        return 1
-    print(f"{result.campaign}: report in {result.html} ({result.seconds:.1f} s)")
-    return 0
+    return _report(
+        "run",
+        args,
+        lambda: run(
+            args.plan,
+            args.out,
+            args.run_id,
+            args.asof,
+            args.language,
+            progress=sys.stderr.isatty(),
+            data_root=_data_roots(args),
+        ),
+    )
 
 
 def _health(args) -> int:
+    from closedloop.report import health_report
+
+    return _report(
+        "health",
+        args,
+        lambda: health_report(
+            args.targets,
+            args.asof,
+            args.out,
+            args.run_id,
+            by=args.by,
+            language=args.language,
+            progress=sys.stderr.isatty(),
+            data_root=_data_roots(args),
+        ),
+    )
+
+
+def _report(command: str, args, produce) -> int:
+    """One report command: refuse Chinese without a font, run ``produce()`` under the signal
+    guard, and say in one line where the report is, what was wrong before any kernel started
+    (exit 2), or which cell failed (exit 1)."""
     from closedloop.errors import DataError
     from closedloop.plan import PlanError
-    from closedloop.report import RunExists, health_report
+    from closedloop.report import RunExists
     from closedloop.stopping import stop_on_signals
 
     if problem := _font_problem(args.language):
-        print(f"closedloop health: {problem}", file=sys.stderr)
+        print(f"closedloop {command}: {problem}", file=sys.stderr)
         return 2
     try:
-        with stop_on_signals("closedloop health", Path(args.out).resolve()):
-            result = health_report(
-                args.targets,
-                args.asof,
-                args.out,
-                args.run_id,
-                by=args.by,
-                language=args.language,
-                progress=sys.stderr.isatty(),
-                data_root=_data_roots(args),
-            )
+        with stop_on_signals(f"closedloop {command}", Path(args.out).resolve()):
+            result = produce()
     except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
-        print(f"closedloop health: {exc}", file=sys.stderr)
+        print(f"closedloop {command}: {exc}", file=sys.stderr)
         return 2
     if not result.ok:
         print(f"{result.campaign}: {result.error}", file=sys.stderr)

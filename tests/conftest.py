@@ -184,3 +184,31 @@ def postgres():
     finally:
         subprocess.run(["bash", str(script), "stop", str(folder)], timeout=180, check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def interim_demo(tmp_path_factory) -> Path:
+    """A 20,000-customer demo (seed 0) for the interim Checks."""
+    from closedloop.datasets import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("interim-demo"), seed=0, n_customers=20_000)
+
+
+@pytest.fixture(scope="session")
+def interim_checks(interim_demo) -> dict:
+    """The demo's Checks on days 7, 14 and 21 of its period (interim) and 31 (final)."""
+    import warnings
+
+    from closedloop import pdca
+    from closedloop.io import DataWarning
+    from closedloop.plan import Plan
+
+    plan = Plan.from_yaml(interim_demo / "plan.yaml")
+    with warnings.catch_warnings():  # the rows after each as-of day are left out, as they should
+        warnings.simplefilter("ignore", DataWarning)
+        return {
+            day: pdca.check(
+                plan, pdca.load(plan, asof=f"2026-03-{day:02d}"), asof=f"2026-03-{day:02d}"
+            )
+            for day in (7, 14, 21, 31)
+        }

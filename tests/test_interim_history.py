@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from closedloop import ledger, pdca
-from closedloop.datasets import write_demo
 from closedloop.plan import Plan
 from closedloop.progress import baseline_shares
 from closedloop.scorecard import score, share_by_now
@@ -102,20 +101,6 @@ def test_a_shaped_share_sets_expected_by_now_and_the_projection():
     assert plain["expected_by_now"] == pytest.approx(0.2) and plain["projected"] == 0.6
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo(tmp_path_factory.mktemp("demo"), seed=0, n_customers=20_000)
-
-
-@pytest.fixture(scope="module")
-def demo_checks(demo):
-    plan = Plan.from_yaml(demo / "plan.yaml")
-    return {
-        day: pdca.check(plan, pdca.load(plan, asof=f"2026-03-{day:02d}"), asof=f"2026-03-{day:02d}")
-        for day in (7, 14, 21, 31)
-    }
-
-
 def _demo_shares(demo, day: int) -> dict:
     """The share of March's purchases and revenue the first ``day`` days carry in the
     baseline's (January-February's) week, in plain pandas."""
@@ -137,11 +122,11 @@ def _demo_shares(demo, day: int) -> dict:
     return out
 
 
-def test_demo_interim_checks_expect_what_the_baseline_week_carries(demo, demo_checks):
-    final = demo_checks[31].scorecard.set_index("target")["actual"]
+def test_demo_interim_checks_expect_what_the_baseline_week_carries(interim_demo, interim_checks):
+    final = interim_checks[31].scorecard.set_index("target")["actual"]
     for day in (7, 14, 21):
-        shares = _demo_shares(demo, day)
-        card = demo_checks[day].scorecard.set_index("target")
+        shares = _demo_shares(interim_demo, day)
+        card = interim_checks[day].scorecard.set_index("target")
         conversion, money = card.loc["conversion_rate"], card.loc["incremental_revenue"]
         assert conversion["expected_by_now"] == pytest.approx(0.25 * shares["purchases"], rel=1e-6)
         assert money["expected_by_now"] == pytest.approx(5000 * shares["revenue"], rel=1e-6)
@@ -149,12 +134,12 @@ def test_demo_interim_checks_expect_what_the_baseline_week_carries(demo, demo_ch
             assert row["projected_low"] <= final[target] <= row["projected_high"], (day, target)
 
 
-def test_demo_history_shows_the_interim_weeks_inside_cycle_1(demo_checks, tmp_path):
+def test_demo_history_shows_the_interim_weeks_inside_cycle_1(interim_checks, tmp_path):
     path = tmp_path / "ledger.csv"
     for day in (7, 14, 21):
-        check = demo_checks[day]
+        check = interim_checks[day]
         ledger.append_ledger(path, pdca.summary(check, pdca.act(check), f"day{day}"))
-    final = demo_checks[31]
+    final = interim_checks[31]
     runs = ledger.history(path, pdca.summary(final, pdca.act(final), "final"))
     assert list(dict.fromkeys(runs["run"])) == [
         "cycle 1 · week 1 (interim)",
@@ -164,7 +149,7 @@ def test_demo_history_shows_the_interim_weeks_inside_cycle_1(demo_checks, tmp_pa
     ]
     conversion = runs[runs["target"] == "conversion_rate"]
     by_now = [
-        demo_checks[d].scorecard.set_index("target").loc["conversion_rate"] for d in (7, 14, 21)
+        interim_checks[d].scorecard.set_index("target").loc["conversion_rate"] for d in (7, 14, 21)
     ]
     assert conversion["target_value"].tolist()[:3] == pytest.approx(
         [r["expected_by_now"] for r in by_now]
@@ -173,7 +158,9 @@ def test_demo_history_shows_the_interim_weeks_inside_cycle_1(demo_checks, tmp_pa
     assert conversion["actual"].is_monotonic_increasing  # conversion so far only grows
 
 
-def test_an_interim_run_counts_the_later_rows_without_calling_the_data_faulty(demo, demo_checks):
+def test_an_interim_run_counts_the_later_rows_without_calling_the_data_faulty(
+    interim_demo, interim_checks
+):
     """Rows dated after the as-of day are left out by the as-of rule: the data-quality table
     counts them (equal to a count in plain pandas), the status line says so, and nothing
     "needs attention" because of them."""
@@ -181,15 +168,15 @@ def test_an_interim_run_counts_the_later_rows_without_calling_the_data_faulty(de
 
     from closedloop import sections
 
-    tx = pd.read_csv(demo / "transactions.csv", parse_dates=["order_date"])
+    tx = pd.read_csv(interim_demo / "transactions.csv", parse_dates=["order_date"])
     later = int((tx["order_date"] >= "2026-03-08").sum())
-    quality = demo_checks[7].quality.set_index("table")
+    quality = interim_checks[7].quality.set_index("table")
     assert later > 1_000 and quality.loc["transactions", "after_asof"] == later
     assert quality.loc["transactions", "rows_dropped"] == 0
-    assert sections.quality_problems(demo_checks[7]) == []
-    shown = html.unescape(sections.data_quality(demo_checks[7]).data)
+    assert sections.quality_problems(interim_checks[7]) == []
+    shown = html.unescape(sections.data_quality(interim_checks[7]).data)
     assert "needs attention" not in shown
     total = int(quality["after_asof"].sum())  # every table's (events have later rows too)
     assert f"{total:,} rows after the as-of day left out" in shown
-    zh = html.unescape(sections.data_quality(demo_checks[7], "zh").data)
+    zh = html.unescape(sections.data_quality(interim_checks[7], "zh").data)
     assert f"截止日之后的 {total:,} 行" in zh and "需要注意" not in zh

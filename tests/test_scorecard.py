@@ -5,37 +5,22 @@ from __future__ import annotations
 import pytest
 
 from closedloop import pdca, scorecard
-from closedloop.datasets import write_demo
 from closedloop.plan import Plan, PlanError
 
 # an interim Check leaves out the rows after its asof, and says so
 pytestmark = pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo(tmp_path_factory.mktemp("demo"), seed=0, n_customers=20_000)
-
-
-@pytest.fixture(scope="module")
-def checks(demo):
-    plan = Plan.from_yaml(demo / "plan.yaml")
-    return {
-        day: pdca.check(plan, pdca.load(plan, asof=f"2026-03-{day:02d}"), asof=f"2026-03-{day:02d}")
-        for day in (7, 14, 21, 31)
-    }
-
-
-def test_a_final_check_meets_or_misses(checks):
-    card = checks[31].scorecard
+def test_a_final_check_meets_or_misses(interim_checks):
+    card = interim_checks[31].scorecard
     assert set(card["status"]) <= {"met", "missed", "undefined"}
     assert "expected_by_now" not in card.columns
 
 
-def test_interim_checks_pace_and_their_projections_bracket_the_final_actuals(checks):
-    final = checks[31].scorecard.set_index("target")["actual"]
+def test_interim_checks_pace_and_their_projections_bracket_the_final_actuals(interim_checks):
+    final = interim_checks[31].scorecard.set_index("target")["actual"]
     for day in (7, 14, 21):
-        card = checks[day].scorecard.set_index("target")
+        card = interim_checks[day].scorecard.set_index("target")
         assert set(card["status"]) <= {"ahead", "on track", "behind"}
         assert card["elapsed"].iloc[0] == pytest.approx(day / 31)
         for target in ("conversion_rate", "incremental_revenue"):
@@ -51,8 +36,8 @@ def test_interim_checks_pace_and_their_projections_bracket_the_final_actuals(che
         )
 
 
-def test_pace_follows_the_probability_of_ending_above_the_target(checks):
-    card = checks[14].scorecard
+def test_pace_follows_the_probability_of_ending_above_the_target(interim_checks):
+    card = interim_checks[14].scorecard
     for _, row in card.iterrows():
         if row["status"] == "ahead":
             assert row["p_met"] >= scorecard.PACE_AHEAD
@@ -60,10 +45,10 @@ def test_pace_follows_the_probability_of_ending_above_the_target(checks):
             assert row["p_met"] < scorecard.PACE_BEHIND
 
 
-def test_an_asof_before_the_period_is_refused(demo):
+def test_an_asof_before_the_period_is_refused(interim_demo):
     from closedloop import DataError
 
-    plan = Plan.from_yaml(demo / "plan.yaml")
+    plan = Plan.from_yaml(interim_demo / "plan.yaml")
     with pytest.raises(DataError, match="before the campaign period starts"):
         pdca.period_elapsed(plan, pdca.as_of(plan, "2026-02-20"))
 
