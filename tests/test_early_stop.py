@@ -98,6 +98,19 @@ def test_decide_reads_the_lift_of_hand_built_outcomes():
     assert early_stop.decide(no_revenue.filter(no_revenue.table["metric"] != "revenue"), 10) is None
 
 
+def _raw_plan(stopping: dict) -> dict:
+    """A minimal plan's raw mapping with this ``stopping`` section."""
+    return {
+        "campaign": "c",
+        "objective": "convert",
+        "period": {"start": "2026-03-01", "end": "2026-03-31"},
+        "arms": {"control": 0.5, "a": 0.5},
+        "targets": {},
+        "data": {"assignments": "a.csv", "outcomes": "o.csv"},
+        "stopping": stopping,
+    }
+
+
 @pytest.mark.parametrize(
     ("stopping", "message"),
     [
@@ -113,15 +126,7 @@ def test_decide_reads_the_lift_of_hand_built_outcomes():
     ],
 )
 def test_bad_stopping_settings_are_one_plan_error(stopping, message):
-    raw = {
-        "campaign": "c",
-        "objective": "convert",
-        "period": {"start": "2026-03-01", "end": "2026-03-31"},
-        "arms": {"control": 0.5, "a": 0.5},
-        "targets": {},
-        "data": {"assignments": "a.csv", "outcomes": "o.csv"},
-        "stopping": stopping,
-    }
+    raw = _raw_plan(stopping)
     with pytest.raises(PlanError, match=message):
         Plan.parse(raw)
 
@@ -166,15 +171,7 @@ def test_a_final_check_makes_no_stopping_decision(demo):
 
 
 def test_an_empty_stopping_section_takes_every_default():
-    raw = {
-        "campaign": "c",
-        "objective": "convert",
-        "period": {"start": "2026-03-01", "end": "2026-03-31"},
-        "arms": {"control": 0.5, "a": 0.5},
-        "targets": {},
-        "data": {"assignments": "a.csv", "outcomes": "o.csv"},
-        "stopping": {},
-    }
+    raw = _raw_plan({})
     plan = Plan.parse(raw)
     assert plan.stopping == Stopping()
     assert early_stop.settings(plan.stopping, 4.0) == {
