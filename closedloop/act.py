@@ -154,7 +154,8 @@ def target_decisions(
     plan: Plan, scorecard: pd.DataFrame, lift: pd.DataFrame, draws, kept: list[str]
 ) -> tuple[dict, list]:
     """Targets for the next cycle: a missed one carried unchanged, a met one raised to what the
-    best kept arm reaches 3 times in 4, never lowered."""
+    best kept arm reaches 3 times in 4 (a relative lift: the next cycle's primary arm, the
+    named one when it is kept, else the first kept arm), never lowered."""
     targets = plan.targets.model_dump(exclude_none=True)
     status = dict(zip(scorecard["target"], scorecard["status"], strict=True))
     changes = []
@@ -190,13 +191,23 @@ def target_decisions(
                 )
             )
             targets["conversion_rate"] = value
+    named = targets.get("relative_lift", {}).get("arm")
+    if named is not None and named not in kept:
+        del targets["relative_lift"]["arm"]
+        if kept:
+            changes.append(
+                Change(
+                    field="targets.relative_lift.arm",
+                    to=kept[0],
+                    reason=f"{named} is not carried into the next cycle: the target is judged"
+                    f" on its first treated arm, {kept[0]}",
+                )
+            )
     if kept and status.get("relative_lift") == "met" and draws is not None:
+        # raised on the arm the next cycle judges it on (its primary arm), as the scorecard did
         column = lift_column(plan)
-        quantiles = {
-            a: float(np.quantile(draws.rel_lift[(a, column)], TARGET_QUANTILE)) for a in kept
-        }
-        arm = max(quantiles, key=quantiles.get)
-        value = round(quantiles[arm], 3)
+        arm = named if named in kept else kept[0]
+        value = round(float(np.quantile(draws.rel_lift[(arm, column)], TARGET_QUANTILE)), 3)
         if value > targets["relative_lift"]["min"]:
             targets["relative_lift"] = {**targets["relative_lift"], "min": value}
             changes.append(

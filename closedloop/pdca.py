@@ -17,6 +17,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from closedloop import (
@@ -130,6 +131,8 @@ class Check:
     #: the next cycle's contact lists (:func:`next_contacts`; None before it, or without
     #: transactions and customers)
     contacts: NextContacts | None = None
+    #: entities in the events outside the campaign (not assigned), left out of the funnel
+    funnel_outside: int = 0
 
 
 @dataclass(frozen=True)
@@ -399,10 +402,12 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
             seed=seed,
         ).table
     funnel_table = funnel_targets = None
+    funnel_outside = 0
     if data.events is not None and plan.targets.funnel:
         stages = [FUNNEL_FIRST_STAGE, *plan.targets.funnel]
-        funnel_table = funnel_mod.funnel(data.events, stages, by="channel")
-        overall = funnel_mod.funnel(data.events, stages)
+        events, funnel_outside = _campaign_events(data.events, data.assignments)
+        funnel_table = funnel_mod.funnel(events, stages, by="channel")
+        overall = funnel_mod.funnel(events, stages)
         planned = scored.targets.funnel
         goals = {  # pro-rated when interim
             s: r * (scoring.share_by_now(f"funnel_{s}", elapsed, shares) if elapsed < 1 else 1)
@@ -439,6 +444,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         segments=segments,
         funnel=funnel_table,
         funnel_targets=funnel_targets,
+        funnel_outside=funnel_outside,
         quality=data.quality,
         baselines=baselines,
         follow_up=_follow_up(plan, data, outcomes, asof, seed),
@@ -467,6 +473,20 @@ def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, P
     result = check(plan, data, asof=asof or None, seed=seed)
     next_plan = act(result)
     return next_contacts(result, next_plan, data), next_plan
+
+
+def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The events of the campaign's customers (matched on ``customer_id`` or ``entity_id``, as
+    the coverage check matches them), and how many other entities the table holds: an events
+    export often carries other journeys too (leads of an acquisition funnel, anonymous
+    visitors), whose touches would otherwise count as the campaign's."""
+    assigned = assignments["customer_id"]
+    inside = np.zeros(len(events), dtype=bool)
+    for column in ("customer_id", "entity_id"):
+        if column in events.columns:
+            inside |= events[column].isin(assigned).to_numpy()
+    outside = int(events.loc[~inside, "entity_id"].nunique())
+    return (events[inside] if outside else events), outside
 
 
 def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:

@@ -629,9 +629,22 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
         }
     )
     stages = check.funnel.assign(stage=check.funnel["stage"].map(lambda v: stage_name(v, language)))
+    outside = ()
+    if check.funnel_outside:
+        outside = (
+            page.note(
+                f"事件表中另有 {check.funnel_outside:,} 个不在本活动分组名单中的对象（例如拉新旅程的线索），"
+                "未计入漏斗。"
+                if language == "zh"
+                else f"The events also hold {check.funnel_outside:,} entities outside the"
+                " campaign's assignment list (leads of an acquisition journey, for example):"
+                " they are not counted in this funnel."
+            ),
+        )
     return (
         _heading(check, "funnel", language),
         _table(shown, "funnel-targets", "share of touched reaching each stage", language),
+        *outside,
         page.figure(
             funnel_fig.funnel_chart(stages),
             "funnel",

@@ -174,3 +174,21 @@ def test_money_targets_say_when_outlier_amounts_may_decide_them():
         "1 outlier amount(s) in the data may decide this (see data quality)"
     )
     assert _mark_outliers(card, quality.assign(outliers=0)).equals(card)
+
+
+def test_the_funnel_counts_the_campaigns_customers_only(demo, checked):
+    """The demo's events also hold an acquisition journey's leads: they are left out of the
+    Check's funnel (and counted for its note), so the touches are the contacted customers'."""
+    check, _ = checked
+    events = pd.read_csv(demo / "events.csv", dtype=str)
+    assigned = pd.read_csv(demo / "assignments.csv", dtype=str)
+    outside = events[~events["entity_id"].isin(assigned["customer_id"])]
+    assert check.funnel_outside == outside["entity_id"].nunique() > 0
+    touched = (
+        events[events["entity_id"].isin(assigned["customer_id"]) & (events["stage"] == "touch")]
+        .groupby("channel")["entity_id"]
+        .nunique()
+    )
+    shown = check.funnel[check.funnel["stage"] == "touch"].set_index(check.funnel.columns[0])
+    assert set(shown.index) == set(touched.index)
+    assert shown["entities"].astype(int).to_dict() == touched.to_dict()
