@@ -130,52 +130,33 @@ def test_a_met_target_is_raised_never_lowered():
     assert act.next_plan(high).targets.conversion_rate == 0.5  # met by luck: never lowered
 
 
-def test_a_met_relative_lift_target_rises_to_its_quantile():
-    the_plan = plan(relative_lift={"metric": "conversion", "min": 0.1})
+def relative_lift_met(p_best: dict, **target) -> Plan:
+    """The next plan after a met relative-lift target, both arms beating the holdout; wecom's
+    lift draws are 0.2-0.6 (25% quantile 0.3), sms's 0.0-0.4 (0.1)."""
     draws = {"wecom": np.linspace(0.2, 0.6, 1001), "sms": np.linspace(0.0, 0.4, 1001)}
-    nxt = act.next_plan(
-        check(
-            {"wecom": 1.0, "sms": 0.99},
-            {"sms": 0.0, "wecom": 1.0},
-            {"relative_lift": "met"},
-            the_plan=the_plan,
-            rel_draws=draws,
-        )
+    the_plan = plan(relative_lift={"metric": "conversion", **target})
+    met = check(
+        {"sms": 0.99, "wecom": 1.0}, p_best, {"relative_lift": "met"}, the_plan, None, draws
     )
+    return act.next_plan(met)
+
+
+def test_a_met_relative_lift_target_rises_to_its_quantile():
+    nxt = relative_lift_met({"sms": 0.0, "wecom": 1.0}, min=0.1)
     assert nxt.targets.relative_lift.min == pytest.approx(0.3, abs=1e-3)
 
 
 def test_a_met_relative_lift_target_rises_on_the_primary_arm_not_the_best():
     """The scorecard judged the target on the primary arm (the first treated arm, sms): the
     next target is that arm's quantile, though wecom's lift is higher."""
-    the_plan = plan(relative_lift={"metric": "conversion", "min": 0.05})
-    draws = {"wecom": np.linspace(0.2, 0.6, 1001), "sms": np.linspace(0.0, 0.4, 1001)}
-    nxt = act.next_plan(
-        check(
-            {"sms": 0.99, "wecom": 1.0},
-            {"sms": 0.3, "wecom": 0.7},
-            {"relative_lift": "met"},
-            the_plan=the_plan,
-            rel_draws=draws,
-        )
-    )
+    nxt = relative_lift_met({"sms": 0.3, "wecom": 0.7}, min=0.05)
     assert list(nxt.arms) == ["control", "sms", "wecom"]
     assert nxt.targets.relative_lift.min == pytest.approx(0.1, abs=1e-3)
     assert "quantile of sms's relative lift" in changes(nxt)["targets.relative_lift.min"][1]
 
 
 def test_a_dropped_primary_arm_hands_the_target_to_the_first_kept_arm():
-    the_plan = plan(relative_lift={"metric": "conversion", "min": 0.05, "arm": "sms"})
-    draws = {"wecom": np.linspace(0.2, 0.6, 1001), "sms": np.linspace(0.0, 0.4, 1001)}
-    nxt = act.next_plan(
-        check(
-            {"sms": 0.99, "wecom": 1.0},
-            {"sms": 0.0, "wecom": 1.0},
-            {"relative_lift": "met"},
-            the_plan=the_plan,
-            rel_draws=draws,
-        )
-    )
+    nxt = relative_lift_met({"sms": 0.0, "wecom": 1.0}, min=0.05, arm="sms")
     assert set(nxt.arms) == {"control", "wecom"}
     assert nxt.targets.relative_lift.arm is None  # judged on the first treated arm: wecom
     to, reason = changes(nxt)["targets.relative_lift.arm"]
