@@ -687,9 +687,25 @@ def who_responded(check: pdca.Check, language: str = "en", out_dir: str | Path =
             "rank": seg["rank"],
         }
     )
+    raw = seg["mean"] - seg["control_mean"]
+    flipped = int(((raw * seg["abs_lift"]) < 0).sum())  # pooling moved the sign
+    pooled = ()
+    if flipped:
+        pooled = (
+            page.sentence(
+                f"提升经部分汇总（partial pooling）：小分群的估计会被拉向整体提升，因此有 {flipped} 行"
+                "的提升与该分群自身的原始转化率之差方向相反。"
+                if zh
+                else "The uplifts are partially pooled: a segment's estimate is pulled toward the"
+                " campaign's overall uplift, the more so the fewer its customers, so in"
+                f" {flipped} row(s) it points the other way from the segment's own raw"
+                " rate against its holdout's."
+            ),
+        )
     return (
         _heading(check, "who_responded", language),
         _table(shown, "segments", "conversion uplift by segment, partially pooled", language),
+        *pooled,
         page.figure(
             _ticks(lift_fig.segment_lift(check.segments), language),
             "segments",

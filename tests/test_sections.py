@@ -285,3 +285,31 @@ def test_a_chinese_migration_heatmap_names_the_rfm_segments_in_chinese(
     assert not any(re.search(r"[a-z]", s) for s in [*counts.index, *counts.columns])
     sections.customer_base(check, out_dir=tmp_path)
     assert list(drawn[1].counts.index) == list(before.index)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_funnel_says_how_many_entities_it_left_out(checked, tmp_path, language):
+    check, _ = checked
+    notes = lambda c: re.findall(  # noqa: E731
+        r'<div class="cl-note">(.*?)</div>',
+        html.unescape(_html(sections.funnel(c, language, tmp_path))),
+    )
+    (said,) = notes(check)
+    assert check.funnel_outside > 0 and f" {check.funnel_outside:,} " in said
+    assert notes(dataclasses.replace(check, funnel_outside=0)) == []
+
+
+def test_who_responded_explains_an_uplift_pooled_across_zero(checked, tmp_path):
+    check, _ = checked
+    seg = check.segments.copy()
+    row = seg.index[0]
+    seg.loc[row, "control_mean"] = seg.loc[row, "mean"] + abs(seg.loc[row, "abs_lift"]) + 0.01
+    seg.loc[row, "abs_lift"] = abs(seg.loc[row, "abs_lift"]) or 0.001
+    flipped = int((((seg["mean"] - seg["control_mean"]) * seg["abs_lift"]) < 0).sum())
+    text = html.unescape(_html(sections.who_responded(dataclasses.replace(check, segments=seg))))
+    assert f"in {flipped} row(s) it points the other way" in text
+    raw = check.segments["mean"] - check.segments["control_mean"]
+    if not ((raw * check.segments["abs_lift"]) < 0).any():
+        assert "points the other way" not in html.unescape(
+            _html(sections.who_responded(check, out_dir=tmp_path))
+        )
