@@ -221,6 +221,9 @@ def attribution(
     leads. ``costs`` maps channel → total spend over the period; it adds ``cost`` and
     ``cost_per_acquisition`` (spend per attributed customer; NaN with no customer), and a channel
     that spent but brought no lead still gets a row.
+
+    Both tables may be pandas or polars frames, or Spark DataFrames (or another lazy frame):
+    then the paths are ordered and credited on the engine, and only the channels' sums return.
     """
     if model not in ("first", "last", "position"):
         raise DataError(

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop import funnel as funnel_mod
-from closedloop import kpi, lift, summaries
+from closedloop import kpi, lift, sources, summaries
 from closedloop._frames import bounds, collect, lazy_frame
 from closedloop.errors import DataError
 from closedloop.plan import METRIC_COLUMNS, RATE_TARGETS, Plan, PlanError, VsBaseline
@@ -292,7 +292,7 @@ def _covers(plan: Plan, frame, table: str, column: str, target: str) -> None:
         )
     first = pd.Timestamp(first)
     if first > pd.Timestamp(plan.baseline.start) + pd.Timedelta(days=1):
-        source = getattr(frame, "attrs", {}).get("quality", {}).get("source", table)
+        source = sources.name(getattr(plan.data, table), table)  # the same on every engine
         raise PlanError(
             f"{plan.campaign}: {target} is set against the baseline {plan.baseline.start} to"
             f" {plan.baseline.end}, but {source} starts on {first:%Y-%m-%d}: the data does not"

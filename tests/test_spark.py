@@ -180,7 +180,9 @@ def test_the_report_on_spark_is_the_local_report(spark, tmp_path):
 
     folder = write_demo(tmp_path / "demo", seed=2, n_customers=2_000)
     raw = yaml.safe_load((folder / "plan.yaml").read_text())
-    (folder / "plan_spark.yaml").write_text(yaml.safe_dump({**raw, "engine": "spark"}))
+    (folder / "plan_spark.yaml").write_text(
+        yaml.safe_dump({**raw, "engine": "spark"}, sort_keys=False)
+    )
     plan = Plan.from_yaml(folder / "plan_spark.yaml")
     assert plan.on_spark and plan.spark_master == "local[2]"
     data = pdca.on_engine(plan, pdca.load(plan))
