@@ -200,3 +200,49 @@ def test_the_report_on_spark_is_the_local_report(spark, tmp_path):
     assert summaries["plan_spark"] == summaries["plan"]
     local, remote = (_tables(r.html.read_text()) for r in runs.values())
     assert len(local) >= 10 and remote == local
+
+
+def test_an_interim_check_with_outcomes_from_transactions_on_spark(tmp_path):
+    """The paths the demo report does not take: outcomes counted from the transactions (orders,
+    ticket, second purchase, recruits, leads), a target against the baseline, the pace of an
+    interim Check, follow-up windows, a stopping rule. The Spark Check is the local one."""
+    import yaml
+
+    from closedloop import pdca
+    from closedloop.plan import Plan
+
+    folder = write_demo(tmp_path / "demo", seed=2, n_customers=2_000)
+    raw = yaml.safe_load((folder / "plan.yaml").read_text())
+    raw["targets"].update(
+        {
+            "orders_per_customer": {"vs_baseline": "+5%"},
+            "second_purchase_rate": 0.05,
+            "leads": 100,
+            "recruits": 10,
+            "first_conversion_rate": 0.2,
+            "avg_ticket": 30.0,
+        }
+    )
+    raw |= {"follow_up_days": [30], "stopping": {"min_days": 7}}
+    del raw["data"]["outcomes"]
+    checks = {}
+    for engine in ("local", "spark"):
+        path = folder / f"plan_{engine}.yaml"
+        path.write_text(yaml.safe_dump({**raw, "engine": engine}, sort_keys=False))
+        plan = Plan.from_yaml(path)
+        data = pdca.load(plan, asof="2026-03-20")
+        result = pdca.check(plan, data, asof="2026-03-20")
+        next_plan = pdca.act(result)
+        result = pdca.next_contacts(result, next_plan, data)
+        summary = pdca.summary(result, next_plan, "r1")
+        checks[engine] = (json.dumps(summary, default=str, sort_keys=True), result)
+    local, remote = checks["local"][1], checks["spark"][1]
+    assert checks["spark"][0] == checks["local"][0]
+    assert {"orders_per_customer", "second_purchase_rate", "recruits"} <= set(
+        local.scorecard["target"]
+    )
+    assert local.early_stop is not None and local.follow_up is not None
+    pd.testing.assert_frame_equal(remote.progress.daily, local.progress.daily)
+    pd.testing.assert_frame_equal(remote.progress.weekly, local.progress.weekly)
+    pd.testing.assert_frame_equal(remote.contacts.week.rows, local.contacts.week.rows)
+    assert len(local.contacts.week.rows) > 0
