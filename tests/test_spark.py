@@ -246,3 +246,15 @@ def test_an_interim_check_with_outcomes_from_transactions_on_spark(tmp_path):
     pd.testing.assert_frame_equal(remote.progress.weekly, local.progress.weekly)
     pd.testing.assert_frame_equal(remote.contacts.week.rows, local.contacts.week.rows)
     assert len(local.contacts.week.rows) > 0
+
+
+def test_a_session_that_cannot_start_is_one_line_without_its_token(monkeypatch):
+    from closedloop import spark as spark_mod
+
+    monkeypatch.delenv("CL_SPARK_TOKEN", raising=False)
+    with pytest.raises(DataError) as err:
+        spark_mod.session("sc://127.0.0.1:1/;token=${CL_SPARK_TOKEN}")
+    assert str(err.value) == (
+        "Spark session sc://127.0.0.1:1/;token=***: the environment variable CL_SPARK_TOKEN"
+        " is not set"
+    )
