@@ -32,6 +32,7 @@ MODULES = [
     "bench_lift",
     "bench_funnel",
     "bench_basket",
+    "bench_spark",
     "bench_contacts",
     "bench_health",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "PANDAS_ENGINE",
     "PANDAS_ENGINES",
     "alongside",
+    "bounds",
     "collect",
     "eager_frame",
     "epoch_microseconds",
@@ -91,6 +92,18 @@ def collect(frame: nw.LazyFrame | nw.DataFrame) -> pd.DataFrame:
         if isinstance(out[column].dtype, pd.DatetimeTZDtype):
             out[column] = out[column].dt.tz_localize(None)
     return out
+
+
+def bounds(data, column: str) -> tuple:
+    """The smallest and largest value of ``column`` (a date range), where the rows are: one
+    aggregation on the engine, (NaT, NaT) for a table without rows."""
+    frame = lazy_frame(data, column, (column,))
+    found = collect(
+        frame.select(nw.col(column).min().alias("low"), nw.col(column).max().alias("high"))
+    )
+    if found.empty:
+        return pd.NaT, pd.NaT
+    return found["low"].iloc[0], found["high"].iloc[0]
 
 
 def epoch_microseconds(frame: nw.LazyFrame, column: str, name: str) -> nw.LazyFrame:

@@ -5,7 +5,8 @@ lift = P(B | A) / P(B). A pair is recommended only when lift > 1, and among thos
 confidence. The calls:
 
 - :func:`rules` — frequent itemsets by FP-growth (Han, Pei & Yin 2000) and the rules drawn from
-  them, both by ``mlxtend`` (``fpgrowth`` and ``association_rules``), with leverage
+  them, by ``mlxtend`` (``fpgrowth`` and ``association_rules``; Spark ML's ``FPGrowth`` mines
+  order lines given as a Spark DataFrame, on the cluster), with leverage
   (Piatetsky-Shapiro) and conviction (Brin et al. 1997) beside support, confidence and lift;
 - :func:`cross_sell` — the rules to act on, in the method's order: lift > 1, then by confidence;
 - :func:`recommend` — the items to offer a customer holding a basket, in the method's order;
@@ -32,8 +33,9 @@ import pandas as pd
 from mlxtend.frequent_patterns import association_rules, fpgrowth
 from scipy import sparse
 
-from closedloop._frames import to_pandas
+from closedloop._frames import collect, lazy_frame, to_pandas
 from closedloop.errors import DataError
+from closedloop.spark import is_spark
 
 __all__ = [
     "CROSS_SELL_N",
@@ -102,24 +104,18 @@ def rules(
 
     Returns one row per rule, strongest lift first: ``antecedents`` and ``consequents`` as
     frozensets, ``rule`` as text ("A, B → C", items in alphabetical order), then the metrics.
-    Mining by mlxtend ``fpgrowth``; rule generation by mlxtend ``association_rules``.
+    Mining by mlxtend ``fpgrowth``, or, for a Spark DataFrame of order lines, by Spark ML's
+    ``FPGrowth`` on the session (only the frequent itemsets come back); rule generation by
+    mlxtend ``association_rules`` on either, so both give the same rules and numbers.
     """
     _check_fraction("min_support", min_support, allow_zero=False)
     _check_fraction("min_confidence", min_confidence, allow_zero=True)
     _check_count("max_len", max_len, smallest=2, allow_none=True)
     _check_count("consequents", consequents, smallest=1, allow_none=True)
 
-    matrix, labels = _encode(baskets, order_id=order_id, item=item)
-    n_baskets = matrix.shape[0]
-    counts = np.asarray(matrix.sum(axis=0)).ravel()
-    frequent = np.flatnonzero(counts / n_baskets >= min_support)  # mlxtend's own test
-    if len(frequent) < 2:
-        return _empty_rules()
-    onehot = pd.DataFrame.sparse.from_spmatrix(
-        matrix[:, frequent].astype(bool), columns=pd.Index(labels[frequent], dtype="str")
-    )
-    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len)
-    if not (itemsets["itemsets"].map(len) > 1).any():
+    mine = _spark_itemsets if is_spark(baskets) else _mlxtend_itemsets
+    itemsets, n_baskets = mine(baskets, min_support, max_len, order_id, item)
+    if itemsets is None or not (itemsets["itemsets"].map(len) > 1).any():
         return _empty_rules()
     found = association_rules(
         itemsets,
@@ -142,6 +138,64 @@ def rules(
         ["lift", "confidence", "support", "rule"], ascending=[False, False, False, True]
     )
     return found[RULE_COLUMNS].reset_index(drop=True)
+
+
+def _mlxtend_itemsets(baskets, min_support, max_len, order_id, item):
+    """The frequent itemsets of baskets in memory, by mlxtend's FP-growth, and the number of
+    baskets (None when fewer than two items are frequent)."""
+    matrix, labels = _encode(baskets, order_id=order_id, item=item)
+    n_baskets = matrix.shape[0]
+    counts = np.asarray(matrix.sum(axis=0)).ravel()
+    frequent = np.flatnonzero(counts / n_baskets >= min_support)  # mlxtend's own test
+    if len(frequent) < 2:
+        return None, n_baskets
+    onehot = pd.DataFrame.sparse.from_spmatrix(
+        matrix[:, frequent].astype(bool), columns=pd.Index(labels[frequent], dtype="str")
+    )
+    return fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len), n_baskets
+
+
+def _spark_itemsets(baskets, min_support, max_len, order_id, item):
+    """The frequent itemsets of long order lines on Spark (``pyspark.ml.fpm.FPGrowth``): the
+    baskets (each order's distinct items, as text) are built and mined on the session; only
+    the itemsets and their counts come back. Support is count / baskets with mlxtend's test
+    (``support >= min_support``), so both routes keep the same itemsets and the rules drawn
+    from them by mlxtend's ``association_rules`` are the same."""
+    from pyspark.ml.fpm import FPGrowth
+    from pyspark.sql import functions as F
+
+    frame = lazy_frame(baskets, "baskets", (order_id, item))
+    blank = nw.col(order_id).is_null() | nw.col(item).is_null()
+    counts = collect(
+        frame.select(nw.len().alias("rows"), blank.cast(nw.Int64).sum().alias("blank"))
+    )
+    if int(counts["rows"].iloc[0]) == 0:
+        raise DataError("baskets", "no transactions: the frame is empty")
+    if int(counts["blank"].iloc[0] or 0):
+        bad = collect(frame.filter(blank).select(order_id, item).head(5))
+        raise DataError(
+            "baskets",
+            "order ids and items must not be missing",
+            column=order_id if bad[order_id].isna().any() else item,
+            rows=bad,
+            n_bad=int(counts["blank"].iloc[0]),
+        )
+    native = frame.to_native()
+    lines = native.select(F.col(order_id), F.col(item).cast("string").alias("items"))
+    orders = lines.groupBy(order_id).agg(F.collect_set("items").alias("items"))
+    n_baskets = orders.count()
+    # Spark keeps count >= ceil(minSupport * n): a hair lower, then mlxtend's test exactly
+    model = FPGrowth(itemsCol="items", minSupport=min_support * (1 - 1e-9)).fit(orders)
+    found = model.freqItemsets
+    if max_len is not None:
+        found = found.filter(F.size("items") <= max_len)
+    table = found.toArrow().to_pandas()
+    support = table["freq"].to_numpy(dtype="float64") / float(n_baskets)
+    itemsets = pd.DataFrame(
+        {"support": support, "itemsets": [frozenset(map(str, s)) for s in table["items"]]}
+    )
+    itemsets = itemsets[itemsets["support"] >= min_support].reset_index(drop=True)
+    return (itemsets if len(itemsets) else None), n_baskets
 
 
 def method_order(rules: pd.DataFrame, *, min_lift: float = MIN_LIFT) -> pd.DataFrame:

@@ -28,7 +28,15 @@ import pyarrow as pa
 from scipy import stats
 
 from closedloop import summaries
-from closedloop._frames import collect, eager_frame, epoch_microseconds, lazy_frame, require
+from closedloop._frames import (
+    alongside,
+    bounds,
+    collect,
+    eager_frame,
+    epoch_microseconds,
+    lazy_frame,
+    require,
+)
 from closedloop.errors import DataError
 from closedloop.lift import CREDIBLE_LEVEL
 from closedloop.lift_models import rate_interval as _beta_rate
@@ -213,27 +221,30 @@ def attribution(
     leads. ``costs`` maps channel → total spend over the period; it adds ``cost`` and
     ``cost_per_acquisition`` (spend per attributed customer; NaN with no customer), and a channel
     that spent but brought no lead still gets a row.
+
+    Both tables may be pandas or polars frames, or Spark DataFrames (or another lazy frame):
+    then the paths are ordered and credited on the engine, and only the channels' sums return.
     """
     if model not in ("first", "last", "position"):
         raise DataError(
             "attribution", f"model must be 'first', 'last' or 'position', not {model!r}"
         )
-    leads = eager_frame(events_or_customers, "attribution leads")
-    tx = eager_frame(transactions, "transactions")
+    leads = _rows(events_or_customers, "attribution leads")
+    tx = _rows(transactions, "transactions")
     require(tx, ("customer_id", "order_date", "amount"), "transactions")
-    if {"entity_id", "timestamp", "channel"} <= set(leads.columns):
+    columns = set(leads.collect_schema().names())
+    if {"entity_id", "timestamp", "channel"} <= columns:
         touches = _touches_from_log(leads)
-    elif {"customer_id", "source_channel"} <= set(leads.columns):
+    elif {"customer_id", "source_channel"} <= columns:
         touches = _touches_from_customers(leads)
     else:
         raise DataError(
             "attribution leads",
             "expected an event log (entity_id, timestamp, channel) or a customer table"
-            f" (customer_id, source_channel); found: {', '.join(leads.columns)}",
+            f" (customer_id, source_channel); found: {', '.join(sorted(columns))}",
         )
     credit = _credit(touches, tx, model)
-    out = credit.group_by("channel").agg(nw.col("leads", "customers", "revenue").sum())
-    out = out.to_pandas()
+    out = collect(credit.group_by("channel").agg(nw.col("leads", "customers", "revenue").sum()))
     if costs is not None:
         spent = pd.DataFrame({"channel": list(costs), "cost": [float(v) for v in costs.values()]})
         out = out.merge(spent.astype({"channel": out["channel"].dtype}), on="channel", how="outer")
@@ -499,11 +510,22 @@ def _summarise(per, stages, by, labels, prior, level) -> pd.DataFrame:
 # --- attribution internals -------------------------------------------------------------------
 
 
-def _touches_from_log(frame) -> nw.DataFrame:
-    if frame.schema["timestamp"] not in (nw.Datetime, nw.Date):
+def _rows(data, source: str):
+    """Leads or transactions as narwhals: a pandas or polars frame eagerly (it is in memory
+    already), a Spark DataFrame or another lazy frame lazily, so the paths are built where the
+    rows are and only the channels' sums come back."""
+    frame = nw.from_native(data, pass_through=True)
+    if isinstance(frame, nw.LazyFrame):
+        return frame
+    return eager_frame(data, source)
+
+
+def _touches_from_log(frame):
+    kind = frame.collect_schema()["timestamp"]
+    if kind not in (nw.Datetime, nw.Date):
         raise DataError(
             "attribution leads",
-            f"timestamp must be a datetime column, not {frame.schema['timestamp']}",
+            f"timestamp must be a datetime column, not {kind}",
             column="timestamp",
         )
     unit = nw.col("entity_id").cast(nw.String)
@@ -514,8 +536,12 @@ def _touches_from_log(frame) -> nw.DataFrame:
     )
 
 
-def _touches_from_customers(frame) -> nw.DataFrame:
-    since = nw.col("join_date") if "join_date" in frame.columns else nw.lit(None, nw.Datetime())
+def _touches_from_customers(frame):
+    since = (
+        nw.col("join_date")
+        if "join_date" in frame.collect_schema().names()
+        else nw.lit(None, nw.Datetime())
+    )
     return frame.filter(~nw.col("source_channel").is_null()).select(
         nw.col("customer_id").cast(nw.String),
         since.cast(nw.Datetime()).alias("timestamp"),
@@ -523,32 +549,37 @@ def _touches_from_customers(frame) -> nw.DataFrame:
     )
 
 
-def _credit(touches, tx, model) -> nw.DataFrame:
+def _credit(touches, tx, model):
     """Per touch: its share of the lead's credit, and whether / how much the lead bought."""
     start = touches.group_by("customer_id").agg(nw.col("timestamp").min().alias("start"))
     # every purchase given counts: the transactions' last day is the attribution's asof
     since = summaries.since(
-        tx.to_native(), start.to_native(), tx["order_date"].max(), source="transactions"
+        tx.to_native(),
+        start.to_native(),
+        bounds(tx.to_native(), "order_date")[1],
+        source="transactions",
     )
     since = since[since["orders"] > 0].reset_index()
-    bought = nw.from_arrow(
-        pa.Table.from_pandas(
-            since[["customer_id", "first_purchase", "revenue"]], preserve_index=False
-        ),
-        backend=touches.implementation,
-    ).rename({"first_purchase": "_first_buy"})
+    since = since[["customer_id", "first_purchase", "revenue"]]
+    if isinstance(touches, nw.DataFrame):
+        table = pa.Table.from_pandas(since, preserve_index=False)
+        bought = nw.from_arrow(table, backend=touches.implementation)
+    else:
+        bought = alongside(since, touches, "attribution purchases")
+    # each lead's touches in time order (undated last, ties by channel), counted per lead
+    order = ["_undated", "timestamp", "channel"]
     path = (
-        touches.join(bought, on="customer_id", how="left")
+        touches.join(bought.rename({"first_purchase": "_first_buy"}), on="customer_id", how="left")
         .filter(
             nw.col("_first_buy").is_null()
             | nw.col("timestamp").is_null()
             | (nw.col("timestamp") <= nw.col("_first_buy"))
         )
-        .sort("customer_id", "timestamp", "channel", nulls_last=True)
+        .with_columns(nw.col("timestamp").is_null().alias("_undated"))
         .with_columns(
             (~nw.col("_first_buy").is_null()).cast(nw.Float64).alias("converted"),
             nw.col("revenue").fill_null(0.0),
-            nw.col("channel").cum_count().over("customer_id").alias("_rank"),
+            nw.col("channel").cum_count().over("customer_id", order_by=order).alias("_rank"),
             nw.len().over("customer_id").alias("_touches"),
         )
     )

@@ -26,11 +26,13 @@ centred on its revenue / orders with the delta method's variance.
 
 from __future__ import annotations
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from closedloop import funnel as funnel_mod
-from closedloop import kpi, lift, summaries
+from closedloop import kpi, lift, sources, summaries
+from closedloop._frames import bounds, collect, lazy_frame
 from closedloop.errors import DataError
 from closedloop.plan import METRIC_COLUMNS, RATE_TARGETS, Plan, PlanError, VsBaseline
 
@@ -179,20 +181,22 @@ def _reached(events, stage: str, ids: pd.Series, start, end) -> np.ndarray:
     """1 for each of ``ids`` with an event at ``stage`` in the days ``start`` to ``end``."""
     if events is None:
         raise DataError("plan data", f"the funnel stage {stage!r} is counted from data.events")
-    if stage not in set(events["stage"]):
+    frame = lazy_frame(events, "events", ("stage", "timestamp", "entity_id"))
+    stages = collect(frame.select(nw.col("stage").cast(nw.String)).unique().sort("stage"))
+    if stage not in set(stages["stage"]):
         raise DataError(
             "events",
-            f"no event at the stage {stage!r} (stages: {', '.join(map(str, events['stage'].unique()[:8]))})",
+            f"no event at the stage {stage!r} (stages: {', '.join(stages['stage'].head(8))})",
             column="stage",
         )
-    time = events["timestamp"]
-    rows = events[
-        (events["stage"] == stage) & (time >= start) & (time < summaries.end_of_day(end, "end"))
-    ]
-    who = rows["entity_id"].astype("str")
-    if "customer_id" in rows.columns:
-        who = rows["customer_id"].astype("str").where(rows["customer_id"].notna(), who)
-    return ids.isin(set(who)).astype(int).to_numpy()
+    time = nw.col("timestamp")
+    inside = (nw.col("stage") == stage) & (time >= summaries.day(start, "start"))
+    who = nw.col("entity_id").cast(nw.String)
+    if "customer_id" in frame.collect_schema().names():
+        who = nw.coalesce(nw.col("customer_id").cast(nw.String), who)
+    rows = frame.filter(inside & (time < summaries.end_of_day(end, "end")))
+    reached = collect(rows.select(who.alias("who")).unique())["who"]
+    return ids.astype("str").isin(set(reached)).astype(int).to_numpy()
 
 
 def statistic(target: str, frame: pd.DataFrame) -> float:
@@ -280,14 +284,15 @@ def resolve_targets(plan: Plan, data) -> tuple[Plan, pd.DataFrame]:
 
 def _covers(plan: Plan, frame, table: str, column: str, target: str) -> None:
     """The table reaches back to the baseline's first day, or a PlanError naming both dates."""
-    if frame is None or frame.empty:
+    first = pd.NaT if frame is None else bounds(frame, column)[0]
+    if pd.isna(first):
         raise PlanError(
             f"{plan.campaign}: {target} is set against the baseline, which is measured from"
             f" data.{table}: the plan has none"
         )
-    first = pd.Timestamp(frame[column].min())
+    first = pd.Timestamp(first)
     if first > pd.Timestamp(plan.baseline.start) + pd.Timedelta(days=1):
-        source = frame.attrs.get("quality", {}).get("source", table)
+        source = sources.name(getattr(plan.data, table), table)  # the same on every engine
         raise PlanError(
             f"{plan.campaign}: {target} is set against the baseline {plan.baseline.start} to"
             f" {plan.baseline.end}, but {source} starts on {first:%Y-%m-%d}: the data does not"
@@ -297,10 +302,12 @@ def _covers(plan: Plan, frame, table: str, column: str, target: str) -> None:
 
 def _funnel_share(events, stage: str, start, end) -> float:
     """The share of the touched reaching ``stage`` among the events of the days start to end."""
-    time = events["timestamp"]
-    inside = events[(time >= start) & (time < summaries.end_of_day(end, "end"))]
+    time = nw.col("timestamp")
+    inside = lazy_frame(events, "events", ("timestamp",)).filter(
+        (time >= summaries.day(start, "start")) & (time < summaries.end_of_day(end, "end"))
+    )
     stages = list(dict.fromkeys(["touch", stage]))
-    table = funnel_mod.funnel(inside, stages)
+    table = funnel_mod.funnel(inside.to_native(), stages)
     row = table[table["stage"] == stage]
     return float(row["cum_rate"].iloc[0]) if len(row) else float("nan")
 

@@ -36,6 +36,7 @@ from closedloop import contacts as contacts_mod
 from closedloop import follow_up as follow_up_mod
 from closedloop import funnel as funnel_mod
 from closedloop import scorecard as scoring
+from closedloop._frames import bounds
 from closedloop.act import next_plan as _next_plan
 from closedloop.errors import DataError
 from closedloop.plan import METRIC_COLUMNS, Plan, PlanError
@@ -53,6 +54,7 @@ __all__ = [
     "check",
     "load",
     "next_contacts",
+    "on_engine",
     "period_elapsed",
     "run_check",
     "summary",
@@ -343,6 +345,25 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
     return found
 
 
+def on_engine(plan: Plan, data: CampaignData) -> CampaignData:
+    """The campaign's row tables (transactions, funnel events, order lines) on the plan's
+    engine: unchanged for a local plan; on its Spark session (:func:`closedloop.spark.session`)
+    for ``engine: spark`` or a Spark source, so that every aggregation of the Check runs there
+    and only summaries come back. The small tables (assignments, outcomes, customers, the
+    points ledger) stay in pandas."""
+    if not plan.on_spark:
+        return data
+    from closedloop import spark
+
+    session = spark.session(plan.spark_master)
+    rows = {
+        name: spark.to_spark(frame, session)
+        for name in ("transactions", "events", "items")
+        if (frame := getattr(data, name)) is not None and not spark.is_spark(frame)
+    }
+    return replace(data, **rows)
+
+
 def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
     of the evidence the report shows; thresholds from the plan's ``report`` section. With a
@@ -352,6 +373,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     not cover the baseline). With a ``stopping`` rule, an interim Check decides on it
     (:mod:`closedloop.early_stop`)."""
     elapsed = period_elapsed(plan, as_of(plan, asof))
+    data = on_engine(plan, data)
     shares = None  # an interim Check's pace follows the baseline's week when there is one
     if elapsed < 1 and plan.baseline and data.transactions is not None:
         shares = baseline_shares(
@@ -515,7 +537,7 @@ def _follow_up(plan: Plan, data: CampaignData, outcomes: pd.DataFrame, asof, see
     transactions)."""
     if not plan.follow_up_days or data.transactions is None:
         return None
-    last = data.transactions["order_date"].max()
+    _, last = bounds(data.transactions, "order_date")
     until = min(as_of(plan, asof), summaries.day(last)) if pd.notna(last) else as_of(plan)
     return follow_up_mod.follow_up(
         outcomes[["customer_id", "arm"]],
@@ -663,6 +685,7 @@ def next_contacts(result: Check, next_plan: Plan, data: CampaignData) -> Check:
     transactions or customers."""
     if data.transactions is None or data.customers is None:
         return result
+    data = on_engine(result.plan, data)
     plan, holdout = result.plan, []
     if result.assignments is not None:
         now = result.assignments

@@ -335,6 +335,32 @@ _PASSWORD = (
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+#: the environment variable naming the Spark session of a plan with ``engine: spark``
+SPARK_VARIABLE = "CLOSEDLOOP_SPARK"
+#: the session of ``engine: spark`` when neither the plan nor :data:`SPARK_VARIABLE` names one
+SPARK_DEFAULT = "local[2]"
+#: where a Spark session is: a Spark Connect URL or a master (local, local[N], local[N,M],
+#: local[*], yarn, spark://, k8s://, mesos://), or "" for the session running in the process
+_SPARK_AT = re.compile(
+    r"|sc://[^\s/;]+(/[^\s]*)?(;[^\s]*)?|local(\[(\*|\d+)(,\s*\d+)?\])?|yarn"
+    r"|(spark|mesos)://[^\s/]+(,[^\s/]+)*|k8s://\S+"
+)
+
+
+def spark_problem(where: str) -> str | None:
+    """What is wrong with a Spark session's place (None: nothing): not a master nor an
+    ``sc://`` URL, or a token written into the plan rather than as ``${VARIABLE}``."""
+    found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", where, re.I)
+    if found and not VARIABLE.fullmatch(found["value"].strip()):
+        return "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
+    if not _SPARK_AT.fullmatch(VARIABLE.sub("x", where.strip())):
+        return (
+            f"{_short(where)} is not a Spark session: give sc://host:15002 (Spark Connect), a"
+            ' master (local[2], yarn, spark://host:7077, k8s://...) or "" for the running one'
+        )
+    return None
+
+
 class Source(_Strict):
     """A table read from a database: exactly one engine, ``duckdb`` (a database file, relative
     to the plan), ``postgres`` (a libpq connection string: ``postgresql://host:5432/db``,
@@ -369,11 +395,9 @@ class Source(_Strict):
         if self.query is not None and not self.query.strip():
             raise ValueError("query is empty")
         if self.spark is not None:
-            found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", self.spark, re.I)
-            if found and not VARIABLE.fullmatch(found["value"].strip()):
-                raise ValueError(
-                    "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
-                )
+            problem = spark_problem(self.spark)
+            if problem:
+                raise ValueError(problem)
         if self.postgres is not None:
             # libpq decodes %xx in a URL's keys and values: ?pass%77ord=... is a password too
             spellings = (self.postgres, urllib.parse.unquote(self.postgres))
@@ -547,6 +571,12 @@ class Plan(_Strict):
     #: days after the period's end at which the effect is measured again (扩大战果)
     follow_up_days: list[Annotated[int, Field(ge=1, le=3660)]] = []
     data: DataPaths
+    #: where the report's aggregations run: ``local`` (DuckDB over the validated tables, the
+    #: default) or ``spark`` (the session of ``spark``, see :attr:`spark_master`)
+    engine: Literal["local", "spark"] | None = None
+    #: the Spark session of ``engine: spark``: ``sc://host:15002``, ``local[2]``, ``yarn``,
+    #: ``spark://host:7077``, ``k8s://...`` or ``""`` (the session running in the process)
+    spark: str | None = None
     columns: dict[Literal[TABLES], dict[str, str]] = {}  # type: ignore[valid-type]
     formats: dict[Literal[TABLES], TableFormat] = {}  # type: ignore[valid-type]
     outliers: Outliers = Outliers()
@@ -621,7 +651,40 @@ class Plan(_Strict):
             raise ValueError(
                 f"baseline must end before the period starts ({self.baseline.end} >= {self.period.start})"
             )
+        if self.spark is not None and self.engine != "spark":
+            raise ValueError(
+                f"spark: {_short(self.spark)} names the session of engine: spark; add engine:"
+                " spark (or leave spark out)"
+            )
+        if self.on_spark:
+            problem = spark_problem(self.spark_master)
+            if problem:
+                where = "spark" if self.spark is not None else f"${{{SPARK_VARIABLE}}}"
+                raise ValueError(f"{where}: {problem}")
         return self
+
+    @property
+    def on_spark(self) -> bool:
+        """Whether the report's aggregations run on Spark: ``engine: spark``, or a table read
+        from Spark (its session) unless the plan says ``engine: local``."""
+        if self.engine is not None:
+            return self.engine == "spark"
+        return self._spark_source() is not None
+
+    @property
+    def spark_master(self) -> str:
+        """The session a Spark plan runs on: the plan's ``spark``, else the first Spark
+        source's, else the :data:`SPARK_VARIABLE` environment variable, else ``local[2]``."""
+        if self.spark is not None:
+            return self.spark
+        source = self._spark_source()
+        if source is not None:
+            return source.spark
+        return os.environ.get(SPARK_VARIABLE, SPARK_DEFAULT)
+
+    def _spark_source(self) -> Source | None:
+        found = [getattr(self.data, n) for n in DataPaths.model_fields]
+        return next((s for s in found if isinstance(s, Source) and s.engine == "spark"), None)
 
     @property
     def report_settings(self) -> ReportSettings:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop import summaries
+from closedloop._frames import bounds
 from closedloop.priors import PRIOR
 
 __all__ = ["DRAWS", "Progress", "baseline_shares", "progress"]
@@ -132,10 +133,10 @@ def baseline_shares(assignments: pd.DataFrame, transactions, baseline, period, a
     baseline is shorter than a week or the transactions do not cover it (they start after it
     starts or end before it ends)."""
     first, last = summaries.day(baseline[0], "start"), summaries.day(baseline[1])
-    dates = transactions["order_date"]
-    if (last - first).days + 1 < 7 or dates.empty:
+    low, high = bounds(transactions, "order_date")
+    if (last - first).days + 1 < 7 or pd.isna(low):
         return None
-    if dates.min() >= first + pd.Timedelta("1D") or dates.max() < last:
+    if low >= first + pd.Timedelta("1D") or high < last:
         return None
     ids = set(assignments["customer_id"].astype("str"))
     per = summaries.by_period(transactions, last, start=first, freq="day", source="transactions")

@@ -208,20 +208,10 @@ def _csv_to_pandas(data: bytes, columns, source: str) -> pd.DataFrame:
 def _spark(location: Source, source: str) -> pd.DataFrame:
     """The table or query on a Spark session: ``sc://...`` a Spark Connect server, another master
     (``local[2]``, ``yarn``, ``spark://...``) a classic session, ``""`` the running one."""
+    from closedloop import spark
+
+    session = spark.session(location.spark)
     try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise DataError(
-            source, "reading a Spark table needs pyspark: pip install pyspark"
-        ) from None
-    where, _ = _expand(location.spark, source)
-    try:
-        if where.startswith("sc://"):
-            session = SparkSession.builder.remote(where).getOrCreate()
-        elif where:
-            session = SparkSession.builder.master(where).getOrCreate()
-        else:
-            session = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         frame = (
             session.sql(location.query)
             if location.query is not None

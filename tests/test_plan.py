@@ -283,3 +283,50 @@ def test_the_report_section_is_optional_with_documented_defaults(tmp_path):
     assert plan.report_settings.basket.min_support == 0.005
     again = Plan.from_yaml(write(tmp_path, yaml.safe_load(plan.to_yaml(relative_to=tmp_path))))
     assert again == plan
+
+
+def test_the_engine_is_typed_and_says_where_it_runs(tmp_path, monkeypatch):
+    """``engine: local | spark``; the session from the plan's ``spark``, a Spark source, the
+    CLOSEDLOOP_SPARK variable, else local[2]; written back as given, never the variable."""
+    monkeypatch.delenv("CLOSEDLOOP_SPARK", raising=False)
+    plan = Plan.from_yaml(write(tmp_path, GOOD))
+    assert plan.engine is None and not plan.on_spark
+    assert "engine" not in yaml.safe_load(plan.to_yaml())
+    plan = Plan.from_yaml(write(tmp_path, changed("engine", "spark"), "a.yaml"))
+    assert plan.on_spark and plan.spark_master == "local[2]"
+    monkeypatch.setenv("CLOSEDLOOP_SPARK", "sc://spark.example:15002")
+    assert plan.spark_master == "sc://spark.example:15002"
+    written = yaml.safe_load(plan.to_yaml())
+    assert written["engine"] == "spark" and "spark" not in written
+    raw = {**changed("engine", "spark"), "spark": "spark://head.example:7077"}
+    assert (
+        Plan.from_yaml(write(tmp_path, raw, "b.yaml")).spark_master == "spark://head.example:7077"
+    )
+    source = {"spark": "sc://lake.example:15002/;token=${TOKEN}", "table": "sales.orders"}
+    raw = {**GOOD, "data": {**GOOD["data"], "transactions": source}}
+    plan = Plan.from_yaml(write(tmp_path, raw, "c.yaml"))
+    assert plan.on_spark and plan.spark_master == source["spark"]
+    plan = Plan.from_yaml(write(tmp_path, {**raw, "engine": "local"}, "d.yaml"))
+    assert not plan.on_spark
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"engine": "dask"}, r"engine: Input should be 'local' or 'spark'"),
+        ({"engine": "spark", "spark": "localhost"}, "'localhost' is not a Spark session: give"),
+        ({"engine": "spark", "spark": "sc://h:15002/;token=abc"}, "a token in the plan is refused"),
+        ({"spark": "local[2]"}, "names the session of engine: spark; add engine: spark"),
+        ({"engine": "local", "spark": "yarn"}, "names the session of engine: spark"),
+    ],
+)
+def test_a_bad_engine_is_one_plan_error(tmp_path, extra, message):
+    with pytest.raises(PlanError, match=message) as err:
+        Plan.from_yaml(write(tmp_path, {**GOOD, **extra}))
+    assert str(err.value).count("\n") <= 1
+
+
+def test_a_bad_spark_variable_is_one_plan_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOSEDLOOP_SPARK", "spark:/nowhere")
+    with pytest.raises(PlanError, match=r"\$\{CLOSEDLOOP_SPARK\}: 'spark:/nowhere' is not a Spark"):
+        Plan.from_yaml(write(tmp_path, changed("engine", "spark")))
