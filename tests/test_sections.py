@@ -306,7 +306,9 @@ def test_who_responded_explains_an_uplift_pooled_across_zero(checked, tmp_path):
     seg.loc[row, "control_mean"] = seg.loc[row, "mean"] + abs(seg.loc[row, "abs_lift"]) + 0.01
     seg.loc[row, "abs_lift"] = abs(seg.loc[row, "abs_lift"]) or 0.001
     flipped = int((((seg["mean"] - seg["control_mean"]) * seg["abs_lift"]) < 0).sum())
-    text = html.unescape(_html(sections.who_responded(dataclasses.replace(check, segments=seg))))
+    text = html.unescape(
+        _html(sections.who_responded(dataclasses.replace(check, segments=seg), out_dir=tmp_path))
+    )
     assert f"in {flipped} row(s) it points the other way" in text
     raw = check.segments["mean"] - check.segments["control_mean"]
     if not ((raw * check.segments["abs_lift"]) < 0).any():
