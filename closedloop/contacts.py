@@ -409,18 +409,17 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     )
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
-    texts = [name for name in EXPORT_COLUMNS if pa.types.is_string(table[name].type)]
+    safe = table
+    for k, name in enumerate(EXPORT_COLUMNS):
+        if pa.types.is_string(table[name].type):
+            safe = safe.set_column(k, name, spreadsheet_safe(table[name]))
     for channel in CHANNELS:
-        part = table.filter(pc.equal(table["channel"], channel))
+        pick = pc.equal(table["channel"], channel)
+        part = table.filter(pick)
         path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-        safe = part
-        for name in texts:
-            safe = safe.set_column(
-                safe.schema.get_field_index(name), name, spreadsheet_safe(safe[name])
-            )
         with path.open("wb") as handle:
             handle.write(header.encode())
-            pacsv.write_csv(safe, handle, options)
+            pacsv.write_csv(safe.filter(pick), handle, options)
         written.append(path)
         if parquet:
             pq.write_table(part, path.with_suffix(".parquet"))
@@ -442,10 +441,10 @@ def spreadsheet_safe(values):
     it, so Excel or an SCRM import shows it as text instead of running it as a formula (OWASP's
     rule); a plain number such as ``-12`` or ``+3.5`` stays as it is. Missing values stay
     missing."""
-    risky = pc.and_(
-        pc.match_substring_regex(values, _FORMULA_START),
-        pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)),
-    )
+    risky = pc.match_substring_regex(values, _FORMULA_START)
+    if not pc.any(risky).as_py():
+        return values
+    risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)))
     quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values, "")
     return pc.if_else(risky, quoted, values)
 
@@ -489,7 +488,8 @@ def _customers(customers, day) -> pd.DataFrame:
         if column in cust:
             cust[column] = pd.to_datetime(cust[column]).dt.normalize().astype("datetime64[ns]")
     if "join_date" in cust:
-        cust = cust[cust["join_date"].isna() | (cust["join_date"] <= day)]  # known by asof
+        joined = cust["join_date"].to_numpy()
+        cust = cust[np.isnat(joined) | (joined <= day.to_datetime64())]  # known by asof
     for channel in CHANNELS:
         column = f"reach_{channel}"
         cust[column] = cust[column].fillna(False).astype(bool) if column in cust else False
@@ -518,8 +518,8 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     churn = rfm.churn_from_summary(per, day)
     n = len(cust)
     evidence = pd.DataFrame(index=pd.RangeIndex(n))
-    evidence["member_tier"] = _placed(n, at[in_year], _names(tiers))
-    evidence["churn_level"] = _placed(n, at, _names(churn["severity"]))
+    evidence["member_tier"] = _words_at(n, at[in_year], tiers)
+    evidence["churn_level"] = _words_at(n, at, churn["severity"])
     facts = {"year": year, "year_at": at[in_year], "churn": churn, "churn_at": at}
     if ledger is not None:
         days = table.loc[table["rule"] == "points_expiring", "days"]
@@ -752,23 +752,34 @@ def _positions(ids: pd.Index, values) -> np.ndarray:
     )
 
 
-def _names(values: pd.Series) -> np.ndarray:
-    """A categorical's values as an object array of text (NaN where missing)."""
-    names = np.asarray([*values.cat.categories.astype("str"), np.nan], dtype=object)
-    return names[values.cat.codes.to_numpy()]
+def _words_at(n: int, at: np.ndarray, values: pd.Series) -> pd.Series:
+    """A categorical's values put at positions ``at`` of a text column of ``n`` (missing
+    elsewhere; -1 left out), taken by Arrow from the categories' codes."""
+    codes = np.full(n, -1, dtype="int64")
+    known = at >= 0
+    codes[at[known]] = values.cat.codes.to_numpy()[known]
+    names = pa.array(values.cat.categories.astype("str").to_numpy(object), pa.large_string())
+    return pd.Series(pc.take(names, pa.array(codes, mask=codes < 0)), dtype="str")
 
 
 def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``values`` put at positions ``at`` of an array of ``n`` (NaN elsewhere; -1 left out)."""
-    out = np.full(n, np.nan, dtype=object if values.dtype == object else "float64")
+    """Numbers put at positions ``at`` of an array of ``n`` (NaN elsewhere; -1 left out)."""
+    out = np.full(n, np.nan)
     known = at >= 0
     out[at[known]] = values[known]
     return out
 
 
 def _arrow(values) -> pa.Array:
-    """Text ids or words as an Arrow array (no copy when they are Arrow already)."""
-    found = pa.array(values.array if isinstance(values, pd.Series | pd.Index) else values)
+    """Text ids or words as an Arrow array (no copy when they are Arrow already; numpy's
+    object arrays converted by Arrow in one pass, NaN as missing, not through pandas)."""
+    if isinstance(values, pd.Series | pd.Index):
+        values = values.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return pa.array(values, pa.large_string(), from_pandas=True)
+    found = pa.array(values)
     if isinstance(found, pa.ChunkedArray):
         found = found.combine_chunks()
     return found if found.type == pa.large_string() else found.cast(pa.large_string())
@@ -877,13 +888,18 @@ def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:
 
 
 def _summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals."""
-    table = pd.crosstab(
-        pd.Categorical(rows["type"], categories=list(TYPES)),
-        pd.Categorical(rows["channel"], categories=list(CHANNELS)),
-        margins=True,
-        margins_name="total",
-        dropna=False,
+    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals: a
+    count of integer codes (numpy), not a cross-tabulation."""
+    kind = pd.Categorical(rows["type"], categories=list(TYPES)).codes.astype("int64")
+    channel = pd.Categorical(rows["channel"], categories=list(CHANNELS)).codes.astype("int64")
+    known = (kind >= 0) & (channel >= 0)
+    cells = np.bincount(
+        kind[known] * len(CHANNELS) + channel[known], minlength=len(TYPES) * len(CHANNELS)
+    ).reshape(len(TYPES), len(CHANNELS))
+    cells = np.vstack([cells, cells.sum(axis=0)])
+    cells = np.hstack([cells, cells.sum(axis=1, keepdims=True)])
+    return pd.DataFrame(
+        cells.astype("int64"),
+        index=pd.Index([*TYPES, "total"], name="type"),
+        columns=pd.Index([*CHANNELS, "total"], name="channel"),
     )
-    table.index.name, table.columns.name = "type", "channel"
-    return table.astype("int64")
