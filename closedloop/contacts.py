@@ -403,7 +403,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
             "reason": text("reason"),
             "priority": pa.array(rows["priority"].to_numpy("int64")),
             "channel": text("channel"),
-            "due_date": pc.strftime(pa.array(rows["due_date"].to_numpy()), "%Y-%m-%d"),
+            "due_date": pa.array(rows["due_date"].to_numpy()).cast(pa.date32()).cast(pa.string()),
             "offer": text("offer"),
         }
     )
