@@ -509,10 +509,15 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
     at = _positions(cust.index, per.index)
     in_year = per["orders_year"].to_numpy() > 0
-    # the year's orders and spend: what membership tiers and the upgrade rule read
+    # the year's orders and spend: what membership tiers and the upgrade rule read, indexed by
+    # the row in ``per`` (sorted by id, so ties rank as by id) to find customers without hashing
     year = pd.DataFrame(
-        {"frequency": per["orders_year"], "revenue": per["revenue_year"]}, index=per.index
-    )[in_year]
+        {
+            "frequency": per["orders_year"].to_numpy()[in_year],
+            "revenue": per["revenue_year"].to_numpy()[in_year],
+        },
+        index=pd.Index(np.flatnonzero(in_year), name="customer_id"),
+    )
     year.attrs = {"asof": day, "period_days": 365}
     tiers = rfm.member_tiers(year)
     churn = rfm.churn_from_summary(per, day)
@@ -520,7 +525,7 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     evidence = pd.DataFrame(index=pd.RangeIndex(n))
     evidence["member_tier"] = _words_at(n, at[in_year], tiers)
     evidence["churn_level"] = _words_at(n, at, churn["severity"])
-    facts = {"year": year, "year_at": at[in_year], "churn": churn, "churn_at": at}
+    facts = {"year": year, "churn": churn, "churn_at": at}
     if ledger is not None:
         days = table.loc[table["rule"] == "points_expiring", "days"]
         window = int(days.iloc[0]) if len(days) and pd.notna(days.iloc[0]) else 30
@@ -602,7 +607,8 @@ def _trigger(
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
         reason = _upgrade_reasons(up, chance.to_numpy(), horizon, language)
         score = (chance * up["value"]).to_numpy()
-        return _found(_positions(cust.index, up.index), day, reason, score)
+        at = facts["churn_at"][up.index.to_numpy()]  # ``year`` is indexed by the row in ``per``
+        return _found(at, day, reason, score)
     if rule == "points_expiring":
         if "points" not in facts:
             return None
