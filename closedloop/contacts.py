@@ -35,9 +35,10 @@ out before anything else.
 
 from __future__ import annotations
 
+import functools
 import string
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -135,13 +136,20 @@ class ContactList:
     customer is reachable on none of the rule's channels); ``summary``: rows by type × channel
     (with totals); ``dropped``: how many were left out and why (``excluded`` customers,
     ``unreachable`` customers, ``no_channel`` candidates, ``duplicate`` same-type candidates,
-    ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run."""
+    ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run.
+
+    ``candidates`` is built when first read (a list written to files never needs it)."""
 
     rows: pd.DataFrame
-    candidates: pd.DataFrame
+    make_candidates: Callable[[], pd.DataFrame] = field(repr=False)
     summary: pd.DataFrame
     dropped: pd.Series
     notes: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def candidates(self) -> pd.DataFrame:
+        """Every contact a rule proposed, before de-duplication and the cap."""
+        return self.make_candidates()
 
 
 def contact_list(
@@ -258,7 +266,7 @@ def contact_list(
     rows = _frame(cand, capped, table, cust.index, evidence)
     return ContactList(
         rows=rows,
-        candidates=_frame(cand, slice(None), table, cust.index, evidence),
+        make_candidates=functools.partial(_frame, cand, slice(None), table, cust.index, evidence),
         summary=_summary(rows),
         dropped=dropped,
         notes=tuple(notes),
@@ -686,9 +694,9 @@ def _fill(template: str, **values) -> np.ndarray:
     filled row by row from ``values`` (object arrays of text of one length, or one text), by
     :func:`_joined`."""
     parts = []
-    for literal, field, _, _ in string.Formatter().parse(template):
+    for literal, name, _, _ in string.Formatter().parse(template):
         parts += [literal] if literal else []
-        parts += [values[field]] if field is not None else []
+        parts += [values[name]] if name is not None else []
     return _joined(*parts)
 
 

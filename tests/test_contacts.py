@@ -459,3 +459,17 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
     else:
         assert "left out: " in printed and "win-back" in printed
         assert winback.str.contains(" churn: ").all()
+
+
+def test_the_summary_is_the_crosstab_of_the_rows(week):
+    """The summary counted from integer codes is pandas' cross-tabulation of the rows."""
+    expected = pd.crosstab(
+        pd.Categorical(week.rows["type"], categories=list(contacts.TYPES)),
+        pd.Categorical(week.rows["channel"], categories=list(contacts.CHANNELS)),
+        margins=True,
+        margins_name="total",
+        dropna=False,
+    ).astype("int64")
+    expected.index.name, expected.columns.name = "type", "channel"
+    pd.testing.assert_frame_equal(week.summary, expected, check_index_type=False)
+    assert week.summary.loc["total", "total"] == len(week.rows)
