@@ -485,19 +485,24 @@ def _check_rules(rules: pd.DataFrame) -> pd.DataFrame:
 
 def _customers(customers, day) -> pd.DataFrame:
     """The customers known by ``day``, one row per id (the first), sorted by id."""
-    cust = to_pandas(customers, "contact_list customers", ("customer_id",)).copy()
-    cust["customer_id"] = cust["customer_id"].astype("str")
-    if not cust["customer_id"].is_monotonic_increasing:
-        cust = cust.sort_values("customer_id", kind="stable")
-    ids = _arrow(cust["customer_id"])
-    new = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    cust = cust[np.r_[True, new]].set_index("customer_id")  # sorted: no hashing
+    frame = to_pandas(customers, "contact_list customers", ("customer_id",))
+    ids = frame["customer_id"].astype("str")
+    order = np.arange(len(frame))
+    if not ids.is_monotonic_increasing:
+        order = ids.argsort(kind="stable").to_numpy()
+    text = _arrow(ids).take(order)
+    keep = np.ones(len(text), dtype=bool)
+    keep[1:] = pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
+    if "join_date" in frame:  # known by asof
+        joined = pd.to_datetime(frame["join_date"]).dt.normalize().to_numpy()[order]
+        keep &= np.isnat(joined) | (joined <= day.to_datetime64())
+    # one row per id, sorted (found by position later, no hashing), in one take
+    index = pd.Index(pd.array(text.filter(keep), dtype="str"), name="customer_id")
+    cust = frame.take(order[keep]).set_axis(index)
+    cust = cust.drop(columns="customer_id")
     for column in ("join_date", "birthday"):
         if column in cust:
             cust[column] = pd.to_datetime(cust[column]).dt.normalize().astype("datetime64[ns]")
-    if "join_date" in cust:
-        joined = cust["join_date"].to_numpy()
-        cust = cust[np.isnat(joined) | (joined <= day.to_datetime64())]  # known by asof
     for channel in CHANNELS:
         column = f"reach_{channel}"
         cust[column] = cust[column].fillna(False).astype(bool) if column in cust else False
