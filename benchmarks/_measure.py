@@ -56,8 +56,24 @@ def measure(fn, *args, **kwargs) -> dict:
 
 def best_of(n: int, fn, *args, **kwargs) -> dict:
     """The fastest of ``n`` measured runs (and its peak memory)."""
-    runs = [measure(fn, *args, **kwargs) for _ in range(n)]
+    return fastest([measure(fn, *args, **kwargs) for _ in range(n)])
+
+
+def fastest(runs: list[dict]) -> dict:
+    """The fastest of measured runs (and its peak memory)."""
     return min(runs, key=lambda r: r["seconds"])
+
+
+def interleaved(rounds: int, sides: dict) -> dict[str, list[dict]]:
+    """Every side (``name -> (fn, *args)``) measured ``rounds`` times, the sides taking turns
+    within each round, so a change in a shared machine's load falls on all of them alike rather
+    than on whichever ran last; per side its runs in round order (the best: :func:`fastest`,
+    a round's ratio: its runs' seconds divided)."""
+    runs = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, (fn, *args) in sides.items():
+            runs[name].append(measure(fn, *args))
+    return runs
 
 
 def row(workload: str, size: str, ours: dict, peer_name: str, peer: dict) -> dict:

@@ -176,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument(
         "--expiry", choices=["rolling", "calendar"], default="rolling", help="points expiry rule"
     )
+    reach.add_argument(
+        "--language",
+        choices=["en", "zh"],
+        default="en",
+        help="language of the reasons, the offers and the summary printed",
+    )
     reach.set_defaults(func=_contacts)
     return parser
 
@@ -433,6 +439,7 @@ def _contacts(args) -> int:
 
     from closedloop import basket, contacts, io
     from closedloop.errors import DataError
+    from closedloop.glossary import contact_word, say
 
     folder = args.data
     try:
@@ -448,19 +455,33 @@ def _contacts(args) -> int:
         if args.exclude is not None:
             extra["exclude"] = pd.read_csv(args.exclude, dtype={"customer_id": str})
         week = contacts.contact_list(
-            tx, customers, args.asof, cap=args.cap, expiry=args.expiry, **extra
+            tx,
+            customers,
+            args.asof,
+            cap=args.cap,
+            expiry=args.expiry,
+            language=args.language,
+            **extra,
         )
     except DataError as exc:
         print(f"closedloop contacts: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("reports") / "contacts" / str(args.asof)
     contacts.write_contacts(week, out)
-    print(f"contacts for the week from {args.asof}: {len(week.rows):,} in {out}/")
-    print(week.summary.to_string())
-    left = ", ".join(f"{k} {v:,}" for k, v in week.dropped.items())
-    print(f"left out: {left}")
+    language = args.language
+    print(say("contacts_written", language, asof=args.asof, n=f"{len(week.rows):,}", out=out))
+    zh = language == "zh"
+    shown = week.summary.rename(
+        index=lambda k: contacts.TYPES.get(k, contact_word(k, language)) if zh else k,
+        columns=lambda k: contact_word(k, language),
+    )
+    shown.index.name = shown.columns.name = None
+    print(shown.to_string())
+    words = [f"{contact_word(k, language)} {v:,}" for k, v in week.dropped.items()]
+    left = ("，" if zh else ", ").join(words)
+    print(say("contacts_left_out", language, left=left))
     for note in week.notes:
-        print(f"note: {note}")
+        print(say("contacts_note", language, note=note))
     return 0
 
 

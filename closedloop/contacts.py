@@ -35,8 +35,10 @@ out before anything else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import functools
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from closedloop import audiences, basket, kpi, points, rfm, summaries
+from closedloop import audiences, basket, glossary, kpi, points, rfm, summaries
 from closedloop._frames import require, to_pandas
 from closedloop.errors import DataError
 
@@ -65,6 +67,7 @@ __all__ = [
     "counts",
     "exclusion_ids",
     "file_names",
+    "spreadsheet_safe",
     "top_reasons",
     "write_contacts",
 ]
@@ -87,30 +90,19 @@ _ALL = " ".join(CHANNELS)
 #: The rule table: one row per trigger, replaceable (see the module docstring).
 RULES = pd.DataFrame(
     [
-        ("onboarding", "onboarding", 1, None, _ALL, "welcome series: this step's message"),
-        ("birthday", "greeting", 2, None, _ALL, "birthday gift: double points all week"),
-        (
-            "points_expiring",
-            "reminder",
-            3,
-            30,
-            _ALL,
-            "use your points before they expire: redeem in store or in the app",
-        ),
-        ("winback_light", "win-back", 4, None, _ALL, "we miss you: 5 yuan off the next order"),
-        ("winback_medium", "win-back", 5, None, _ALL, "10 yuan off an order over 50, 14 days"),
-        (
-            "winback_heavy",
-            "win-back",
-            6,
-            None,
-            _ALL,
-            "personal call: 20 yuan off and free delivery; ask what went wrong",
-        ),
-        ("upgrade", "upgrade", 7, 30, _ALL, "bonus points on the next two orders"),
-        ("anniversary", "greeting", 8, None, _ALL, "member anniversary thank-you coupon"),
-        ("audience", "opportunity", 9, None, _ALL, "news and an offer on what they bought"),
-        ("next_best_offer", "opportunity", 10, 30, _ALL, "a coupon for"),
+        (rule, kind, priority, days, _ALL, glossary.CONTACT_OFFERS[rule][0])
+        for rule, kind, priority, days in [
+            ("onboarding", "onboarding", 1, None),
+            ("birthday", "greeting", 2, None),
+            ("points_expiring", "reminder", 3, 30),
+            ("winback_light", "win-back", 4, None),
+            ("winback_medium", "win-back", 5, None),
+            ("winback_heavy", "win-back", 6, None),
+            ("upgrade", "upgrade", 7, 30),
+            ("anniversary", "greeting", 8, None),
+            ("audience", "opportunity", 9, None),
+            ("next_best_offer", "opportunity", 10, 30),
+        ]
     ],
     columns=["rule", "type", "priority", "days", "channels", "offer"],
 ).astype({"days": "Int64"})
@@ -144,13 +136,20 @@ class ContactList:
     customer is reachable on none of the rule's channels); ``summary``: rows by type × channel
     (with totals); ``dropped``: how many were left out and why (``excluded`` customers,
     ``unreachable`` customers, ``no_channel`` candidates, ``duplicate`` same-type candidates,
-    ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run."""
+    ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run.
+
+    ``candidates`` is built when first read (a list written to files never needs it)."""
 
     rows: pd.DataFrame
-    candidates: pd.DataFrame
+    make_candidates: Callable[[], pd.DataFrame] = field(repr=False)
     summary: pd.DataFrame
     dropped: pd.Series
     notes: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def candidates(self) -> pd.DataFrame:
+        """Every contact a rule proposed, before de-duplication and the cap."""
+        return self.make_candidates()
 
 
 def contact_list(
@@ -167,6 +166,7 @@ def contact_list(
     rules: pd.DataFrame = RULES,
     expiry: str = "rolling",
     week_days: int = WEEK_DAYS,
+    language: str = "en",
 ) -> ContactList:
     """Who to contact in the week from ``asof``, why, and through which channel.
 
@@ -190,7 +190,12 @@ def contact_list(
     ``next_best_offer`` — bought within ``days`` days the antecedents of a basket rule with
     lift > 1, offered its consequent, rules ranked by confidence (as
     :func:`closedloop.basket.recommend`).
+
+    ``language``: the reasons, and the default rules' offers, in English (``"en"``) or Chinese
+    (``"zh"``), worded in :mod:`closedloop.glossary` (``CONTACT_REASONS``, ``CONTACT_OFFERS``).
     """
+    if language not in ("en", "zh"):
+        raise DataError("contact_list", f"language must be 'en' or 'zh', not {language!r}")
     if int(cap) != cap or cap < 1:
         raise DataError("contact_list", f"cap must be a whole number >= 1, not {cap}")
     if int(week_days) != week_days or week_days < 1:
@@ -217,13 +222,15 @@ def contact_list(
             items,
             basket_rules,
             audience,
+            language,
         )
         if found is None:
             continue
         keep = found["_pos"] >= 0  # known customers, not excluded
         found = {name: values[keep] for name, values in found.items()}
         if "offer" not in found:
-            found["offer"] = np.full(int(keep.sum()), spec.offer, dtype=object)
+            offer = glossary.contact_offer(spec.rule, spec.offer, language)
+            found["offer"] = np.full(int(keep.sum()), offer, dtype=object)
         parts.append({**found, "_rule": np.full(int(keep.sum()), k)})
     cand = {name: np.concatenate([p[name] for p in parts]) for name in _FOUND} if parts else {}
     cand = cand if parts else {name: np.array([], dtype=d) for name, d in _FOUND.items()}
@@ -259,7 +266,7 @@ def contact_list(
     rows = _frame(cand, capped, table, cust.index, evidence)
     return ContactList(
         rows=rows,
-        candidates=_frame(cand, slice(None), table, cust.index, evidence),
+        make_candidates=functools.partial(_frame, cand, slice(None), table, cust.index, evidence),
         summary=_summary(rows),
         dropped=dropped,
         notes=tuple(notes),
@@ -385,7 +392,13 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     """One file per channel, ``contacts_<channel>.csv`` (and ``.parquet``), with
     :data:`EXPORT_COLUMNS` in that order, dates as ISO days, text in double quotes; plus
     ``contacts_summary.csv``. A channel with no contact still gets its (empty) file, so an
-    import job finds it. Written by Arrow's CSV and Parquet writers (pyarrow)."""
+    import job finds it. Written by Arrow's CSV and Parquet writers (pyarrow).
+
+    The CSV files are opened in spreadsheets: a text cell that would start a formula there
+    (``=``, ``+``, ``-``, ``@``, a tab or a carriage return first) is written with a single quote
+    before it, OWASP's rule against CSV injection (:func:`spreadsheet_safe`); a cell that is a
+    plain number ("-12", "+3.5") is left as it is. The Parquet files keep the values as they
+    are."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -398,18 +411,23 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
             "reason": text("reason"),
             "priority": pa.array(rows["priority"].to_numpy("int64")),
             "channel": text("channel"),
-            "due_date": pc.strftime(pa.array(rows["due_date"].to_numpy()), "%Y-%m-%d"),
+            "due_date": pa.array(rows["due_date"].to_numpy()).cast(pa.date32()).cast(pa.string()),
             "offer": text("offer"),
         }
     )
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
+    safe = table
+    for k, name in enumerate(EXPORT_COLUMNS):
+        if pa.types.is_string(table[name].type):
+            safe = safe.set_column(k, name, spreadsheet_safe(table[name]))
     for channel in CHANNELS:
-        part = table.filter(pc.equal(table["channel"], channel))
+        pick = pc.equal(table["channel"], channel)
+        part = table.filter(pick)
         path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
         with path.open("wb") as handle:
             handle.write(header.encode())
-            pacsv.write_csv(part, handle, options)
+            pacsv.write_csv(safe.filter(pick), handle, options)
         written.append(path)
         if parquet:
             pq.write_table(part, path.with_suffix(".parquet"))
@@ -418,6 +436,25 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     contacts.summary.to_csv(summary, lineterminator="\n")
     written.append(summary)
     return written
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP, CSV injection)
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def spreadsheet_safe(values):
+    """Text values (an Arrow array) as a CSV cell may hold them for a spreadsheet: a value that
+    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single quote before
+    it, so Excel or an SCRM import shows it as text instead of running it as a formula (OWASP's
+    rule); a plain number such as ``-12`` or ``+3.5`` stays as it is. Missing values stay
+    missing."""
+    risky = pc.match_substring_regex(values, _FORMULA_START)
+    if not pc.any(risky).as_py():
+        return values
+    risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)))
+    quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values, "")
+    return pc.if_else(risky, quoted, values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,18 +485,24 @@ def _check_rules(rules: pd.DataFrame) -> pd.DataFrame:
 
 def _customers(customers, day) -> pd.DataFrame:
     """The customers known by ``day``, one row per id (the first), sorted by id."""
-    cust = to_pandas(customers, "contact_list customers", ("customer_id",)).copy()
-    cust["customer_id"] = cust["customer_id"].astype("str")
-    if not cust["customer_id"].is_monotonic_increasing:
-        cust = cust.sort_values("customer_id", kind="stable")
-    ids = _arrow(cust["customer_id"])
-    new = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    cust = cust[np.r_[True, new]].set_index("customer_id")  # sorted: no hashing
+    frame = to_pandas(customers, "contact_list customers", ("customer_id",))
+    ids = frame["customer_id"].astype("str")
+    order = np.arange(len(frame))
+    if not ids.is_monotonic_increasing:
+        order = ids.argsort(kind="stable").to_numpy()
+    text = _arrow(ids).take(order)
+    keep = np.ones(len(text), dtype=bool)
+    keep[1:] = pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
+    if "join_date" in frame:  # known by asof
+        joined = pd.to_datetime(frame["join_date"]).dt.normalize().to_numpy()[order]
+        keep &= np.isnat(joined) | (joined <= day.to_datetime64())
+    # one row per id, sorted (found by position later, no hashing), in one take
+    index = pd.Index(pd.array(text.filter(keep), dtype="str"), name="customer_id")
+    cust = frame.take(order[keep]).set_axis(index)
+    cust = cust.drop(columns="customer_id")
     for column in ("join_date", "birthday"):
         if column in cust:
             cust[column] = pd.to_datetime(cust[column]).dt.normalize().astype("datetime64[ns]")
-    if "join_date" in cust:
-        cust = cust[cust["join_date"].isna() | (cust["join_date"] <= day)]  # known by asof
     for channel in CHANNELS:
         column = f"reach_{channel}"
         cust[column] = cust[column].fillna(False).astype(bool) if column in cust else False
@@ -479,18 +522,23 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
     at = _positions(cust.index, per.index)
     in_year = per["orders_year"].to_numpy() > 0
-    # the year's orders and spend: what membership tiers and the upgrade rule read
+    # the year's orders and spend: what membership tiers and the upgrade rule read, indexed by
+    # the row in ``per`` (sorted by id, so ties rank as by id) to find customers without hashing
     year = pd.DataFrame(
-        {"frequency": per["orders_year"], "revenue": per["revenue_year"]}, index=per.index
-    )[in_year]
+        {
+            "frequency": per["orders_year"].to_numpy()[in_year],
+            "revenue": per["revenue_year"].to_numpy()[in_year],
+        },
+        index=pd.Index(np.flatnonzero(in_year), name="customer_id"),
+    )
     year.attrs = {"asof": day, "period_days": 365}
     tiers = rfm.member_tiers(year)
     churn = rfm.churn_from_summary(per, day)
     n = len(cust)
     evidence = pd.DataFrame(index=pd.RangeIndex(n))
-    evidence["member_tier"] = _placed(n, at[in_year], _names(tiers))
-    evidence["churn_level"] = _placed(n, at, _names(churn["severity"]))
-    facts = {"year": year, "year_at": at[in_year], "churn": churn, "churn_at": at}
+    evidence["member_tier"] = _words_at(n, at[in_year], tiers)
+    evidence["churn_level"] = _words_at(n, at, churn["severity"])
+    facts = {"year": year, "churn": churn, "churn_at": at}
     if ledger is not None:
         days = table.loc[table["rule"] == "points_expiring", "days"]
         window = int(days.iloc[0]) if len(days) and pd.notna(days.iloc[0]) else 30
@@ -511,9 +559,12 @@ def _evidence(transactions, cust, day, ledger, table, expiry, notes):
     return evidence, facts
 
 
-def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, basket_rules, audience):
+def _trigger(
+    spec, transactions, cust, day, week_days, facts, notes, items, basket_rules, audience, language
+):
     """One rule's candidates: ``_pos`` (the customer's position in ``cust``, -1 for a customer
-    not there), ``due_date``, ``reason`` and, where the rule ranks, ``score``."""
+    not there), ``due_date``, ``reason`` (in ``language``) and, where the rule ranks,
+    ``score``."""
     rule = spec.rule
     days = None if pd.isna(spec.days) else int(spec.days)
     if rule == "onboarding":
@@ -531,14 +582,14 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         if "is_member" in cust:
             by_position["is_member"] = cust["is_member"].to_numpy()[near]
         due = kpi.touches_due(pd.DataFrame(by_position), day, horizon_days=week_days)
-        reason = _onboarding_reasons(due["touch_day"], due["join_date"])
+        reason = _onboarding_reasons(due["touch_day"], due["join_date"], language)
         return _found(due["customer_id"].to_numpy(), due["due_date"], reason)
     if rule in ("birthday", "anniversary"):
         column = "birthday" if rule == "birthday" else "join_date"
         if column not in cust:
             notes.append(f"{rule}: customers have no {column}")
             return None
-        return _dates_in_week(cust[column], day, week_days, rule)
+        return _dates_in_week(cust[column], day, week_days, rule, language)
     if rule.startswith("winback_"):
         level = rule.removeprefix("winback_")
         churn = facts["churn"]
@@ -546,26 +597,20 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         hit = churn[mask]
         gone = hit["lapsed_before"].to_numpy()
         recency = _shown(hit["recency_days"].to_numpy(), "d")
-        head = f"{level} churn: "
+        word = glossary.contact_word(rule, language)
         reason = np.empty(len(hit), dtype=object)
         fell = ~gone
-        reason[fell] = _joined(
-            head + "orders ",
-            _shown(hit["orders_prev"].to_numpy()[fell], "d"),
-            " → ",
-            _shown(hit["orders_now"].to_numpy()[fell], "d"),
-            " and spend ",
-            _shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
-            " → ",
-            _shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
-            " against the previous period; ",
-            recency[fell],
-            " days since the last purchase",
+        reason[fell] = _fill(
+            glossary.contact_reason("winback", language),
+            level=word,
+            orders_prev=_shown(hit["orders_prev"].to_numpy()[fell], "d"),
+            orders_now=_shown(hit["orders_now"].to_numpy()[fell], "d"),
+            revenue_prev=_shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
+            revenue_now=_shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
+            recency=recency[fell],
         )
-        reason[gone] = _joined(
-            head + "no purchase in the last two periods, ",
-            recency[gone],
-            " days since the last one",
+        reason[gone] = _fill(
+            glossary.contact_reason("winback_lapsed", language), level=word, recency=recency[gone]
         )
         return _found(facts["churn_at"][mask], day, reason, hit["fall"].fillna(1.0).to_numpy())
     if rule == "upgrade":
@@ -573,19 +618,22 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         horizon = days or 30
         pace = up["value"] / 365 * horizon
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
-        reason = _upgrade_reasons(up, chance.to_numpy(), horizon)
+        reason = _upgrade_reasons(up, chance.to_numpy(), horizon, language)
         score = (chance * up["value"]).to_numpy()
-        return _found(_positions(cust.index, up.index), day, reason, score)
+        at = facts["churn_at"][up.index.to_numpy()]  # ``year`` is indexed by the row in ``per``
+        return _found(at, day, reason, score)
     if rule == "points_expiring":
         if "points" not in facts:
             return None
         held = facts["points"]
         mask = (held["expiring"] > 0).to_numpy()
         hit = held[mask]
-        reason = [
-            f"{e:,.0f} points expire by {by:%Y-%m-%d} (balance {b:,.0f})"
-            for e, by, b in zip(hit["expiring"], hit["expiring_by"], hit["balance"], strict=True)
-        ]
+        reason = _fill(
+            glossary.contact_reason("points_expiring", language),
+            points=_shown(hit["expiring"].to_numpy(float), ",.0f"),
+            date=_distinct_text(_iso, pd.DatetimeIndex(hit["expiring_by"])),
+            balance=_shown(hit["balance"].to_numpy(float), ",.0f"),
+        )
         return _found(facts["points_at"][mask], day, reason, hit["expiring"].to_numpy())
     if rule == "audience":
         if not audience:
@@ -599,7 +647,10 @@ def _trigger(spec, transactions, cust, day, week_days, facts, notes, items, bask
         if items is None or basket_rules is None:
             notes.append("next_best_offer: needs items and basket_rules")
             return None
-        found = _next_best_offer(transactions, items, basket_rules, day, days or 30, spec.offer)
+        offer = glossary.contact_offer(rule, spec.offer, language)
+        found = _next_best_offer(
+            transactions, items, basket_rules, day, days or 30, offer, language
+        )
         if found is None:
             return None
         return _found(
@@ -638,6 +689,22 @@ def _distinct_text(make, *columns) -> np.ndarray:
     return texts[where.ravel()]
 
 
+def _iso(date) -> str:
+    """A day as ISO text, YYYY-MM-DD."""
+    return f"{date:%Y-%m-%d}"
+
+
+def _fill(template: str, **values) -> np.ndarray:
+    """``template`` (a :data:`closedloop.glossary.CONTACT_REASONS` text) with each ``{name}``
+    filled row by row from ``values`` (object arrays of text of one length, or one text), by
+    :func:`_joined`."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts += [literal] if literal else []
+        parts += [values[name]] if name is not None else []
+    return _joined(*parts)
+
+
 def _joined(*parts) -> np.ndarray:
     """Text pieces (fixed strings or object arrays of one length) joined row by row, by
     Arrow's element-wise join (pyarrow) rather than one Python concatenation a row."""
@@ -649,46 +716,47 @@ def _joined(*parts) -> np.ndarray:
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _onboarding_reasons(touch: pd.Series, join: pd.Series) -> np.ndarray:
+def _onboarding_reasons(touch: pd.Series, join: pd.Series, language: str = "en") -> np.ndarray:
     """ "onboarding touch k of n: day t after joining on YYYY-MM-DD", per touch due."""
     n = len(kpi.TOUCH_DAYS)
     step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
+    template = glossary.contact_reason("onboarding", language)
     return _distinct_text(
-        lambda t, j: (
-            f"onboarding touch {step.get(t, '?')} of {n}: day {t} after joining on {j:%Y-%m-%d}"
-        ),
+        lambda t, j: template.format(step=step.get(t, "?"), n=n, day=t, joined=_iso(j)),
         touch,
         pd.DatetimeIndex(join),
     )
 
 
-def _anniversary_reasons(when: pd.DatetimeIndex, joined: pd.DatetimeIndex) -> np.ndarray:
+def _anniversary_reasons(
+    when: pd.DatetimeIndex, joined: pd.DatetimeIndex, language: str = "en"
+) -> np.ndarray:
     """ "member anniversary on D: y year(s) since joining on J", per anniversary due."""
 
     def make(d, j):
         y = d.year - j.year
-        return f"member anniversary on {d:%Y-%m-%d}: {y} year{'s' if y > 1 else ''} since joining on {j:%Y-%m-%d}"
+        template = glossary.contact_reason("anniversaries" if y > 1 else "anniversary", language)
+        return template.format(date=_iso(d), years=y, joined=_iso(j))
 
     return _distinct_text(make, when, joined)
 
 
-def _upgrade_reasons(up: pd.DataFrame, chance: np.ndarray, horizon: int) -> np.ndarray:
+def _upgrade_reasons(
+    up: pd.DataFrame, chance: np.ndarray, horizon: int, language: str = "en"
+) -> np.ndarray:
     """ "<tier> member <gap> short of <next> (<share> of the <threshold> threshold); <chance>
     chance in <horizon> days at their pace", each number formatted once per distinct value."""
-    tier = lambda column: _shown(up[column].astype("object").to_numpy(object), "")  # noqa: E731
-    return _joined(
-        tier("member_tier"),
-        " member ",
-        _shown(up["gap"].to_numpy(float), ",.2f"),
-        " short of ",
-        tier("next_tier"),
-        " (",
-        _shown(up["gap_share"].to_numpy(float), ".0%"),
-        " of the ",
-        _shown(up["threshold"].to_numpy(float), ",.2f"),
-        " threshold); ",
-        _shown(np.asarray(chance, dtype=float), ".0%"),
-        f" chance in {horizon} days at their pace",
+    word = lambda v: glossary.contact_word(str(v), language)  # noqa: E731
+    tier = lambda column: _distinct_text(word, up[column].astype("object").to_numpy(object))  # noqa: E731
+    return _fill(
+        glossary.contact_reason("upgrade", language),
+        tier=tier("member_tier"),
+        gap=_shown(up["gap"].to_numpy(float), ",.2f"),
+        next=tier("next_tier"),
+        share=_shown(up["gap_share"].to_numpy(float), ".0%"),
+        threshold=_shown(up["threshold"].to_numpy(float), ",.2f"),
+        chance=_shown(np.asarray(chance, dtype=float), ".0%"),
+        days=str(horizon),
     )
 
 
@@ -703,29 +771,40 @@ def _positions(ids: pd.Index, values) -> np.ndarray:
     )
 
 
-def _names(values: pd.Series) -> np.ndarray:
-    """A categorical's values as an object array of text (NaN where missing)."""
-    names = np.asarray([*values.cat.categories.astype("str"), np.nan], dtype=object)
-    return names[values.cat.codes.to_numpy()]
+def _words_at(n: int, at: np.ndarray, values: pd.Series) -> pd.Series:
+    """A categorical's values put at positions ``at`` of a text column of ``n`` (missing
+    elsewhere; -1 left out), taken by Arrow from the categories' codes."""
+    codes = np.full(n, -1, dtype="int64")
+    known = at >= 0
+    codes[at[known]] = values.cat.codes.to_numpy()[known]
+    names = pa.array(values.cat.categories.astype("str").to_numpy(object), pa.large_string())
+    return pd.Series(pc.take(names, pa.array(codes, mask=codes < 0)), dtype="str")
 
 
 def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``values`` put at positions ``at`` of an array of ``n`` (NaN elsewhere; -1 left out)."""
-    out = np.full(n, np.nan, dtype=object if values.dtype == object else "float64")
+    """Numbers put at positions ``at`` of an array of ``n`` (NaN elsewhere; -1 left out)."""
+    out = np.full(n, np.nan)
     known = at >= 0
     out[at[known]] = values[known]
     return out
 
 
 def _arrow(values) -> pa.Array:
-    """Text ids or words as an Arrow array (no copy when they are Arrow already)."""
-    found = pa.array(values.array if isinstance(values, pd.Series | pd.Index) else values)
+    """Text ids or words as an Arrow array (no copy when they are Arrow already; numpy's
+    object arrays converted by Arrow in one pass, NaN as missing, not through pandas)."""
+    if isinstance(values, pd.Series | pd.Index):
+        values = values.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return pa.array(values, pa.large_string(), from_pandas=True)
+    found = pa.array(values)
     if isinstance(found, pa.ChunkedArray):
         found = found.combine_chunks()
     return found if found.type == pa.large_string() else found.cast(pa.large_string())
 
 
-def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataFrame:
+def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str, language: str):
     """Customers whose birthday / join anniversary falls in the week (their positions in
     ``dates``): the day it falls on."""
     month = dates.dt.month.to_numpy()
@@ -745,13 +824,14 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str) -> pd.DataF
     origin = dates.to_numpy()[hit]
     when = pd.DatetimeIndex(due[hit])
     if rule == "birthday":
-        reason = _distinct_text(lambda d: f"birthday on {d:%Y-%m-%d}", when)
+        template = glossary.contact_reason("birthday", language)
+        reason = _distinct_text(lambda d: template.format(date=_iso(d)), when)
     else:
-        reason = _anniversary_reasons(when, pd.DatetimeIndex(origin))
+        reason = _anniversary_reasons(when, pd.DatetimeIndex(origin), language)
     return _found(np.flatnonzero(hit), when, reason)
 
 
-def _next_best_offer(transactions, items, rules_frame, day, days, offer) -> pd.DataFrame:
+def _next_best_offer(transactions, items, rules_frame, day, days, offer, language):
     """The best basket rule for what each customer bought within ``days`` days: antecedents
     held, consequents not, lift above :data:`closedloop.basket.MIN_LIFT`, ranked by confidence,
     lift, support and the rules' own order (as :func:`closedloop.basket.recommend`)."""
@@ -783,9 +863,15 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer) -> pd.D
     ).drop_duplicates("customer_id")
     what = pairs["consequents"].map(lambda s: ", ".join(sorted(s)))
     since = day - pd.Timedelta(days=days - 1)
+    template = glossary.contact_reason("next_best_offer", language)
     reason = [
-        f"bought {', '.join(sorted(a))} since {since:%Y-%m-%d}; {c:.0%} of baskets with it also"
-        f" hold {w} (lift {lift:.1f})"
+        template.format(
+            items=", ".join(sorted(a)),
+            since=_iso(since),
+            confidence=f"{c:.0%}",
+            offer=w,
+            lift=f"{lift:.1f}",
+        )
         for a, c, w, lift in zip(
             pairs["antecedents"], pairs["confidence"], what, pairs["lift"], strict=True
         )
@@ -821,13 +907,18 @@ def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:
 
 
 def _summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals."""
-    table = pd.crosstab(
-        pd.Categorical(rows["type"], categories=list(TYPES)),
-        pd.Categorical(rows["channel"], categories=list(CHANNELS)),
-        margins=True,
-        margins_name="total",
-        dropna=False,
+    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals: a
+    count of integer codes (numpy), not a cross-tabulation."""
+    kind = pd.Categorical(rows["type"], categories=list(TYPES)).codes.astype("int64")
+    channel = pd.Categorical(rows["channel"], categories=list(CHANNELS)).codes.astype("int64")
+    known = (kind >= 0) & (channel >= 0)
+    cells = np.bincount(
+        kind[known] * len(CHANNELS) + channel[known], minlength=len(TYPES) * len(CHANNELS)
+    ).reshape(len(TYPES), len(CHANNELS))
+    cells = np.vstack([cells, cells.sum(axis=0)])
+    cells = np.hstack([cells, cells.sum(axis=1, keepdims=True)])
+    return pd.DataFrame(
+        cells.astype("int64"),
+        index=pd.Index([*TYPES, "total"], name="type"),
+        columns=pd.Index([*CHANNELS, "total"], name="channel"),
     )
-    table.index.name, table.columns.name = "type", "channel"
-    return table.astype("int64")

@@ -735,6 +735,13 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "The last month runs to {asof} only.",
         "zh": "最后一个月只到 {asof}。",
     },
+    # closedloop contacts, as it prints what it wrote
+    "contacts_written": {
+        "en": "contacts for the week from {asof}: {n} in {out}/",
+        "zh": "自 {asof} 起一周的联络：{n} 条，已写入 {out}/",
+    },
+    "contacts_left_out": {"en": "left out: {left}", "zh": "未列入：{left}"},
+    "contacts_note": {"en": "note: {note}", "zh": "注：{note}"},
     "screen": {
         "en": "Light churn is where to act: it is cheaper to keep a customer than to win one"
         " back. Heavy churn changed by {heavy} since {before}.",
@@ -812,6 +819,81 @@ CONTACT_WORDS: dict[str, tuple[str, str]] = {
     "regular": ("regular", "普通"),
     "no purchase in 12 months": ("no purchase in 12 months", "12 个月内未购买"),
     "total": ("total", "合计"),
+    # what a week's list left out (closedloop.contacts.ContactList.dropped)
+    "excluded": ("customers in a holdout", "对照组客户（不联络）"),
+    "unreachable": ("customers reachable on no channel", "无任何可达渠道的客户"),
+    "no_channel": (
+        "contacts with none of the rule's channels reachable",
+        "规则渠道均不可达的联络",
+    ),
+    "duplicate": ("contacts of a type already chosen", "同类型已选的联络"),
+    "over_cap": ("contacts over the weekly cap", "超出每周上限的联络"),
+}
+
+#: why a customer is on the week's list (closedloop.contacts), per rule, English and Chinese;
+#: ``{name}`` the values the rule fills in (numbers and dates already formatted; ``level`` and
+#: tiers in the same language, through :func:`contact_word`)
+CONTACT_REASONS: dict[str, dict[str, str]] = {
+    "onboarding": {
+        "en": "onboarding touch {step} of {n}: day {day} after joining on {joined}",
+        "zh": "新客跟进第 {step} 次（共 {n} 次）：{joined} 入会后第 {day} 天",
+    },
+    "birthday": {"en": "birthday on {date}", "zh": "{date} 生日"},
+    "anniversary": {
+        "en": "member anniversary on {date}: {years} year since joining on {joined}",
+        "zh": "{date} 入会周年：自 {joined} 入会已满 {years} 年",
+    },
+    "anniversaries": {
+        "en": "member anniversary on {date}: {years} years since joining on {joined}",
+        "zh": "{date} 入会周年：自 {joined} 入会已满 {years} 年",
+    },
+    "winback": {
+        "en": "{level}: orders {orders_prev} → {orders_now} and spend {revenue_prev} →"
+        " {revenue_now} against the previous period; {recency} days since the last purchase",
+        "zh": "{level}：与上期相比，订单 {orders_prev} → {orders_now}，消费 {revenue_prev} →"
+        " {revenue_now}；距上次购买 {recency} 天",
+    },
+    "winback_lapsed": {
+        "en": "{level}: no purchase in the last two periods, {recency} days since the last one",
+        "zh": "{level}：近两期均无购买，距上次购买 {recency} 天",
+    },
+    "upgrade": {
+        "en": "{tier} member {gap} short of {next} ({share} of the {threshold} threshold);"
+        " {chance} chance in {days} days at their pace",
+        "zh": "{tier}会员距{next}还差 {gap}（为门槛 {threshold} 的 {share}）；按其消费节奏"
+        " {days} 天内达到的概率为 {chance}",
+    },
+    "points_expiring": {
+        "en": "{points} points expire by {date} (balance {balance})",
+        "zh": "{points} 积分将于 {date} 前过期（余额 {balance}）",
+    },
+    "next_best_offer": {
+        "en": "bought {items} since {since}; {confidence} of baskets with it also hold {offer}"
+        " (lift {lift})",
+        "zh": "自 {since} 起购买过 {items}；含它的购物篮中 {confidence} 也含 {offer}"
+        "（提升度 {lift}）",
+    },
+}
+
+#: the default offers of the contact rules (:data:`closedloop.contacts.RULES`), English and
+#: Chinese; an offer of a replaced rule table is shown as written
+CONTACT_OFFERS: dict[str, tuple[str, str]] = {
+    "onboarding": ("welcome series: this step's message", "新客欢迎系列：本节点的消息"),
+    "birthday": ("birthday gift: double points all week", "生日礼：整周双倍积分"),
+    "points_expiring": (
+        "use your points before they expire: redeem in store or in the app",
+        "积分即将过期，请尽快使用：可在门店或 App 兑换",
+    ),
+    "winback_light": ("we miss you: 5 yuan off the next order", "想念您：下一单立减 5 元"),
+    "winback_medium": ("10 yuan off an order over 50, 14 days", "满 50 减 10 元，14 天内有效"),
+    "winback_heavy": (
+        "personal call: 20 yuan off and free delivery; ask what went wrong",
+        "专人致电：立减 20 元并免配送费；了解哪里做得不好",
+    ),
+    "upgrade": ("bonus points on the next two orders", "接下来两单赠送额外积分"),
+    "anniversary": ("member anniversary thank-you coupon", "入会周年感谢券"),
+    "audience": ("news and an offer on what they bought", "所购商品的新品资讯与优惠"),
+    "next_best_offer": ("a coupon for", "优惠券适用于"),
 }
 
 
@@ -819,6 +901,18 @@ def contact_word(key: str, language: Language = "en") -> str:
     """A contact rule, channel or member tier in ``language`` (other text as it is)."""
     en, zh = CONTACT_WORDS.get(key, (key, key))
     return zh if language == "zh" else en
+
+
+def contact_reason(key: str, language: Language = "en") -> str:
+    """The template of a contact rule's reason (:data:`CONTACT_REASONS`) in ``language``."""
+    return CONTACT_REASONS[key]["zh" if language == "zh" else "en"]
+
+
+def contact_offer(rule: str, offer: str, language: Language = "en") -> str:
+    """A contact rule's offer in ``language``: the rule's default offer (:data:`CONTACT_OFFERS`)
+    in Chinese for ``zh``; any other offer text as it is written."""
+    en, zh = CONTACT_OFFERS.get(rule, (offer, offer))
+    return zh if language == "zh" and offer == en else offer
 
 
 #: table headers as the report shows them, English and Chinese (never a snake_case name)

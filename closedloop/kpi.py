@@ -443,17 +443,23 @@ def touches_due(
     if "is_member" in cust.columns:
         cust = cust[cust["is_member"].astype(bool)]
     joined = pd.to_datetime(cust["join_date"]).dt.normalize()
-    age = (day - joined).dt.days.to_numpy()
+    age = (day - joined).dt.days.to_numpy()  # NaN without a join date: never due
+    joined = joined.to_numpy()
+    touches = sorted(set(int(d) for d in schedule))
+    # the due customers of every touch day first, their ids as text once
+    dues = [(age <= t) & (t < age + horizon_days) for t in touches]
+    anyone = np.logical_or.reduce(dues) if dues else np.zeros(len(cust), dtype=bool)
+    ids = cust["customer_id"].iloc[np.flatnonzero(anyone)].astype("str").to_numpy()
     rows = []
-    for touch in sorted(set(int(d) for d in schedule)):
-        due = (age <= touch) & (touch < age + horizon_days)
+    for touch, due in zip(touches, dues, strict=True):
+        mine = due[anyone]
         rows.append(
             pd.DataFrame(
                 {
-                    "customer_id": cust["customer_id"].astype("str").to_numpy()[due],
-                    "join_date": joined.to_numpy()[due],
+                    "customer_id": ids[mine],
+                    "join_date": joined[due],
                     "touch_day": touch,
-                    "due_date": joined.to_numpy()[due] + pd.Timedelta(days=touch),
+                    "due_date": joined[due] + np.timedelta64(touch, "D"),
                 }
             )
         )

@@ -488,13 +488,16 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     )
 
 
-def run_check(plan_path: str | Path, asof=None, seed: int = 0) -> tuple[Check, Plan]:
-    """The Check of a plan file and the next plan: load, check, act."""
+def run_check(
+    plan_path: str | Path, asof=None, seed: int = 0, language: str = "en"
+) -> tuple[Check, Plan]:
+    """The Check of a plan file and the next plan: load, check, act (the next contacts' reasons
+    in ``language``)."""
     plan = Plan.from_yaml(plan_path)
     data = load(plan, asof=asof or None)
     result = check(plan, data, asof=asof or None, seed=seed)
     next_plan = act(result)
-    return next_contacts(result, next_plan, data), next_plan
+    return next_contacts(result, next_plan, data, language), next_plan
 
 
 def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -676,13 +679,15 @@ def write(
     return summary_file, next_file
 
 
-def next_contacts(result: Check, next_plan: Plan, data: CampaignData) -> Check:
+def next_contacts(
+    result: Check, next_plan: Plan, data: CampaignData, language: str = "en"
+) -> Check:
     """The Check with the next cycle's contact lists (:class:`NextContacts`): who to contact in
     the week from the as-of day, why and through which channel, from the transactions, the
     customers (join dates, birthdays, reachability), the points ledger and the items with the
     Check's basket rules. Nobody in a holdout is in them: neither this cycle's (still the
     comparison) nor the next one's, drawn as :func:`write` draws it. Unchanged without
-    transactions or customers."""
+    transactions or customers. The reasons are worded in ``language`` (en, zh)."""
     if data.transactions is None or data.customers is None:
         return result
     data = on_engine(result.plan, data)
@@ -705,6 +710,7 @@ def next_contacts(result: Check, next_plan: Plan, data: CampaignData) -> Check:
         result.asof,
         points_ledger=data.points,
         exclude=ids,
+        language=language,
         **extra,
     )
     found = NextContacts(week=week, holdout=int(week.dropped["excluded"]))

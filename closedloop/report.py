@@ -111,7 +111,7 @@ def run(
     data = pdca.load(plan, asof=asof or None)
     check = pdca.check(plan, data, asof=asof or None)
     next_plan = pdca.act(check)
-    check = pdca.next_contacts(check, next_plan, data)
+    check = pdca.next_contacts(check, next_plan, data, language)
 
     def record(partial: Path, chosen: str) -> dict:
         pdca.write(check, next_plan, partial, chosen, plan_path=plan_path)

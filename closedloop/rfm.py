@@ -523,7 +523,7 @@ def upgrade_candidates(
     keep = has_next & (gap <= within * threshold) & ~np.isnan(threshold)
     out = pd.DataFrame(
         {
-            "member_tier": tiers.to_numpy()[keep],
+            "member_tier": np.asarray(tiers.cat.categories, dtype=object)[codes[keep]],
             "next_tier": np.asarray(labels, dtype=object)[next_code[keep]],
             "value": values.to_numpy()[keep],
             "threshold": threshold[keep],

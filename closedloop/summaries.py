@@ -111,6 +111,7 @@ def purchases(
     source: str = "transactions",
     anonymous: bool = False,
     carry: tuple[str, ...] = (),
+    count_blanks: bool = False,
 ) -> nw.LazyFrame:
     """The purchases and refunds up to the end of the ``asof`` day (from the ``start`` day when
     given), one row per order or per customer-day (``unit``), lazily: ``customer_id,
@@ -118,7 +119,13 @@ def purchases(
     ``is_member`` (any row flagged).
 
     Receipts without a customer id (non-members' purchases) are left out unless ``anonymous``;
-    ``carry`` names columns of the order (a store, a channel) kept on each purchase."""
+    ``carry`` names columns of the order (a store, a channel) kept on each purchase.
+
+    A missing date or amount is refused (:class:`DataError`) by a pass over the rows first;
+    with ``count_blanks`` that pass is left to the caller's own aggregation instead: every row
+    with a blank is kept whatever its date or customer, flagged in ``_blank_order_date`` and
+    ``_blank_amount`` (1 on such a row, the largest over a purchase's rows) for the caller to
+    add up and refuse (``_refuse_counted``; one pass over the rows instead of two)."""
     if unit not in ("order", "day"):
         raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
     frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
@@ -132,7 +139,15 @@ def purchases(
         )
     if not schema["amount"].is_numeric():
         raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
-    _refuse_blanks(frame, source)
+    flags = []
+    if count_blanks:
+        blank = _blanks(frame)
+        frame = frame.with_columns(
+            *[expr.cast(nw.Int64).alias(f"_blank_{c}") for c, (expr, _) in blank.items()]
+        )
+        flags = [f"_blank_{c}" for c in blank]
+    else:
+        _refuse_blanks(frame, source)
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
     keep = date < end_of_day(asof)
@@ -140,11 +155,13 @@ def purchases(
         keep = keep & ~nw.col("customer_id").is_null()
     if start is not None:
         keep = keep & (date >= day(start, "start"))
+    for flag in flags:  # kept to be counted, whatever their date or customer
+        keep = keep.fill_null(False) | (nw.col(flag) > 0)
     frame = frame.filter(keep)
     missing = [c for c in carry if c not in schema]
     if missing:
         raise DataError(source, f"no column {missing[0]!r} in the transactions", column=missing[0])
-    extra = [c for c in ("quantity", "is_member", *carry) if c in schema]
+    extra = [c for c in ("quantity", "is_member", *carry) if c in schema] + flags
     numbers = ["amount", *[c for c in extra if c == "quantity"]]
     sums = [nw.col("amount").sum(), *[_combine(c) for c in extra]]
     if unit == "day":
@@ -194,7 +211,9 @@ def per_customer(
     for callers that read only the windows' counts and sums).
     """
     carry = (by,) if by else ()
-    frame = purchases(transactions, asof, start=start, unit=unit, source=source, carry=carry)
+    frame = purchases(
+        transactions, asof, start=start, unit=unit, source=source, carry=carry, count_blanks=True
+    )
     names = frame.collect_schema().names()
     keys = ["customer_id"]
     if by:
@@ -224,6 +243,8 @@ def per_customer(
         if "is_member" in names:
             member = purchase & nw.col("is_member").fill_null(False)
             masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
+    # the blanks are counted in the same pass (refused below): no second scan of the rows
+    masked |= {c: (nw.col(c), "sum") for c in names if c.startswith("_blank_")}
     if first_revenue:
         first = nw.when(bought).then(date).min().over(*keys)
         masked["first_revenue"] = (
@@ -236,7 +257,8 @@ def per_customer(
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
     )
     per = collect(grouped if by else grouped.sort(*keys))  # by: grouped in pandas, unsorted
-    order = list(dict.fromkeys(["first_purchase", "last_purchase", *masked]))
+    per = _refuse_counted(per, transactions, source)
+    order = [c for c in dict.fromkeys(["first_purchase", "last_purchase", *masked]) if c in per]
     return _split(per, order, by) if by else _tidy(per, order)
 
 
@@ -371,18 +393,34 @@ def since(
     return _split(per, order, by) if by else _tidy(per, order)
 
 
-def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
-    """A missing date or amount is an error, not a row quietly left out or summed as 0 (frames
-    that did not come through :mod:`closedloop.io` get the same rule as files that did). One
-    pass over the rows, where they live."""
+def _blanks(frame: nw.LazyFrame) -> dict[str, tuple[nw.Expr, str]]:
+    """The blank-value rules of the transactions: per column, the expression flagging a row and
+    the rule's words."""
     amount = nw.col("amount")
     blank_amount = amount.is_null()
     if frame.collect_schema()["amount"].is_float():
         blank_amount = blank_amount | amount.is_nan().fill_null(False)
-    rules = {
+    return {
         "order_date": (nw.col("order_date").is_null(), "missing date"),
         "amount": (blank_amount, "missing or non-numeric amount"),
     }
+
+
+def _refuse_counted(per: pd.DataFrame, transactions, source: str) -> pd.DataFrame:
+    """A summary aggregated from :func:`purchases` with ``count_blanks``, without the blanks'
+    counts and the rows they kept: raises :class:`DataError` as :func:`purchases` does (the
+    offending rows read again, on failure only) when any blank was counted."""
+    flags = [c for c in per.columns if c.startswith("_blank_")]
+    if any(int(per[c].fillna(0).sum()) for c in flags):
+        _refuse_blanks(lazy_frame(transactions, source, TRANSACTION_COLUMNS), source)
+    return per.drop(columns=flags)[per["customer_id"].notna().to_numpy()]
+
+
+def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
+    """A missing date or amount is an error, not a row quietly left out or summed as 0 (frames
+    that did not come through :mod:`closedloop.io` get the same rule as files that did). One
+    pass over the rows, where they live."""
+    rules = _blanks(frame)
     counts = collect(
         frame.select(*[e.cast(nw.Int64).sum().alias(c) for c, (e, _) in rules.items()])
     )

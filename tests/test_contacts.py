@@ -4,13 +4,14 @@ are reachable and strongest first, and every reason states its evidence."""
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from closedloop import audiences, basket, contacts, kpi
+from closedloop import audiences, basket, contacts, glossary, kpi
 from closedloop.cli import main
 from closedloop.datasets import make_demo, write_demo
 from closedloop.errors import DataError
@@ -237,8 +238,13 @@ def test_rule_table_is_replaceable(demo, inputs):
         contacts.contact_list(demo.transactions, demo.customers, ASOF, rules=bad)
 
 
-def test_cli_writes_one_file_per_channel(tmp_path, capsys):
-    data = write_demo(tmp_path / "demo", seed=1, n_customers=1_000)
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory):
+    return write_demo(tmp_path_factory.mktemp("demo"), seed=1, n_customers=1_000)
+
+
+def test_cli_writes_one_file_per_channel(demo_folder, tmp_path, capsys):
+    data = demo_folder
     out = tmp_path / "contacts"
     assert main(["contacts", "--data", str(data), "--asof", "2026-03-31", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -349,3 +355,121 @@ def test_reasons_match_per_row_formatting():
         " days since the last purchase",
     )
     assert list(joined_text) == expected
+
+
+#: what may not start a CSV cell a spreadsheet opens (OWASP): the test's own statement of the rule
+FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_spreadsheet_safe(value: str) -> str:
+    if value.startswith(FORMULA_FIRST) and not re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+        return "'" + value
+    return value
+
+
+def test_formula_cells_are_neutralised_in_the_csv_files_only(tmp_path):
+    """Hostile ids, audience names (the reason) and offers are written to the CSV files with a
+    quote first; plain negative numbers and the priority column are left alone; the Parquet
+    files keep the raw values."""
+    hostile = [
+        "=1+2",
+        "+86 21 5555",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "\t=cmd",
+        "\r=cmd",
+        "=cmd|' /C calc'!A0",
+    ]
+    harmless = ["-42", "+7", "C001", "a=b", "12-3"]
+    ids = hostile + harmless
+    customers = pd.DataFrame(
+        {"customer_id": ids, "join_date": pd.Timestamp("2020-01-05"), "reach_sms": True}
+    )
+    tx = pd.DataFrame(
+        {"customer_id": ids, "order_date": ASOF - pd.Timedelta(days=3), "amount": 10.0}
+    )
+    name = '=HYPERLINK("http://example.com/x","click")'
+    rules = contacts.RULES[contacts.RULES["rule"] == "audience"].assign(offer="-5 yuan off")
+    week = contacts.contact_list(tx, customers, ASOF, rules=rules, audience={name: ids})
+    assert sorted(week.rows["customer_id"]) == sorted(ids)
+    contacts.write_contacts(week, tmp_path)
+
+    back = pd.read_csv(
+        tmp_path / "contacts_sms.csv", dtype={"customer_id": str}, keep_default_na=False
+    )
+    raw = week.rows.set_index("customer_id")
+    back = back.set_index("customer_id")
+    assert sorted(back.index) == sorted(_as_spreadsheet_safe(i) for i in ids)
+    for i in ids:
+        row = back.loc[_as_spreadsheet_safe(i)]
+        assert row["reason"] == "'" + name and row["offer"] == "'-5 yuan off"
+        assert row["priority"] == raw.loc[i, "priority"]
+    assert {i for i in harmless} <= set(back.index)  # plain numbers and text left as they are
+    assert not set(hostile) & set(back.index)
+    assert back["priority"].dtype == "int64" and back["due_date"].str.match(r"\d{4}-").all()
+
+    parquet = pd.read_parquet(tmp_path / "contacts_sms.parquet")
+    assert sorted(parquet["customer_id"]) == sorted(ids)  # Parquet: the raw values
+    assert set(parquet["reason"]) == {name} and set(parquet["offer"]) == {"-5 yuan off"}
+
+
+def test_reasons_and_offers_in_chinese(demo, inputs, week):
+    """In Chinese the same contacts, every reason worded in Chinese: nothing English is left but
+    the names the data gives (item names, the audience's name)."""
+    zh = contacts.contact_list(demo.transactions, demo.customers, ASOF, language="zh", **inputs)
+    same = [c for c in contacts.COLUMNS if c not in ("reason", "offer")]
+    pd.testing.assert_frame_equal(zh.rows[same], week.rows[same])
+    names = sorted(set(demo.items["item"]), key=len, reverse=True)
+    audience = set(inputs["audience"])
+    for row in zh.rows.itertuples():
+        if row.rule == "audience":
+            assert row.reason in audience
+            continue
+        text, offer = row.reason, row.offer.replace("App", "")
+        if row.rule == "next_best_offer":
+            for item in names:
+                text, offer = text.replace(item, ""), offer.replace(item, "")
+        assert not re.search(r"[A-Za-z]", text), row.reason
+        assert not re.search(r"[A-Za-z]", offer), row.offer
+    by_rule = zh.rows.drop_duplicates("rule").set_index("rule")["reason"]
+    assert by_rule["winback_heavy"].startswith("重度流失：")
+    assert by_rule["birthday"].endswith(" 生日")
+    for row in zh.rows[zh.rows["rule"] == "points_expiring"].itertuples():
+        assert row.reason.startswith(f"{row.points_expiring:,.0f} 积分将于 ")
+        assert f"（余额 {row.points_balance:,.0f}）" in row.reason
+    with pytest.raises(DataError, match="language"):
+        contacts.contact_list(demo.transactions, demo.customers, ASOF, language="fr")
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, language):
+    out = tmp_path / "contacts"
+    args = ["contacts", "--data", str(demo_folder), "--asof", "2026-03-31", "--out", str(out)]
+    assert main([*args, "--language", language]) == 0
+    printed = capsys.readouterr().out
+    for code in ("excluded", "unreachable", "no_channel", "duplicate", "over_cap"):
+        assert code not in printed
+        assert glossary.contact_word(code, language) in printed
+    frame = pd.read_csv(out / "contacts_sms.csv")
+    winback = frame.loc[frame["type"] == "win-back", "reason"]
+    assert len(winback) > 0
+    if language == "zh":
+        assert "未列入：" in printed and "挽回" in printed and "短信" in printed
+        assert winback.str.contains("流失：").all() and not winback.str.contains("churn").any()
+    else:
+        assert "left out: " in printed and "win-back" in printed
+        assert winback.str.contains(" churn: ").all()
+
+
+def test_the_summary_is_the_crosstab_of_the_rows(week):
+    """The summary counted from integer codes is pandas' cross-tabulation of the rows."""
+    expected = pd.crosstab(
+        pd.Categorical(week.rows["type"], categories=list(contacts.TYPES)),
+        pd.Categorical(week.rows["channel"], categories=list(contacts.CHANNELS)),
+        margins=True,
+        margins_name="total",
+        dropna=False,
+    ).astype("int64")
+    expected.index.name, expected.columns.name = "type", "channel"
+    pd.testing.assert_frame_equal(week.summary, expected, check_index_type=False)
+    assert week.summary.loc["total", "total"] == len(week.rows)

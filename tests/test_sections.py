@@ -243,6 +243,33 @@ def test_next_contacts_in_chinese(checked):
     assert "本周联络名单共" in shown and "合计" in shown and ">total<" not in shown
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
+def test_a_chinese_report_gives_its_contact_reasons_in_chinese(tmp_path):
+    """The example reasons of a Chinese report's Next contacts, and the reasons in the files it
+    writes, hold no English: only the item names the data gives are Latin letters."""
+    import pandas as pd
+
+    demo = write_demo(tmp_path / "demo", seed=1, n_customers=2_000)
+    check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-31", language="zh")
+    items = sorted(set(pd.read_csv(demo / "items.csv")["item"]), key=len, reverse=True)
+
+    def english(text: str) -> bool:
+        for item in items:
+            text = text.replace(item, "")
+        return bool(re.search(r"[A-Za-z]", text))
+
+    examples = [
+        row[4] for row in _cells(_html(sections.next_contacts(check, "zh")), "contact-reasons")
+    ]
+    assert len(examples) >= 3 and not [e for e in examples if english(e)], examples
+    pdca.write(check, next_plan, tmp_path / "run", "zh-run")
+    written = pd.concat(
+        pd.read_csv(tmp_path / "run" / pdca.CONTACTS_DIR / f"contacts_{c}.csv")
+        for c in ("wecom", "group", "app", "sms")
+    )
+    assert len(written) > 100 and not written["reason"].map(english).any()
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_the_scorecard_and_lift_say_in_a_sentence_what_their_probabilities_mean(
     checked, tmp_path, language

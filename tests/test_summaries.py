@@ -187,3 +187,32 @@ def test_frames_that_skipped_the_readers_get_the_same_rules(kind):
     nan = ROWS.assign(amount=ROWS["amount"].where(ROWS.index != 3))
     with pytest.raises(DataError, match=r"column 'amount': missing or non-numeric amount\n1 "):
         summaries.per_customer(FRAMES[kind](nan), END)
+
+
+@pytest.mark.parametrize("kind", list(FRAMES))
+@pytest.mark.parametrize("unit", ["order", "day"])
+def test_the_summary_counts_blanks_in_its_own_pass_wherever_they_are(kind, unit):
+    """per_customer refuses blanks from its own group-by (no second scan): a blank on a receipt
+    without a customer, after the as-of day, before ``start`` or inside an order is refused as
+    the separate check refuses it, naming the column and the row; without blanks the summary is
+    the one the separate check passes."""
+    asof, start = "2026-03-31", "2026-03-02"
+    clean = summaries.per_customer(FRAMES[kind](ROWS), asof, start=start, unit=unit)
+    assert not [c for c in clean.columns if c.startswith("_blank")]
+    assert set(clean.index) == {"a", "b"}
+    where = {
+        "anonymous": {"customer_id": None, "order_id": "9", "order_date": pd.Timestamp(asof)},
+        "after asof": {"customer_id": "e", "order_id": "9", "order_date": "2026-04-05"},
+        "before start": {"customer_id": "e", "order_id": "9", "order_date": "2026-01-01"},
+        "inside an order": {"customer_id": "a", "order_id": "1", "order_date": "2026-03-01 10:00"},
+    }
+    for cells in where.values():
+        bad = pd.concat([ROWS, pd.DataFrame([{**cells, "amount": np.nan, "quantity": 1.0}])])
+        bad = bad.astype({"order_date": "datetime64[ns]"}).reset_index(drop=True)
+        amount = r"column 'amount': missing or non-numeric amount\n1 "
+        with pytest.raises(DataError, match=amount):
+            summaries.per_customer(FRAMES[kind](bad), asof, start=start, unit=unit)
+        nat = bad.assign(amount=bad["amount"].fillna(1.0))
+        nat.loc[len(nat) - 1, "order_date"] = pd.NaT
+        with pytest.raises(DataError, match=r"column 'order_date': missing date\n1 "):
+            summaries.per_customer(FRAMES[kind](nat), asof, start=start, unit=unit)
