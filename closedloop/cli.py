@@ -167,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     reach.add_argument("--asof", required=True, help="the day the data is complete to (YYYY-MM-DD)")
     reach.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        help="a campaign plan: its data, and nobody in its holdout (this cycle's or the next"
+        " one's, from the Act step's assignment list) is contacted",
+    )
+    reach.add_argument(
         "--out", type=Path, default=None, help="output folder (default: reports/contacts/ASOF)"
     )
     reach.add_argument("--cap", type=int, default=1, help="contacts per customer per week")
@@ -435,35 +442,14 @@ def _make_hillstrom(args) -> int:
 
 
 def _contacts(args) -> int:
-    import pandas as pd
-
-    from closedloop import basket, contacts, io
+    from closedloop import contacts
     from closedloop.errors import DataError
     from closedloop.glossary import contact_word, say
+    from closedloop.plan import PlanError
 
-    folder = args.data
     try:
-        tx = io.read_transactions(folder / "transactions.csv", asof=args.asof)
-        customers = io.read_customers(folder / "customers.csv")
-        extra = {}
-        if (folder / "points.csv").exists():
-            extra["points_ledger"] = io.read_points(folder / "points.csv", asof=args.asof)
-        if (folder / "items.csv").exists():
-            items = pd.read_csv(folder / "items.csv", dtype={"order_id": str})
-            extra["items"] = items
-            extra["basket_rules"] = basket.rules(items[["order_id", "item"]], 0.01, 0.2)
-        if args.exclude is not None:
-            extra["exclude"] = pd.read_csv(args.exclude, dtype={"customer_id": str})
-        week = contacts.contact_list(
-            tx,
-            customers,
-            args.asof,
-            cap=args.cap,
-            expiry=args.expiry,
-            language=args.language,
-            **extra,
-        )
-    except DataError as exc:
+        week = _plan_contacts(args) if args.plan is not None else _folder_contacts(args)
+    except (DataError, PlanError) as exc:
         print(f"closedloop contacts: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("reports") / "contacts" / str(args.asof)
@@ -483,6 +469,55 @@ def _contacts(args) -> int:
     for note in week.notes:
         print(say("contacts_note", language, note=note))
     return 0
+
+
+def _folder_contacts(args):
+    """The week's lists from a data folder's CSV files (the demo's layout)."""
+    import pandas as pd
+
+    from closedloop import basket, contacts, io
+
+    folder = args.data
+    tx = io.read_transactions(folder / "transactions.csv", asof=args.asof)
+    customers = io.read_customers(folder / "customers.csv")
+    extra = {}
+    if (folder / "points.csv").exists():
+        extra["points_ledger"] = io.read_points(folder / "points.csv", asof=args.asof)
+    if (folder / "items.csv").exists():
+        items = pd.read_csv(folder / "items.csv", dtype={"order_id": str})
+        extra["items"] = items
+        extra["basket_rules"] = basket.rules(items[["order_id", "item"]], 0.01, 0.2)
+    if args.exclude is not None:
+        extra["exclude"] = pd.read_csv(args.exclude, dtype={"customer_id": str})
+    return contacts.contact_list(
+        tx,
+        customers,
+        args.asof,
+        cap=args.cap,
+        expiry=args.expiry,
+        language=args.language,
+        **extra,
+    )
+
+
+def _plan_contacts(args):
+    """The week's lists of a campaign's next cycle: the plan's data read through its contract,
+    checked and acted on as ``run`` does, so neither this cycle's holdout nor the next one's is
+    contacted (:func:`closedloop.pdca.next_contacts`)."""
+    import pandas as pd
+
+    from closedloop import pdca
+    from closedloop.errors import DataError
+
+    plan = Plan.from_yaml(args.plan)
+    data = pdca.load(plan, asof=args.asof)
+    if data.transactions is None or data.customers is None:
+        raise DataError(str(args.plan), "contact lists need data.transactions and data.customers")
+    check = pdca.check(plan, data, asof=args.asof)
+    extra = {"cap": args.cap, "expiry": args.expiry}
+    if args.exclude is not None:
+        extra["exclude"] = pd.read_csv(args.exclude, dtype={"customer_id": str})
+    return pdca.next_contacts(check, pdca.act(check), data, args.language, **extra).contacts.week
 
 
 def _demo(args) -> int:

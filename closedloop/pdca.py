@@ -680,14 +680,21 @@ def write(
 
 
 def next_contacts(
-    result: Check, next_plan: Plan, data: CampaignData, language: str = "en"
+    result: Check,
+    next_plan: Plan,
+    data: CampaignData,
+    language: str = "en",
+    exclude=None,
+    **options,
 ) -> Check:
     """The Check with the next cycle's contact lists (:class:`NextContacts`): who to contact in
     the week from the as-of day, why and through which channel, from the transactions, the
     customers (join dates, birthdays, reachability), the points ledger and the items with the
     Check's basket rules. Nobody in a holdout is in them: neither this cycle's (still the
     comparison) nor the next one's, drawn as :func:`write` draws it. Unchanged without
-    transactions or customers. The reasons are worded in ``language`` (en, zh)."""
+    transactions or customers. The reasons are worded in ``language`` (en, zh). ``exclude``:
+    more customers never contacted; ``options``: ``cap`` and ``expiry`` of
+    :func:`closedloop.contacts.contact_list`."""
     if data.transactions is None or data.customers is None:
         return result
     data = on_engine(result.plan, data)
@@ -700,6 +707,8 @@ def next_contacts(
             holdout.append(
                 upcoming.loc[upcoming["arm"].astype(str) == next_plan.control, "customer_id"]
             )
+    if exclude is not None:
+        holdout.append(contacts_mod.exclusion_ids(exclude).to_series())
     ids = contacts_mod.exclusion_ids(pd.concat(holdout) if holdout else None)
     extra = {}
     if data.items is not None and result.cross_sell is not None:
@@ -712,6 +721,7 @@ def next_contacts(
         exclude=ids,
         language=language,
         **extra,
+        **options,
     )
     found = NextContacts(week=week, holdout=int(week.dropped["excluded"]))
     return replace(result, contacts=found)

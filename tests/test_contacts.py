@@ -473,3 +473,31 @@ def test_the_summary_is_the_crosstab_of_the_rows(week):
     expected.index.name, expected.columns.name = "type", "channel"
     pd.testing.assert_frame_equal(week.summary, expected, check_index_type=False)
     assert week.summary.loc["total", "total"] == len(week.rows)
+
+
+def test_cli_plan_lists_leave_out_both_holdouts(demo_folder, tmp_path, capsys):
+    """``--plan``: the next cycle's lists from the plan's data, as the report gives them; nobody
+    in this cycle's holdout, the next one's (the Act step's assignment list) or ``--exclude``."""
+    from closedloop import pdca
+
+    plan, out = demo_folder / "plan.yaml", tmp_path / "plan-contacts"
+    assigned = pd.read_csv(demo_folder / "assignments.csv", dtype=str)
+    extra = assigned.loc[assigned["arm"] != "control", ["customer_id"]].head(50)
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    args = ["contacts", "--plan", str(plan), "--asof", "2026-03-31", "--out", str(out)]
+    assert main([*args, "--exclude", str(tmp_path / "extra.csv")]) == 0
+    listed = pd.concat(
+        pd.read_csv(out / f"contacts_{c}.csv", dtype=str) for c in contacts.CHANNELS
+    )["customer_id"]
+    check, next_plan = pdca.run_check(plan, "2026-03-31")
+    holdouts = set(assigned.loc[assigned["arm"] == "control", "customer_id"])
+    if next_plan.status == "ready":  # a next cycle to run: its holdout is drawn already
+        upcoming = pdca.next_assignments(check.assignments, next_plan)
+        holdouts |= set(upcoming.loc[upcoming["arm"] == next_plan.control, "customer_id"])
+    assert len(listed) and not (set(listed) & (holdouts | set(extra["customer_id"])))
+    reported = set(check.contacts.week.rows["customer_id"].astype(str))
+    assert set(listed) == reported - set(extra["customer_id"])
+    capsys.readouterr()
+    assert main(["contacts", "--plan", str(tmp_path / "nope.yaml"), "--asof", "2026-03-31"]) == 2
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert error.startswith("closedloop contacts:") and "nope.yaml" in error
