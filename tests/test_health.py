@@ -27,9 +27,13 @@ STORE = "<img src=x onerror=alert(1)>"
 def demo(tmp_path_factory):
     """A small demo whose first store and report name carry markup."""
     folder = write_demo(tmp_path_factory.mktemp("demo"), seed=4, n_customers=2_000)
-    for name in ("transactions", "receipts"):
+    for name, column in (
+        ("transactions", "store"),
+        ("receipts", "store"),
+        ("customers", "home_store"),
+    ):
         frame = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
-        frame.loc[frame["store"] == "S01", "store"] = STORE
+        frame.loc[frame[column] == "S01", column] = STORE
         frame.to_csv(folder / f"{name}.csv", index=False)
     plan = yaml.safe_load((folder / health.FILENAME).read_text())
     plan["name"] = NAME
