@@ -239,7 +239,9 @@ def check(
     )
     tree = kpi.member_kpis(frame, customers, (start, end), summary=per)
     moved = _view(per, {"before": "before", "after": "now"})
-    moves = kpi.revenue_change(frame, compared, (start, end), by="tier", summary=moved)
+    # the tiers at the end of the compared period, ranked on the shared summary's year to it
+    tiers = rfm.member_tiers(_bought(per, "tier_year"))
+    moves = kpi.revenue_change(frame, compared, (start, end), by="tier", tiers=tiers, summary=moved)
     stores = store_moves = None
     if by in names or by == "tier" or (customers is not None and by in customers.columns):
         flat = None
@@ -275,7 +277,9 @@ def check(
         tree=tree,
         scorecard=scorecard(tree["all"], plan.target_values),
         trend=trend(frame, customers, end, summary=months),
-        pyramid=rfm.pyramid_over_time(frame, end, PYRAMID_DAYS, summary=shared),
+        pyramid=rfm.pyramid_over_time(
+            frame, end, PYRAMID_DAYS, summary=shared, ranked=_bought(per, "year")
+        ),
         churn=churn_screen(frame, end, summary=per),
         compared=compared,
         moves=moves,
@@ -293,8 +297,9 @@ _WINDOWED = ("orders", "revenue", "last_purchase", "quantity", "member_orders")
 
 def _windows(start, end, compared) -> dict[str, tuple]:
     """The named windows of the check's shared summary: the month and the one before (the
-    tree), the compared period (why revenue moved), and the churn screen's periods now and
-    :data:`SCREEN_DAYS` before, with everything to the earlier screen day."""
+    tree), the compared period (why revenue moved), the churn screen's periods now and
+    :data:`SCREEN_DAYS` before, with everything to the earlier screen day, and the years the
+    tiers are ranked on."""
     screen = end - pd.Timedelta(days=SCREEN_DAYS)
     windows = {**kpi._windows(start, end), "before": compared}
     windows |= {f"churn_{k}": v for k, v in rfm.churn_windows(end).items()}
@@ -302,7 +307,19 @@ def _windows(start, end, compared) -> dict[str, tuple]:
         f"screen_{k}": (w0, w1 or screen) for k, (w0, w1) in rfm.churn_windows(screen).items()
     }
     windows["screen"] = (None, screen)
+    # the years the pyramid (to the as-of day) and the tiers of why revenue moved rank on
+    windows["year"] = (summaries.period_start(end, PYRAMID_DAYS), end)
+    windows["tier_year"] = (summaries.period_start(compared[1], 365), compared[1])
     return windows
+
+
+def _bought(per: pd.DataFrame, window: str) -> pd.DataFrame:
+    """The customers who bought in ``window`` of the shared summary, with their ``revenue`` and
+    ``frequency`` (orders) there: what :func:`closedloop.rfm.rfm_table` over it ranks tiers on."""
+    bought = per[per[f"orders_{window}"] > 0]
+    return pd.DataFrame(
+        {"revenue": bought[f"revenue_{window}"], "frequency": bought[f"orders_{window}"]}
+    )
 
 
 def _view(per: pd.DataFrame, windows: dict[str, str], whole: str | None = None, keep=()):

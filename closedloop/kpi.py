@@ -300,7 +300,8 @@ def _member_kpis_by(
         spent = by_summary[summaries.is_in(by_summary.index, table.index)]
         member_orders = "member_orders_now" if "member_orders_now" in spent else "orders_now"
         at = spent[member_orders].groupby(spent[by].to_numpy()).sum()
-        groups = pd.Index(sorted(set(by_summary[by]) | set(period.index) | set(labels)))
+        values = (pd.unique(by_summary[by].to_numpy()), period.index, pd.unique(labels))
+        groups = pd.Index(sorted(set().union(*values)))
         period = period.reindex(groups, fill_value=0)
         all_orders = period["orders"].astype(float)
         anonymous = period["anonymous_orders"]

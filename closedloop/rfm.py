@@ -384,6 +384,7 @@ def pyramid_over_time(
     value: str = "revenue",
     *,
     summary: pd.DataFrame | None = None,
+    ranked: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Revenue by pyramid tier by month or quarter, tiers fixed over the window.
 
@@ -395,11 +396,12 @@ def pyramid_over_time(
 
     ``summary``: the :func:`closedloop.summaries.by_period` this needs, when a caller already
     made it (from the window's first day to ``asof``, by ``freq``; rows without a customer id,
-    the anonymous receipts, are left out).
+    the anonymous receipts, are left out); ``ranked``: the customers who bought in the window,
+    with their ``value`` there (sorted by ``customer_id``), in place of :func:`rfm_table`.
     """
     if freq not in ("month", "quarter"):
         raise DataError("pyramid_over_time", f"freq must be 'month' or 'quarter', got {freq!r}")
-    rfm = rfm_table(transactions, asof, period_days)
+    rfm = rfm_table(transactions, asof, period_days) if ranked is None else ranked
     tiers = tier_of(rfm, value, cuts)
     start = summaries.period_start(asof, period_days)
     if summary is None:
