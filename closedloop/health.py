@@ -42,6 +42,7 @@ from closedloop.plan import (
 )
 
 __all__ = [
+    "BY",
     "CAMPAIGN",
     "FILENAME",
     "LOWER_IS_BETTER",
@@ -71,6 +72,8 @@ STORE_KPIS = (
     "churn_rate",
     "contribution_per_member",
 )
+#: what the store table can be split by
+BY = ("store", "channel", "city", "guide", "tier")
 SUMMARY_FILE = "summary.json"
 TREND_MONTHS = 12
 SCREEN_DAYS = 90  # the churn screen compares today with a quarter ago
@@ -124,11 +127,18 @@ class HealthPlan(_Strict):
     campaign: str = CAMPAIGN
     name: str = ""
     currency: str = Field("CNY", pattern=r"^[A-Za-z]{3}$")
-    #: the store table's split: a column of the transactions (store, channel), of the customers
-    #: (city, guide), or tier
-    by: str = Field("store", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    #: the store table's split (:data:`BY`): a column of the transactions (store, channel), of
+    #: the customers (city, guide), or tier
+    by: str = "store"
     targets: HealthTargets = HealthTargets()
     data: HealthData
+
+    @field_validator("by")
+    @classmethod
+    def _split(cls, value):
+        if value not in BY:
+            raise ValueError(f"must be one of {', '.join(BY)}")
+        return value
 
     @field_validator("campaign")
     @classmethod
@@ -223,6 +233,8 @@ def check(
     end = summaries.day(asof)
     start = end.replace(day=1)
     by = by or plan.by
+    if by not in BY:
+        raise PlanError(f"by: must be one of {', '.join(BY)} (got {by!r})")
     # one frame, checked once: every group-by below reads it without checking it again
     frame = summaries.checked(transactions, SOURCE)
     compared = _compared(frame, start, end)

@@ -91,6 +91,20 @@ def test_the_targets_file_is_validated(tmp_path):
             health.HealthPlan.from_yaml(
                 _write(tmp_path, f"targets: {{{given}}}\ndata: {{transactions: tx.csv}}\n")
             )
+    # a typo in the split is refused, naming the file, the key and what it may be
+    with pytest.raises(PlanError) as typo:
+        health.HealthPlan.from_yaml(_write(tmp_path, "by: stroe\ndata: {transactions: tx.csv}\n"))
+    assert str(typo.value) == (
+        f"{tmp_path / 'health.yaml'}: invalid health targets\n"
+        "  by: must be one of store, channel, city, guide, tier (got 'stroe')"
+    )
+    with pytest.raises(PlanError, match=r"by: must be one of store, .*\(got 'stroe'\)"):
+        health.check(
+            ok,
+            pd.read_csv(tmp_path / "tx.csv", parse_dates=["order_date"]),
+            asof="2026-01-31",
+            by="stroe",
+        )
     with pytest.raises(PlanError, match="outside the data root"):
         health.HealthPlan.from_yaml(_write(tmp_path, "data: {transactions: /etc/hostname}\n"))
     with pytest.raises(PlanError, match="data: required"):
