@@ -88,12 +88,15 @@ def member_kpis(
     summary=None,
     by_summary=None,
 ) -> pd.DataFrame:
-    """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing members.
+    """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing
+    members and those who have not bought yet.
 
     Who is a member: ``customers.is_member`` when given; else a customer with any order flagged
     ``is_member`` in the transactions; else every buyer (noted in ``attrs["members"]``). New
-    members made their first purchase in the period, existing ones before it; members who never
-    bought count under ``all`` only. Rows (index; ``term`` gives the method's name):
+    members made their first purchase in the period, existing ones before it, and ``not_yet``
+    holds the members with no purchase up to the period end: the three columns add up to
+    ``all`` in the counts (members, active members), the contribution and the member share; the
+    rates are each group's own. Rows (index; ``term`` gives the method's name):
 
     - ``member_share`` — member orders / all orders in the period (order-level ``is_member`` flags
       when the transactions carry them);
@@ -154,6 +157,7 @@ def member_kpis(
         "all": np.ones(len(table), dtype=bool),
         "new": (bought & (table["first_purchase"] >= start)).to_numpy(),
         "existing": (bought & (table["first_purchase"] < start)).to_numpy(),
+        "not_yet": (~bought).to_numpy(),
     }
     all_orders = float(per["orders_now"].sum()) + anonymous
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"

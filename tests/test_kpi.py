@@ -54,6 +54,9 @@ def test_member_kpis_by_hand():
     }
     for group, values in expected.items():
         assert out[group].to_numpy(float) == pytest.approx(np.array(values), nan_ok=True), group
+    # m4 has not bought yet: the members of the three columns add up to all four
+    assert out.loc["members", "not_yet"] == 1
+    assert out.loc["members", ["new", "existing", "not_yet"]].sum() == out.loc["members", "all"]
     assert out.attrs["members"] == "customers.is_member"
 
 
@@ -112,12 +115,13 @@ def test_contribution_identity_holds(frame):
             assert col["contribution"] == 0
         for rate in ("member_share", "repurchase_rate", "churn_rate"):
             assert np.isnan(col[rate]) or 0 <= col[rate] <= 1
-    # new and existing members split the contribution and the member orders
-    assert out.loc["contribution", "new"] + out.loc["contribution", "existing"] == pytest.approx(
-        out.loc["contribution", "all"]
-    )
-    share = out.loc["member_share"]
-    assert share["new"] + share["existing"] == pytest.approx(share["all"], nan_ok=True)
+    # new, existing and not-yet-bought members split the counts, the contribution and the
+    # member orders: the tree's columns add up to all
+    parts = ["new", "existing", "not_yet"]
+    for row in ("members", "active_members", "contribution", "member_share"):
+        total = out.loc[row, parts].sum(min_count=1)
+        assert total == pytest.approx(out.loc[row, "all"], nan_ok=True), row
+    assert out.loc["active_members", "not_yet"] == out.loc["contribution", "not_yet"] == 0
 
 
 def test_touches_due_by_hand():
