@@ -306,7 +306,7 @@ def stores(health: Health, language: str = "en") -> tuple:
     shown = pd.DataFrame({health.by: table.index.astype("str")})
     shown["gap"] = table["gap"].map(page.percent).to_numpy()
     for name in table.columns.drop("gap"):
-        values = table[name].to_numpy()
+        values = table[name].tolist()  # Python numbers: counts get their separators
         shown[name] = [_kpi_value(name, v, currency) for v in values]
     parts = [heading]
     if table.attrs.get("from") == "transactions":  # split by where members buy: the home rule
@@ -339,7 +339,7 @@ def _kpi_value(name: str, value, currency: str) -> str:
         return "–"
     if name in SHARES or name.startswith("reach_"):
         return page.percent(value)
-    if name in ("avg_ticket", "contribution", "contribution_per_member"):
+    if name in ("avg_ticket", "contribution", "contribution_per_member", "revenue"):
         return page.money(value, currency)
     if name in ("purchase_frequency", "items_per_basket"):
         return f"{value:.2f}"
