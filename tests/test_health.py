@@ -195,6 +195,11 @@ def test_the_store_table_is_member_kpis_by_store_ranked_by_gap(checked, frames):
             shortfall += max(short / target, 0.0) if not np.isnan(row[name]) else 0.0
         assert stores.loc[store, "gap"] == pytest.approx(shortfall), store
     assert stores["gap"].is_monotonic_decreasing
+    # each member in one home store: the store table adds up to the company's tree
+    tree = checked.tree["all"]
+    assert stores["members"].sum() == tree["members"] == customers["is_member"].sum()
+    assert stores["active_members"].sum() == tree["active_members"]
+    assert stores["contribution"].sum() == pytest.approx(tree["contribution"])
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +227,10 @@ def test_the_health_report_runs_on_the_demo(runs, checked):
     assert 'id="fig-revenue-change-tier"' in html and 'id="fig-revenue-change-store"' in html
     assert "Content-Security-Policy" in html and "<script" not in html.lower()
     assert "member_share" not in html and "avg_ticket" not in html  # no raw names shown
+    # nothing is ¥0, never ¥0.00; the store table says how members are assigned
+    assert "¥0.00" not in html and "¥0<" in html
+    assert "Each member counts once, in her home store" in html
+    assert "Not bought yet" in html
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["campaign"] == "member-health" and summary["cycle"] == 202603
     assert summary["period"] == {"start": "2026-03-01", "end": "2026-03-31"}
