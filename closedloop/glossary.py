@@ -689,7 +689,7 @@ PHRASES: dict[str, str] = {
     "store": "门店",
     "guide": "导购",
     "city": "城市",
-    "KPI tree: all members, new and existing": "指标树：全部会员、新客与老客",
+    "KPI tree: all members = new + existing + not bought yet (members, active members, contribution and member share add up; rates are each column's own)": "指标树：全部会员 = 新客 + 老客 + 尚未购买（会员数、活跃会员数、会员贡献与会员占比可相加；各比率为该列自身的值）",
     "the KPI tree for the month against its targets": "本月指标树对照目标",
     "customers by churn level, now and a quarter ago": "各流失级别的客户数：当前与一季度前",
     "last 12 months, revenue by tier (tiers fixed over the last year)": "近 12 个月各层级的销售额（层级按近一年固定）",
@@ -718,6 +718,18 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "{n} anonymous receipts (no member card) count as non-member orders in member"
         " share and nowhere else.",
         "zh": "{n} 张匿名小票（未出示会员卡）在会员占比中计为非会员订单，其余指标不计入。",
+    },
+    "home_store": {
+        "en": "Each member counts once, in her home {by}: the customers' {column} where given,"
+        " else the {by} of most purchases in the {days} days to the month's end, ties by the"
+        " latest purchase ((none): members with neither). Members, active members, frequency,"
+        " ticket, contribution, churn and reach are those members' over all their purchases;"
+        " member share, orders and revenue are the {by}'s own receipts, where the money was"
+        " spent.",
+        "zh": "每位会员只计入一个归属{by}：客户表中有 {column} 时取之，否则为截至月末 {days} 天内"
+        "购买次数最多的{by}，次数相同取最近一次购买所在的{by}（(none)：两者皆无的会员）。会员数、"
+        "活跃会员数、频次、客单价、会员贡献、流失率与触达率按这些会员的全部购买计算；会员占比、"
+        "单数与销售额是该{by}自身的小票，即消费发生之处。",
     },
     "no_by": {
         "en": "These data have no {by} column, so the {by} table and the {by} split of why"
@@ -1004,6 +1016,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "all": ("All members", "全部会员"),
     "new": ("New", "新客"),
     "existing": ("Existing", "老客"),
+    "not_yet": ("Not bought yet", "尚未购买"),
     "members": ("Members", "会员数"),
     "member_share": ("Member share", "会员占比"),
     "online_rate": ("Online rate", "在线率"),

@@ -42,6 +42,7 @@ from closedloop.plan import (
 )
 
 __all__ = [
+    "BY",
     "CAMPAIGN",
     "FILENAME",
     "LOWER_IS_BETTER",
@@ -71,9 +72,12 @@ STORE_KPIS = (
     "churn_rate",
     "contribution_per_member",
 )
+#: what the store table can be split by
+BY = ("store", "channel", "city", "guide", "tier")
 SUMMARY_FILE = "summary.json"
 TREND_MONTHS = 12
 SCREEN_DAYS = 90  # the churn screen compares today with a quarter ago
+PYRAMID_DAYS = 365  # the pyramid over time ranks its tiers over the year to the as-of day
 
 
 class _Strict(BaseModel):
@@ -123,11 +127,18 @@ class HealthPlan(_Strict):
     campaign: str = CAMPAIGN
     name: str = ""
     currency: str = Field("CNY", pattern=r"^[A-Za-z]{3}$")
-    #: the store table's split: a column of the transactions (store, channel), of the customers
-    #: (city, guide), or tier
-    by: str = Field("store", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    #: the store table's split (:data:`BY`): a column of the transactions (store, channel), of
+    #: the customers (city, guide), or tier
+    by: str = "store"
     targets: HealthTargets = HealthTargets()
     data: HealthData
+
+    @field_validator("by")
+    @classmethod
+    def _split(cls, value):
+        if value not in BY:
+            raise ValueError(f"must be one of {', '.join(BY)}")
+        return value
 
     @field_validator("campaign")
     @classmethod
@@ -222,30 +233,54 @@ def check(
     end = summaries.day(asof)
     start = end.replace(day=1)
     by = by or plan.by
-    compared = _compared(transactions, start, end)
-    names = _columns(transactions)
+    if by not in BY:
+        raise PlanError(f"by: must be one of {', '.join(BY)} (got {by!r})")
+    # one frame, checked once: every group-by below reads it without checking it again
+    frame = summaries.checked(transactions, SOURCE)
+    compared = _compared(frame, start, end)
+    names = frame.collect_schema().names()
     # one summary per customer (and one per store and customer) for the tree, why revenue
     # moved and the churn screen: each of those is a set of named windows on it
     per = summaries.per_customer(
-        transactions, end, windows=_windows(start, end, compared), source=SOURCE
+        frame,
+        end,
+        windows=_windows(start, end, compared),
+        source=SOURCE,
+        window_last=("screen",),
+        window_extras=("now",),
     )
-    tree = kpi.member_kpis(transactions, customers, (start, end), summary=per)
+    tree = kpi.member_kpis(frame, customers, (start, end), summary=per)
     moved = _view(per, {"before": "before", "after": "now"})
-    moves = kpi.revenue_change(transactions, compared, (start, end), by="tier", summary=moved)
+    # the tiers at the end of the compared period, ranked on the shared summary's year to it
+    tiers = rfm.member_tiers(_bought(per, "tier_year"))
+    moves = kpi.revenue_change(frame, compared, (start, end), by="tier", tiers=tiers, summary=moved)
     stores = store_moves = None
     if by in names or by == "tier" or (customers is not None and by in customers.columns):
         flat = None
         if by in names:
-            windows = _windows(start, end, compared, churn=False)
-            flat = summaries.per_customer(transactions, end, windows=windows, source=SOURCE, by=by)
-        mine = flat if flat is not None else per
-        stores = kpi.member_kpis(transactions, customers, (start, end), by=by, summary=mine)
+            windows = {"now": (start, end), "before": compared}
+            windows[kpi.HOME_WINDOW] = kpi.home_window(end)
+            flat = summaries.per_customer(
+                frame,
+                end,
+                windows=windows,
+                source=SOURCE,
+                by=by,
+                window_last=False,
+                window_extras=("now",),
+            )
+        stores = kpi.member_kpis(
+            frame, customers, (start, end), by=by, summary=per, by_summary=flat
+        )
         stores = rank_by_gap(stores, plan.target_values)
         if flat is not None:
             moved = _view(flat, {"before": "before", "after": "now"}, keep=(by,))
-            store_moves = kpi.revenue_change(
-                transactions, compared, (start, end), by=by, summary=moved
-            )
+            store_moves = kpi.revenue_change(frame, compared, (start, end), by=by, summary=moved)
+    # one monthly summary for the trend and, when its year starts on a month's first day (a
+    # month-end as-of day), the pyramid over time
+    first = _first_month(end)
+    months = summaries.by_period(frame, end, start=first, anonymous=True, source=SOURCE)
+    shared = months if summaries.period_start(end, PYRAMID_DAYS) == first else None
     return Health(
         plan=plan,
         asof=end,
@@ -253,9 +288,11 @@ def check(
         by=by,
         tree=tree,
         scorecard=scorecard(tree["all"], plan.target_values),
-        trend=trend(transactions, customers, end),
-        pyramid=rfm.pyramid_over_time(transactions, end, 365),
-        churn=churn_screen(transactions, end, summary=per),
+        trend=trend(frame, customers, end, summary=months),
+        pyramid=rfm.pyramid_over_time(
+            frame, end, PYRAMID_DAYS, summary=shared, ranked=_bought(per, "year")
+        ),
+        churn=churn_screen(frame, end, summary=per),
         compared=compared,
         moves=moves,
         stores=stores,
@@ -270,19 +307,31 @@ _PLAIN = ("orders", "revenue", "first_purchase", "last_purchase", "quantity", "m
 _WINDOWED = ("orders", "revenue", "last_purchase", "quantity", "member_orders")
 
 
-def _windows(start, end, compared, *, churn: bool = True) -> dict[str, tuple]:
+def _windows(start, end, compared) -> dict[str, tuple]:
     """The named windows of the check's shared summary: the month and the one before (the
-    tree), the compared period (why revenue moved) and, with ``churn``, the churn screen's
-    periods now and :data:`SCREEN_DAYS` before, with everything to the earlier screen day."""
+    tree), the compared period (why revenue moved), the churn screen's periods now and
+    :data:`SCREEN_DAYS` before, with everything to the earlier screen day, and the years the
+    tiers are ranked on."""
+    screen = end - pd.Timedelta(days=SCREEN_DAYS)
     windows = {**kpi._windows(start, end), "before": compared}
-    if churn:
-        screen = end - pd.Timedelta(days=SCREEN_DAYS)
-        windows |= {f"churn_{k}": v for k, v in rfm.churn_windows(end).items()}
-        windows |= {  # as of the screen day: open ends close there
-            f"screen_{k}": (w0, w1 or screen) for k, (w0, w1) in rfm.churn_windows(screen).items()
-        }
-        windows["screen"] = (None, screen)
+    windows |= {f"churn_{k}": v for k, v in rfm.churn_windows(end).items()}
+    windows |= {  # as of the screen day: open ends close there
+        f"screen_{k}": (w0, w1 or screen) for k, (w0, w1) in rfm.churn_windows(screen).items()
+    }
+    windows["screen"] = (None, screen)
+    # the years the pyramid (to the as-of day) and the tiers of why revenue moved rank on
+    windows["year"] = (summaries.period_start(end, PYRAMID_DAYS), end)
+    windows["tier_year"] = (summaries.period_start(compared[1], 365), compared[1])
     return windows
+
+
+def _bought(per: pd.DataFrame, window: str) -> pd.DataFrame:
+    """The customers who bought in ``window`` of the shared summary, with their ``revenue`` and
+    ``frequency`` (orders) there: what :func:`closedloop.rfm.rfm_table` over it ranks tiers on."""
+    bought = per[per[f"orders_{window}"] > 0]
+    return pd.DataFrame(
+        {"revenue": bought[f"revenue_{window}"], "frequency": bought[f"orders_{window}"]}
+    )
 
 
 def _view(per: pd.DataFrame, windows: dict[str, str], whole: str | None = None, keep=()):
@@ -307,13 +356,6 @@ def run_health(path: str | Path, asof, by: str | None = None, data_root=None) ->
     plan = HealthPlan.from_yaml(path, data_root=data_root)
     transactions, customers, quality = load(plan, asof)
     return check(plan, transactions, customers, asof, by=by, quality=quality)
-
-
-def _columns(transactions) -> list[str]:
-    from closedloop._frames import lazy_frame
-
-    frame = lazy_frame(transactions, "health transactions", summaries.TRANSACTION_COLUMNS)
-    return frame.collect_schema().names()
 
 
 def gap(kpi_name: str, actual, target: float) -> float:
@@ -363,17 +405,24 @@ def rank_by_gap(table: pd.DataFrame, targets: dict[str, float]) -> pd.DataFrame:
     return out.set_index("_by").rename_axis(name)
 
 
-def trend(transactions, customers, asof) -> pd.DataFrame:
+def _first_month(end: pd.Timestamp) -> pd.Timestamp:
+    """The first day of the trend's first month: :data:`TREND_MONTHS` months to ``end``."""
+    return end.replace(day=1) - pd.DateOffset(months=TREND_MONTHS - 1)
+
+
+def trend(transactions, customers, asof, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Month by month over the :data:`TREND_MONTHS` months to ``asof`` (the last one to
     ``asof``): ``buyers`` (customers with an order), ``orders``, ``revenue``, ``frequency``
     (orders per buyer), ``ticket`` (revenue per order), ``anonymous_orders`` and
     ``member_share`` (members' orders / all orders, anonymous receipts included; members from
-    ``customers.is_member``, else every identified buyer), indexed by the month's first day."""
+    ``customers.is_member``, else every identified buyer), indexed by the month's first day.
+    ``summary``: the monthly :func:`closedloop.summaries.by_period` this needs (anonymous
+    receipts included), when the check already made it."""
     end = summaries.day(asof)
-    first = end.replace(day=1) - pd.DateOffset(months=TREND_MONTHS - 1)
-    per = summaries.by_period(
-        transactions, end, start=first, anonymous=True, source="health transactions"
-    )
+    first = _first_month(end)
+    per = summary
+    if per is None:
+        per = summaries.by_period(transactions, end, start=first, anonymous=True, source=SOURCE)
     anonymous = per["customer_id"].isna().to_numpy()
     known = per[~anonymous]
     if customers is not None and "is_member" in customers.columns:

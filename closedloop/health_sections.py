@@ -16,6 +16,7 @@ from closedloop.figures import kpi as kpi_figures
 from closedloop.figures import rfm as rfm_figures
 from closedloop.glossary import column, label, say, table_name, tier_name, translate
 from closedloop.health import LOWER_IS_BETTER, Health
+from closedloop.kpi import HOME_DAYS
 
 __all__ = [
     "SECTIONS",
@@ -135,12 +136,16 @@ def kpi_tree(health: Health, language: str = "en", out_dir=".") -> tuple:
         caption = "each KPI as a share of its target: 1 is on target"
         parts.append(page.figure(fig, "kpi-targets", out_dir, caption, language))
     tree = health.tree.drop(columns="term").copy()
-    for name in ("all", "new", "existing"):
+    for name in ("all", "new", "existing", "not_yet"):
         tree[name] = [
             _kpi_value(k, v, currency) for k, v in zip(tree.index, tree[name], strict=True)
         ]
     tree.insert(0, "kpi", [_kpi(k, language) for k in tree.index])
-    parts.append(_table(tree, "kpi-tree", "KPI tree: all members, new and existing", language))
+    caption = (
+        "KPI tree: all members = new + existing + not bought yet (members, active members,"
+        " contribution and member share add up; rates are each column's own)"
+    )
+    parts.append(_table(tree, "kpi-tree", caption, language))
     return tuple(parts)
 
 
@@ -231,7 +236,7 @@ def revenue_moved(health: Health, language: str = "en", out_dir=".") -> tuple:
     relative = change / total["revenue_before"] if total["revenue_before"] else float("nan")
 
     def signed(v: float) -> str:
-        return ("+" if v >= 0 else "") + page.money(v, currency)
+        return ("+" if v > 0 else "") + page.money(v, currency)
 
     parts = [
         _heading(health, "revenue_moved", language),
@@ -301,9 +306,17 @@ def stores(health: Health, language: str = "en") -> tuple:
     shown = pd.DataFrame({health.by: table.index.astype("str")})
     shown["gap"] = table["gap"].map(page.percent).to_numpy()
     for name in table.columns.drop("gap"):
-        values = table[name].to_numpy()
+        values = table[name].tolist()  # Python numbers: counts get their separators
         shown[name] = [_kpi_value(name, v, currency) for v in values]
-    return heading, _table(
+    parts = [heading]
+    if table.attrs.get("from") == "transactions":  # split by where members buy: the home rule
+        words = translate(health.by, language)
+        parts.append(
+            page.sentence(
+                say("home_store", language, by=words, column=f"home_{health.by}", days=HOME_DAYS)
+            )
+        )
+    return *parts, _table(
         shown,
         "store-table",
         "gap: the sum of each KPI's shortfall as a share of its target (ahead counts 0);"
@@ -326,7 +339,7 @@ def _kpi_value(name: str, value, currency: str) -> str:
         return "–"
     if name in SHARES or name.startswith("reach_"):
         return page.percent(value)
-    if name in ("avg_ticket", "contribution", "contribution_per_member"):
+    if name in ("avg_ticket", "contribution", "contribution_per_member", "revenue"):
         return page.money(value, currency)
     if name in ("purchase_frequency", "items_per_basket"):
         return f"{value:.2f}"

@@ -39,6 +39,8 @@ __all__ = [
     "Drivers",
     "RevenueMove",
     "drivers",
+    "home_of",
+    "home_window",
     "member_kpis",
     "recruits",
     "revenue_change",
@@ -78,14 +80,23 @@ NEW_TIER = "new"
 
 
 def member_kpis(
-    transactions, customers=None, period=None, *, by: str | None = None, summary=None
+    transactions,
+    customers=None,
+    period=None,
+    *,
+    by: str | None = None,
+    summary=None,
+    by_summary=None,
 ) -> pd.DataFrame:
-    """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing members.
+    """The KPI tree over ``period = (start, end)`` (inclusive days), for all / new / existing
+    members and those who have not bought yet.
 
     Who is a member: ``customers.is_member`` when given; else a customer with any order flagged
     ``is_member`` in the transactions; else every buyer (noted in ``attrs["members"]``). New
-    members made their first purchase in the period, existing ones before it; members who never
-    bought count under ``all`` only. Rows (index; ``term`` gives the method's name):
+    members made their first purchase in the period, existing ones before it, and ``not_yet``
+    holds the members with no purchase up to the period end: the three columns add up to
+    ``all`` in the counts (members, active members), the contribution and the member share; the
+    rates are each group's own. Rows (index; ``term`` gives the method's name):
 
     - ``member_share`` — member orders / all orders in the period (order-level ``is_member`` flags
       when the transactions carry them);
@@ -108,9 +119,15 @@ def member_kpis(
     above as columns plus :data:`BY_TERMS` and ``reach_<channel>`` (members reachable on each
     ``reach_*`` column of ``customers``, else ``reach_online`` from ``online``):
 
-    - ``by`` a column of the transactions (``store``, ``channel``): the tree on that value's
-      receipts; its members are the members with a receipt there on or before the period end,
-      and member share divides their orders by all of that value's orders, anonymous included;
+    - ``by`` a column of the transactions (``store``, ``channel``): each member counts once,
+      in her **home store** (:func:`home_of`: the customers' ``home_store`` where given, else
+      the store of most purchases in the year to the period end, ties by the latest purchase;
+      members with neither are under ``(none)``), so the rows' members add up to all members;
+      the per-customer KPIs (active members, frequency, ticket, contribution, repurchase,
+      items per basket, churn, reach, recruits) are those members' over all their purchases.
+      What a store's receipts hold stays where it was spent: member share (members' orders
+      there / all its orders, anonymous included), ``orders``, ``anonymous_orders`` and
+      ``revenue`` (every receipt of the store in the period);
     - ``by`` a column of the customers (``city``, ``guide``), joined on ``customer_id``, or
       ``"tier"`` (the member tier over the 365 days to the period end, ``(none)`` when not
       tiered): members split by the attribute; member share divides by the orders of that
@@ -122,12 +139,13 @@ def member_kpis(
 
     ``summary``: the :func:`closedloop.summaries.per_customer` this needs, when a caller that
     aggregates once for several uses already made it (all history to the period end, with at
-    least the windows ``now`` and ``prev``: the period and the one before; with ``by`` a column
-    of the transactions, grouped ``by`` it).
+    least the windows ``now`` and ``prev``: the period and the one before); ``by_summary``,
+    with ``by`` a column of the transactions: the same grouped ``by`` it, with the windows
+    ``now`` and :data:`HOME_WINDOW` (:func:`home_window`).
     """
     start, end = _period(period, "member_kpis")
     if by is not None:
-        return _member_kpis_by(transactions, customers, start, end, by, summary)
+        return _member_kpis_by(transactions, customers, start, end, by, summary, by_summary)
     per, table, online, source = _member_table(transactions, customers, start, end, per=summary)
     anonymous = int(
         summaries.receipts(transactions, end, start=start, source="member_kpis transactions")[
@@ -139,6 +157,7 @@ def member_kpis(
         "all": np.ones(len(table), dtype=bool),
         "new": (bought & (table["first_purchase"] >= start)).to_numpy(),
         "existing": (bought & (table["first_purchase"] < start)).to_numpy(),
+        "not_yet": (~bought).to_numpy(),
     }
     all_orders = float(per["orders_now"].sum()) + anonymous
     member_orders = "member_orders_now" if "member_orders" in per.columns else "orders_now"
@@ -182,10 +201,23 @@ def _member_table(
         raise DataError("member_kpis transactions", f"no transactions on or before {end:%Y-%m-%d}")
     members, online, source = _members(per, customers, "member_orders" in per.columns, cust)
     index = members.index.intersection(per.index) if restrict else members.index
-    counts = per.select_dtypes("number").columns
-    table = per.reindex(index).fillna(dict.fromkeys(counts, 0))
+    # the tree's columns only: a shared summary holds many more windows
+    shown = per[[c for c in TREE_COLUMNS if c in per.columns]]
+    counts = shown.select_dtypes("number").columns
+    table = shown.reindex(index).fillna(dict.fromkeys(counts, 0))
     table["online"] = online.reindex(index) if online is not None else np.nan
     return per, table, online, source
+
+
+#: the columns of a summary the tree reads (the period ``now`` and the one before)
+TREE_COLUMNS = (
+    "first_purchase",
+    "orders_now",
+    "orders_prev",
+    "revenue_now",
+    "quantity_now",
+    "member_orders_now",
+)
 
 
 def _customers_frame(customers) -> pd.DataFrame | None:
@@ -201,7 +233,44 @@ def _customers_frame(customers) -> pd.DataFrame | None:
     return cust.assign(customer_id=cust["customer_id"].astype("str")).set_index("customer_id")
 
 
-def _member_kpis_by(transactions, customers, start, end, by: str, summary=None) -> pd.DataFrame:
+#: the window of the (value, customer) summary a member's home value is chosen on
+HOME_WINDOW = "home"
+HOME_DAYS = 365
+
+
+def home_window(end: pd.Timestamp) -> tuple:
+    """The days a member's home store is chosen on: the :data:`HOME_DAYS` to ``end``."""
+    return (summaries.period_start(end, HOME_DAYS), end)
+
+
+def home_of(by_summary: pd.DataFrame, by: str, cust: pd.DataFrame | None = None) -> pd.Series:
+    """Each customer's home store (归属门店; or channel): the customers' ``home_<by>`` (a join
+    store) where given, else the value of ``by`` where they made the most purchases in the
+    :data:`HOME_DAYS` days to the period end, ties (and customers without a purchase in them)
+    going to the value of their latest purchase, then to the first by name. ``by_summary``:
+    :func:`closedloop.summaries.per_customer` by ``by`` with the :data:`HOME_WINDOW` window.
+    A Series of text by ``customer_id``."""
+    recent = by_summary[f"orders_{HOME_WINDOW}"].to_numpy()
+    when = by_summary["last_purchase"].to_numpy("datetime64[ns]")
+    last = np.where(np.isnat(when), np.iinfo("int64").min + 1, when.astype("int64"))
+    codes, names = pd.factorize(by_summary[by], sort=True)
+    # lexsort's last key sorts first: most recent purchases, then the latest, then the name
+    order = np.lexsort((codes, -last, -recent))
+    ranked = by_summary.index[order]
+    first = ~ranked.duplicated()
+    home = pd.Series(names[codes[order][first]], index=ranked[first], dtype="str")
+    column = f"home_{by}"
+    if cust is not None and column in cust.columns:
+        given = cust[column].dropna().astype("str")
+        given = given[given.str.len() > 0]
+        home = pd.concat([given, home[~summaries.is_in(home.index, given.index)]])
+    home.index.name = "customer_id"
+    return home
+
+
+def _member_kpis_by(
+    transactions, customers, start, end, by: str, summary=None, by_summary=None
+) -> pd.DataFrame:
     source = "member_kpis transactions"
     frame = lazy_frame(transactions, source, summaries.TRANSACTION_COLUMNS)
     cust = _customers_frame(customers)
@@ -220,24 +289,27 @@ def _member_kpis_by(transactions, customers, start, end, by: str, summary=None) 
         joined = pd.to_datetime(cust["join_date"])
     if in_transactions:
         origin = "transactions"
-        groups = summaries.receipts(frame, end, by=by).index
-        period = period.reindex(groups, fill_value=0)
-        # one group-by on (value, customer): a customer of two stores has a row in each
-        if summary is None or by not in summary.columns:
-            summary = summaries.per_customer(
-                frame, end, windows=_windows(start, end), source=source, by=by
+        # one group-by on (value, customer): where each member bought, for the home value and
+        # for what the value's receipts hold (member share, revenue)
+        if by_summary is None:
+            windows = {**_windows(start, end), HOME_WINDOW: home_window(end)}
+            by_summary = summaries.per_customer(
+                frame, end, windows=windows, source=source, by=by, window_last=False
             )
-        labels, flat = summary[by], summary.drop(columns=by)
-        members, online, members_from = _members(flat, customers, "member_orders" in flat, cust)
-        keep = summaries.is_in(flat.index, members.index)
-        if members_from.startswith("transactions"):  # a member where they have a flagged order
-            keep = (flat["member_orders"] > 0).to_numpy()
-        table, labels = flat[keep], labels[keep].to_numpy()
-        table = table.assign(
-            online=online.reindex(table.index).to_numpy() if online is not None else np.nan
+        per, table, online, members_from = _member_table(
+            frame, customers, start, end, cust=cust, per=summary
         )
+        home = home_of(by_summary, by, cust)
+        labels = home.reindex(table.index).fillna("(none)").to_numpy()
+        spent = by_summary[summaries.is_in(by_summary.index, table.index)]
+        member_orders = "member_orders_now" if "member_orders_now" in spent else "orders_now"
+        at = spent[member_orders].groupby(spent[by].to_numpy()).sum()
+        values = (pd.unique(by_summary[by].to_numpy()), period.index, pd.unique(labels))
+        groups = pd.Index(sorted(set().union(*values)))
+        period = period.reindex(groups, fill_value=0)
         all_orders = period["orders"].astype(float)
         anonymous = period["anonymous_orders"]
+        flat = per
     else:
         origin = "customers"
         per, table, online, members_from = _member_table(
@@ -256,11 +328,14 @@ def _member_kpis_by(transactions, customers, start, end, by: str, summary=None) 
         all_orders = per["orders_now"].groupby(of_buyer.to_numpy()).sum().astype(float)
         anonymous = pd.Series(0, index=groups)
         flat = per
-    converted = _converted(frame, joined, start, end, by if in_transactions else None)
+    converted = _converted(frame, joined, start, end, None)
     out = _by_rows(
         table, labels, groups, all_orders, flat, cust, joined, converted, online, start, end
     )
     out["anonymous_orders"] = anonymous.reindex(groups, fill_value=0).astype("int64").to_numpy()
+    if in_transactions:  # what the value's own receipts hold, whoever's home it is
+        out["member_share"] = _ratios(at.reindex(groups, fill_value=0), all_orders)
+        out["revenue"] = period["revenue"].astype(float)
     out.index.name = by
     out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members_from}
     return out

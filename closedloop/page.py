@@ -280,10 +280,11 @@ def percent(value, digits: int = 1, signed: bool = False) -> str:
 
 def money(value, currency: str = "CNY", digits: int | None = None) -> str:
     """An amount with its currency: ``money(7749.0)`` -> "¥7,749", ``money(3.84)`` -> "¥3.84"
-    (two decimals below 100 unless ``digits``), "-¥342" when negative."""
+    (two decimals below 100 unless ``digits``), "-¥342" when negative, "¥0" for nothing (no
+    decimals that suggest a measured amount); "–" for a missing one."""
     if _missing(value):
         return "–"
-    digits = (2 if abs(value) < 100 else 0) if digits is None else digits
+    digits = (2 if 0 < abs(value) < 100 else 0) if digits is None else digits
     amount = f"{abs(value):,.{digits}f}"
     symbol = CURRENCIES.get(currency.upper())
     shown = f"{symbol}{amount}" if symbol else f"{currency} {amount}"

@@ -382,6 +382,9 @@ def pyramid_over_time(
     freq: str = "month",
     cuts: Sequence[float] = PYRAMID_CUTS,
     value: str = "revenue",
+    *,
+    summary: pd.DataFrame | None = None,
+    ranked: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Revenue by pyramid tier by month or quarter, tiers fixed over the window.
 
@@ -390,15 +393,23 @@ def pyramid_over_time(
     ``customers`` who bought in it, their ``orders``, ``revenue`` (net) and ``revenue_share`` of
     the period's revenue. Long format, one row per (period, tier), every tier in every period; when
     revenue falls, the rows show which tier it fell in.
+
+    ``summary``: the :func:`closedloop.summaries.by_period` this needs, when a caller already
+    made it (from the window's first day to ``asof``, by ``freq``; rows without a customer id,
+    the anonymous receipts, are left out); ``ranked``: the customers who bought in the window,
+    with their ``value`` there (sorted by ``customer_id``), in place of :func:`rfm_table`.
     """
     if freq not in ("month", "quarter"):
         raise DataError("pyramid_over_time", f"freq must be 'month' or 'quarter', got {freq!r}")
-    rfm = rfm_table(transactions, asof, period_days)
+    rfm = rfm_table(transactions, asof, period_days) if ranked is None else ranked
     tiers = tier_of(rfm, value, cuts)
     start = summaries.period_start(asof, period_days)
-    per = summaries.by_period(
-        transactions, asof, start=start, freq=freq, source="pyramid_over_time transactions"
-    )
+    if summary is None:
+        per = summaries.by_period(
+            transactions, asof, start=start, freq=freq, source="pyramid_over_time transactions"
+        )
+    else:
+        per = summary[summary["customer_id"].notna()].copy()
     # a customer with refunds only in the window is not ranked: the bottom tier holds them
     per["tier"] = tiers.reindex(per["customer_id"]).fillna(tiers.cat.categories[-1]).array
     out = (

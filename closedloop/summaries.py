@@ -20,7 +20,8 @@ purchase date. A zero-amount purchase (a free sample, a fully discounted order) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 import narwhals as nw
@@ -33,6 +34,7 @@ __all__ = [
     "FREQUENCIES",
     "TRANSACTION_COLUMNS",
     "by_period",
+    "checked",
     "day",
     "end_of_day",
     "is_in",
@@ -129,16 +131,8 @@ def purchases(
     if unit not in ("order", "day"):
         raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
     frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
+    _check_types(frame, source)
     schema = frame.collect_schema()
-    if not isinstance(schema["order_date"], nw.Datetime | nw.Date):
-        raise DataError(
-            source,
-            f"order_date must be a date or datetime, not {schema['order_date']}"
-            " (read the file with closedloop.io.read_transactions)",
-            column="order_date",
-        )
-    if not schema["amount"].is_numeric():
-        raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
     flags = []
     if count_blanks:
         blank = _blanks(frame)
@@ -146,7 +140,7 @@ def purchases(
             *[expr.cast(nw.Int64).alias(f"_blank_{c}") for c, (expr, _) in blank.items()]
         )
         flags = [f"_blank_{c}" for c in blank]
-    else:
+    elif _CHECKED.get(id(frame)) is not frame:
         _refuse_blanks(frame, source)
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
@@ -189,7 +183,8 @@ def per_customer(
     first_revenue: bool = False,
     source: str = "transactions",
     by: str | None = None,
-    window_last: bool = True,
+    window_last: bool | Collection[str] = True,
+    window_extras: bool | Collection[str] = True,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -207,8 +202,9 @@ def per_customer(
     ``windows`` names periods inside that range, ``{"now": (start, end), "prev": (start, end)}``
     (inclusive days; ``None`` for an open end); each adds ``orders_<name>``, ``revenue_<name>``,
     ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``;
-    ``window_last=False`` leaves the windows' last purchases out (fewer aggregates to compute,
-    for callers that read only the windows' counts and sums).
+    ``window_last=False`` leaves the windows' last purchases out, and ``window_extras=False``
+    their quantity and member orders (fewer aggregates to compute, for callers that read only
+    the windows' counts and sums); either may instead name the windows that keep them.
     """
     carry = (by,) if by else ()
     frame = purchases(
@@ -235,8 +231,10 @@ def per_customer(
         purchase = inside & bought
         masked[f"orders{suffix}"] = (purchase.cast(nw.Int64), "sum")
         masked[f"revenue{suffix}"] = (nw.when(inside).then(amount).otherwise(0.0), "sum")
-        if window_last or not suffix:
+        if _wanted(window_last, suffix):
             masked[f"last_purchase{suffix}"] = (nw.when(purchase).then(date), "max")
+        if not _wanted(window_extras, suffix):
+            continue
         if "quantity" in names:
             quantity = nw.when(purchase).then(nw.col("quantity").fill_null(0.0)).otherwise(0.0)
             masked[f"quantity{suffix}"] = (quantity, "sum")
@@ -393,6 +391,41 @@ def since(
     return _split(per, order, by) if by else _tidy(per, order)
 
 
+def checked(transactions, source: str = "transactions") -> nw.LazyFrame:
+    """The transactions as a lazy frame, checked once (:func:`purchases`' rules: a date, a
+    numeric amount, none missing): every summary made of that frame afterwards skips the check
+    and its pass over the rows. For a caller that summarises one frame many times (the
+    member-health check)."""
+    frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
+    _check(frame, source)
+    _CHECKED[id(frame)] = frame
+    return frame
+
+
+#: the frames :func:`checked` has passed, by identity (a frame is forgotten with its last use)
+_CHECKED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _check(frame: nw.LazyFrame, source: str) -> None:
+    """:func:`_check_types`, then :func:`_refuse_blanks`."""
+    _check_types(frame, source)
+    _refuse_blanks(frame, source)
+
+
+def _check_types(frame: nw.LazyFrame, source: str) -> None:
+    """The date is a date and the amount a number (the schema alone, no pass over the rows)."""
+    schema = frame.collect_schema()
+    if not isinstance(schema["order_date"], nw.Datetime | nw.Date):
+        raise DataError(
+            source,
+            f"order_date must be a date or datetime, not {schema['order_date']}"
+            " (read the file with closedloop.io.read_transactions)",
+            column="order_date",
+        )
+    if not schema["amount"].is_numeric():
+        raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
+
+
 def _blanks(frame: nw.LazyFrame) -> dict[str, tuple[nw.Expr, str]]:
     """The blank-value rules of the transactions: per column, the expression flagging a row and
     the rule's words."""
@@ -429,6 +462,14 @@ def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:
         if n:
             rows = collect(frame.filter(expr).head(5))
             raise DataError(source, rule, column=column, rows=rows, n_bad=n)
+
+
+def _wanted(chosen: bool | Collection[str], suffix: str) -> bool:
+    """Whether the window of ``suffix`` (``""``: all history, always) gets an optional
+    aggregate: ``chosen`` is True (every window), False (none) or the windows' names."""
+    if not suffix or isinstance(chosen, bool):
+        return not suffix or chosen
+    return suffix[1:] in chosen
 
 
 def _combine(column: str) -> nw.Expr:

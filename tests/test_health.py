@@ -27,9 +27,13 @@ STORE = "<img src=x onerror=alert(1)>"
 def demo(tmp_path_factory):
     """A small demo whose first store and report name carry markup."""
     folder = write_demo(tmp_path_factory.mktemp("demo"), seed=4, n_customers=2_000)
-    for name in ("transactions", "receipts"):
+    for name, column in (
+        ("transactions", "store"),
+        ("receipts", "store"),
+        ("customers", "home_store"),
+    ):
         frame = pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
-        frame.loc[frame["store"] == "S01", "store"] = STORE
+        frame.loc[frame[column] == "S01", column] = STORE
         frame.to_csv(folder / f"{name}.csv", index=False)
     plan = yaml.safe_load((folder / health.FILENAME).read_text())
     plan["name"] = NAME
@@ -87,6 +91,20 @@ def test_the_targets_file_is_validated(tmp_path):
             health.HealthPlan.from_yaml(
                 _write(tmp_path, f"targets: {{{given}}}\ndata: {{transactions: tx.csv}}\n")
             )
+    # a typo in the split is refused, naming the file, the key and what it may be
+    with pytest.raises(PlanError) as typo:
+        health.HealthPlan.from_yaml(_write(tmp_path, "by: stroe\ndata: {transactions: tx.csv}\n"))
+    assert str(typo.value) == (
+        f"{tmp_path / 'health.yaml'}: invalid health targets\n"
+        "  by: must be one of store, channel, city, guide, tier (got 'stroe')"
+    )
+    with pytest.raises(PlanError, match=r"by: must be one of store, .*\(got 'stroe'\)"):
+        health.check(
+            ok,
+            pd.read_csv(tmp_path / "tx.csv", parse_dates=["order_date"]),
+            asof="2026-01-31",
+            by="stroe",
+        )
     with pytest.raises(PlanError, match="outside the data root"):
         health.HealthPlan.from_yaml(_write(tmp_path, "data: {transactions: /etc/hostname}\n"))
     with pytest.raises(PlanError, match="data: required"):
@@ -177,6 +195,11 @@ def test_the_store_table_is_member_kpis_by_store_ranked_by_gap(checked, frames):
             shortfall += max(short / target, 0.0) if not np.isnan(row[name]) else 0.0
         assert stores.loc[store, "gap"] == pytest.approx(shortfall), store
     assert stores["gap"].is_monotonic_decreasing
+    # each member in one home store: the store table adds up to the company's tree
+    tree = checked.tree["all"]
+    assert stores["members"].sum() == tree["members"] == customers["is_member"].sum()
+    assert stores["active_members"].sum() == tree["active_members"]
+    assert stores["contribution"].sum() == pytest.approx(tree["contribution"])
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +227,10 @@ def test_the_health_report_runs_on_the_demo(runs, checked):
     assert 'id="fig-revenue-change-tier"' in html and 'id="fig-revenue-change-store"' in html
     assert "Content-Security-Policy" in html and "<script" not in html.lower()
     assert "member_share" not in html and "avg_ticket" not in html  # no raw names shown
+    # nothing is ¥0, never ¥0.00; the store table says how members are assigned
+    assert "¥0.00" not in html and "¥0<" in html
+    assert "Each member counts once, in her home store" in html
+    assert "Not bought yet" in html
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["campaign"] == "member-health" and summary["cycle"] == 202603
     assert summary["period"] == {"start": "2026-03-01", "end": "2026-03-31"}

@@ -54,6 +54,9 @@ def test_member_kpis_by_hand():
     }
     for group, values in expected.items():
         assert out[group].to_numpy(float) == pytest.approx(np.array(values), nan_ok=True), group
+    # m4 has not bought yet: the members of the three columns add up to all four
+    assert out.loc["members", "not_yet"] == 1
+    assert out.loc["members", ["new", "existing", "not_yet"]].sum() == out.loc["members", "all"]
     assert out.attrs["members"] == "customers.is_member"
 
 
@@ -112,12 +115,13 @@ def test_contribution_identity_holds(frame):
             assert col["contribution"] == 0
         for rate in ("member_share", "repurchase_rate", "churn_rate"):
             assert np.isnan(col[rate]) or 0 <= col[rate] <= 1
-    # new and existing members split the contribution and the member orders
-    assert out.loc["contribution", "new"] + out.loc["contribution", "existing"] == pytest.approx(
-        out.loc["contribution", "all"]
-    )
-    share = out.loc["member_share"]
-    assert share["new"] + share["existing"] == pytest.approx(share["all"], nan_ok=True)
+    # new, existing and not-yet-bought members split the counts, the contribution and the
+    # member orders: the tree's columns add up to all
+    parts = ["new", "existing", "not_yet"]
+    for row in ("members", "active_members", "contribution", "member_share"):
+        total = out.loc[row, parts].sum(min_count=1)
+        assert total == pytest.approx(out.loc[row, "all"], nan_ok=True), row
+    assert out.loc["active_members", "not_yet"] == out.loc["contribution", "not_yet"] == 0
 
 
 def test_touches_due_by_hand():
@@ -187,18 +191,35 @@ def shop():
 DEMO_PERIOD = (pd.Timestamp("2026-02-01"), pd.Timestamp("2026-03-31"))
 
 
-def _by_hand(tx, customers, start, end):
-    """The tree for one slice of receipts, with pandas only."""
+def _home_by_hand(tx, customers, end):
+    """Each member's home store with pandas only: the customers' home_store where given, else
+    the store of most purchases in the 365 days to ``end``, ties by the latest purchase."""
+    mine = tx[tx["customer_id"].notna() & (tx["order_date"] < end + pd.Timedelta(days=1))]
+    mine = mine[mine["amount"] >= 0]
+    recent = mine["order_date"] >= end - pd.Timedelta(days=364)
+    pairs = mine.assign(recent=recent).groupby(["customer_id", "store"])
+    pairs = pairs.agg(n=("recent", "sum"), last=("order_date", "max")).reset_index()
+    pairs = pairs.sort_values(["customer_id", "n", "last", "store"], ascending=[1, 0, 0, 1])
+    home = pairs.drop_duplicates("customer_id").set_index("customer_id")["store"]
+    given = customers.set_index("customer_id")["home_store"].dropna()
+    return pd.concat([given, home.drop(given.index, errors="ignore")])
+
+
+def _by_hand(tx, customers, store, home, start, end):
+    """The tree for one home store: its members over all their purchases, and the store's own
+    receipts for member share, orders and revenue, with pandas only."""
     prev_start = start - (end - start + pd.Timedelta(days=1))
     tx = tx[tx["order_date"] < end + pd.Timedelta(days=1)]
     cust = customers.set_index("customer_id")
     now = tx[tx["order_date"] >= start]
+    here = now[now["store"] == store]
     prev = tx[(tx["order_date"] >= prev_start) & (tx["order_date"] < start)]
-    members = cust.index[cust["is_member"]].intersection(tx["customer_id"].dropna().unique())
+    everyone = cust.index[cust["is_member"]]
+    members = everyone[home.reindex(everyone).fillna("(none)").to_numpy() == store]
     mine_now = now[now["customer_id"].isin(members)]
     orders = mine_now.groupby("customer_id").size()
     active = len(orders)
-    lost = len(set(prev.loc[prev["customer_id"].isin(members), "customer_id"]) - set(orders.index))
+    before = set(prev.loc[prev["customer_id"].isin(members), "customer_id"])
     joined = cust.loc[members, "join_date"]
     recruits = joined[(joined >= start) & (joined <= end)]
     first = tx[tx["customer_id"].isin(recruits.index)].merge(
@@ -211,34 +232,58 @@ def _by_hand(tx, customers, start, end):
         "conversion": converted / len(recruits) if len(recruits) else np.nan,
         "active_members": active,
         "active_rate": active / len(members),
-        "member_share": now["is_member"].sum() / len(now),
+        "member_share": here["is_member"].sum() / len(here) if len(here) else np.nan,
         "online_rate": cust.loc[members, "online"].mean(),
-        "purchase_frequency": len(mine_now) / active,
-        "avg_ticket": mine_now["amount"].sum() / len(mine_now),
+        "purchase_frequency": len(mine_now) / active if active else np.nan,
+        "avg_ticket": mine_now["amount"].sum() / len(mine_now) if active else np.nan,
         "contribution": mine_now["amount"].sum(),
         "contribution_per_member": mine_now["amount"].sum() / len(members),
-        "repurchase_rate": (orders >= 2).sum() / active,
-        "items_per_basket": mine_now["quantity"].sum() / len(mine_now),
-        "churn_rate": lost / prev.loc[prev["customer_id"].isin(members), "customer_id"].nunique(),
-        "orders": len(now),
-        "anonymous_orders": int(now["customer_id"].isna().sum()),
+        "repurchase_rate": (orders >= 2).sum() / active if active else np.nan,
+        "items_per_basket": mine_now["quantity"].sum() / len(mine_now) if active else np.nan,
+        "churn_rate": len(before - set(orders.index)) / len(before) if before else np.nan,
+        "orders": len(here),
+        "anonymous_orders": int(here["customer_id"].isna().sum()),
+        "revenue": here["amount"].sum(),
     }
     for column in ("reach_wecom", "reach_group", "reach_app", "reach_sms"):
         row[column] = cust.loc[members, column].mean()
-    return row
+    return row, len(before)
 
 
 def test_every_kpi_by_store_equals_pandas(shop):
     tx, customers = shop
+    start, end = DEMO_PERIOD
     out = kpi.member_kpis(tx, customers, DEMO_PERIOD, by="store")
-    assert sorted(out.index) == sorted(tx["store"].unique())
+    # every store, and the members who never bought and have no home store
+    assert sorted(out.index) == sorted([*tx["store"].unique(), "(none)"])
     assert out.loc["S01", "anonymous_orders"] > 0 and out.loc["online", "anonymous_orders"] == 0
+    home = _home_by_hand(tx, customers, end)
+    assert (
+        kpi.home_of(
+            kpi.summaries.per_customer(tx, end, windows={"home": kpi.home_window(end)}, by="store"),
+            "store",
+        ).to_dict()
+        == _home_by_hand(tx, customers.assign(home_store=None), end).to_dict()
+    )
+    active_before = {}
     for store in out.index:
-        expected = _by_hand(tx[tx["store"] == store], customers, *DEMO_PERIOD)
+        expected, active_before[store] = _by_hand(tx, customers, store, home, start, end)
         got = out.loc[store, list(expected)].astype(float)
         assert got.to_numpy() == pytest.approx(
             np.array(list(expected.values()), dtype=float), nan_ok=True
         ), store
+    # each member in one home store: the stores' members add up to all members, their churn
+    # (weighted by the members active before, churn's denominator) to the overall churn
+    tree = kpi.member_kpis(tx, customers, DEMO_PERIOD)
+    assert out["members"].sum() == tree.loc["members", "all"] == customers["is_member"].sum()
+    weights = pd.Series(active_before).reindex(out.index)
+    churn = out["churn_rate"].fillna(0.0)
+    assert (churn * weights).sum() / weights.sum() == pytest.approx(tree.loc["churn_rate", "all"])
+    assert out["contribution"].sum() == pytest.approx(tree.loc["contribution", "all"])
+    # receipts stay where they were spent: the stores' orders and revenue are all of them
+    now = tx[(tx["order_date"] >= start) & (tx["order_date"] < end + pd.Timedelta(days=1))]
+    assert out["orders"].sum() == len(now)
+    assert out["revenue"].sum() == pytest.approx(now["amount"].sum())
 
 
 def test_kpis_by_guide_split_the_members(shop):

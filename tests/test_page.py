@@ -45,6 +45,9 @@ def test_percent_money_and_probability_read_without_scientific_notation():
     assert page.percent(float("nan")) == "–" and page.percent(0.42, 0, signed=True) == "+42%"
     assert page.money(7749.01) == "¥7,749" and page.money(3.843) == "¥3.84"
     assert page.money(-342.0, "USD") == "-$342" and page.money(12_000, "SEK") == "SEK 12,000"
+    # nothing is "¥0", not "¥0.00"; a missing amount is a dash, never a money figure
+    assert page.money(0.0) == "¥0" and page.money(-0.0) == "¥0" and page.money(0.004) == "¥0.00"
+    assert page.money(float("nan")) == page.money(None) == "–"
     assert page.probability(0.9994) == "> 99.9%" and page.probability(4e-51) == "< 0.1%"
     assert page.probability(0.99) == "99%" and page.probability(0.995) == "99.5%"
     assert page.interval(0.21, 0.71, lambda v: page.percent(v, 0)) == "[21%, 71%]"

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.transforms import blended_transform_factory
 
 from closedloop.figures import localize, use_style
 
@@ -15,7 +16,7 @@ EFFECTS = ("heads", "frequency", "ticket")
 def revenue_change(table: pd.DataFrame, title: str | None = None, language: str = "en"):
     """Grouped bars per tier or store: the heads, frequency and ticket effects of
     :func:`closedloop.kpi.revenue_change`, with a diamond at each group's whole change (the
-    three bars add up to it)."""
+    three bars add up to it), its value in a column right of the plot."""
     use_style()
     groups = table.index.astype("str").tolist()
     y = np.arange(len(groups))
@@ -31,23 +32,18 @@ def revenue_change(table: pd.DataFrame, title: str | None = None, language: str 
             label=f"{effect} effect",
         )
     ax.scatter(table["change"], y, marker="D", color="0.15", zorder=3, label="revenue change")
+    # each group's change in a column right of the plot, where no bar can reach it
+    margin = blended_transform_factory(ax.transAxes, ax.transData)
     for i, change in enumerate(table["change"]):
-        ax.annotate(
-            f"{change:+,.0f}",
-            (change, i),
-            xytext=(6, 6),
-            textcoords="offset points",
-            fontsize=8,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-            zorder=4,
-        )
+        ax.text(1.02, i, f"{change:+,.0f}", transform=margin, va="center", fontsize=8)
+    ax.text(1.02, 1.0, "change", transform=ax.transAxes, va="bottom", fontsize=8)
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_yticks(y, groups)
     ax.invert_yaxis()
     ax.set_xlabel("revenue change")
     ax.set_ylabel(str(table.index.name or "group"))
-    ax.set_title(title or "Why revenue moved: heads x frequency x ticket")
-    ax.legend(loc="best", frameon=True, fontsize=8)
+    ax.set_title(title or "Why revenue moved: heads x frequency x ticket", pad=26)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=8)
     fig.tight_layout()
     return localize(fig, language)
 
