@@ -257,6 +257,7 @@ def execute(
             "ledger_path": str(out / LEDGER),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
+        page.prepare_cjk_font()  # read while the kernel runs, for the page's Chinese
         executed, error = _execute(notebook, partial, parameters, progress, kernel)
         if not error:
             shown = title(*payload) if callable(title) else title
