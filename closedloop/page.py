@@ -293,12 +293,15 @@ def table(
     return HTML(body + caption_html)
 
 
+#: the resolution of a figure's PNG file, and the one the page shows it at (its size on the page)
+FIGURE_DPI, SHOWN_DPI = 130, 110
+
+
 def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str = "en"):
     """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption;
-    its wording in ``language``."""
-    import base64
-    import io as _io
-
+    its wording in ``language``. Drawn once: the page carries the file's PNG, sized as a
+    :data:`SHOWN_DPI` image would be (so it is sharp on a high-density screen, and drawing a
+    figure a second time for the page is not needed)."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
@@ -308,16 +311,20 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
     caption = translate(caption, language)
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
-    buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
+    png = buffer.getvalue()
+    (folder / f"{name}.png").write_bytes(png)
+    width, height = (
+        round(int.from_bytes(png[i : i + 4]) * SHOWN_DPI / FIGURE_DPI) for i in (16, 20)
+    )
+    data = base64.b64encode(png).decode()
     alt = html.escape(caption or name)
     figure_id = re.sub(r"[^A-Za-z0-9_-]", "-", name)
     return HTML(
         f'<figure class="cl-figure" id="fig-{figure_id}">'
-        f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
+        f'<img src="data:image/png;base64,{data}" width="{width}" height="{height}" alt="{alt}"/>'
         f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
     )
 

@@ -119,3 +119,25 @@ def test_a_font_read_ahead_gives_the_same_subset_as_one_read_on_demand():
     assert page.cjk_subset(path, characters) == expected  # from the cache
     assert str(path) in page._PREPARED  # still waiting for a page with other characters
     assert page.cjk_subset(path, characters + "漢") != expected
+
+
+def test_a_figure_is_drawn_once_and_shown_at_its_page_size(tmp_path):
+    """The page carries the saved PNG itself, at the size a 110-dpi drawing would have."""
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1, 2, 3], [3, 1, 2])
+    shown = page.figure(fig, "line <x>", tmp_path, caption="a <b>line</b>").data
+    saved = (tmp_path / "figures" / "line <x>.png").read_bytes()
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', shown)
+    assert base64.b64decode(data) == saved
+    width, height = Image.open(io.BytesIO(saved)).size
+    assert 'id="fig-line--x-"' in shown and 'alt="a &lt;b&gt;line&lt;/b&gt;"' in shown
+    assert f'width="{round(width * 110 / 130)}" height="{round(height * 110 / 130)}"' in shown
+    assert 400 < width <= 4 * 130 + 10  # 4 inches at 130 dpi, cropped to the drawing
