@@ -152,6 +152,138 @@ def _record_health(partial: Path, run_id: str, checked, *, plan_path) -> dict:
     return health.summary(checked, run_id)
 
 
+#: what a plan says about its campaign rather than about its data: plans that differ only in
+#: these read the same tables the same way (:func:`run_all` reads them once)
+NOT_DATA = frozenset(
+    {
+        "campaign",
+        "name",
+        "cycle",
+        "status",
+        "cost",
+        "margin",
+        "currency",
+        "targets",
+        "report",
+        "changes",
+        "stopping",
+        "follow_up_days",
+    }
+)
+
+
+def run_all(
+    plan_paths,
+    out: str | Path = "reports",
+    run_id: str = "",
+    asof: str | None = None,
+    language: str = "en",
+    data_root=None,
+    jobs: int = 0,
+    done=None,
+) -> list[tuple]:
+    """The report of every plan in ``plan_paths``, as :func:`run` makes each one.
+
+    The Checks are computed here, one plan after another, and the plans that read the same
+    tables the same way (equal but for :data:`NOT_DATA`) share one :func:`pdca.load`; each
+    Check goes, as soon as it is made, to a pool of ``jobs`` processes (default: the cores)
+    that start the report kernels and write the pages, so this process computes the next
+    Check while they run. A broken plan fails alone. Returns one row per plan, in the order
+    given: ``(file name, campaign, ok, report path or error, seconds)``; ``done(row)`` is
+    called as each report finishes. ``run_id`` "" is the current time, shared by every plan
+    (with ``-2``, ``-3``, ... where taken)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = [Path(p).resolve() for p in plan_paths]
+    suffix = not run_id
+    run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
+    rows: dict[Path, tuple] = {}
+
+    def finish(path: Path, row: tuple) -> None:
+        rows[path] = row
+        if done is not None:
+            done(row)
+
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=stopping.worker_signals,
+    )
+    with pool:
+        # fork every worker now, from a process that has not yet run an engine's threads
+        pool.submit(int).result()
+        groups: dict[str, list] = {}
+        for path in paths:
+            try:
+                plan = Plan.from_yaml(path, data_root=data_root)
+                if plan.status == "redesign":
+                    raise PlanError(f"{path}: {REDESIGN}")
+                destination = Destination.of(out, plan.campaign, run_id, suffix)
+            except Exception as exc:  # one broken plan must not stop the others
+                finish(path, (path.name, "", False, str(exc).splitlines()[0], 0.0))
+                continue
+            groups.setdefault(_data_key(plan), []).append((path, plan, destination))
+        for group in groups.values():
+            data = None  # the group's tables, read by its first plan
+            for path, plan, destination in group:
+                started = time.perf_counter()
+                try:
+                    data = data or pdca.load(plan, asof=asof or None)
+                    objectives.resolve_targets(plan, data)
+                    payload = campaign_check(plan, data, asof)
+                except Exception as exc:
+                    finish(path, (path.name, plan.campaign, False, str(exc).splitlines()[0], 0.0))
+                    continue
+                parameters = {"plan_path": str(path), "asof": asof or "", "language": language}
+                future = pool.submit(
+                    _report_check,
+                    destination,
+                    NOTEBOOK,
+                    payload,
+                    path,
+                    parameters,
+                    f"{plan.campaign} — PDCA check report",
+                    time.perf_counter() - started,
+                )
+                future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
+    return [rows[p] for p in paths]
+
+
+def _data_key(plan: Plan) -> str:
+    """What :func:`pdca.load` reads of a plan: all of it but :data:`NOT_DATA`."""
+    import json
+
+    return json.dumps(plan.model_dump(mode="json", exclude=set(NOT_DATA)), sort_keys=True)
+
+
+def _report_check(
+    destination, notebook, payload, plan_path, parameters, title, seconds
+) -> RunResult:
+    """A pool worker's part of :func:`run_all`: the report of a Check computed in the parent
+    (``seconds`` ago)."""
+    return execute(
+        destination,
+        notebook,
+        lambda: payload,
+        functools.partial(_record_campaign, plan_path=plan_path),
+        parameters,
+        title,
+        started=time.perf_counter() - seconds,
+        warm=CAMPAIGN_MODULES,
+    )
+
+
+def _row(path: Path, future) -> tuple:
+    try:
+        result = future.result()
+    except Exception as exc:
+        return path.name, "", False, str(exc).splitlines()[0], 0.0
+    detail = result.error or str(result.html)
+    return path.name, result.campaign, result.ok, detail, result.seconds
+
+
 def health_report(
     targets_path: str | Path,
     asof,
