@@ -1,13 +1,15 @@
-"""Running the reports: the PDCA check report of a campaign (:func:`run`) and the monthly
-member-health report (:func:`health_report`). The numbers in this process, papermill shows them,
-nbconvert writes the HTML; both go through one runner (:func:`execute`).
+"""Running the reports: the PDCA check report of a campaign (:func:`run`, every plan of a folder
+with :func:`run_all`) and the monthly member-health report (:func:`health_report`). The numbers
+in this process, papermill shows them, nbconvert writes the HTML; all go through one runner
+(:func:`execute`).
 
-A run loads the plan and its data and computes the Check and the next plan here, before any
-kernel starts (bad data fails fast, as :class:`~closedloop.errors.DataError` or
-:class:`~closedloop.plan.PlanError`), and writes ``summary.json`` and ``next_plan.yaml``. The
-report notebook then only shows that Check: it gets it as a pickle (``check_path``), deleted again
-before the folder is renamed into place. The kernel is this interpreter, so it unpickles what this
-process pickled.
+A run loads the plan and its data and checks them here, before any folder or kernel (bad data
+fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
+the report's kernel starts, importing the report's modules, while this process computes the Check
+and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
+by side). The report notebook then only shows that Check: it gets it as a pickle
+(``check_path``), deleted again before the folder is renamed into place. The kernel is this
+interpreter, so it unpickles what this process pickled.
 
 A run writes into a temporary folder beside its destination and is renamed into place only when
 everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
