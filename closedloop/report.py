@@ -536,7 +536,9 @@ class Kernel:
         if warm:
             code = f"for _module in {tuple(warm)!r}:\n    __import__(_module)\ndel _module"
             arguments.append(f"--IPKernelApp.exec_lines={code}")
-        run_sync(self.manager.start_kernel)(cwd=str(cwd), extra_arguments=arguments)
+        run_sync(self.manager.start_kernel)(
+            cwd=str(cwd), extra_arguments=arguments, env=_kernel_environment()
+        )
 
     def stop(self) -> None:
         """Close the clients papermill opened and shut the kernel down."""
@@ -567,6 +569,17 @@ def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -
         names = ", ".join(k.__name__ for k in kinds)
         raise TypeError(f"{path}: not a {names} saved by closedloop.report.save_check")
     return payload
+
+
+def _kernel_environment() -> dict:
+    """This process's environment for the kernel, with ``PYTHONPATH`` made absolute: the kernel
+    starts in the run's folder, where a relative entry (``PYTHONPATH=.``) would name another
+    folder and the kernel would import another closedloop than the one that pickled the Check."""
+    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not entries:
+        return dict(os.environ)
+    absolute = os.pathsep.join(str(Path(p).resolve()) for p in entries)
+    return {**os.environ, "PYTHONPATH": absolute}
 
 
 def _this_python():
