@@ -226,10 +226,6 @@ def _data_roots(args) -> list[Path]:
     return [*getattr(args, "data_root", []), *from_env]
 
 
-def _run_id(args) -> str:
-    return args.run_id or time.strftime("%Y%m%dT%H%M%S")
-
-
 def _check(args) -> int:
     """Validate the plan and read every table as a run would, in this process; no kernel."""
     import warnings
@@ -349,33 +345,7 @@ def _font_problem(language: str) -> str:
     return ""
 
 
-def _one(plan, args, run_id):
-    from closedloop.report import run
-
-    try:
-        result = run(
-            plan,
-            args.out,
-            run_id,
-            args.asof,
-            args.language,
-            data_root=_data_roots(args),
-            suffix=not args.run_id,
-        )
-        return (
-            plan.name,
-            result.campaign,
-            result.ok,
-            result.error or str(result.html),
-            result.seconds,
-        )
-    except Exception as exc:  # one broken plan must not stop the others
-        return plan.name, "", False, str(exc).splitlines()[0], 0.0
-
-
 def _run_all(args) -> int:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     from tqdm import tqdm
 
     plans = sorted(p for p in args.folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
@@ -385,20 +355,25 @@ def _run_all(args) -> int:
     if problem := _font_problem(args.language):
         print(f"closedloop run-all: {problem}", file=sys.stderr)
         return 2
-    from closedloop.stopping import stop_on_signals, worker_signals
+    from closedloop.report import run_all
+    from closedloop.stopping import stop_on_signals
 
-    jobs = args.jobs or os.cpu_count() or 1
-    run_id = _run_id(args)
-    rows = []
     # SIGINT / SIGTERM: every worker and kernel goes, queued runs never start, partial folders
     # are removed, and the exit status is 130 / 143
     with (
         stop_on_signals("closedloop run-all", Path(args.out).resolve()),
-        ProcessPoolExecutor(max_workers=min(jobs, len(plans)), initializer=worker_signals) as pool,
+        tqdm(total=len(plans), desc="campaigns", unit="run") as bar,
     ):
-        futures = [pool.submit(_one, plan, args, run_id) for plan in plans]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="campaigns", unit="run"):
-            rows.append(future.result())
+        rows = run_all(
+            plans,
+            args.out,
+            args.run_id,
+            args.asof,
+            args.language,
+            data_root=_data_roots(args),
+            jobs=args.jobs,
+            done=lambda row: bar.update(),
+        )
     rows.sort()
     width = max(len(r[0]) for r in rows)
     print(f"{'plan':<{width}}  status  seconds  report / error")

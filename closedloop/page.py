@@ -12,6 +12,8 @@ import html
 import io
 import re
 import string
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
@@ -61,22 +63,11 @@ def embed_cjk_font(page: str) -> str:
     comes first in every element's font list (``!important``: the notebook template sets fonts
     on headings), because listed after them Chromium leaves some Chinese runs as boxes. A page
     without such characters, or without the font package, is returned unchanged."""
-    used = sorted(set(_CJK.findall(page)))
+    used = "".join(sorted(set(_CJK.findall(page))))
     path = fonts.shipped_cjk()
     if not used or path is None:
         return page
-    from fontTools import subset  # matplotlib's dependency: the font tools are always here
-
-    options = subset.Options()
-    options.flavor = "woff"
-    options.layout_features = ["*"]
-    font = subset.load_font(str(path), options)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(used))
-    subsetter.subset(font)
-    data = io.BytesIO()
-    subset.save_font(font, data, options)
-    uri = "data:font/woff;base64," + base64.b64encode(data.getvalue()).decode("ascii")
+    uri = cjk_subset(path, used)
     ranges = ", ".join(f"U+{a:X}-{b:X}" for a, b in CJK_RANGES)
     family = f'"{CJK_FAMILY}"'
     style = (
@@ -90,6 +81,74 @@ def embed_cjk_font(page: str) -> str:
         "</style>\n"
     )
     return re.sub(r"(</head\s*>)", lambda m: style + m.group(1), page, count=1, flags=re.I)
+
+
+#: subsets made in this process, by font file and characters: reports of one run-all mostly
+#: use the same characters (in memory only: a fresh machine has no cache to rely on)
+_SUBSETS: dict[tuple[str, str], str] = {}
+#: the shipped font read in the background (:func:`prepare_cjk_font`), for the next subset
+_PREPARED: dict[str, Future] = {}
+_LOCK = threading.Lock()
+
+
+def prepare_cjk_font() -> None:
+    """Read and parse the shipped font in a background thread, for the next subset: reading it
+    is half the subsetter's time, and a report's process has nothing else to do while its
+    kernel runs. At most one prepared copy waits (a subset uses its copy up)."""
+    path = fonts.shipped_cjk()
+    with _LOCK:
+        if path is None or str(path) in _PREPARED:
+            return
+        future: Future = Future()
+        _PREPARED[str(path)] = future
+
+    def read() -> None:
+        try:
+            future.set_result(_load_font(path))
+        except BaseException as exc:  # surfaced where the font is used
+            future.set_exception(exc)
+
+    threading.Thread(target=read, name="closedloop-font", daemon=True).start()
+
+
+def _options():
+    from fontTools import subset  # matplotlib's dependency: the font tools are always here
+
+    options = subset.Options()
+    options.flavor = "woff"
+    options.layout_features = ["*"]
+    return options
+
+
+def _load_font(path: Path):
+    """The font with every table read (what the subsetter would read lazily)."""
+    from fontTools import subset
+
+    font = subset.load_font(str(path), _options(), lazy=False)
+    font.ensureDecompiled()
+    return font
+
+
+def cjk_subset(path: Path, characters: str) -> str:
+    """The ``characters`` of the font at ``path`` as a WOFF ``data:`` URI (fontTools' subsetter),
+    made once per process for each set of characters."""
+    from fontTools import subset
+
+    key = (str(path), characters)
+    if key in _SUBSETS:
+        return _SUBSETS[key]
+    with _LOCK:
+        prepared = _PREPARED.pop(str(path), None)
+    font = prepared.result() if prepared is not None else subset.load_font(str(path), _options())
+    options = _options()
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=characters)
+    subsetter.subset(font)
+    data = io.BytesIO()
+    subset.save_font(font, data, options)
+    uri = "data:font/woff;base64," + base64.b64encode(data.getvalue()).decode("ascii")
+    _SUBSETS[key] = uri
+    return uri
 
 
 def css():
@@ -234,12 +293,15 @@ def table(
     return HTML(body + caption_html)
 
 
+#: the resolution of a figure's PNG file, and the one the page shows it at (its size on the page)
+FIGURE_DPI, SHOWN_DPI = 130, 110
+
+
 def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str = "en"):
     """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption;
-    its wording in ``language``."""
-    import base64
-    import io as _io
-
+    its wording in ``language``. Drawn once: the page carries the file's PNG, sized as a
+    :data:`SHOWN_DPI` image would be (so it is sharp on a high-density screen, and drawing a
+    figure a second time for the page is not needed)."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
@@ -249,16 +311,20 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
     caption = translate(caption, language)
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    fig.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
-    buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
+    png = buffer.getvalue()
+    (folder / f"{name}.png").write_bytes(png)
+    width, height = (
+        round(int.from_bytes(png[i : i + 4]) * SHOWN_DPI / FIGURE_DPI) for i in (16, 20)
+    )
+    data = base64.b64encode(png).decode()
     alt = html.escape(caption or name)
     figure_id = re.sub(r"[^A-Za-z0-9_-]", "-", name)
     return HTML(
         f'<figure class="cl-figure" id="fig-{figure_id}">'
-        f'<img src="data:image/png;base64,{data}" alt="{alt}"/>'
+        f'<img src="data:image/png;base64,{data}" width="{width}" height="{height}" alt="{alt}"/>'
         f"<figcaption class='cl-caption'>{alt}</figcaption></figure>"
     )
 

@@ -1,13 +1,15 @@
-"""Running the reports: the PDCA check report of a campaign (:func:`run`) and the monthly
-member-health report (:func:`health_report`). The numbers in this process, papermill shows them,
-nbconvert writes the HTML; both go through one runner (:func:`execute`).
+"""Running the reports: the PDCA check report of a campaign (:func:`run`, every plan of a folder
+with :func:`run_all`) and the monthly member-health report (:func:`health_report`). The numbers
+in this process, papermill shows them, nbconvert writes the HTML; all go through one runner
+(:func:`execute`).
 
-A run loads the plan and its data and computes the Check and the next plan here, before any
-kernel starts (bad data fails fast, as :class:`~closedloop.errors.DataError` or
-:class:`~closedloop.plan.PlanError`), and writes ``summary.json`` and ``next_plan.yaml``. The
-report notebook then only shows that Check: it gets it as a pickle (``check_path``), deleted again
-before the folder is renamed into place. The kernel is this interpreter, so it unpickles what this
-process pickled.
+A run loads the plan and its data and checks them here, before any folder or kernel (bad data
+fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
+the report's kernel starts, importing the report's modules, while this process computes the Check
+and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
+by side). The report notebook then only shows that Check: it gets it as a pickle
+(``check_path``), deleted again before the folder is renamed into place. The kernel is this
+interpreter, so it unpickles what this process pickled.
 
 A run writes into a temporary folder beside its destination and is renamed into place only when
 everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
@@ -18,6 +20,7 @@ run appends one row to ``reports/ledger.csv``, the campaign's PDCA history.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import importlib.resources
 import os
@@ -29,10 +32,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger, page, pdca, stopping
+from closedloop import ledger, objectives, page, pdca, stopping
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
+#: what a report's kernel imports as it starts, beside the Check being computed
+CAMPAIGN_MODULES = ("closedloop.report", "closedloop.sections", "closedloop.figures")
+HEALTH_MODULES = ("closedloop.report", "closedloop.health_sections", "closedloop.figures")
 HEALTH_NOTEBOOK_NAME = "member_health.ipynb"
 LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
@@ -109,25 +115,175 @@ def run(
         raise PlanError(f"{plan_path}: {REDESIGN}")
     destination = Destination.of(out, plan.campaign, run_id, suffix)
     data = pdca.load(plan, asof=asof or None)
-    check = pdca.check(plan, data, asof=asof or None)
-    next_plan = pdca.act(check)
-    check = pdca.next_contacts(check, next_plan, data, language)
+    objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
 
-    def record(partial: Path, chosen: str) -> dict:
-        pdca.write(check, next_plan, partial, chosen, plan_path=plan_path)
-        return pdca.summary(check, next_plan, chosen)
+    def compute() -> tuple:
+        return campaign_check(plan, data, asof, language)
 
     parameters = {"plan_path": str(plan_path), "asof": asof or "", "language": language}
     return execute(
         destination,
         notebook or NOTEBOOK,
-        (check, next_plan),
-        record,
+        compute,
+        functools.partial(_record_campaign, plan_path=plan_path),
         parameters,
         f"{plan.campaign} — PDCA check report",
         progress=progress,
         started=started,
+        warm=CAMPAIGN_MODULES,
     )
+
+
+def campaign_check(plan: Plan, data: pdca.CampaignData, asof=None, language: str = "en") -> tuple:
+    """The Check of a loaded plan and the next plan, the Check with the next cycle's contacts
+    (their reasons in ``language``): what a report's kernel shows."""
+    check = pdca.check(plan, data, asof=asof or None)
+    next_plan = pdca.act(check)
+    return pdca.next_contacts(check, next_plan, data, language), next_plan
+
+
+def _record_campaign(partial: Path, run_id: str, check, next_plan, *, plan_path) -> dict:
+    pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
+    return pdca.summary(check, next_plan, run_id)
+
+
+def _record_health(partial: Path, run_id: str, checked, *, plan_path) -> dict:
+    from closedloop import health
+
+    health.write(checked, partial, run_id, plan_path=plan_path)
+    return health.summary(checked, run_id)
+
+
+#: what a plan says about its campaign rather than about its data: plans that differ only in
+#: these read the same tables the same way (:func:`run_all` reads them once)
+NOT_DATA = frozenset(
+    {
+        "campaign",
+        "name",
+        "cycle",
+        "status",
+        "cost",
+        "margin",
+        "currency",
+        "targets",
+        "report",
+        "changes",
+        "stopping",
+        "follow_up_days",
+    }
+)
+
+
+def run_all(
+    plan_paths,
+    out: str | Path = "reports",
+    run_id: str = "",
+    asof: str | None = None,
+    language: str = "en",
+    data_root=None,
+    jobs: int = 0,
+    done=None,
+) -> list[tuple]:
+    """The report of every plan in ``plan_paths``, as :func:`run` makes each one.
+
+    The Checks are computed here, one plan after another, and the plans that read the same
+    tables the same way (equal but for :data:`NOT_DATA`) share one :func:`pdca.load`; each
+    Check goes, as soon as it is made, to a pool of ``jobs`` processes (default: the cores)
+    that start the report kernels and write the pages, so this process computes the next
+    Check while they run. A broken plan fails alone. Returns one row per plan, in the order
+    given: ``(file name, campaign, ok, report path or error, seconds)``; ``done(row)`` is
+    called as each report finishes. ``run_id`` "" is the current time, shared by every plan
+    (with ``-2``, ``-3``, ... where taken)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = [Path(p).resolve() for p in plan_paths]
+    suffix = not run_id
+    run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
+    rows: dict[Path, tuple] = {}
+
+    def finish(path: Path, row: tuple) -> None:
+        rows[path] = row
+        if done is not None:
+            done(row)
+
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(paths)))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=stopping.worker_signals,
+    )
+    with pool:
+        # fork every worker now, from a process that has not yet run an engine's threads
+        pool.submit(int).result()
+        groups: dict[str, list] = {}
+        for path in paths:
+            try:
+                plan = Plan.from_yaml(path, data_root=data_root)
+                if plan.status == "redesign":
+                    raise PlanError(f"{path}: {REDESIGN}")
+                destination = Destination.of(out, plan.campaign, run_id, suffix)
+            except Exception as exc:  # one broken plan must not stop the others
+                finish(path, (path.name, "", False, str(exc).splitlines()[0], 0.0))
+                continue
+            groups.setdefault(_data_key(plan), []).append((path, plan, destination))
+        for group in groups.values():
+            data = None  # the group's tables, read by its first plan
+            for path, plan, destination in group:
+                started = time.perf_counter()
+                try:
+                    data = data or pdca.load(plan, asof=asof or None)
+                    objectives.resolve_targets(plan, data)
+                    payload = campaign_check(plan, data, asof, language)
+                except Exception as exc:
+                    finish(path, (path.name, plan.campaign, False, str(exc).splitlines()[0], 0.0))
+                    continue
+                parameters = {"plan_path": str(path), "asof": asof or "", "language": language}
+                future = pool.submit(
+                    _report_check,
+                    destination,
+                    NOTEBOOK,
+                    payload,
+                    path,
+                    parameters,
+                    f"{plan.campaign} — PDCA check report",
+                    time.perf_counter() - started,
+                )
+                future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
+    return [rows[p] for p in paths]
+
+
+def _data_key(plan: Plan) -> str:
+    """What :func:`pdca.load` reads of a plan: all of it but :data:`NOT_DATA`."""
+    import json
+
+    return json.dumps(plan.model_dump(mode="json", exclude=set(NOT_DATA)), sort_keys=True)
+
+
+def _report_check(
+    destination, notebook, payload, plan_path, parameters, title, seconds
+) -> RunResult:
+    """A pool worker's part of :func:`run_all`: the report of a Check computed in the parent
+    (``seconds`` ago)."""
+    return execute(
+        destination,
+        notebook,
+        lambda: payload,
+        functools.partial(_record_campaign, plan_path=plan_path),
+        parameters,
+        title,
+        started=time.perf_counter() - seconds,
+        warm=CAMPAIGN_MODULES,
+    )
+
+
+def _row(path: Path, future) -> tuple:
+    try:
+        result = future.result()
+    except Exception as exc:
+        return path.name, "", False, str(exc).splitlines()[0], 0.0
+    detail = result.error or str(result.html)
+    return path.name, result.campaign, result.ok, detail, result.seconds
 
 
 def health_report(
@@ -155,22 +311,21 @@ def health_report(
     plan = health.HealthPlan.from_yaml(targets_path, data_root=data_root)
     destination = Destination.of(out, plan.campaign, run_id, suffix)
     transactions, customers, quality = health.load(plan, asof)
-    checked = health.check(plan, transactions, customers, asof, by=by, quality=quality)
 
-    def record(partial: Path, chosen: str) -> dict:
-        health.write(checked, partial, chosen, plan_path=targets_path)
-        return health.summary(checked, chosen)
+    def compute() -> tuple:
+        return (health.check(plan, transactions, customers, asof, by=by, quality=quality),)
 
     parameters = {"targets_path": str(targets_path), "asof": str(asof), "language": language}
     return execute(
         destination,
         notebook or HEALTH_NOTEBOOK,
-        (checked,),
-        record,
+        compute,
+        functools.partial(_record_health, plan_path=targets_path),
         parameters,
-        f"{plan.name or plan.campaign} — member health {checked.asof:%Y-%m-%d}",
+        lambda checked: f"{plan.name or plan.campaign} — member health {checked.asof:%Y-%m-%d}",
         progress=progress,
         started=started,
+        warm=HEALTH_MODULES,
     )
 
 
@@ -202,26 +357,33 @@ class Destination:
 def execute(
     destination: Destination,
     notebook: Path,
-    payload: tuple,
+    compute,
     record,
     parameters: dict,
-    title: str,
+    title,
     *,
     progress: bool = False,
     started: float | None = None,
+    warm: tuple[str, ...] = (),
 ) -> RunResult:
-    """Run a report notebook on what this process computed (``payload``, pickled for the kernel
-    as ``check_path``) into an atomic folder: ``record(partial, run_id)`` writes the run's files
-    and returns its summary, the notebook gets ``parameters`` plus ``run_id``, ``out_dir``,
-    ``ledger_path`` and ``check_path``, the HTML is written with ``title``, the folder is renamed
-    into place and the summary appended to the ledger. A failing cell keeps the partial notebook
-    in ``failed/<run-id>/``."""
+    """Run a report notebook on what this process computes into an atomic folder.
+
+    The kernel starts first (importing the ``warm`` modules), so that its start-up runs beside
+    ``compute()``, which returns the payload the kernel gets (pickled, as ``check_path``).
+    ``record(partial, run_id, *payload)`` writes the run's files and returns its summary; the
+    notebook gets ``parameters`` plus ``run_id``, ``out_dir``, ``ledger_path`` and
+    ``check_path``; the HTML is written with ``title`` (a string, or made from the payload);
+    the folder is renamed into place and the summary appended to the ledger. A failing cell
+    keeps the partial notebook in ``failed/<run-id>/``."""
     started = time.perf_counter() if started is None else started
     campaign, out = destination.campaign, destination.out
     run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
     final = campaign / run_id
+    kernel = None
     try:
-        summary = record(partial, run_id)
+        kernel = Kernel(partial, warm)
+        payload = compute()
+        summary = record(partial, run_id, *payload)
         parameters = {
             **parameters,
             "run_id": run_id,
@@ -229,12 +391,17 @@ def execute(
             "ledger_path": str(out / LEDGER),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
-        error = _execute(notebook, partial, parameters, progress)
+        page.prepare_cjk_font()  # read while the kernel runs, for the page's Chinese
+        executed, error = _execute(notebook, partial, parameters, progress, kernel)
         if not error:
-            (partial / "report.html").write_text(to_html(partial / "report.ipynb", title))
+            shown = title(*payload) if callable(title) else title
+            (partial / "report.html").write_text(to_html(executed, shown))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if kernel is not None:
+            kernel.stop()
     if error:
         failed = campaign / "failed" / run_id
         failed.parent.mkdir(parents=True, exist_ok=True)
@@ -310,31 +477,77 @@ def _reserve(campaign: Path, run_id: str, suffix: bool) -> tuple[str, Path]:
     return chosen, partial
 
 
-def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool) -> str:
-    """Run the notebook in ``partial`` on the saved Check, then delete the Check's pickle.
-    Returns the failing cell in one line, or "" when every cell ran."""
-    import papermill
-    from traitlets.config import Config
-
-    # encrypt the kernel's channels where the kernel supports it (other processes on a shared
-    # machine cannot read the data passing through), which also silences ipykernel's warning
-    encrypted = Config({"AsyncKernelManager": {"transport_encryption": "auto"}})
+def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, kernel) -> tuple:
+    """Run the notebook in ``partial`` on the saved Check in the started ``kernel``, then delete
+    the Check's pickle. Returns the executed notebook and the failing cell in one line, or ""
+    when every cell ran. The notebook is written once, at the end (papermill would write the
+    whole notebook, figures and all, before and after every cell)."""
+    papermill = notebook_tools()
     try:
-        papermill.execute_notebook(
+        executed = papermill.execute_notebook(
             str(notebook),
             str(partial / "report.ipynb"),
             parameters=parameters,
             kernel_name="python3",
-            kernel_manager_class=_this_python(),
             progress_bar=progress,
-            cwd=str(partial),
-            config=encrypted,
+            request_save_on_cell_execute=False,
+            km=kernel.manager,
         )
     except papermill.PapermillExecutionError as exc:
-        return f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
+        return None, f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
     finally:
         (partial / CHECK_FILE).unlink(missing_ok=True)
-    return ""
+    return executed, ""
+
+
+def notebook_tools():
+    """papermill (and nbformat, nbconvert's notebook reader), imported without the RFC 3987
+    grammar: jsonschema builds an Earley parser of it for the ``iri`` format when
+    ``rfc3987_syntax`` is installed (Jupyter's dependencies install it), which takes seconds and
+    is never used, since notebook schemas have no ``iri`` field (jsonschema issue #1428). The
+    format is left unchecked in this process; nothing else changes."""
+    if "jsonschema._format" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # import fails: jsonschema skips the format
+        try:
+            import jsonschema._format  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import papermill
+
+    return papermill
+
+
+class Kernel:
+    """The report's kernel (this interpreter, see :func:`_this_python`), started at once in
+    ``cwd``: it imports the ``warm`` modules as it starts, so that on two cores the kernel's
+    start-up runs while this process computes the Check; papermill then runs the notebook in it.
+    Its channels are encrypted where the kernel supports it (other processes on a shared machine
+    cannot read the data passing through), which also silences ipykernel's warning."""
+
+    def __init__(self, cwd: Path, warm: tuple[str, ...] = ()):
+        from jupyter_core.utils import run_sync
+        from traitlets.config import Config
+
+        encrypted = Config({"AsyncKernelManager": {"transport_encryption": "auto"}})
+        self.manager = _this_python()(kernel_name="python3", config=encrypted)
+        # no history database (as nbclient starts kernels); the imports as startup code, not
+        # a cell, so the notebook's execution counts are unchanged
+        arguments = ["--HistoryManager.hist_file=:memory:"]
+        if warm:
+            code = f"for _module in {tuple(warm)!r}:\n    __import__(_module)\ndel _module"
+            arguments.append(f"--IPKernelApp.exec_lines={code}")
+        run_sync(self.manager.start_kernel)(
+            cwd=str(cwd), extra_arguments=arguments, env=_kernel_environment()
+        )
+
+    def stop(self) -> None:
+        """Close the clients papermill opened and shut the kernel down."""
+        from jupyter_core.utils import run_sync
+
+        for client in getattr(self.manager, "clients", []):
+            client.stop_channels()
+        if self.manager.has_kernel:
+            run_sync(self.manager.shutdown_kernel)(now=True)
 
 
 def save_check(path: str | Path, *payload) -> Path:
@@ -358,9 +571,21 @@ def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -
     return payload
 
 
+def _kernel_environment() -> dict:
+    """This process's environment for the kernel, with ``PYTHONPATH`` made absolute: the kernel
+    starts in the run's folder, where a relative entry (``PYTHONPATH=.``) would name another
+    folder and the kernel would import another closedloop than the one that pickled the Check."""
+    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not entries:
+        return dict(os.environ)
+    absolute = os.pathsep.join(str(Path(p).resolve()) for p in entries)
+    return {**os.environ, "PYTHONPATH": absolute}
+
+
 def _this_python():
     """A kernel manager that starts the kernel with this interpreter, whatever kernelspecs are
-    installed: the kernel must import the same closedloop that pickled the Check."""
+    installed (the kernel must import the same closedloop that pickled the Check), and keeps
+    the clients made for it so that :meth:`Kernel.stop` can close them."""
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpec
@@ -372,18 +597,27 @@ def _this_python():
                 self._kernel_spec = KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
             return self._kernel_spec
 
+        def client(self, **kwargs):
+            made = super().client(**kwargs)
+            self.clients = [*getattr(self, "clients", []), made]
+            return made
+
     return ThisPython
 
 
-def to_html(executed: Path, title: str) -> str:
-    """A self-contained HTML of the executed notebook: no code, no scripts, images inline, no
-    external files, and a Content-Security-Policy that forbids loading anything else."""
+def to_html(executed, title: str) -> str:
+    """A self-contained HTML of the executed notebook (a path, or the notebook papermill
+    returned): no code, no scripts, images inline, no external files, and a
+    Content-Security-Policy that forbids loading anything else."""
+    notebook_tools()
     import nbformat
     from nbconvert import HTMLExporter
 
+    if not isinstance(executed, nbformat.NotebookNode):
+        executed = nbformat.read(executed, as_version=4)
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = exporter.from_notebook_node(executed)
     body = _SCRIPTS.sub("", body)
     title = html.escape(title)
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)

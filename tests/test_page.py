@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import pandas as pd
 
 from closedloop import page
@@ -91,3 +94,53 @@ def test_a_page_with_chinese_carries_the_glyphs_it_draws():
 def test_a_page_without_chinese_is_left_as_it_is():
     plain = "<html><head></head><body><p>revenue £1,200 — met</p></body></html>"
     assert page.embed_cjk_font(plain) == plain
+
+
+def test_a_font_read_ahead_gives_the_same_subset_as_one_read_on_demand():
+    """The font read in the background while a kernel runs, and the subset kept for the next
+    page with the same characters, embed exactly what a fresh read embeds."""
+    from fontTools import subset
+
+    from closedloop import fonts
+
+    path, characters = fonts.shipped_cjk(), "会员门店复盘"
+    options = page._options()
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=characters)
+    subsetter.subset(font)
+    data = io.BytesIO()
+    subset.save_font(font, data, options)
+    expected = "data:font/woff;base64," + base64.b64encode(data.getvalue()).decode("ascii")
+    page._SUBSETS.clear()
+    page.prepare_cjk_font()
+    assert str(path) in page._PREPARED
+    assert page.cjk_subset(path, characters) == expected
+    assert str(path) not in page._PREPARED  # the read-ahead copy was used up
+    page.prepare_cjk_font()
+    page._PREPARED[str(path)].result()
+    assert page.cjk_subset(path, characters) == expected  # from the cache
+    assert str(path) in page._PREPARED  # still waiting for a page with other characters
+    assert page.cjk_subset(path, characters + "漢") != expected
+
+
+def test_a_figure_is_drawn_once_and_shown_at_its_page_size(tmp_path):
+    """The page carries the saved PNG itself, at the size a 110-dpi drawing would have."""
+    import re
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1, 2, 3], [3, 1, 2])
+    shown = page.figure(fig, "line <x>", tmp_path, caption="a <b>line</b>").data
+    saved = (tmp_path / "figures" / "line <x>.png").read_bytes()
+    (data,) = re.findall(r'src="data:image/png;base64,([^"]+)"', shown)
+    assert base64.b64decode(data) == saved
+    width, height = Image.open(io.BytesIO(saved)).size
+    assert 'id="fig-line--x-"' in shown and 'alt="a &lt;b&gt;line&lt;/b&gt;"' in shown
+    assert f'width="{round(width * 110 / 130)}" height="{round(height * 110 / 130)}"' in shown
+    assert 400 < width <= 4 * 130 + 10  # 4 inches at 130 dpi, cropped to the drawing

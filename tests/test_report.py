@@ -174,3 +174,20 @@ def test_the_check_reaches_the_kernel_and_the_ledger_without_summary_json(tmp_pa
     ledger = pd.read_csv(out / "ledger.csv")
     assert ledger["run_id"].tolist() == ["r3"]
     assert ledger["conversion_rate_actual"].tolist() == [1.0]
+
+
+def test_the_kernel_imports_the_closedloop_that_pickled_the_check(tmp_path, plan_file, monkeypatch):
+    """The kernel starts in the run's folder: a relative PYTHONPATH is made absolute for it, so
+    it imports this closedloop, not one installed elsewhere."""
+    from pathlib import Path
+
+    import closedloop
+
+    root = Path(closedloop.__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PYTHONPATH", ".")
+    body = "import closedloop\nprint('from', closedloop.__file__)"
+    out = tmp_path / "reports"
+    result = report.run(plan_file(), out, "k1", notebook=notebook(tmp_path / "nb.ipynb", body))
+    assert result.ok, result.error
+    assert f"from {root / 'closedloop' / '__init__.py'}" in result.html.read_text()
