@@ -6,7 +6,8 @@ from its conjugate posterior (numpy's ``Generator``, seeded by the caller, so a 
 same answer every time):
 
 - **binary** metrics (visited, converted, registered: 0/1): Beta-Binomial. The rate has the
-  posterior Beta(a + x, b + n - x) under the prior Beta(a, b), by default Beta(1, 1) (uniform).
+  posterior Beta(a + x, b + n - x) under the prior Beta(a, b), by default Jeffreys'
+  Beta(1/2, 1/2) (:class:`closedloop.priors.Prior` says why).
 - **value** metrics (revenue per customer: mostly zeros, a long tail): a normal posterior on the
   arm's mean per customer, ybar + s / sqrt(n) z, from the customers, the sum and the sum of
   squares (the central limit theorem on the mean, whatever the shape of the order values). This
@@ -228,8 +229,8 @@ def rate_interval(x, n, prior: Prior, level: float):
     """Observed share x / n and the Beta(alpha + x, beta + n - x) credible interval: equal-tailed,
     except at an observed 0 or 1, where it is one-sided and holds the boundary: [0, the
     ``level`` quantile] when nobody reached the stage, [the 1 - ``level`` quantile, 1] when
-    everybody did. (Under the uniform prior the posterior's density is then monotone, so that
-    interval is also its highest-density interval; an equal-tailed one would exclude the
+    everybody did. (Under a prior with alpha, beta <= 1, as the default Jeffreys' one, the posterior's density
+    is then monotone, so that interval is also its highest-density interval; an equal-tailed one would exclude the
     observed rate.)"""
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0

@@ -47,7 +47,7 @@ def test_binary_intervals_equal_exact_beta_computation(hill, hill_lift):
     n_c, x_c = counts.loc["No E-Mail"]
     for arm in ("Mens E-Mail", "Womens E-Mail"):
         n, x = counts.loc[arm]
-        cdf = _beta_difference(1 + x, 1 + n - x, 1 + x_c, 1 + n_c - x_c)
+        cdf = _beta_difference(0.5 + x, 0.5 + n - x, 0.5 + x_c, 0.5 + n_c - x_c)
         low = optimize.brentq(lambda d, cdf=cdf: cdf(d) - 0.025, -0.05, 0.05)
         high = optimize.brentq(lambda d, cdf=cdf: cdf(d) - 0.975, -0.05, 0.05)
         row = hill_lift.set_index(["arm", "metric"]).loc[(arm, "conversion")]
@@ -243,7 +243,7 @@ def test_each_arms_mean_interval(hill, hill_lift):
     x, n = conversion.loc["Mens E-Mail"]
     row = rows.loc[("Mens E-Mail", "conversion")]
     assert [row["mean_low"], row["mean_high"]] == pytest.approx(
-        stats.beta.ppf([0.025, 0.975], 1 + x, 1 + n - x), rel=1e-12
+        stats.beta.ppf([0.025, 0.975], 0.5 + x, 0.5 + n - x), rel=1e-12
     )
     for arm in ("Mens E-Mail", "Womens E-Mail"):
         spend = rows.loc[(arm, "spend")]
