@@ -226,20 +226,21 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
 
 
 def rate_interval(x, n, prior: Prior, level: float):
-    """Observed share x / n and the Beta(alpha + x, beta + n - x) credible interval: equal-tailed,
-    except at an observed 0 or 1, where it is one-sided and holds the boundary: [0, the
-    ``level`` quantile] when nobody reached the stage, [the 1 - ``level`` quantile, 1] when
-    everybody did. (Under a prior with alpha, beta <= 1, as the default Jeffreys' one, the posterior's density
-    is then monotone, so that interval is also its highest-density interval; an equal-tailed one would exclude the
-    observed rate.)"""
+    """Observed share x / n and the equal-tailed Beta(alpha + x, beta + n - x) credible interval,
+    with its lower bound set to 0 when nobody reached the stage and its upper bound to 1 when
+    everybody did, so the interval holds the observed rate: the boundary rule of the Jeffreys
+    interval (Brown, Cai and DasGupta, Statistical Science 16, 2001, §4.1). An equal-tailed
+    interval at an observed 0 was [0.000084, 0.0122] and excluded it; the former one-sided
+    [0, 95% quantile] covered 84% of the arms with 0 conversions in 300 of the harness's
+    zero-conversion campaigns, this one 95% (``benchmarks/bench_calibration.py``)."""
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, x / n, np.nan)
         a, b = prior.alpha + x, prior.beta + n - x
         none, every = (x == 0) & (n > 0), (x == n) & (n > 0)
-        low = np.where(n > 0, stats.beta.ppf(np.where(every, 1 - level, tail), a, b), np.nan)
-        high = np.where(n > 0, stats.beta.ppf(np.where(none, level, 1 - tail), a, b), np.nan)
+        low = np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan)
+        high = np.where(n > 0, stats.beta.ppf(1 - tail, a, b), np.nan)
         low, high = np.where(none, 0.0, low), np.where(every, 1.0, high)
     return rate, low, high
 

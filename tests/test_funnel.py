@@ -338,8 +338,9 @@ def test_figures():
 
 
 def test_an_observed_zero_or_one_is_inside_its_interval():
-    """Nobody reached the stage: rate 0 and the one-sided interval [0, Beta(1/2, n + 1/2) 95%
-    quantile] (an equal-tailed one was [0.000084, 0.0122] and excluded the observed 0)."""
+    """Nobody reached the stage: rate 0 and the interval [0, Beta(1/2, n + 1/2) 97.5% quantile]:
+    the equal-tailed Jeffreys interval with its lower bound at the boundary (an equal-tailed one
+    was [0.000084, 0.0122] and excluded the observed 0); everybody did: [2.5% quantile, 1]."""
     from scipy import stats
 
     from closedloop.funnel import _beta_rate
@@ -347,10 +348,10 @@ def test_an_observed_zero_or_one_is_inside_its_interval():
 
     rate, low, high = _beta_rate([0, 300, 30], [300, 300, 300], PRIOR, 0.95)
     assert (
-        rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(0.5, 300.5).ppf(0.95))
+        rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(0.5, 300.5).ppf(0.975))
     )
     assert (
-        rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(300.5, 0.5).ppf(0.05))
+        rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(300.5, 0.5).ppf(0.025))
     )
     assert low[2] == pytest.approx(stats.beta(30.5, 270.5).ppf(0.025))
 
