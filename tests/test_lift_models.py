@@ -250,3 +250,24 @@ def test_each_arms_mean_interval(hill, hill_lift):
         for side in ("", "control_"):
             low, mean, high = (spend[f"{side}mean{s}"] for s in ("_low", "", "_high"))
             assert high - mean > mean - low > 0
+
+
+def test_an_arm_with_no_buyer_gets_the_variance_of_one_laplace_buy():
+    """The value model's variance floor: a customer buys with rate (k + 1) / (n + 2) and spends
+    like the pooled buyers (here all of them are the treated arm's 5), so a holdout with no buyer
+    still has a spread, and the absolute lift's interval is the normal one of both floors."""
+    values = np.array([12.0, 30.0, 45.0, 80.0, 250.0])
+    data = pd.DataFrame(
+        {
+            "arm": ["control"] * 300 + ["sms"] * 300,
+            "revenue": np.r_[np.zeros(300), values, np.zeros(295)],
+        }
+    )
+    row = bayesian_lift(data, metrics="revenue", draws=400_000).table.iloc[0]
+    m, m2 = values.mean(), (values**2).mean()
+    var = [p * m2 - p**2 * m**2 for p in (1 / 302, 6 / 302)]
+    sd = np.sqrt(sum(var) / 300)
+    centre = values.sum() / 300
+    assert row["abs_lift_low"] == pytest.approx(centre - 1.959964 * sd, rel=0.01)
+    assert row["abs_lift_high"] == pytest.approx(centre + 1.959964 * sd, rel=0.01)
+    assert np.isnan(row["rel_lift"]) and "0 buyers in holdout" in row["note"]
