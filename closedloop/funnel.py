@@ -117,7 +117,7 @@ def funnel(
     ``cum_rate`` is ``entities`` over the first stage's count. The first stage has rates 1 and
     nothing dropped. Rates come with equal-tailed ``level`` credible intervals from the Beta
     posterior Beta(alpha + x, beta + n - x) under the ``prior``'s Beta(alpha, beta) (a
-    :class:`closedloop.priors.Prior`, uniform by default); the point value is the observed
+    :class:`closedloop.priors.Prior`, Jeffreys' Beta(1/2, 1/2) by default); the point value is the observed
     share x / n. A stage nobody reached has rate 0 and a positive upper bound; a rate whose
     denominator is 0 (after a stage nobody reached) is undefined: NaN. With ``by`` and no entrant
     at all the frame is empty. ``median_time_from_prev`` and ``p90_time_from_prev`` are

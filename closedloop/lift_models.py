@@ -6,7 +6,8 @@ from its conjugate posterior (numpy's ``Generator``, seeded by the caller, so a 
 same answer every time):
 
 - **binary** metrics (visited, converted, registered: 0/1): Beta-Binomial. The rate has the
-  posterior Beta(a + x, b + n - x) under the prior Beta(a, b), by default Beta(1, 1) (uniform).
+  posterior Beta(a + x, b + n - x) under the prior Beta(a, b), by default Jeffreys'
+  Beta(1/2, 1/2) (:class:`closedloop.priors.Prior` says why).
 - **value** metrics (revenue per customer: mostly zeros, a long tail): a normal posterior on the
   arm's mean per customer, ybar + s / sqrt(n) z, from the customers, the sum and the sum of
   squares (the central limit theorem on the mean, whatever the shape of the order values). This
@@ -81,7 +82,7 @@ def posterior_means(
     the sum of squares. ``pool`` (one label per group, default all one) says which groups pool
     their buyers for the value model's variance floor (the groups of one segment)."""
     if kind == "value":
-        return value_means(summary, i, prior, rng, draws, pool)
+        return value_means(summary, i, rng, draws, pool)
     model = {"binary": binary_means, "normal": normal_means}[kind]
     return model(summary, i, prior, rng, draws)
 
@@ -93,7 +94,7 @@ def moments(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, pool=None):
     one the sample variance."""
     n, total = summary["_n"].to_numpy("float64"), summary[f"_s{i}"].to_numpy("float64")
     if kind == "value":
-        return value_moments(n, total, summary[f"_q{i}"], summary[f"_k{i}"], prior, pool)
+        return value_moments(n, total, summary[f"_q{i}"], summary[f"_k{i}"], pool)
     mean = total / n
     if kind == "binary":
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -124,20 +125,25 @@ def normal_means(summary: pd.DataFrame, i: int, prior: Prior, rng, draws: int) -
 
 #: pseudo-buyers: how many buyers' worth of the pooled value distribution each arm's is shrunk to
 PSEUDO_BUYERS = 10.0
+#: the variance floor's buy rate is (k + PSEUDO_BUYS) / (n + 2 PSEUDO_BUYS), Laplace's rule
+PSEUDO_BUYS = 1.0
 
 
-def value_moments(n, total, squares, buyers, prior: Prior, pool=None):
+def value_moments(n, total, squares, buyers, pool=None):
     """Mean, model variance and sample variance per customer of a value metric in each group,
     from the customers ``n``, the ``total``, the sum of ``squares`` and the ``buyers`` (arrays,
     one entry per group).
 
-    The model variance is that of a customer who buys with the arm's posterior-mean rate
-    p = (a + k) / (a + b + n) and spends like the arm's k buyers plus :data:`PSEUDO_BUYERS`
+    The model variance is that of a customer who buys with the rate p = (k + 1) / (n + 2)
+    (:data:`PSEUDO_BUYS`; Laplace's rule of succession) and spends like the arm's k buyers plus :data:`PSEUDO_BUYERS`
     pseudo-buyers drawn from the buyers of all the groups with the same ``pool`` label (a
     segment's arms): p m2 - p^2 m^2, with m and m2 the shrunk mean and mean square per buyer.
     With hundreds of buyers it is the sample variance; with 0 or 3 it borrows the other arms'
     spread, so an arm with few buyers does not look certain (a sample that happens to hold no
-    large order has a small sample variance)."""
+    large order has a small sample variance). The floor's rate is not the rate's posterior mean
+    under Jeffreys' prior, (k + 1/2) / (n + 1), which halves the variance of an arm with no buyer:
+    there its interval covered 77% of the arms with no buyer and 91% of all arms in the harness's
+    zero-conversion campaigns, against 82% and 93.5% with this floor."""
     n, total, squares, buyers = (
         np.asarray(a, dtype="float64") for a in (n, total, squares, buyers)
     )
@@ -151,7 +157,7 @@ def value_moments(n, total, squares, buyers, prior: Prior, pool=None):
         m2_pool = np.where(k > 0, np.bincount(pool, weights=squares)[pool] / k, 0.0)
         m = (total + k0 * m_pool) / (buyers + k0)
         m2 = (squares + k0 * m2_pool) / (buyers + k0)
-        p = (prior.alpha + buyers) / (prior.alpha + prior.beta + n)
+        p = (buyers + PSEUDO_BUYS) / (n + 2 * PSEUDO_BUYS)
         var = np.maximum(p * m2 - p**2 * m**2, 0.0)
     return mean, var, sample
 
@@ -215,7 +221,7 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
         return low, high
     squares = summary[f"_q{i}"].to_numpy("float64")
     if kind == "value":
-        mean, var, _ = value_moments(n, total, squares, summary[f"_k{i}"], prior, pool)
+        mean, var, _ = value_moments(n, total, squares, summary[f"_k{i}"], pool)
         skew = value_skewness(n, total, squares, summary[f"_c{i}"], pool)
         return skewed_interval(mean, var, skew, n, level)
     mean, var, _ = moments(summary, i, kind, prior, pool)
@@ -225,31 +231,30 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
 
 
 def rate_interval(x, n, prior: Prior, level: float):
-    """Observed share x / n and the Beta(alpha + x, beta + n - x) credible interval: equal-tailed,
-    except at an observed 0 or 1, where it is one-sided and holds the boundary: [0, the
-    ``level`` quantile] when nobody reached the stage, [the 1 - ``level`` quantile, 1] when
-    everybody did. (Under the uniform prior the posterior's density is then monotone, so that
-    interval is also its highest-density interval; an equal-tailed one would exclude the
-    observed rate.)"""
+    """Observed share x / n and the equal-tailed Beta(alpha + x, beta + n - x) credible interval,
+    with its lower bound set to 0 when nobody reached the stage and its upper bound to 1 when
+    everybody did, so the interval holds the observed rate: the boundary rule of the Jeffreys
+    interval (Brown, Cai and DasGupta, Statistical Science 16, 2001, §4.1). An equal-tailed
+    interval at an observed 0 was [0.000084, 0.0122] and excluded it; the former one-sided
+    [0, 95% quantile] covered 84% of the arms with 0 conversions in 300 of the harness's
+    zero-conversion campaigns, this one 95% (``benchmarks/bench_calibration.py``)."""
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, x / n, np.nan)
         a, b = prior.alpha + x, prior.beta + n - x
         none, every = (x == 0) & (n > 0), (x == n) & (n > 0)
-        low = np.where(n > 0, stats.beta.ppf(np.where(every, 1 - level, tail), a, b), np.nan)
-        high = np.where(n > 0, stats.beta.ppf(np.where(none, level, 1 - tail), a, b), np.nan)
+        low = np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan)
+        high = np.where(n > 0, stats.beta.ppf(1 - tail, a, b), np.nan)
         low, high = np.where(none, 0.0, low), np.where(every, 1.0, high)
     return rate, low, high
 
 
-def value_means(
-    summary: pd.DataFrame, i: int, prior: Prior, rng, draws: int, pool=None
-) -> np.ndarray:
+def value_means(summary: pd.DataFrame, i: int, rng, draws: int, pool=None) -> np.ndarray:
     """The normal posterior on the mean per customer, ybar + s / sqrt(n) z, with the variance of
     :func:`value_moments` (the sample variance, shrunk to the pooled buyers' where few)."""
     mean, var, _ = value_moments(
-        summary["_n"], summary[f"_s{i}"], summary[f"_q{i}"], summary[f"_k{i}"], prior, pool
+        summary["_n"], summary[f"_s{i}"], summary[f"_q{i}"], summary[f"_k{i}"], pool
     )
     return normal_draws(mean, var, summary["_n"], rng, draws)
 

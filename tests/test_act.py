@@ -115,7 +115,7 @@ def test_a_met_target_is_raised_never_lowered():
     nxt = act.next_plan(met)
     from scipy import stats
 
-    raised = stats.beta.ppf(0.25, 1 + 300, 1 + 700)  # wecom: 300 of 1,000
+    raised = stats.beta.ppf(0.25, 0.5 + 300, 0.5 + 700)  # wecom: 300 of 1,000
     assert nxt.targets.conversion_rate == pytest.approx(raised, abs=1e-4)
     assert (
         "raised to the 25% posterior quantile of wecom"

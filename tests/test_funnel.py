@@ -154,7 +154,7 @@ def test_other_bad_inputs():
 def test_beta_credible_intervals():
     result = funnel(LOG, STAGES, ordered=False)
     visit = result.iloc[1]  # 2 of 4
-    low, high = stats.beta.ppf([0.025, 0.975], 1 + 2, 1 + 2)
+    low, high = stats.beta.ppf([0.025, 0.975], 0.5 + 2, 0.5 + 2)
     assert visit["step_rate_low"] == pytest.approx(low)
     assert visit["step_rate_high"] == pytest.approx(high)
     narrow = funnel(LOG, STAGES, ordered=False, level=0.5).iloc[1]
@@ -238,11 +238,11 @@ def test_funnel_vs_targets():
     assert scored["stage"].tolist() == ["visit", "purchase"]
     assert scored["actual"].tolist() == [0.5, 0.75]
     assert scored["met"].tolist() == [True, False]
-    # cum rate: visit 2 of 4, purchase 3 of 4; posterior Beta(1 + x, 1 + n - x)
-    expected = [stats.beta.sf(0.4, 3, 3), stats.beta.sf(0.8, 4, 2)]
+    # cum rate: visit 2 of 4, purchase 3 of 4; posterior Beta(1/2 + x, 1/2 + n - x) (Jeffreys)
+    expected = [stats.beta.sf(0.4, 2.5, 2.5), stats.beta.sf(0.8, 3.5, 1.5)]
     assert scored["p_met"].tolist() == pytest.approx(expected)
     step = funnel_vs_targets(result, {"purchase": 0.9}, rate="step_rate")
-    assert step["p_met"].iloc[0] == pytest.approx(stats.beta.sf(0.9, 3, 1))
+    assert step["p_met"].iloc[0] == pytest.approx(stats.beta.sf(0.9, 2.5, 0.5))
     by = funnel_vs_targets(funnel(LOG, STAGES, by="channel"), {"visit": 0.2})
     assert by.set_index("channel")["actual"].to_dict() == {"sms": 0.5, "wecom": 0.0}
     with pytest.raises(DataError, match="'review' not in the funnel"):
@@ -338,17 +338,22 @@ def test_figures():
 
 
 def test_an_observed_zero_or_one_is_inside_its_interval():
-    """Nobody reached the stage: rate 0 and the one-sided interval [0, Beta(1, n + 1) 95%
-    quantile] (an equal-tailed one was [0.000084, 0.0122] and excluded the observed 0)."""
+    """Nobody reached the stage: rate 0 and the interval [0, Beta(1/2, n + 1/2) 97.5% quantile]:
+    the equal-tailed Jeffreys interval with its lower bound at the boundary (an equal-tailed one
+    was [0.000084, 0.0122] and excluded the observed 0); everybody did: [2.5% quantile, 1]."""
     from scipy import stats
 
     from closedloop.funnel import _beta_rate
     from closedloop.priors import PRIOR
 
     rate, low, high = _beta_rate([0, 300, 30], [300, 300, 300], PRIOR, 0.95)
-    assert rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(1, 301).ppf(0.95))
-    assert rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(301, 1).ppf(0.05))
-    assert low[2] == pytest.approx(stats.beta(31, 271).ppf(0.025))
+    assert (
+        rate[0] == 0 and low[0] == 0 and high[0] == pytest.approx(stats.beta(0.5, 300.5).ppf(0.975))
+    )
+    assert (
+        rate[1] == 1 and high[1] == 1 and low[1] == pytest.approx(stats.beta(300.5, 0.5).ppf(0.025))
+    )
+    assert low[2] == pytest.approx(stats.beta(30.5, 270.5).ppf(0.025))
 
 
 def test_events_without_an_entity_id_are_refused():

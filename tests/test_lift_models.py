@@ -47,7 +47,7 @@ def test_binary_intervals_equal_exact_beta_computation(hill, hill_lift):
     n_c, x_c = counts.loc["No E-Mail"]
     for arm in ("Mens E-Mail", "Womens E-Mail"):
         n, x = counts.loc[arm]
-        cdf = _beta_difference(1 + x, 1 + n - x, 1 + x_c, 1 + n_c - x_c)
+        cdf = _beta_difference(0.5 + x, 0.5 + n - x, 0.5 + x_c, 0.5 + n_c - x_c)
         low = optimize.brentq(lambda d, cdf=cdf: cdf(d) - 0.025, -0.05, 0.05)
         high = optimize.brentq(lambda d, cdf=cdf: cdf(d) - 0.975, -0.05, 0.05)
         row = hill_lift.set_index(["arm", "metric"]).loc[(arm, "conversion")]
@@ -243,10 +243,31 @@ def test_each_arms_mean_interval(hill, hill_lift):
     x, n = conversion.loc["Mens E-Mail"]
     row = rows.loc[("Mens E-Mail", "conversion")]
     assert [row["mean_low"], row["mean_high"]] == pytest.approx(
-        stats.beta.ppf([0.025, 0.975], 1 + x, 1 + n - x), rel=1e-12
+        stats.beta.ppf([0.025, 0.975], 0.5 + x, 0.5 + n - x), rel=1e-12
     )
     for arm in ("Mens E-Mail", "Womens E-Mail"):
         spend = rows.loc[(arm, "spend")]
         for side in ("", "control_"):
             low, mean, high = (spend[f"{side}mean{s}"] for s in ("_low", "", "_high"))
             assert high - mean > mean - low > 0
+
+
+def test_an_arm_with_no_buyer_gets_the_variance_of_one_laplace_buy():
+    """The value model's variance floor: a customer buys with rate (k + 1) / (n + 2) and spends
+    like the pooled buyers (here all of them are the treated arm's 5), so a holdout with no buyer
+    still has a spread, and the absolute lift's interval is the normal one of both floors."""
+    values = np.array([12.0, 30.0, 45.0, 80.0, 250.0])
+    data = pd.DataFrame(
+        {
+            "arm": ["control"] * 300 + ["sms"] * 300,
+            "revenue": np.r_[np.zeros(300), values, np.zeros(295)],
+        }
+    )
+    row = bayesian_lift(data, metrics="revenue", draws=400_000).table.iloc[0]
+    m, m2 = values.mean(), (values**2).mean()
+    var = [p * m2 - p**2 * m**2 for p in (1 / 302, 6 / 302)]
+    sd = np.sqrt(sum(var) / 300)
+    centre = values.sum() / 300
+    assert row["abs_lift_low"] == pytest.approx(centre - 1.959964 * sd, rel=0.01)
+    assert row["abs_lift_high"] == pytest.approx(centre + 1.959964 * sd, rel=0.01)
+    assert np.isnan(row["rel_lift"]) and "0 buyers in holdout" in row["note"]

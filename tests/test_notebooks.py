@@ -331,7 +331,7 @@ def test_exercise_9_best_register_channel(tour):
 def test_exercise_10_next_conversion_target(tour):
     """Check: the conversion of contacted customers against the plan's target. Act: a missed
     target is carried forward unchanged; a met one is raised to the 25% posterior quantile of
-    the best kept arm's conversion (Beta(1 + x, 1 + n - x)), never lowered."""
+    the best kept arm's conversion (Beta(1/2 + x, 1/2 + n - x)), never lowered."""
     _, parameters = tour
     folder = Path(parameters["demo_dir"])
     plan = yaml.safe_load((folder / "plan.yaml").read_text())
@@ -348,7 +348,7 @@ def test_exercise_10_next_conversion_target(tour):
         assert answer["next_target"] == plan["targets"]["conversion_rate"]
     else:
         by_arm = treated.groupby("arm")["converted"].agg(["sum", "size"])
-        quantiles = stats.beta.ppf(0.25, 1 + by_arm["sum"], 1 + by_arm["size"] - by_arm["sum"])
+        quantiles = stats.beta.ppf(0.25, 0.5 + by_arm["sum"], 0.5 + by_arm["size"] - by_arm["sum"])
         assert answer["next_target"] <= round(float(quantiles.max()), 4) + 1e-9
         assert answer["next_target"] >= plan["targets"]["conversion_rate"]
 

@@ -12,8 +12,8 @@ from closedloop.funnel import funnel, funnel_vs_targets
 from closedloop.priors import PRIOR, Prior
 
 
-def test_default_is_uniform_on_rates_and_the_reference_prior_on_log_values():
-    assert (PRIOR.alpha, PRIOR.beta) == (1.0, 1.0)
+def test_default_is_jeffreys_on_rates_and_the_reference_prior_on_log_values():
+    assert (PRIOR.alpha, PRIOR.beta) == (0.5, 0.5)
     assert (PRIOR.log_mean_weight, PRIOR.log_var_dof, PRIOR.log_var) == (0.0, -1.0, 0.0)
     with pytest.raises(AttributeError):
         PRIOR.alpha = 2.0  # frozen: the default cannot drift

@@ -78,12 +78,12 @@ def test_the_relative_lift_target_is_judged_on_the_primary_arm():
     outcomes = binary_outcomes({"control": (2000, 200), "a": (2000, 228), "b": (2000, 236)})
     lift = bayesian_lift(outcomes, metrics="converted", draws=200_000)
     rng = np.random.default_rng(3)
-    control = rng.beta(201, 1801, 400_000)
+    control = rng.beta(200.5, 1800.5, 400_000)
     for named, arm, x in ((None, "a", 228), ("b", "b", 236)):
         the_plan = _plan(**({"arm": named} if named else {}))
         row = scorecard.score(the_plan, outcomes, lift).set_index("target").loc["relative_lift"]
         assert row["actual"] == pytest.approx(x / 200 - 1, rel=1e-12)
-        expected = np.mean(rng.beta(1 + x, 2001 - x, 400_000) / control - 1 >= 0.12)
+        expected = np.mean(rng.beta(0.5 + x, 2000.5 - x, 400_000) / control - 1 >= 0.12)
         assert row["p_met"] == pytest.approx(expected, abs=0.005)
         first = "" if named else ", the plan's first treated arm"
         assert row["basis"] == f"primary arm ({arm}{first}) on converted"
