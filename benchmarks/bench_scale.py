@@ -5,8 +5,9 @@ The plan and its tables are generated with numpy (seeded) into a temporary folde
 the end. Each run is a fresh ``python -m closedloop.cli run`` process; its wall time and the
 peak resident set of its whole process tree (the kernel included) are sampled with psutil.
 
-Run: ``python -m benchmarks.bench_scale`` (10M transactions) or ``--quick`` (1M / 100k).
-``--profile`` runs the Parquet plan once under cProfile (the parent; the kernel's time is the
+Run: ``python -m benchmarks.bench_scale`` (10M transactions) or ``--quick`` (1M / 100k);
+``--kinds=parquet,duckdb,csv`` runs the plan on each and says whether the reports' numbers
+(``summary.json``) are equal. ``--profile`` runs the Parquet plan once under cProfile (the parent; the kernel's time is the
 report's cell timings) and prints the top of the profile.
 """
 
@@ -202,7 +203,19 @@ def floor(folder: Path) -> dict:
     return measure_tree([sys.executable, "-c", FLOOR, str(folder)], folder)
 
 
-def run(quick: bool = False, kinds=("parquet",)) -> list[dict]:
+def profile(plan_path: Path, folder: Path, top: int = 30) -> None:
+    """``closedloop run`` once under cProfile: the parent's functions by cumulative time (the
+    kernel's whole run is the time spent in ``report._execute``)."""
+    import pstats
+
+    stats = folder / "run.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "closedloop.cli", "run"]
+    command += [str(plan_path), "--out", str(folder / "reports-profile"), "--run-id", "p1"]
+    measure_tree(command, folder)
+    pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(top)
+
+
+def run(quick: bool = False, kinds=("parquet",), profiled: bool = False) -> list[dict]:
     n_rows, n_customers = (1_000_000, 100_000) if quick else (10_000_000, 1_000_000)
     size = f"{n_rows:,} tx / {n_customers:,} customers"
     folder = Path(tempfile.mkdtemp(prefix="closedloop-scale-"))
@@ -228,6 +241,8 @@ def run(quick: bool = False, kinds=("parquet",)) -> list[dict]:
                     "note": "peak RSS of the whole process tree, kernel included",
                 }
             )
+        if profiled:
+            profile(next(iter(plans.values())), folder)
         first = next(iter(numbers.values()))
         same = all(n == first for n in numbers.values())
         if len(numbers) > 1:
@@ -240,9 +255,7 @@ def run(quick: bool = False, kinds=("parquet",)) -> list[dict]:
 if __name__ == "__main__":
     import pandas as pd
 
-    chosen = tuple(a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--kinds="))
-    print(
-        pd.DataFrame(run("--quick" in sys.argv, *(chosen or [("parquet",)]))).to_markdown(
-            index=False
-        )
-    )
+    chosen = [a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--kinds=")]
+    kinds = tuple(chosen[-1]) if chosen else ("parquet",)
+    rows = run("--quick" in sys.argv, kinds, profiled="--profile" in sys.argv)
+    print(pd.DataFrame(rows).to_markdown(index=False))

@@ -685,7 +685,7 @@ def next_assignments(assignments: pd.DataFrame, next_plan: Plan) -> pd.DataFrame
 
 def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
     """The arms in the data are the plan's arms: a renamed arm must not pass as a missing one."""
-    found = set(assignments["arm"])
+    found = set(assignments["arm"].unique())
     extra, absent = sorted(found - set(plan.arms)), sorted(set(plan.arms) - found)
     if extra or absent:
         source = assignments.attrs["quality"]["source"]
