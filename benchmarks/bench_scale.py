@@ -6,7 +6,7 @@ the end. Each run is a fresh ``python -m closedloop.cli run`` process; its wall 
 peak resident set of its whole process tree (the kernel included) are sampled with psutil.
 
 Run: ``python -m benchmarks.bench_scale`` (10M transactions) or ``--quick`` (1M / 100k);
-``--kinds=parquet,duckdb,csv`` runs the plan on each and says whether the reports' numbers
+``--kinds=parquet,duckdb,csv,postgres`` runs the plan on each and says whether the reports' numbers
 (``summary.json``) are equal. ``--profile`` runs the Parquet plan once under cProfile (the parent; the kernel's time is the
 report's cell timings) and prints the top of the profile.
 """
@@ -120,7 +120,8 @@ def plan(data: dict) -> dict:
 
 
 def write(folder: Path, n_rows: int, n_customers: int, kinds=("parquet",)) -> dict[str, Path]:
-    """The tables in ``folder`` as Parquet (and CSV, DuckDB when asked) and one plan per kind."""
+    """The tables in ``folder`` as Parquet (and CSV, a DuckDB file, PostgreSQL tables when
+    asked) and one plan per kind."""
     import duckdb
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,15 +137,55 @@ def write(folder: Path, n_rows: int, n_customers: int, kinds=("parquet",)) -> di
                 con.register("incoming", table)
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
                 con.unregister("incoming")
+    if "postgres" in kinds:
+        conninfo = postgres_tables(folder / "pg", made)
     for kind in kinds:
         data = {
-            name: {"duckdb": "shop.duckdb", "table": name} if kind == "duckdb" else f"{name}.{kind}"
+            name: {"duckdb": "shop.duckdb", "table": name}
+            if kind == "duckdb"
+            else {"postgres": conninfo, "table": name}
+            if kind == "postgres"
+            else f"{name}.{kind}"
             for name in made
         }
         path = folder / f"plan-{kind}.yaml"
         path.write_text(yaml.safe_dump(plan(data), sort_keys=False))
         plans[kind] = path
     return plans
+
+
+PG_TYPES = {"string": "text", "timestamp[us]": "timestamp", "double": "float8", "bool": "boolean"}
+
+
+def postgres_tables(folder: Path, made: dict[str, pa.Table]) -> str:
+    """A throwaway PostgreSQL 15 server in ``folder`` (``scripts/postgres.sh``) holding the
+    tables, loaded with ``COPY``; its connection string (the socket, no password)."""
+    import io as text_io
+    import socket
+
+    import psycopg
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    script = ROOT / "scripts" / "postgres.sh"
+    subprocess.run(["bash", str(script), "start", str(folder), port], check=True)
+    conninfo = f"host={folder} port={port} user=closedloop dbname=postgres"
+    with psycopg.connect(conninfo) as con:
+        for name, table in made.items():
+            columns = ", ".join(f"{f.name} {PG_TYPES[str(f.type)]}" for f in table.schema)
+            con.execute(f"CREATE TABLE {name} ({columns})")
+            buffer = text_io.BytesIO()
+            pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+            with con.cursor().copy(f"COPY {name} FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buffer.getvalue())
+    return conninfo
+
+
+def stop_postgres(folder: Path) -> None:
+    if (folder / "pg").exists():
+        script = ROOT / "scripts" / "postgres.sh"
+        subprocess.run(["bash", str(script), "stop", str(folder / "pg")], check=False)
 
 
 def run_cli(args: list[str], cwd: Path) -> dict:
@@ -255,6 +296,7 @@ def run(quick: bool = False, kinds=("parquet",), profiled: bool = False) -> list
         if len(numbers) > 1:
             rows[-1]["note"] += f"; summary.json equal across {', '.join(numbers)}: {same}"
     finally:
+        stop_postgres(folder)
         shutil.rmtree(folder, ignore_errors=True)
     return rows
 
