@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -201,8 +202,13 @@ def measure_tree(command: list[str], cwd: Path) -> dict:
 
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(
         command,
+        env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
