@@ -500,7 +500,7 @@ def _engine_rows(table, con, rel, source, columns, asof, asof_column, timezone):
     except duckdb.Error:  # out-of-range dates and the like: the pandas route names them
         return None
     arrow = arrow.read_all() if hasattr(arrow, "read_all") else arrow
-    frame = arrow.to_pandas()
+    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
     del arrow
     return _kept(frame, table, source, rows_read, late, 0, asof)
 

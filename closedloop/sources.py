@@ -82,6 +82,7 @@ def relation(location, table: str = ""):
         except duckdb.Error:
             return None
         try:
+            _for_pandas(con)
             rel = (
                 con.sql(location.query) if location.query is not None else con.table(location.table)
             )
@@ -106,12 +107,19 @@ def relation(location, table: str = ""):
         return None
     con = duckdb.connect()
     try:
-        con.execute("SET enable_progress_bar = false")
+        _for_pandas(con)
         rel = con.read_parquet([str(f) for f in files], hive_partitioning=hive, union_by_name=True)
     except duckdb.Error:
         con.close()
         return None
     return con, rel, str(path)
+
+
+def _for_pandas(con) -> None:
+    """No progress bar, and text handed to Arrow as ``large_string``, the type pandas keeps its
+    text in (a plain ``string`` would be copied once more on the way)."""
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET arrow_large_buffer_size = true")
 
 
 def matching(path: Path, table: str) -> list[Path]:
