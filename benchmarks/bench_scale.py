@@ -139,7 +139,10 @@ def write(folder: Path, n_rows: int, n_customers: int, kinds=("parquet",)) -> di
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
                 con.unregister("incoming")
     if "postgres" in kinds:
-        conninfo = postgres_tables(folder / "pg", made)
+        # a folder of its own under /tmp: the server's user cannot enter a private temp folder
+        server = Path(tempfile.mkdtemp(prefix="closedloop-scale-pg-"))
+        (folder / "pg.path").write_text(str(server))
+        conninfo = postgres_tables(server, made)
     for kind in kinds:
         data = {
             name: {"duckdb": "shop.duckdb", "table": name}
@@ -184,9 +187,12 @@ def postgres_tables(folder: Path, made: dict[str, pa.Table]) -> str:
 
 
 def stop_postgres(folder: Path) -> None:
-    if (folder / "pg").exists():
+    """Stop the server :func:`write` started for ``folder`` and delete its files."""
+    if (folder / "pg.path").exists():
+        server = Path((folder / "pg.path").read_text())
         script = ROOT / "scripts" / "postgres.sh"
-        subprocess.run(["bash", str(script), "stop", str(folder / "pg")], check=False)
+        subprocess.run(["bash", str(script), "stop", str(server)], check=False)
+        shutil.rmtree(server, ignore_errors=True)
 
 
 def run_cli(args: list[str], cwd: Path) -> dict:
