@@ -35,6 +35,7 @@ MODULES = [
     "bench_spark",
     "bench_contacts",
     "bench_health",
+    "bench_scale",
 ]
 MODULES += ["bench_report"] if importlib.util.find_spec("benchmarks.bench_report") else []
 COLUMNS = [
@@ -79,6 +80,34 @@ class Goal:
 
 
 GOALS = [
+    Goal(
+        "read + validate transactions, 10M Parquet rows, within 1.5x of pandas.read_parquet",
+        "bench_io",
+        "read + validate transactions (Parquet)",
+        "10,000,000",
+        "time_ratio",
+        1.5,
+        "x",
+    ),
+    Goal(
+        "closedloop run, 10M transactions / 1M customers from Parquet, under 90 s",
+        "bench_scale",
+        "closedloop run, plan on parquet",
+        "10,000,000 tx",
+        "closedloop_s",
+        90.0,
+        " s",
+    ),
+    Goal(
+        "closedloop run, 10M transactions / 1M customers from Parquet, peak memory of the whole"
+        " process tree (kernel included) under 4 GB",
+        "bench_scale",
+        "closedloop run, plan on parquet",
+        "10,000,000 tx",
+        "closedloop_mb",
+        4096,
+        " MB",
+    ),
     Goal(
         "customer table (rfm_table + pyramid + member_tiers), 10M transactions, within 1.5x of"
         " DuckDB SQL",

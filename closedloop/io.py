@@ -22,6 +22,11 @@ zone keeps the wall-clock time as written (the offset is dropped, the time is no
 is converted to the wall clock of ``timezone=`` when given: an order at 23:30 in Shanghai stays on
 its day either way.
 
+**Where the checks run.** A Parquet file, glob or folder and a DuckDB table or query are checked
+by DuckDB where they lie, and clean typed data comes to pandas through Arrow in one read; a
+broken rule, or a column that needs the text parsing above, sends the table through the pandas
+checks, so every route gives the same errors and the same quality counts (:func:`_in_engine`).
+
 **Outliers.** See :func:`outlier_threshold`: amounts beyond it are flagged (counted and warned),
 or, when asked, capped at it or excluded.
 """
@@ -315,6 +320,9 @@ def _read(
     encoding=None,
     timezone=None,
 ) -> pd.DataFrame:
+    checked = _in_engine(table, data, columns, asof, source, asof_column, timezone)
+    if checked is not None:
+        return checked
     frame, source = _load(table, data, columns, source, encoding)
     if timezone is not None:
         try:
@@ -347,7 +355,7 @@ def _read(
     for col in table.flags:
         if col in frame.columns:
             frame[col] = _flags(frame, col, source)
-    limit_col = asof_column or (table.dates[0] if table.dates else None)
+    limit_col = _asof_column(table, asof_column)
     late = 0
     if asof is not None and limit_col in frame.columns:
         # asof is the end of its day: a row of that day is kept, one of the next day is not
@@ -355,6 +363,15 @@ def _read(
         late = int(after.sum())
         frame = frame[~after]
     frame, dropped = _deduplicate(frame, table, source)
+    return _kept(frame, table, source, rows_read, late, dropped, asof)
+
+
+def _asof_column(table, asof_column=None):
+    return asof_column or (table.dates[0] if table.dates else None)
+
+
+def _kept(frame, table, source, rows_read, late, dropped, asof) -> pd.DataFrame:
+    """The validated rows with their quality record and warnings (both routes end here)."""
     removed = {"exact duplicate rows": dropped, "dated after asof": late}
     frame.attrs["quality"] = {
         "source": source,
@@ -371,6 +388,121 @@ def _read(
     if dropped:
         _warn(frame, f"{dropped:,} exact duplicate row(s) removed", duplicates=dropped)
     return frame.reset_index(drop=True)
+
+
+#: what Python's str.strip() removes: an id with any of these around it is not what it shows
+_SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
+_EDGE_SPACE = f"^[{_SPACE}]|[{_SPACE}]$"
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
+_INTEGER_TYPES += ("UINTEGER", "UBIGINT")
+_NUMBER_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE")
+_DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+
+
+def _in_engine(table, data, columns, asof, source, asof_column, timezone):
+    """The contract's checks run by DuckDB where the rows are (Parquet files, globs and folders,
+    DuckDB tables and queries), the validated rows handed to pandas through Arrow in one pass.
+
+    The engine counts every rule's offending rows in one aggregate query over the source:
+    blank ids, ids in scientific notation or with surrounding whitespace, missing dates and
+    amounts, infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
+    hashes can only over-count). Clean data (typed columns, nothing offending but rows after
+    asof) is converted in the same SQL and read once; anything else (a broken rule, text dates
+    or numbers, a bad mapping) returns None, and the pandas route reads the table and reports
+    it, so the message, the rows shown and the quality counts are those of the pandas checks."""
+    relation = sources.relation(data, table.name)
+    if relation is None:
+        return None
+    con, rel, label = relation
+    with con:
+        return _engine_rows(table, con, rel, source or label, columns, asof, asof_column, timezone)
+
+
+def _quoted(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _engine_rows(table, con, rel, source, columns, asof, asof_column, timezone):
+    import duckdb
+
+    columns = dict(columns or {})
+    names = list(rel.columns)
+    renamed = [columns.get(n, n) for n in names]
+    if any(c not in names for c in columns) or len(set(renamed)) < len(renamed):
+        return None
+    if any(c not in renamed for c in table.required):
+        return None
+    if timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(str(timezone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None
+    kinds = dict(zip(renamed, (str(t) for t in rel.types), strict=True))
+    pairs = zip(names, renamed, strict=True)
+    rel = rel.project(", ".join(f"{_quoted(old)} AS {_quoted(new)}" for old, new in pairs))
+    converted, checks = {}, []
+    for name in renamed:
+        value, kind = _quoted(name), kinds[name]
+        converted[name] = value
+        if name in table.ids:
+            if kind == "VARCHAR":
+                blank = f"({value} IS NULL OR {value} = '')"
+                checks.append(f"regexp_matches({value}, '{_EDGE_SPACE}')")
+                checks.append(f"regexp_full_match({value}, '{_SCIENTIFIC}')")
+                converted[name] = f"NULLIF({value}, '')"
+            elif kind in _INTEGER_TYPES:
+                blank = f"({value} IS NULL)"
+                checks.append(blank)  # pandas reads an integer column with gaps as floats
+                converted[name] = f"CAST({value} AS VARCHAR)"
+            else:
+                return None
+            if name in table.required and name not in table.nullable:
+                checks.append(blank)
+        elif name in table.dates:
+            if kind not in _DATE_TYPES:
+                return None
+            converted[name] = f"CAST({value} AS TIMESTAMP_NS)"
+            if name in table.required:
+                checks.append(f"{value} IS NULL")
+        elif name in table.numbers:
+            if kind not in _NUMBER_TYPES and not kind.startswith("DECIMAL"):
+                return None
+            converted[name] = f"CAST({value} AS DOUBLE)"
+            checks.append(f"isinf({converted[name]})")
+            if name in table.required:
+                checks.append(f"{value} IS NULL")
+        elif name in table.flags:
+            if kind != "BOOLEAN":
+                return None
+            checks.append(f"{value} IS NULL")
+    limit_col = _asof_column(table, asof_column)
+    late_rows = "FALSE"
+    if asof is not None and limit_col in renamed:
+        eod = f"TIMESTAMP '{summaries.end_of_day(asof):%Y-%m-%d %H:%M:%S}'"
+        late_rows = f"coalesce({converted[limit_col]} >= {eod}, FALSE)"
+    key = [converted[c] for c in table.key if c in renamed]
+    keyed = " AND ".join(f"{k} IS NOT NULL" for k in key) or "FALSE"
+    counts = ["count(*)", *(f"count(*) FILTER (WHERE {c})" for c in checks)]
+    counts += [
+        f"count(*) FILTER (WHERE {late_rows})",
+        f"count(*) FILTER (WHERE {keyed})",
+        f"count(DISTINCT hash({', '.join(key) or 'NULL'})) FILTER (WHERE {keyed})",
+    ]
+    try:
+        (found,) = rel.aggregate(", ".join(counts)).fetchall()
+        rows_read, broken = found[0], found[1 : 1 + len(checks)]
+        late, keyed_rows, distinct = found[1 + len(checks) :]
+        if rows_read == 0 or any(broken) or distinct < keyed_rows:
+            return None
+        kept = rel.filter(f"NOT {late_rows}") if late else rel
+        kept = kept.project(", ".join(f"{converted[n]} AS {_quoted(n)}" for n in renamed))
+        arrow = kept.arrow()
+    except duckdb.Error:  # out-of-range dates and the like: the pandas route names them
+        return None
+    arrow = arrow.read_all() if hasattr(arrow, "read_all") else arrow
+    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
+    del arrow
+    return _kept(frame, table, source, rows_read, late, 0, asof)
 
 
 def _load(table, data, columns, source, encoding=None):
@@ -979,12 +1111,13 @@ def id_format_hint(ours: Iterable, theirs: Iterable) -> str | None:
     together): when normalising both sides that way matches at least half of the ids of
     ``ours`` that did not match, it says so with one example pair, ``ours`` first.
     """
-    left = {str(v) for v in ours if v is not None and v == v}
-    right = {str(v) for v in theirs if v is not None and v == v}
-    unmatched = left - right
-    if not unmatched:
+    ours, theirs = _present_ids(ours), _present_ids(theirs)
+    # the set differences in Arrow (summaries.is_in): the Python sets hold only the few ids
+    # that do not match, not every id of a large table
+    unmatched = set(ours[~summaries.is_in(ours, theirs)])
+    others = set(theirs[~summaries.is_in(theirs, ours)])
+    if not unmatched or not others:
         return None
-    others = right - left
 
     def compare(label, normalise):
         lookup = {normalise(v): v for v in others}
@@ -1005,6 +1138,12 @@ def id_format_hint(ours: Iterable, theirs: Iterable) -> str | None:
         return value
 
     return compare("format (case, whitespace, leading zeros, a trailing '.0')", everything)
+
+
+def _present_ids(values) -> pd.Series:
+    """The ids that are present, as text."""
+    values = pd.Series(values, copy=False) if not isinstance(values, pd.Series) else values
+    return values[values.notna()].astype("str")
 
 
 def _short(value, limit: int = 80, quote: bool = True) -> str:

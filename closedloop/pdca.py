@@ -300,19 +300,22 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
         if frame is None:
             continue
         columns = [c for c in ("customer_id", "entity_id") if c in frame.columns]
-        ids = pd.concat([frame[c] for c in columns]).dropna().unique()
+        ids = pd.concat([frame[c] for c in columns]) if len(columns) > 1 else frame[columns[0]]
+        ids = ids.dropna() if ids.hasnans else ids
         against = contacted if name == "events" else assigned
         if against.empty:
             continue
-        hit = against.isin(ids)
+        hit = pd.Series(summaries.is_in(against, ids), index=against.index)
         found[name] = (int(hit.sum()), len(against))
+        if not hit.all():  # the ids of the table no one was assigned: other spellings?
+            ids = ids[~summaries.is_in(ids, assigned)].drop_duplicates()
         ours = assignments.attrs["quality"]["source"]
         theirs = frame.attrs.get("quality", {}).get("source", name)
         whom = "contacted customers" if name == "events" else "assigned customers"
         if hit.mean() >= threshold:
             # enough ids match, but the ones that do not may be the same customers written
             # differently (some rows through Excel): they would count as no outcome unseen
-            hint = io.id_format_hint(against[~hit], ids) if not hit.all() else None
+            hint = None if hit.all() else io.id_format_hint(against[~hit], ids)
             if hint:
                 warnings.warn(
                     f"{Path(ours).name} and {Path(theirs).name}: {int((~hit).sum()):,} of"
@@ -323,7 +326,7 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
                 )
             continue
         missing = against[~hit].drop_duplicates().head(5).tolist()
-        extra = pd.Series(ids)[~pd.Series(ids).isin(assigned)].head(5).tolist()
+        extra = ids.head(5).tolist()
         width = max(len(missing), len(extra))
         rows = pd.DataFrame(
             {
@@ -331,7 +334,7 @@ def _coverage(plan: Plan, assignments: pd.DataFrame, tables: dict) -> dict:
                 f"in {name}, not assigned": extra + [""] * (width - len(extra)),
             }
         )
-        hint = io.id_format_hint(against, ids)
+        hint = io.id_format_hint(against[~hit], ids)
         hint = f"; {hint}" if hint else "; check that both files hold the same customer ids"
         raise DataError(
             f"{Path(ours).name} and {Path(theirs).name}",
@@ -741,7 +744,7 @@ def next_assignments(assignments: pd.DataFrame, next_plan: Plan) -> pd.DataFrame
 
 def _check_arms(plan: Plan, assignments: pd.DataFrame) -> None:
     """The arms in the data are the plan's arms: a renamed arm must not pass as a missing one."""
-    found = set(assignments["arm"])
+    found = set(assignments["arm"].unique())
     extra, absent = sorted(found - set(plan.arms)), sorted(set(plan.arms) - found)
     if extra or absent:
         source = assignments.attrs["quality"]["source"]

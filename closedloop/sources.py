@@ -29,7 +29,7 @@ import pandas as pd
 from closedloop.errors import DataError
 from closedloop.plan import PARQUET_SUFFIXES, VARIABLE, Source, is_glob, parquet_files
 
-__all__ = ["PARQUET_SUFFIXES", "label", "matching", "name", "read", "read_parquet"]
+__all__ = ["PARQUET_SUFFIXES", "label", "matching", "name", "read", "read_parquet", "relation"]
 
 #: seconds a PostgreSQL connection may take before it is one clear error
 CONNECT_TIMEOUT = 10
@@ -64,6 +64,62 @@ def read(location: Source, table: str = "") -> pd.DataFrame:
     naming the source (by :func:`label`) for anything that cannot be read."""
     reader = {"duckdb": _duckdb, "postgres": _postgres, "spark": _spark}[location.engine]
     return reader(location, label(location, table))
+
+
+def relation(location, table: str = ""):
+    """``(connection, relation, label)``: the rows of a Parquet file, glob or folder or of a
+    DuckDB table or query, as a DuckDB relation, for checks run where the rows are (see
+    :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
+    open (the pandas route then reads it, or names what is wrong with it)."""
+    import duckdb
+
+    if isinstance(location, Source):
+        if location.engine != "duckdb":
+            return None
+        config = {"enable_external_access": False}
+        try:
+            con = duckdb.connect(str(location.duckdb), read_only=True, config=config)
+        except duckdb.Error:
+            return None
+        try:
+            _for_pandas(con)
+            rel = (
+                con.sql(location.query) if location.query is not None else con.table(location.table)
+            )
+        except duckdb.Error:
+            con.close()
+            return None
+        return con, rel, label(location, table)
+    if not isinstance(location, str | Path):
+        return None
+    path = Path(location)
+    if is_glob(path) or path.is_dir():
+        try:
+            files = matching(path, table)
+        except DataError:
+            return None
+        hive = path.is_dir()
+    elif path.is_file() and path.stat().st_size:
+        files, hive = [path], False
+    else:
+        return None
+    if files[0].suffix.lower() not in PARQUET_SUFFIXES:
+        return None
+    con = duckdb.connect()
+    try:
+        _for_pandas(con)
+        rel = con.read_parquet([str(f) for f in files], hive_partitioning=hive, union_by_name=True)
+    except duckdb.Error:
+        con.close()
+        return None
+    return con, rel, str(path)
+
+
+def _for_pandas(con) -> None:
+    """No progress bar, and text handed to Arrow as ``large_string``, the type pandas keeps its
+    text in (a plain ``string`` would be copied once more on the way)."""
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET arrow_large_buffer_size = true")
 
 
 def matching(path: Path, table: str) -> list[Path]:

@@ -245,3 +245,138 @@ def test_outcomes_with_two_values_for_one_customer():
     frame = pd.DataFrame({"customer_id": ["1", "1", "2"], "revenue": [1.0, 2.0, 0.0]})
     with pytest.raises(DataError, match="the same customer_id appears in 1 group"):
         read_outcomes(frame)
+
+
+# --- the checks run in the engine (Parquet, DuckDB) give the pandas checks' answers -------------
+
+
+def _messy(**overrides) -> pd.DataFrame:
+    """Typed transactions as a warehouse holds them: ids text, times timestamps."""
+    frame = pd.DataFrame(
+        {
+            "order_id": [f"o{i}" for i in range(8)],
+            "customer_id": ["C1", "C2", "C2", "C3", "C4", "C5", "C1", "C6"],
+            "order_date": pd.to_datetime(
+                [
+                    *("2026-01-05 10:00", "2026-01-06", "2026-02-01", "2026-02-03 23:59"),
+                    *("2026-03-31 23:59:59", "2026-04-01", "2026-04-02", "2026-03-10"),
+                ],
+                format="ISO8601",
+            ),
+            "amount": [10.0, -20.5, 7.25, 99.0, 1.0, 3.0, 4.0, 5.5],
+            "channel": ["store", "app", None, "store", "app", "app", "store", "store"],
+        }
+    )
+    return frame.assign(**overrides)
+
+
+MESSY = {
+    "clean, refunds and rows after asof": _messy(),
+    "ids around whitespace": _messy(customer_id=[" C1", "C2 ", "C2", "C3", "C4", "C5", "C1", "C6"]),
+    "integer ids": _messy(customer_id=[1, 2, 2, 3, 4, 5, 1, 6]),
+    "ids a spreadsheet rounded": _messy(customer_id=["1.23457E+12"] * 3 + ["C3"] * 5),
+    "ids read as numbers": _messy(customer_id=[1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 1.0, 6.0]),
+    "a blank id": _messy(customer_id=["C1", "", "C2", "C3", "C4", "C5", "C1", "C6"]),
+    "a missing id": _messy(customer_id=["C1", None, "C2", "C3", "C4", "C5", "C1", "C6"]),
+    "a blank date": _messy(order_date=pd.to_datetime(["2026-01-05", None] + ["2026-02-01"] * 6)),
+    "local date formats": _messy(
+        order_date=[
+            *("13/01/2026", "14/01/2026", "01/02/2026", "03/02/2026"),
+            *("31/03/2026", "01/04/2026", "02/04/2026", "10/03/2026"),
+        ]
+    ),
+    "ambiguous local dates": _messy(order_date=["01/02/2026", "02/03/2026"] * 4),
+    "text amounts": _messy(amount=["10", "20,5", "7.25", "99", "1", "3", "4", "5.5"]),
+    "an infinite amount": _messy(amount=[1.0, float("inf"), 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+    "exact duplicates": _messy(order_id=["o0", "o0", "o2", "o3", "o4", "o5", "o6", "o7"]).pipe(
+        lambda f: f.assign(
+            customer_id=f["customer_id"].where(f.index != 1, "C1"),
+            order_date=f["order_date"].where(f.index != 1, f["order_date"][0]),
+            amount=f["amount"].where(f.index != 1, 10.0),
+            channel=f["channel"].where(f.index != 1, "store"),
+        )
+    ),
+    "an order id on two customers": _messy(order_id=["o0", "o0"] + [f"o{i}" for i in range(2, 8)]),
+    "blank order ids": _messy(order_id=["", "", None, "o3", "o4", "o5", "o6", "o7"]),
+}
+
+
+def _both_routes(monkeypatch, read):
+    """What ``read()`` gives (the frame, or the DataError's text, and the warnings) through the
+    engine, then with the engine route switched off (the pandas checks alone)."""
+    import closedloop.io as contract
+
+    def outcome():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                got = read()
+            except DataError as exc:
+                got = str(exc)
+        return got, [str(w.message) for w in caught]
+
+    engine = outcome()
+    with monkeypatch.context() as patched:
+        patched.setattr(contract, "_in_engine", lambda *args, **kwargs: None)
+        pandas_only = outcome()
+    return engine, pandas_only
+
+
+def _assert_same(engine, pandas_only):
+    (got, warned), (expected, expected_warned) = engine, pandas_only
+    assert warned == expected_warned
+    if isinstance(expected, str):
+        assert got == expected
+        return
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.attrs == expected.attrs
+
+
+@pytest.mark.parametrize("case", list(MESSY))
+def test_parquet_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypatch, case):
+    path = tmp_path / "tx.parquet"
+    MESSY[case].to_parquet(path, index=False)
+    engine, pandas_only = _both_routes(
+        monkeypatch, lambda: read_transactions(path, asof="2026-03-31")
+    )
+    _assert_same(engine, pandas_only)
+
+
+@pytest.mark.parametrize("case", ["clean, refunds and rows after asof", "a blank id"])
+def test_duckdb_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypatch, case):
+    import duckdb
+
+    from closedloop.plan import Source
+
+    frame = MESSY[case].rename(columns={"customer_id": "member_no"})  # noqa: F841
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute("CREATE TABLE orders AS SELECT * FROM frame")
+    source = Source(duckdb=str(tmp_path / "shop.duckdb"), table="orders")
+    engine, pandas_only = _both_routes(
+        monkeypatch,
+        lambda: read_transactions(source, {"member_no": "customer_id"}, asof="2026-03-31"),
+    )
+    _assert_same(engine, pandas_only)
+
+
+def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, monkeypatch):
+    """Clean typed data never reaches the pandas route; what it finds is counted all the same."""
+    import closedloop.io as contract
+
+    path = tmp_path / "tx.parquet"
+    _messy().to_parquet(path, index=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pandas route read the file")
+
+    monkeypatch.setattr(contract, "_load", refuse)
+    with pytest.warns(DataWarning):
+        frame = read_transactions(path, asof="2026-03-31")
+    quality = frame.attrs["quality"]
+    expected = _messy()
+    late = expected["order_date"] >= pd.Timestamp("2026-04-01")
+    assert quality["rows_read"] == len(expected)
+    assert quality["after_asof"] == int(late.sum()) == 2
+    assert quality["refunds"] == int((expected.loc[~late, "amount"] < 0).sum()) == 1
+    assert frame["order_id"].tolist() == expected.loc[~late, "order_id"].tolist()
+    assert str(frame["order_date"].dtype) == "datetime64[ns]"

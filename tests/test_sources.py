@@ -422,3 +422,39 @@ def test_starting_a_running_server_again_prints_its_variables(postgres):
         " PGDATABASE=postgres"
     )
     assert "already running" in again.stderr and "FATAL" not in again.stderr
+
+
+def test_the_scale_plan_reports_the_same_numbers_from_parquet_duckdb_and_csv(tmp_path):
+    """The warehouse-scale benchmark's plan (``benchmarks/bench_scale.py``) at a small size: the
+    Parquet and DuckDB routes (checked in the engine) and the CSV route (checked in pandas)
+    give the same summary.json and data-quality rows, and the control arm's conversion is the
+    one plain pandas counts from the CSV files."""
+    from benchmarks.bench_scale import write
+
+    plans = write(tmp_path, 30_000, 3_000, kinds=("parquet", "duckdb", "csv"))
+    records, qualities = {}, {}
+    for kind, path in plans.items():
+        plan = Plan.from_yaml(path)
+        data = pdca.load(plan)
+        result = pdca.check(plan, data)
+        summary = pdca.summary(result, pdca.act(result), "r1")
+        records[kind] = json.dumps(summary, default=str, sort_keys=True)
+        qualities[kind] = data.quality.drop(columns="source")
+    assert records["parquet"] == records["csv"] == records["duckdb"]
+    pd.testing.assert_frame_equal(qualities["parquet"], qualities["csv"])
+    pd.testing.assert_frame_equal(qualities["duckdb"], qualities["csv"])
+    assert qualities["csv"].loc[0, "after_asof"] > 0 and qualities["csv"].loc[0, "refunds"] > 0
+
+    tx = pd.read_csv(tmp_path / "transactions.csv", parse_dates=["order_date"])
+    arms = pd.read_csv(tmp_path / "assignments.csv")
+    march = tx[(tx["order_date"] >= "2026-03-01") & (tx["order_date"] < "2026-04-01")]
+    per = march.groupby("customer_id").agg(
+        orders=("amount", lambda a: int((a >= 0).sum())), revenue=("amount", "sum")
+    )
+    converted = (per["orders"] > 0) & (per["revenue"] > 0)
+    control = arms.loc[arms["arm"] == "control", "customer_id"]
+    expected = converted.reindex(control, fill_value=False).mean()
+    lift_rows = json.loads(records["csv"])["lift"]
+    (row,) = [r for r in lift_rows if r["arm"] == "sms" and r["metric"] == "converted"]
+    assert row["control_customers"] == len(control)
+    assert row["control_mean"] == pytest.approx(expected, rel=1e-12)
