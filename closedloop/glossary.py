@@ -461,7 +461,7 @@ PHRASES: dict[str, str] = {
     "week by week, by arm": "逐周，按分组",
     "Progress: conversion so far and the lift over the holdout": "进度：迄今的转化与相对对照组的提升",
     "conversion so far, by arm": "各分组迄今的转化率",
-    "relative lift over the holdout so far (95% interval), from 10 holdout buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
+    "relative lift over the holdout so far (95% interval), once it has 10 buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
     # the next contacts
     "The week's contact lists hold": "本周联络名单共",
     "contacts for": "次联络，涉及",

@@ -39,8 +39,8 @@ def progress(
     right.axhline(0, color="0.3", ls="--", lw=1)
     left.set_title("conversion so far, by arm", fontsize=10)
     right.set_title(
-        f"relative lift over the holdout so far (95% interval), from {MIN_HOLDOUT_CONVERSIONS}"
-        " holdout buyers",
+        "relative lift over the holdout so far (95% interval), once it has"
+        f" {MIN_HOLDOUT_CONVERSIONS} buyers",
         fontsize=10,
     )
     for ax in (left, right):
