@@ -20,7 +20,9 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   if [ "$extras" = runtime ]; then spec="."; else spec=".[$extras]"; fi
   echo "installing closedloop ($extras dependencies) into .venv (first run takes a few minutes) ..."
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e "$spec"
+  # setuptools warns on every editable install of a flat layout (a package folder beside
+  # pyproject.toml is what this project is): not a problem to show a user
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet -e "$spec"
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 --display-name "closedloop (Python 3)" >/dev/null
   rm -f .venv/.closedloop-installed  # the stamp of the single set this script once installed
   cp pyproject.toml "$stamp"
