@@ -127,20 +127,24 @@ def purchases(
     with ``count_blanks`` that pass is left to the caller's own aggregation instead: every row
     with a blank is kept whatever its date or customer, flagged in ``_blank_order_date`` and
     ``_blank_amount`` (1 on such a row, the largest over a purchase's rows) for the caller to
-    add up and refuse (``_refuse_counted``; one pass over the rows instead of two)."""
+    add up and refuse (``_refuse_counted``; one pass over the rows instead of two). A pandas
+    frame is first checked in place by numpy (:func:`_no_blanks`): one that has no blank needs
+    neither the pass nor the flags."""
     if unit not in ("order", "day"):
         raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
     frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
     _check_types(frame, source)
     schema = frame.collect_schema()
     flags = []
-    if count_blanks:
+    if _CHECKED.get(id(frame)) is frame or _no_blanks(transactions):
+        pass  # checked already, or a pandas frame that numpy found whole: no pass, no flags
+    elif count_blanks:
         blank = _blanks(frame)
         frame = frame.with_columns(
             *[expr.cast(nw.Int64).alias(f"_blank_{c}") for c, (expr, _) in blank.items()]
         )
         flags = [f"_blank_{c}" for c in blank]
-    elif _CHECKED.get(id(frame)) is not frame:
+    else:
         _refuse_blanks(frame, source)
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
@@ -424,6 +428,16 @@ def _check_types(frame: nw.LazyFrame, source: str) -> None:
         )
     if not schema["amount"].is_numeric():
         raise DataError(source, f"amount must be numeric, not {schema['amount']}", column="amount")
+
+
+def _no_blanks(transactions) -> bool:
+    """Whether ``transactions`` is a pandas frame without a missing date or amount (NaN
+    included), found by numpy on the columns in place: a few milliseconds for 10M rows, where
+    counting blanks in the engine's group-by costs two more aggregates per customer. A frame
+    with a blank, or of another kind, is left to the engine's rules (:func:`_blanks`)."""
+    if not isinstance(transactions, pd.DataFrame):
+        return False
+    return not any(transactions[c].isna().any() for c in ("order_date", "amount"))
 
 
 def _blanks(frame: nw.LazyFrame) -> dict[str, tuple[nw.Expr, str]]:

@@ -216,3 +216,33 @@ def test_the_summary_counts_blanks_in_its_own_pass_wherever_they_are(kind, unit)
         nat.loc[len(nat) - 1, "order_date"] = pd.NaT
         with pytest.raises(DataError, match=r"column 'order_date': missing date\n1 "):
             summaries.per_customer(FRAMES[kind](nat), asof, start=start, unit=unit)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "Float64", "float64[pyarrow]"])
+def test_a_pandas_frame_is_checked_in_place_with_the_same_rules(dtype):
+    """A pandas frame is looked over by numpy before the group-by: whole, its summary is the one
+    plain pandas computes; with a blank amount of any float type, or a blank date, it is refused
+    as before, naming the column and the row."""
+    rows = ROWS.astype({"amount": dtype})
+    per = summaries.per_customer(rows, END)
+    kept = ROWS[ROWS["order_date"] < pd.Timestamp("2026-04-01")]
+    orders = kept.assign(
+        key=kept["order_id"].fillna(pd.Series(kept.index, index=kept.index).astype(str) + "x")
+    )
+    orders = orders.groupby(["customer_id", "key"]).agg(
+        amount=("amount", "sum"), date=("order_date", "min")
+    )
+    want = orders.groupby("customer_id").agg(
+        orders=("amount", lambda a: int((a >= 0).sum())), revenue=("amount", "sum")
+    )
+    assert per[["orders", "revenue"]].to_dict() == want.to_dict()
+    assert per.loc["a", "first_purchase"] == pd.Timestamp("2026-03-01 10:00")
+    assert not [c for c in per.columns if c.startswith("_blank")]
+    blank = rows.copy()
+    blank.loc[3, "amount"] = None
+    with pytest.raises(DataError, match=r"column 'amount': missing or non-numeric amount\n1 "):
+        summaries.per_customer(blank, END)
+    undated = rows.copy()
+    undated.loc[6, "order_date"] = pd.NaT  # a row of d, who has no other
+    with pytest.raises(DataError, match=r"column 'order_date': missing date\n1 "):
+        summaries.per_customer(undated, END, start=START)
