@@ -87,8 +87,8 @@ class CampaignData:
 @dataclass(frozen=True)
 class CustomerBase:
     """The customer base around the campaign: RFM tables the day before the period starts and
-    on its last day (each over the ``period_days`` before it), the pyramid on the last day and the
-    segment migration between the two."""
+    on its last day (the as-of day of an interim Check), each over the ``period_days`` before it,
+    the pyramid on that day and the segment migration between the two."""
 
     pyramid: pd.DataFrame
     migration: rfm.Migration
@@ -473,7 +473,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         quality=data.quality,
         baselines=baselines,
         follow_up=_follow_up(plan, data, outcomes, asof, seed),
-        customer_base=_customer_base(plan, data.transactions),
+        customer_base=_customer_base(plan, data.transactions, as_of(plan, asof)),
         cross_sell=_cross_sell(plan, data.items),
         assignments=data.assignments[
             [c for c in ("customer_id", "arm", "segment") if c in data.assignments.columns]
@@ -583,12 +583,16 @@ def _mark_outliers(card: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
     return card.assign(basis=card["basis"].where(~money, card["basis"] + note))
 
 
-def _customer_base(plan: Plan, transactions: pd.DataFrame | None) -> CustomerBase | None:
+def _customer_base(
+    plan: Plan, transactions: pd.DataFrame | None, asof: pd.Timestamp
+) -> CustomerBase | None:
+    """The base before the period and on its last day, or on the as-of day of an interim Check
+    (the data stop there, so a later day would count days nobody could have bought on)."""
     if transactions is None:
         return None
     days = plan.report_settings.period_days
     before_day = pd.Timestamp(plan.period.start) - pd.Timedelta("1D")
-    after_day = pd.Timestamp(plan.period.end)
+    after_day = min(pd.Timestamp(plan.period.end), asof)
     before = rfm.rfm_table(transactions, before_day, period_days=days)
     after = rfm.rfm_table(transactions, after_day, period_days=days)
     return CustomerBase(

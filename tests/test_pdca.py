@@ -192,3 +192,15 @@ def test_the_funnel_counts_the_campaigns_customers_only(demo, checked):
     shown = check.funnel[check.funnel["stage"] == "touch"].set_index(check.funnel.columns[0])
     assert set(shown.index) == set(touched.index)
     assert shown["entities"].astype(int).to_dict() == touched.to_dict()
+
+
+def test_an_interim_check_counts_the_customer_base_on_its_as_of_day(demo):
+    check, _ = pdca.run_check(demo / "plan.yaml", "2026-03-15")
+    base = check.customer_base
+    assert str(base.after_asof.date()) == "2026-03-15"
+    orders = pd.read_csv(demo / "transactions.csv", parse_dates=["order_date"])
+    asof = pd.Timestamp("2026-03-15")
+    recent = orders[(orders["order_date"] < asof + pd.Timedelta("1D"))]
+    recent = recent[recent["order_date"] >= asof - pd.Timedelta(days=364)]
+    assert len(base.after) == recent["customer_id"].nunique()
+    assert base.pyramid["customers"].sum() == len(base.after)
