@@ -628,6 +628,12 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
             "p_met": [page.probability(v) for v in targets["p_met"]],
         }
     )
+    card = check.scorecard.set_index("target")
+    if "expected_by_now" in card.columns:  # interim: the scorecard's pace, so the two agree
+        rows = card.reindex([f"funnel_{v}" for v in targets["stage"]])
+        shown.insert(2, "expected_by_now", [page.percent(v) for v in rows["expected_by_now"]])
+        shown["status"] = [translate(str(v), language) for v in rows["status"]]
+        shown["p_met"] = [page.probability(v) for v in rows["p_met"]]
     stages = check.funnel.assign(stage=check.funnel["stage"].map(lambda v: stage_name(v, language)))
     outside = ()
     if check.funnel_outside:
