@@ -279,6 +279,8 @@ def test_the_chinese_health_report(runs):
     ):
         assert heading in html, heading
     assert ">会员占比<" in html and ">未达成<" in html
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert title.endswith(f" — 会员健康度 {ASOF}") and "health" not in title
     quality = re.search(r'id="data-quality".*?</table>', html, re.S).group(0)
     names = re.findall(r"<tr>\s*<td>([^<]*)</td>", quality)
     assert names == ["交易", "匿名小票", "客户"], names
