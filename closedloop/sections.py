@@ -823,7 +823,7 @@ def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
         _heading(check, "act", language),
         _table(decisions, "decisions", "each change with its reason", language),
         page.text(
-            "{s} `next_plan.yaml`.",
+            "{s}`next_plan.yaml`。" if language == "zh" else "{s} `next_plan.yaml`.",
             s=translate("The next plan is written beside this report as", language),
         ),
     )

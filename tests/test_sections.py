@@ -376,3 +376,15 @@ def test_an_interim_funnel_shows_the_pace_the_scorecard_shows(interim, tmp_path)
         assert cells["Status"] == card.loc[key, "status"]
         assert cells["Status"] in ("ahead", "on track", "behind")
         assert cells["Target"] == f"{planned[cells['Stage']]:.1%}"
+
+
+def test_the_act_section_names_the_next_plan_in_either_language(checked):
+    check, next_plan = checked
+    said = {
+        language: re.sub(
+            r"<[^>]+>", "", html.unescape(_html(sections.act(check, next_plan, language)))
+        )
+        for language in ("en", "zh")
+    }
+    assert "The next plan is written beside this report as next_plan.yaml." in said["en"]
+    assert "下一周期的计划已写在本报告旁：next_plan.yaml。" in said["zh"]
