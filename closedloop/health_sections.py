@@ -77,7 +77,7 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
     parts = [
         page.css(),
         page.text(
-            "# {title}: {name}",
+            "# {title}：{name}" if language == "zh" else "# {title}: {name}",
             title=_capital(label("member_health", language)),
             name=plan.name or plan.campaign,
         ),

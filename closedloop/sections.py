@@ -136,7 +136,9 @@ def header(
     parts = [
         page.css(),
         page.text(
-            "# {title}: {name}", title=label("header", language), name=plan.name or plan.campaign
+            "# {title}：{name}" if language == "zh" else "# {title}: {name}",
+            title=label("header", language),
+            name=plan.name or plan.campaign,
         ),
         page.text(
             "**{c}** · {cycle_w} {cycle} · {period_w} {start} {to} {end} · {asof_w} {asof} · {run_w} `{run}`",
@@ -943,7 +945,10 @@ def history(
     words = label("history", language)
     parts += [
         page.table(
-            history_table(runs, language), "history", f"{words}: actual / target", language=language
+            history_table(runs, language),
+            "history",
+            f"{words}{'：' if language == 'zh' else ': '}actual / target",
+            language=language,
         ),
         page.figure(
             pdca_fig.history(runs),

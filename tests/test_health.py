@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 
 import numpy as np
 import pandas as pd
@@ -279,6 +280,7 @@ def test_the_chinese_health_report(runs, demo):
     ):
         assert heading in html, heading
     assert ">会员占比<" in html and ">未达成<" in html
+    assert f"会员健康度：{html_escape(NAME, quote=False)}</h1>" in html
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert title.endswith(f" — 会员健康度 {ASOF}") and "health" not in title
     quality = re.search(r'id="data-quality".*?</table>', html, re.S).group(0)

@@ -388,3 +388,15 @@ def test_the_act_section_names_the_next_plan_in_either_language(checked):
     }
     assert "The next plan is written beside this report as next_plan.yaml." in said["en"]
     assert "下一周期的计划已写在本报告旁：next_plan.yaml。" in said["zh"]
+
+
+def test_a_chinese_header_and_history_use_the_full_width_colon(checked, tmp_path):
+    check, next_plan = checked
+    name = check.plan.name or check.plan.campaign
+    top = html.unescape(_html(sections.header(check, "zh", "r1", next_plan)))
+    assert f"活动：{name}" in top and f"活动: {name}" not in top
+    assert f"Campaign: {name}" in html.unescape(_html(sections.header(check, "en", "r1")))
+    past = html.unescape(
+        _html(sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", "zh", tmp_path))
+    )
+    assert "PDCA 历史：实际 / 目标" in past
