@@ -32,6 +32,12 @@ TERMS: dict[str, Term] = {
         "closedloop.pdca",
         "the management loop of every campaign",
     ),
+    "check_report": Term(
+        "PDCA check report",
+        "PDCA 检查报告",
+        "closedloop.report.run",
+        "one campaign's Check as a page: the scorecard, the lift, the next plan",
+    ),
     "plan": Term("Plan", "计划", "closedloop.pdca.Plan", "targets set in advance, in numbers"),
     "do": Term("Do", "执行", "assignments", "the campaign as run: who got which arm"),
     "check": Term(
@@ -1305,18 +1311,18 @@ def glossary() -> pd.DataFrame:
 #: number as shown (P(met), P(better), P(best), expected loss), in English and Chinese
 PROBABILITIES: dict[str, dict[str, str]] = {
     "p_met": {
-        "en": "P(met) {value}: given the data, there is a {p} chance the true value reached the"
-        " target (for the relative lift: the primary arm's true lift over the holdout).",
+        "en": "P(met) {value}: given the data, the chance that the true value reached the target"
+        " is {p} (for the relative lift: the primary arm's true lift over the holdout).",
         "zh": "达成概率 {value}：根据数据，真实值达到目标的概率为 {p}（相对提升一项：主要实验组相对对照组的真实提升）。",
     },
     "p_better": {
-        "en": "P(better) {value}: given the data, there is a {p} chance this arm's true mean is"
-        " above the holdout's.",
+        "en": "P(better) {value}: given the data, the chance that this arm's true mean is above"
+        " the holdout's is {p}.",
         "zh": "优于对照概率 {value}：根据数据，该方案的真实均值高于对照组的概率为 {p}。",
     },
     "p_best": {
-        "en": "P(best) {value}: given the data, there is a {p} chance this arm has the highest"
-        " true mean of all the arms, the holdout included.",
+        "en": "P(best) {value}: given the data, the chance that this arm has the highest true"
+        " mean of all the arms, the holdout included, is {p}.",
         "zh": "最佳概率 {value}：根据数据，该方案的真实均值在所有方案（含对照组）中最高的概率为 {p}。",
     },
     "expected_loss": {
@@ -1368,7 +1374,8 @@ STOPPING: dict[str, dict[str, str]] = {
 def explain(key: str, value: float, language: Language = "en") -> str:
     """The plain sentence for a probability (``p_met``, ``p_better``, ``p_best``) or an
     ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.70: given the
-    data, there is a 70% chance the true value reached the target ..."."""
+    data, the chance that the true value reached the target is 70% ..." (worded so that no
+    article has to agree with the number: "an 88%")."""
     template = PROBABILITIES[key][language]
     if key == "expected_loss":
         return template.format(value=f"{value:.3g}", p=f"{value:.3g}")

@@ -77,7 +77,7 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
     parts = [
         page.css(),
         page.text(
-            "# {title}: {name}",
+            "# {title}：{name}" if language == "zh" else "# {title}: {name}",
             title=_capital(label("member_health", language)),
             name=plan.name or plan.campaign,
         ),
@@ -97,7 +97,12 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
     ]
     if not health.quality.empty:
         quality = health.quality.assign(
-            table=health.quality["table"].map(lambda name: table_name(name, language))
+            table=health.quality["table"].map(lambda name: table_name(name, language)),
+            **{  # counts with thousands separators, as in the campaign report
+                c: health.quality[c].map(page.number)
+                for c in health.quality.columns
+                if c.startswith("rows")
+            },
         )
         files = _table(quality, "data-quality", "files read and rows kept", language)
         parts.append(page.details(label("data_quality", language), files, "data-quality-status"))

@@ -87,8 +87,8 @@ class CampaignData:
 @dataclass(frozen=True)
 class CustomerBase:
     """The customer base around the campaign: RFM tables the day before the period starts and
-    on its last day (each over the ``period_days`` before it), the pyramid on the last day and the
-    segment migration between the two."""
+    on its last day (the as-of day of an interim Check), each over the ``period_days`` before it,
+    the pyramid on that day and the segment migration between the two."""
 
     pyramid: pd.DataFrame
     migration: rfm.Migration
@@ -473,7 +473,7 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         quality=data.quality,
         baselines=baselines,
         follow_up=_follow_up(plan, data, outcomes, asof, seed),
-        customer_base=_customer_base(plan, data.transactions),
+        customer_base=_customer_base(plan, data.transactions, as_of(plan, asof)),
         cross_sell=_cross_sell(plan, data.items),
         assignments=data.assignments[
             [c for c in ("customer_id", "arm", "segment") if c in data.assignments.columns]
@@ -503,11 +503,14 @@ def run_check(
     return next_contacts(result, next_plan, data, language), next_plan
 
 
-def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _campaign_events(events, assignments: pd.DataFrame) -> tuple:
     """The events of the campaign's customers (matched on ``customer_id`` or ``entity_id``, as
     the coverage check matches them), and how many other entities the table holds: an events
     export often carries other journeys too (leads of an acquisition funnel, anonymous
-    visitors), whose touches would otherwise count as the campaign's."""
+    visitors), whose touches would otherwise count as the campaign's. Events on an engine
+    (``engine: spark``) are matched there, joined to the assigned ids (narwhals)."""
+    if not isinstance(events, pd.DataFrame):
+        return _campaign_events_on_engine(events, assignments)
     assigned = assignments["customer_id"]
     inside = np.zeros(len(events), dtype=bool)
     for column in ("customer_id", "entity_id"):
@@ -515,6 +518,33 @@ def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[p
             inside |= events[column].isin(assigned).to_numpy()
     outside = int(events.loc[~inside, "entity_id"].nunique())
     return (events[inside] if outside else events), outside
+
+
+def _campaign_events_on_engine(events, assignments: pd.DataFrame) -> tuple:
+    """:func:`_campaign_events` where the events live: a left join per id column to the
+    assigned ids flags the campaign's rows; only the count of the others comes back."""
+    import narwhals as nw
+
+    from closedloop._frames import alongside, collect, lazy_frame
+
+    frame = lazy_frame(events, "events")
+    ids = assignments["customer_id"].drop_duplicates()
+    columns = [c for c in ("customer_id", "entity_id") if c in frame.collect_schema().names()]
+    for column in columns:  # ids are unique, so a left join keeps every event once
+        right = pd.DataFrame({f"_id_{column}": ids.to_numpy(), f"_in_{column}": True})
+        frame = frame.join(
+            alongside(right, frame, "assignments"),
+            left_on=column,
+            right_on=f"_id_{column}",
+            how="left",
+        )
+    inside = nw.any_horizontal(*(~nw.col(f"_in_{c}").is_null() for c in columns), ignore_nulls=True)
+    counted = collect(frame.filter(~inside).select(nw.col("entity_id").n_unique().alias("n")))
+    outside = int(counted["n"].iloc[0]) if len(counted) else 0
+    if not outside:
+        return events, 0
+    added = [c for c in frame.collect_schema().names() if c.startswith(("_id_", "_in_"))]
+    return frame.filter(inside).drop(added).to_native(), outside
 
 
 def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
@@ -583,12 +613,16 @@ def _mark_outliers(card: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
     return card.assign(basis=card["basis"].where(~money, card["basis"] + note))
 
 
-def _customer_base(plan: Plan, transactions: pd.DataFrame | None) -> CustomerBase | None:
+def _customer_base(
+    plan: Plan, transactions: pd.DataFrame | None, asof: pd.Timestamp
+) -> CustomerBase | None:
+    """The base before the period and on its last day, or on the as-of day of an interim Check
+    (the data stop there, so a later day would count days nobody could have bought on)."""
     if transactions is None:
         return None
     days = plan.report_settings.period_days
     before_day = pd.Timestamp(plan.period.start) - pd.Timedelta("1D")
-    after_day = pd.Timestamp(plan.period.end)
+    after_day = min(pd.Timestamp(plan.period.end), asof)
     before = rfm.rfm_table(transactions, before_day, period_days=days)
     after = rfm.rfm_table(transactions, after_day, period_days=days)
     return CustomerBase(

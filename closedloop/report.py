@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from closedloop import ledger, objectives, page, pdca, stopping
+from closedloop.glossary import label
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
@@ -127,7 +128,7 @@ def run(
         compute,
         functools.partial(_record_campaign, plan_path=plan_path),
         parameters,
-        f"{plan.campaign} — PDCA check report",
+        f"{plan.campaign} — {label('check_report', language)}",
         progress=progress,
         started=started,
         warm=CAMPAIGN_MODULES,
@@ -246,7 +247,7 @@ def run_all(
                     payload,
                     path,
                     parameters,
-                    f"{plan.campaign} — PDCA check report",
+                    f"{plan.campaign} — {label('check_report', language)}",
                     time.perf_counter() - started,
                 )
                 future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
@@ -322,7 +323,10 @@ def health_report(
         compute,
         functools.partial(_record_health, plan_path=targets_path),
         parameters,
-        lambda checked: f"{plan.name or plan.campaign} — member health {checked.asof:%Y-%m-%d}",
+        lambda checked: (
+            f"{plan.name or plan.campaign} — {label('member_health', language)}"
+            f" {checked.asof:%Y-%m-%d}"
+        ),
         progress=progress,
         started=started,
         warm=HEALTH_MODULES,

@@ -136,7 +136,9 @@ def header(
     parts = [
         page.css(),
         page.text(
-            "# {title}: {name}", title=label("header", language), name=plan.name or plan.campaign
+            "# {title}：{name}" if language == "zh" else "# {title}: {name}",
+            title=label("header", language),
+            name=plan.name or plan.campaign,
         ),
         page.text(
             "**{c}** · {cycle_w} {cycle} · {period_w} {start} {to} {end} · {asof_w} {asof} · {run_w} `{run}`",
@@ -628,6 +630,12 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
             "p_met": [page.probability(v) for v in targets["p_met"]],
         }
     )
+    card = check.scorecard.set_index("target")
+    if "expected_by_now" in card.columns:  # interim: the scorecard's pace, so the two agree
+        rows = card.reindex([f"funnel_{v}" for v in targets["stage"]])
+        shown.insert(2, "expected_by_now", [page.percent(v) for v in rows["expected_by_now"]])
+        shown["status"] = [translate(str(v), language) for v in rows["status"]]
+        shown["p_met"] = [page.probability(v) for v in rows["p_met"]]
     stages = check.funnel.assign(stage=check.funnel["stage"].map(lambda v: stage_name(v, language)))
     outside = ()
     if check.funnel_outside:
@@ -817,7 +825,7 @@ def act(check: pdca.Check, next_plan: Plan, language: str = "en") -> tuple:
         _heading(check, "act", language),
         _table(decisions, "decisions", "each change with its reason", language),
         page.text(
-            "{s} `next_plan.yaml`.",
+            "{s}`next_plan.yaml`。" if language == "zh" else "{s} `next_plan.yaml`.",
             s=translate("The next plan is written beside this report as", language),
         ),
     )
@@ -937,7 +945,10 @@ def history(
     words = label("history", language)
     parts += [
         page.table(
-            history_table(runs, language), "history", f"{words}: actual / target", language=language
+            history_table(runs, language),
+            "history",
+            f"{words}{'：' if language == 'zh' else ': '}actual / target",
+            language=language,
         ),
         page.figure(
             pdca_fig.history(runs),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape
 
 import numpy as np
 import pandas as pd
@@ -265,7 +266,7 @@ def test_user_strings_are_escaped(runs):
         assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt; &amp; Co" in html
 
 
-def test_the_chinese_health_report(runs):
+def test_the_chinese_health_report(runs, demo):
     _, _, chinese = runs
     html = chinese.html.read_text()
     for heading in (
@@ -279,9 +280,15 @@ def test_the_chinese_health_report(runs):
     ):
         assert heading in html, heading
     assert ">会员占比<" in html and ">未达成<" in html
+    assert f"会员健康度：{html_escape(NAME, quote=False)}</h1>" in html
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert title.endswith(f" — 会员健康度 {ASOF}") and "health" not in title
     quality = re.search(r'id="data-quality".*?</table>', html, re.S).group(0)
     names = re.findall(r"<tr>\s*<td>([^<]*)</td>", quality)
     assert names == ["交易", "匿名小票", "客户"], names
+    read = re.findall(r"<tr>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>", quality)
+    rows = len(pd.read_csv(demo / "transactions.csv"))
+    assert rows >= 1_000 and read[0] == f"{rows:,}"  # counts with thousands separators
     executed = (chinese.folder / "report.ipynb").read_text()
     for text in (html, executed):
         assert "missing from font" not in text and "Glyph" not in text

@@ -122,3 +122,22 @@ def test_the_figure_places_interim_runs_inside_their_cycle_with_their_pace(tmp_p
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "interim: behind" in labels and "interim: on track" in labels
     assert "interim: ahead" not in labels
+
+
+def test_the_figures_percent_ticks_keep_the_decimals_they_need(tmp_path):
+    """A rate axis with ticks at 2.5% steps labels them 7.5%, 10.0%, 12.5%: never a "12%" that
+    reads as 12 beside "10%" and "8%" (0.075 rounded)."""
+    path = tmp_path / "ledger.csv"
+    ledger.append_ledger(path, run(1, "r1", 0.08))
+    fig = pdca_fig.history(ledger.history(path, run(2, "r2", 0.17)))
+    ax = next(a for a in fig.axes if a.get_visible())
+    ax.set_ylim(0.07, 0.26)
+    ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.025))
+    fig.canvas.draw()
+    ticks, labels = ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]
+    assert "7.5%" in labels and "12.5%" in labels and len(set(labels)) == len(labels)
+    shown = [float(t.replace("%", "")) / 100 for t in labels]
+    assert shown == pytest.approx(list(ticks))  # each label is its tick's value
+    ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.05))
+    fig.canvas.draw()
+    assert {"10%", "15%", "20%"} <= {t.get_text() for t in ax.get_yticklabels()}

@@ -192,3 +192,37 @@ def test_the_funnel_counts_the_campaigns_customers_only(demo, checked):
     shown = check.funnel[check.funnel["stage"] == "touch"].set_index(check.funnel.columns[0])
     assert set(shown.index) == set(touched.index)
     assert shown["entities"].astype(int).to_dict() == touched.to_dict()
+
+
+def test_an_interim_check_counts_the_customer_base_on_its_as_of_day(demo):
+    check, _ = pdca.run_check(demo / "plan.yaml", "2026-03-15")
+    base = check.customer_base
+    assert str(base.after_asof.date()) == "2026-03-15"
+    orders = pd.read_csv(demo / "transactions.csv", parse_dates=["order_date"])
+    asof = pd.Timestamp("2026-03-15")
+    recent = orders[(orders["order_date"] < asof + pd.Timedelta("1D"))]
+    recent = recent[recent["order_date"] >= asof - pd.Timedelta(days=364)]
+    assert len(base.after) == recent["customer_id"].nunique()
+    assert base.pyramid["customers"].sum() == len(base.after)
+
+
+def test_the_campaign_events_are_matched_where_the_events_live():
+    """Events matched on customer_id or entity_id, in pandas and on an engine (a DuckDB
+    relation here, a Spark frame with ``engine: spark``): the same rows, the same count left
+    out."""
+    import duckdb
+
+    events = pd.DataFrame(
+        {
+            "entity_id": ["a", "b", "c", "x", "y", "y"],
+            "customer_id": ["1", None, "3", None, None, None],
+            "stage": ["touch"] * 6,
+        }
+    )
+    assignments = pd.DataFrame({"customer_id": ["1", "2", "b"], "arm": ["control", "sms", "sms"]})
+    # a matches on customer 1, b on its entity id; c (customer 3), x and y are not assigned
+    for frame in (events, duckdb.from_df(events)):
+        kept, outside = pdca._campaign_events(frame, assignments)
+        kept = kept if isinstance(kept, pd.DataFrame) else kept.df()
+        assert outside == 3
+        assert sorted(kept["entity_id"]) == ["a", "b"] and list(kept.columns) == list(events)

@@ -90,6 +90,15 @@ def test_a_run_lands_complete_and_is_ledgered(tmp_path, plan_file):
     assert "<title>spring — PDCA check report</title>" in html
 
 
+def test_a_chinese_run_titles_its_page_in_chinese(tmp_path, plan_file):
+    nb = notebook(tmp_path / "ok.ipynb", SHOW)
+    result = report.run(
+        plan_file(), tmp_path / "reports", "r1", asof="2026-04-01", notebook=nb, language="zh"
+    )
+    assert result.ok, result.error
+    assert "<title>spring — PDCA 检查报告</title>" in result.html.read_text()
+
+
 def test_an_existing_run_id_is_refused(tmp_path, plan_file):
     nb = notebook(tmp_path / "ok.ipynb", SHOW)
     report.run(plan_file(), tmp_path / "reports", "r1", notebook=nb)

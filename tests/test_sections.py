@@ -283,8 +283,10 @@ def test_the_scorecard_and_lift_say_in_a_sentence_what_their_probabilities_mean(
     card = html.unescape(_html(sections.scorecard(check, language)))
     lift = html.unescape(_html(sections.lift(check, language, out_dir=tmp_path)))
     if language == "en":
-        assert f"P(met) {p_met:.2f}: given the data, there is a {p_met:.0%} chance" in card
-        assert f"P(better) {p_better:.2f}: given the data, there is a {p_better:.0%} chance" in lift
+        assert f"P(met) {p_met:.2f}: given the data, the chance that" in card
+        assert f"reached the target is {p_met:.0%} (" in card
+        assert f"P(better) {p_better:.2f}: given the data, the chance that" in lift
+        assert f"above the holdout's is {p_better:.0%}." in lift
     else:
         assert f"达成概率 {p_met:.2f}：根据数据，真实值达到目标的概率为 {p_met:.0%}" in card
         assert f"优于对照概率 {p_better:.2f}：根据数据" in lift
@@ -342,3 +344,59 @@ def test_who_responded_explains_an_uplift_pooled_across_zero(checked, tmp_path):
         assert "points the other way" not in html.unescape(
             _html(sections.who_responded(check, out_dir=tmp_path))
         )
+
+
+@pytest.fixture(scope="module")
+def interim(tmp_path_factory):
+    demo = write_demo(tmp_path_factory.mktemp("demo"), seed=1, n_customers=2_000)
+    return pdca.run_check(demo / "plan.yaml", "2026-03-15")
+
+
+def _rows(table_html: str) -> list[list[str]]:
+    """The cells of the first table in ``table_html``, row by row, as text."""
+    body = table_html.split("</table>")[0]
+    return [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.S)
+        ]
+        for r in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_an_interim_funnel_shows_the_pace_the_scorecard_shows(interim, tmp_path):
+    check, _ = interim
+    header, *rows = _rows(_html(sections.funnel(check, "en", tmp_path)))
+    card = check.scorecard.set_index("target")
+    planned = check.plan.targets.funnel
+    assert "Expected by now" in header and len(rows) == len(planned)
+    for row in rows:
+        cells = dict(zip(header, row, strict=True))
+        key = f"funnel_{cells['Stage']}"
+        assert cells["Status"] == card.loc[key, "status"]
+        assert cells["Status"] in ("ahead", "on track", "behind")
+        assert cells["Target"] == f"{planned[cells['Stage']]:.1%}"
+
+
+def test_the_act_section_names_the_next_plan_in_either_language(checked):
+    check, next_plan = checked
+    said = {
+        language: re.sub(
+            r"<[^>]+>", "", html.unescape(_html(sections.act(check, next_plan, language)))
+        )
+        for language in ("en", "zh")
+    }
+    assert "The next plan is written beside this report as next_plan.yaml." in said["en"]
+    assert "下一周期的计划已写在本报告旁：next_plan.yaml。" in said["zh"]
+
+
+def test_a_chinese_header_and_history_use_the_full_width_colon(checked, tmp_path):
+    check, next_plan = checked
+    name = check.plan.name or check.plan.campaign
+    top = html.unescape(_html(sections.header(check, "zh", "r1", next_plan)))
+    assert f"活动：{name}" in top and f"活动: {name}" not in top
+    assert f"Campaign: {name}" in html.unescape(_html(sections.header(check, "en", "r1")))
+    past = html.unescape(
+        _html(sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", "zh", tmp_path))
+    )
+    assert "PDCA 历史：实际 / 目标" in past

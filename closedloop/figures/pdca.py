@@ -14,6 +14,19 @@ from closedloop.glossary import target_name
 #: targets shown as percentages
 RATE_TARGETS = ("conversion_rate", "visit_rate", "relative_lift")
 
+
+class TickPercent(PercentFormatter):
+    """Percent tick labels with as few decimals as the ticks need, so 12.5% is not shown as
+    "12%" beside a "10%" (matplotlib's ``PercentFormatter`` with its decimals chosen per axis)."""
+
+    def format_ticks(self, values):
+        self.decimals = next(
+            (d for d in range(4) if all(abs(round(100 * v, d) - 100 * v) < 1e-6 for v in values)),
+            4,
+        )
+        return super().format_ticks(values)
+
+
 STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
 #: an interim run's pace, coloured like the final statuses (ahead as met, behind as missed)
 PACE_COLORS = {"ahead": "#1a7f37", "on track": "#b08800", "behind": "#c62828"}
@@ -69,7 +82,7 @@ def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycl
             )
         ax.set_title(target_name(name), fontsize=10)
         if name in RATE_TARGETS or name.startswith("funnel_"):
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            ax.yaxis.set_major_formatter(TickPercent(1.0))
         ax.set_xlim(left, max(cycles) + 0.6)
         ax.margins(y=0.3)
         ax.set_xticks(cycles[::step])
