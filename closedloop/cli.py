@@ -163,7 +163,11 @@ def _parser() -> argparse.ArgumentParser:
         "contacts", help="this week's contact lists: who, why, through which channel"
     )
     reach.add_argument(
-        "--data", type=Path, default=DEMO_DIR, help="data folder (default: data/demo)"
+        "--data",
+        type=Path,
+        default=DEMO_DIR,
+        help="data folder (default: data/demo); no holdout is left out unless --exclude names"
+        " it (use --plan for a campaign)",
     )
     reach.add_argument("--asof", required=True, help="the day the data is complete to (YYYY-MM-DD)")
     reach.add_argument(
