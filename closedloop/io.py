@@ -405,7 +405,7 @@ def _in_engine(table, data, columns, asof, source, asof_column, timezone):
 
     The engine counts every rule's offending rows in one aggregate query over the source:
     blank ids, ids in scientific notation or with surrounding whitespace, missing dates and
-    amounts, infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
+    amounts (NULL or NaN), infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
     hashes can only over-count). Clean data (typed columns, nothing offending but rows after
     asof) is converted in the same SQL and read once; anything else (a broken rule, text dates
     or numbers, a bad mapping) returns None, and the pandas route reads the table and reports
@@ -469,8 +469,8 @@ def _engine_rows(table, con, rel, source, columns, asof, asof_column, timezone):
                 return None
             converted[name] = f"CAST({value} AS DOUBLE)"
             checks.append(f"isinf({converted[name]})")
-            if name in table.required:
-                checks.append(f"{value} IS NULL")
+            if name in table.required:  # NaN in a Parquet double is not NULL to DuckDB
+                checks.append(f"({value} IS NULL OR isnan({converted[name]}))")
         elif name in table.flags:
             if kind != "BOOLEAN":
                 return None

@@ -298,6 +298,13 @@ MESSY = {
     ),
     "an order id on two customers": _messy(order_id=["o0", "o0"] + [f"o{i}" for i in range(2, 8)]),
     "blank order ids": _messy(order_id=["", "", None, "o3", "o4", "o5", "o6", "o7"]),
+    "a NaN amount": _messy(amount=[1.0, float("nan"), 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+    "a NaN quantity (optional)": _messy(quantity=[1.0, float("nan"), 3, 4, 5, 6, 7, 8]),
+    "ids with leading zeros": _messy(customer_id=["007", "07", "7", "C3", "C4", "C5", "007", "C6"]),
+    "timezone-aware times": _messy(
+        order_date=_messy()["order_date"].dt.tz_localize("Asia/Shanghai")
+    ),
+    "rows after asof only": _messy(order_date=pd.Timestamp("2026-05-01")),
 }
 
 
@@ -357,6 +364,16 @@ def test_duckdb_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypat
         lambda: read_transactions(source, {"member_no": "customer_id"}, asof="2026-03-31"),
     )
     _assert_same(engine, pandas_only)
+
+
+def test_a_nan_amount_in_parquet_is_refused_as_missing(tmp_path):
+    """A Parquet double holds NaN apart from NULL; a NaN amount is a missing amount all the same,
+    refused with the row (the engine's count would otherwise let it through)."""
+    path = tmp_path / "tx.parquet"
+    _messy(amount=[1.0, float("nan"), 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).to_parquet(path, index=False)
+    with pytest.raises(DataError, match="column 'amount': missing or non-numeric") as caught:
+        read_transactions(path, asof="2026-03-31")
+    assert "o1" in str(caught.value) and "1 offending row" in str(caught.value)
 
 
 def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, monkeypatch):
