@@ -7,7 +7,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from closedloop import DataError
+from closedloop import DataError, kpi
 from closedloop.io import (
     DataWarning,
     read_assignments,
@@ -397,3 +397,27 @@ def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, m
     assert quality["refunds"] == int((expected.loc[~late, "amount"] < 0).sum()) == 1
     assert frame["order_id"].tolist() == expected.loc[~late, "order_id"].tolist()
     assert str(frame["order_date"].dtype) == "datetime64[ns]"
+
+
+def test_home_store_codes_are_read_as_the_receipts_store_codes(tmp_path):
+    """A home_store column of numeric store codes with blanks (read by pandas as 101.0 and NaN)
+    names the same stores as the receipts' store column: 101, not 101.0, leading zeros kept,
+    blank and whitespace-only cells no home store; so the member counts by home store are those
+    of a hand count."""
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,home_store,is_member,join_date\n"
+        "C1,101,1,2025-01-01\nC2,,1,2025-01-01\nC3,007,1,2025-01-01\nC4,  ,1,2025-01-01\n"
+    )
+    (tmp_path / "tx.csv").write_text(
+        "customer_id,order_date,amount,store\n"
+        "C1,2026-03-02,10,007\nC1,2026-03-03,10,007\nC2,2026-03-04,5,101\n"
+        "C3,2026-03-05,8,101\nC4,2026-03-06,9,007\n"
+    )
+    customers = read_customers(tmp_path / "customers.csv")
+    home = customers["home_store"]
+    assert home[[0, 2]].tolist() == ["101", "007"] and home[[1, 3]].isna().all()
+    tx = read_transactions(tmp_path / "tx.csv")
+    out = kpi.member_kpis(tx, customers, ("2026-03-01", "2026-03-31"), by="store")
+    # by hand: C1 and C3 as given; C2 and C4 where they bought (101 and 007)
+    assert sorted(out.index) == ["007", "101"]
+    assert out.loc["101", "members"] == 2 and out.loc["007", "members"] == 2
