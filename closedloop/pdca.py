@@ -507,7 +507,12 @@ def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[p
     """The events of the campaign's customers (matched on ``customer_id`` or ``entity_id``, as
     the coverage check matches them), and how many other entities the table holds: an events
     export often carries other journeys too (leads of an acquisition funnel, anonymous
-    visitors), whose touches would otherwise count as the campaign's."""
+    visitors), whose touches would otherwise count as the campaign's. Spark events are
+    matched on the session (:func:`_campaign_events_on_spark`)."""
+    from closedloop import spark
+
+    if spark.is_spark(events):
+        return _campaign_events_on_spark(events, assignments)
     assigned = assignments["customer_id"]
     inside = np.zeros(len(events), dtype=bool)
     for column in ("customer_id", "entity_id"):
@@ -515,6 +520,32 @@ def _campaign_events(events: pd.DataFrame, assignments: pd.DataFrame) -> tuple[p
             inside |= events[column].isin(assigned).to_numpy()
     outside = int(events.loc[~inside, "entity_id"].nunique())
     return (events[inside] if outside else events), outside
+
+
+def _campaign_events_on_spark(events, assignments):
+    """:func:`_campaign_events` for a PySpark DataFrame: the assigned ids uploaded once and
+    left-joined (they are distinct, so no event is repeated), only the count coming back."""
+    from pyspark.sql import functions as F
+
+    from closedloop import spark
+
+    ids = assignments[["customer_id"]].drop_duplicates(ignore_index=True)
+    assigned = spark.to_spark(ids, events.sparkSession)
+    marked, flags = events, []
+    for column in ("customer_id", "entity_id"):
+        if column in events.columns:
+            flag = f"__assigned_{column}"
+            on = assigned.select(F.col("customer_id").alias(column), F.lit(True).alias(flag))
+            marked = marked.join(on, on=column, how="left")
+            flags.append(F.coalesce(F.col(flag), F.lit(False)))
+    inside = flags[0]
+    for flag in flags[1:]:
+        inside = inside | flag
+    marked = marked.withColumn("__inside", inside)
+    outside = marked.filter(~F.col("__inside")).select(F.countDistinct("entity_id")).first()[0]
+    if not outside:
+        return events, 0
+    return marked.filter(F.col("__inside")).select(*events.columns), int(outside)
 
 
 def _objective_outcomes(plan: Plan, data: CampaignData, asof) -> pd.DataFrame:
