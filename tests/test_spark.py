@@ -282,6 +282,6 @@ def test_campaign_events_on_spark_are_the_assigned_customers_events(to_spark, wi
     inside = events[keys].isin(set(assignments["customer_id"])).any(axis=1)
     expected = events[inside].reset_index(drop=True)
     got, outside = pdca._campaign_events(to_spark(events), assignments)
-    got = got.toPandas().sort_values("timestamp", ignore_index=True)
+    got = got.toArrow().to_pandas().sort_values("timestamp", ignore_index=True)
     assert outside == events.loc[~inside, "entity_id"].nunique() == (2 if with_customer_id else 3)
     pd.testing.assert_frame_equal(got[list(expected.columns)], expected, check_dtype=False)
