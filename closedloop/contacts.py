@@ -462,17 +462,19 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     return written
 
 
-#: what a spreadsheet reads as the start of a formula (OWASP, CSV injection)
-_FORMULA_START = r"^[=+\-@\t\r]"
-_PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+#: what a spreadsheet reads as the start of a formula (OWASP, CSV injection): a control
+#: character first, or ``= + - @`` (also their full-width forms, which a CJK-locale Excel
+#: reads as the ASCII ones) after any leading blanks (spaces, no-break and ideographic spaces)
+_FORMULA_START = r"^([\t\r\n]|[ \t\x{a0}\x{3000}]*[=+\-@\x{ff1d}\x{ff0b}\x{ff0d}\x{ff20}])"
+_PLAIN_NUMBER = r"^ *[+-]?[0-9]+(\.[0-9]+)?$"
 
 
 def spreadsheet_safe(values):
     """Text values (an Arrow array) as a CSV cell may hold them for a spreadsheet: a value that
-    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single quote before
-    it, so Excel or an SCRM import shows it as text instead of running it as a formula (OWASP's
-    rule); a plain number such as ``-12`` or ``+3.5`` stays as it is. Missing values stay
-    missing."""
+    starts with ``=``, ``+``, ``-``, ``@`` (or their full-width forms ``＝＋－＠``, also after
+    leading spaces), a tab, a carriage return or a line feed gets a single quote before it, so
+    Excel or an SCRM import shows it as text instead of running it as a formula (OWASP's rule);
+    a plain number such as ``-12`` or ``+3.5`` stays as it is. Missing values stay missing."""
     risky = pc.match_substring_regex(values, _FORMULA_START)
     if not pc.any(risky).as_py():
         return values

@@ -105,7 +105,7 @@ TRANSACTIONS = _Table(
 CUSTOMERS = _Table(
     "customers",
     required=("customer_id",),
-    ids=("customer_id", "referrer_id"),
+    ids=("customer_id", "referrer_id", "home_store"),  # store codes as text, like the receipts'
     dates=("join_date",),
     flags=("is_member", "online"),
     key=("customer_id",),
@@ -182,7 +182,9 @@ def read_customers(
     data, columns=None, asof=None, source=None, date_format=None, encoding=None, timezone=None
 ) -> pd.DataFrame:
     """Customers: one row per ``customer_id``; optional ``join_date, is_member, online,
-    source_channel, referrer_id`` and any attribute columns."""
+    source_channel, referrer_id, home_store`` and any attribute columns. ``home_store`` is read
+    as the receipts' ``store`` is (text, ``101`` not ``101.0``, leading zeros kept, blank for
+    none), so that it names the same stores."""
     return _read(
         CUSTOMERS, data, columns, asof, source, "join_date", date_format, encoding, timezone
     )
@@ -405,7 +407,7 @@ def _in_engine(table, data, columns, asof, source, asof_column, timezone):
 
     The engine counts every rule's offending rows in one aggregate query over the source:
     blank ids, ids in scientific notation or with surrounding whitespace, missing dates and
-    amounts, infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
+    amounts (NULL or NaN), infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
     hashes can only over-count). Clean data (typed columns, nothing offending but rows after
     asof) is converted in the same SQL and read once; anything else (a broken rule, text dates
     or numbers, a bad mapping) returns None, and the pandas route reads the table and reports
@@ -469,8 +471,8 @@ def _engine_rows(table, con, rel, source, columns, asof, asof_column, timezone):
                 return None
             converted[name] = f"CAST({value} AS DOUBLE)"
             checks.append(f"isinf({converted[name]})")
-            if name in table.required:
-                checks.append(f"{value} IS NULL")
+            if name in table.required:  # NaN in a Parquet double is not NULL to DuckDB
+                checks.append(f"({value} IS NULL OR isnan({converted[name]}))")
         elif name in table.flags:
             if kind != "BOOLEAN":
                 return None

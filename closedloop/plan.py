@@ -342,17 +342,22 @@ SPARK_DEFAULT = "local[2]"
 #: where a Spark session is: a Spark Connect URL or a master (local, local[N], local[N,M],
 #: local[*], yarn, spark://, k8s://, mesos://), or "" for the session running in the process
 _SPARK_AT = re.compile(
-    r"|sc://[^\s/;]+(/[^\s]*)?(;[^\s]*)?|local(\[(\*|\d+)(,\s*\d+)?\])?|yarn"
+    r"|sc://[^\s/;?]+/?(;[^\s]*)?|local(\[(\*|\d+)(,\s*\d+)?\])?|yarn"
     r"|(spark|mesos)://[^\s/]+(,[^\s/]+)*|k8s://\S+"
 )
 
 
 def spark_problem(where: str) -> str | None:
     """What is wrong with a Spark session's place (None: nothing): not a master nor an
-    ``sc://`` URL, or a token written into the plan rather than as ``${VARIABLE}``."""
-    found = re.search(r";\s*token\s*=\s*(?P<value>[^;]*)", where, re.I)
+    ``sc://host:port/;key=value`` URL, or a secret written into the plan (a token or password
+    parameter, a ``user:password@`` in the URL) rather than as ``${VARIABLE}``; the message
+    never repeats the secret."""
+    found = re.search(r"[;?&]\s*(token|password)\s*=\s*(?P<value>[^;&]*)", where, re.I)
     if found and not VARIABLE.fullmatch(found["value"].strip()):
         return "a token in the plan is refused: write ;token=${VARIABLE} and set that variable"
+    found = re.search(r"://[^\s/@:]*:(?P<value>[^\s/@]*)@", where)
+    if found and not VARIABLE.fullmatch(found["value"]):
+        return "a password in the plan is refused: keep it out of the URL (a token as ;token=${VARIABLE})"
     if not _SPARK_AT.fullmatch(VARIABLE.sub("x", where.strip())):
         return (
             f"{_short(where)} is not a Spark session: give sc://host:15002 (Spark Connect), a"

@@ -7,6 +7,7 @@ intervals and targets (:mod:`closedloop.funnel`) and the PDCA scorecard's P(met)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from closedloop.errors import DataError
@@ -42,6 +43,9 @@ class Prior:
     log_var: float = 0.0
 
     def __post_init__(self):
+        values = (self.alpha, self.beta, self.log_mean, self.log_mean_weight)
+        if not all(math.isfinite(v) for v in (*values, self.log_var_dof, self.log_var)):
+            raise DataError("prior", "every prior parameter must be a finite number")
         if not (self.alpha > 0 and self.beta > 0):
             raise DataError("prior", "the Beta prior needs alpha > 0 and beta > 0")
         if self.log_mean_weight < 0 or self.log_var < 0 or self.log_var_dof < -1:

@@ -225,7 +225,7 @@ def run_all(
                     raise PlanError(f"{path}: {REDESIGN}")
                 destination = Destination.of(out, plan.campaign, run_id, suffix)
             except Exception as exc:  # one broken plan must not stop the others
-                finish(path, (path.name, "", False, str(exc).splitlines()[0], 0.0))
+                finish(path, (path.name, "", False, _first_line(exc), 0.0))
                 continue
             groups.setdefault(_data_key(plan), []).append((path, plan, destination))
         for group in groups.values():
@@ -237,7 +237,7 @@ def run_all(
                     objectives.resolve_targets(plan, data)
                     payload = campaign_check(plan, data, asof, language)
                 except Exception as exc:
-                    finish(path, (path.name, plan.campaign, False, str(exc).splitlines()[0], 0.0))
+                    finish(path, (path.name, plan.campaign, False, _first_line(exc), 0.0))
                     continue
                 parameters = {"plan_path": str(path), "asof": asof or "", "language": language}
                 future = pool.submit(
@@ -252,6 +252,11 @@ def run_all(
                 )
                 future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
     return [rows[p] for p in paths]
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line for a run-all row; its type where it has no message."""
+    return next(iter(str(exc).splitlines()), "") or type(exc).__name__
 
 
 def _data_key(plan: Plan) -> str:
@@ -282,7 +287,7 @@ def _row(path: Path, future) -> tuple:
     try:
         result = future.result()
     except Exception as exc:
-        return path.name, "", False, str(exc).splitlines()[0], 0.0
+        return path.name, "", False, _first_line(exc), 0.0
     detail = result.error or str(result.html)
     return path.name, result.campaign, result.ok, detail, result.seconds
 

@@ -9,6 +9,7 @@ from collections import deque
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from closedloop import audiences, basket, contacts, glossary, kpi
@@ -358,13 +359,48 @@ def test_reasons_match_per_row_formatting():
 
 
 #: what may not start a CSV cell a spreadsheet opens (OWASP): the test's own statement of the rule
-FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def _as_spreadsheet_safe(value: str) -> str:
-    if value.startswith(FORMULA_FIRST) and not re.fullmatch(r"[+-]?\d+(\.\d+)?", value):
+    risky = value.startswith(("\t", "\r", "\n")) or value.lstrip(" \t\u00a0\u3000").startswith(
+        FORMULA_FIRST
+    )
+    if risky and not re.fullmatch(r" *[+-]?\d+(\.\d+)?", value):
         return "'" + value
     return value
+
+
+def test_formulas_behind_blanks_and_in_full_width_are_neutralised():
+    """A formula behind leading spaces or tabs, in full-width characters (which a CJK-locale
+    spreadsheet reads as ``=``) or after a line feed is quoted as well; numbers, ids with leading
+    zeros, markup and text with ``=`` inside are left as they are."""
+    values = [
+        "\uff1dHYPERLINK(1)",
+        " =1+1",
+        "  @SUM(A1)",
+        "\u3000=1",
+        "\u00a0+1+1",
+        " \t=1",
+        "\n=1",
+        "\uff0bcmd",
+        "\uff0d1",
+        "\uff20SUM(A1)",
+        "-1e5",
+        "-",
+        "-42",
+        " -12",
+        "+3.5",
+        "0012",
+        "<script>alert(1)</script>",
+        "a=b",
+        "1 =1",
+        None,
+    ]
+    got = contacts.spreadsheet_safe(pa.array(values)).to_pylist()
+    assert got == [None if v is None else _as_spreadsheet_safe(v) for v in values]
+    assert got[:12] == ["'" + v for v in values[:12]]
+    assert got[12:] == values[12:]
 
 
 def test_formula_cells_are_neutralised_in_the_csv_files_only(tmp_path):

@@ -188,3 +188,24 @@ def test_every_chinese_character_has_a_font_that_draws_it(tour_figures, name):
             cmaps = [FT2Font(str(path)).get_charmap() for path in fonts]
             undrawn |= {c for c in chars if not any(ord(c) in cmap for cmap in cmaps)}
     assert not undrawn, f"{name}: no font draws {sorted(undrawn)}"
+
+
+def test_dollar_signs_in_names_are_drawn_as_text(tmp_path):
+    """A store named with dollar signs (or a whole ``$...$``) is drawn as the characters it holds,
+    not as matplotlib's math markup; an unpaired ``$`` does not break the drawing."""
+    import pandas as pd
+
+    from closedloop.figures import kpi as kpi_fig
+
+    names = ["$x^2$ outlet", "Store $5 off", r"$\alpha$"]
+    table = pd.DataFrame(
+        {"heads": [0.3, -0.5, 1.0], "frequency": [0.2, 0.0, 1.0], "ticket": [0.5, -1.5, 1.0]},
+        index=pd.Index(names, name="store"),
+    )
+    table["change"] = table.sum(axis=1)
+    fig = kpi_fig.revenue_change(table)
+    fig.savefig(tmp_path / "f.png")
+    labels = fig.axes[0].get_yticklabels()
+    assert [t.get_text() for t in labels] == names
+    assert not any(t._preprocess_math(t.get_text())[1] for t in labels)
+    plt.close(fig)

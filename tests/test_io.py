@@ -7,7 +7,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from closedloop import DataError
+from closedloop import DataError, kpi
 from closedloop.io import (
     DataWarning,
     read_assignments,
@@ -298,6 +298,13 @@ MESSY = {
     ),
     "an order id on two customers": _messy(order_id=["o0", "o0"] + [f"o{i}" for i in range(2, 8)]),
     "blank order ids": _messy(order_id=["", "", None, "o3", "o4", "o5", "o6", "o7"]),
+    "a NaN amount": _messy(amount=[1.0, float("nan"), 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+    "a NaN quantity (optional)": _messy(quantity=[1.0, float("nan"), 3, 4, 5, 6, 7, 8]),
+    "ids with leading zeros": _messy(customer_id=["007", "07", "7", "C3", "C4", "C5", "007", "C6"]),
+    "timezone-aware times": _messy(
+        order_date=_messy()["order_date"].dt.tz_localize("Asia/Shanghai")
+    ),
+    "rows after asof only": _messy(order_date=pd.Timestamp("2026-05-01")),
 }
 
 
@@ -359,6 +366,16 @@ def test_duckdb_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypat
     _assert_same(engine, pandas_only)
 
 
+def test_a_nan_amount_in_parquet_is_refused_as_missing(tmp_path):
+    """A Parquet double holds NaN apart from NULL; a NaN amount is a missing amount all the same,
+    refused with the row (the engine's count would otherwise let it through)."""
+    path = tmp_path / "tx.parquet"
+    _messy(amount=[1.0, float("nan"), 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).to_parquet(path, index=False)
+    with pytest.raises(DataError, match="column 'amount': missing or non-numeric") as caught:
+        read_transactions(path, asof="2026-03-31")
+    assert "o1" in str(caught.value) and "1 offending row" in str(caught.value)
+
+
 def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, monkeypatch):
     """Clean typed data never reaches the pandas route; what it finds is counted all the same."""
     import closedloop.io as contract
@@ -380,3 +397,27 @@ def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, m
     assert quality["refunds"] == int((expected.loc[~late, "amount"] < 0).sum()) == 1
     assert frame["order_id"].tolist() == expected.loc[~late, "order_id"].tolist()
     assert str(frame["order_date"].dtype) == "datetime64[ns]"
+
+
+def test_home_store_codes_are_read_as_the_receipts_store_codes(tmp_path):
+    """A home_store column of numeric store codes with blanks (read by pandas as 101.0 and NaN)
+    names the same stores as the receipts' store column: 101, not 101.0, leading zeros kept,
+    blank and whitespace-only cells no home store; so the member counts by home store are those
+    of a hand count."""
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,home_store,is_member,join_date\n"
+        "C1,101,1,2025-01-01\nC2,,1,2025-01-01\nC3,007,1,2025-01-01\nC4,  ,1,2025-01-01\n"
+    )
+    (tmp_path / "tx.csv").write_text(
+        "customer_id,order_date,amount,store\n"
+        "C1,2026-03-02,10,007\nC1,2026-03-03,10,007\nC2,2026-03-04,5,101\n"
+        "C3,2026-03-05,8,101\nC4,2026-03-06,9,007\n"
+    )
+    customers = read_customers(tmp_path / "customers.csv")
+    home = customers["home_store"]
+    assert home[[0, 2]].tolist() == ["101", "007"] and home[[1, 3]].isna().all()
+    tx = read_transactions(tmp_path / "tx.csv")
+    out = kpi.member_kpis(tx, customers, ("2026-03-01", "2026-03-31"), by="store")
+    # by hand: C1 and C3 as given; C2 and C4 where they bought (101 and 007)
+    assert sorted(out.index) == ["007", "101"]
+    assert out.loc["101", "members"] == 2 and out.loc["007", "members"] == 2

@@ -316,6 +316,13 @@ def test_the_engine_is_typed_and_says_where_it_runs(tmp_path, monkeypatch):
         ({"engine": "dask"}, r"engine: Input should be 'local' or 'spark'"),
         ({"engine": "spark", "spark": "localhost"}, "'localhost' is not a Spark session: give"),
         ({"engine": "spark", "spark": "sc://h:15002/;token=abc"}, "a token in the plan is refused"),
+        ({"engine": "spark", "spark": "sc://h:15002/?token=abc"}, "a token in the plan is refused"),
+        ({"engine": "spark", "spark": "sc://h/;Password=abc"}, "a token in the plan is refused"),
+        ({"engine": "spark", "spark": "sc://u:abc@h:15002"}, "a password in the plan is refused"),
+        ({"engine": "spark", "spark": "spark://u:abc@h:7077"}, "a password in the plan is refused"),
+        ({"engine": "spark", "spark": "sc://h:15002/x"}, "'sc://h:15002/x' is not a Spark session"),
+        ({"engine": "Spark"}, r"engine: Input should be 'local' or 'spark' \(got 'Spark'\)"),
+        ({"engine": " spark"}, r"engine: Input should be 'local' or 'spark'"),
         ({"spark": "local[2]"}, "names the session of engine: spark; add engine: spark"),
         ({"engine": "local", "spark": "yarn"}, "names the session of engine: spark"),
     ],
@@ -324,6 +331,7 @@ def test_a_bad_engine_is_one_plan_error(tmp_path, extra, message):
     with pytest.raises(PlanError, match=message) as err:
         Plan.from_yaml(write(tmp_path, {**GOOD, **extra}))
     assert str(err.value).count("\n") <= 1
+    assert "abc" not in str(err.value)  # a secret is never repeated
 
 
 def test_a_bad_spark_variable_is_one_plan_error(tmp_path, monkeypatch):

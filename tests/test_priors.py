@@ -26,6 +26,9 @@ def test_bad_priors_name_the_problem():
         Prior(beta=-1.0)
     with pytest.raises(DataError, match="log-value prior needs"):
         Prior(log_var_dof=-2.0)
+    for bad in ({"alpha": float("inf")}, {"beta": float("nan")}, {"log_var": float("inf")}):
+        with pytest.raises(DataError, match="must be a finite number"):
+            Prior(**bad)
 
 
 def test_funnel_rates_use_the_prior():

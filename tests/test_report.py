@@ -200,3 +200,19 @@ def test_the_kernel_imports_the_closedloop_that_pickled_the_check(tmp_path, plan
     result = report.run(plan_file(), out, "k1", notebook=notebook(tmp_path / "nb.ipynb", body))
     assert result.ok, result.error
     assert f"from {root / 'closedloop' / '__init__.py'}" in result.html.read_text()
+
+
+def test_run_all_rows_name_an_error_without_a_message(tmp_path, plan_file, monkeypatch):
+    """An error with no message (a bare RuntimeError from deep inside) still gives each plan its
+    row, named by the error's type, instead of stopping the whole run."""
+
+    def fails(*args, **kwargs):
+        raise RuntimeError()
+
+    monkeypatch.setattr(report.pdca, "load", fails)
+    plans = [plan_file(campaign="one", file="one.yaml"), plan_file(campaign="two", file="two.yaml")]
+    rows = report.run_all(plans, tmp_path / "r", "e1", jobs=1)
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("one.yaml", "one", False, "RuntimeError"),
+        ("two.yaml", "two", False, "RuntimeError"),
+    ]

@@ -258,3 +258,30 @@ def test_a_session_that_cannot_start_is_one_line_without_its_token(monkeypatch):
         "Spark session sc://127.0.0.1:1/;token=***: the environment variable CL_SPARK_TOKEN"
         " is not set"
     )
+
+
+@pytest.mark.parametrize("with_customer_id", [True, False])
+def test_campaign_events_on_spark_are_the_assigned_customers_events(to_spark, with_customer_id):
+    """The funnel's events on Spark keep the assigned customers' events (matched on customer_id
+    or entity_id) and count the other entities, as a plain pandas filter does; an events table
+    without a customer_id column is matched on entity_id alone."""
+    from closedloop import pdca
+
+    events = pd.DataFrame(
+        {
+            "entity_id": ["L1", "L1", "C2", "C3", "V9", "V9", "C1"],
+            "customer_id": ["C1", "C1", None, None, None, None, None],
+            "stage": ["touch", "visit", "touch", "touch", "touch", "visit", "touch"],
+            "timestamp": pd.to_datetime(["2026-03-0" + str(d) for d in range(1, 8)]),
+        }
+    )
+    if not with_customer_id:
+        events = events.drop(columns="customer_id")
+    assignments = pd.DataFrame({"customer_id": ["C1", "C2", "C4"], "arm": ["a", "b", "a"]})
+    keys = ["customer_id", "entity_id"] if with_customer_id else ["entity_id"]
+    inside = events[keys].isin(set(assignments["customer_id"])).any(axis=1)
+    expected = events[inside].reset_index(drop=True)
+    got, outside = pdca._campaign_events(to_spark(events), assignments)
+    got = got.toArrow().to_pandas().sort_values("timestamp", ignore_index=True)
+    assert outside == events.loc[~inside, "entity_id"].nunique() == (2 if with_customer_id else 3)
+    pd.testing.assert_frame_equal(got[list(expected.columns)], expected, check_dtype=False)

@@ -120,6 +120,16 @@ def use_style() -> None:
     cjk = register_fonts()
     matplotlib.rcParams["font.family"] = ["DejaVu Sans", *cjk]
     matplotlib.rcParams["axes.unicode_minus"] = False
+    _text_as_text()
+
+
+def _text_as_text() -> None:
+    """Labels are data (store, arm, segment names): a ``$`` in one is a dollar sign, never the
+    start of matplotlib's math markup."""
+    matplotlib.rcParams["text.parse_math"] = False
+
+
+_text_as_text()  # also for the figures that draw without use_style()
 
 
 def localize(fig, language: Language = "en"):

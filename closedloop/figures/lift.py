@@ -147,7 +147,7 @@ def segment_lift(
         named = part[by].astype("str")
         if len(by) > 1:
             named = named.apply(lambda col: col.name + "=" + col)
-        labels = named.agg(" · ".join, axis=1).str.replace("$", r"\$", regex=False)
+        labels = named.agg(" · ".join, axis=1)
         labels = labels + np.where(part["small"], " (small)", "")
         y = np.arange(len(part))
         ax.hlines(y, part["abs_lift_low"], part["abs_lift_high"], color=color, lw=2.5)
