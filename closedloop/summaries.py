@@ -154,20 +154,22 @@ def purchases(
     with ``count_blanks`` that pass is left to the caller's own aggregation instead: every row
     with a blank is kept whatever its date or customer, flagged in ``_blank_order_date`` and
     ``_blank_amount`` (1 on such a row, the largest over a purchase's rows) for the caller to
-    add up and refuse (``_refuse_counted``; one pass over the rows instead of two)."""
+    add up and refuse (``_refuse_counted``; one pass over the rows instead of two). A frame
+    from :func:`checked` gets neither: its blanks were refused already."""
     if unit not in ("order", "day"):
         raise DataError(source, f"unit must be 'order' or 'day', not {unit!r}")
     frame = lazy_frame(transactions, source, TRANSACTION_COLUMNS)
     _check_types(frame, source)
     schema = frame.collect_schema()
     flags = []
-    if count_blanks:
+    checked = _CHECKED.get(id(frame)) is frame  # no blanks to count or refuse again
+    if count_blanks and not checked:
         blank = _blanks(frame)
         frame = frame.with_columns(
             *[expr.cast(nw.Int64).alias(f"_blank_{c}") for c, (expr, _) in blank.items()]
         )
         flags = [f"_blank_{c}" for c in blank]
-    elif _CHECKED.get(id(frame)) is not frame:
+    elif not checked:
         _refuse_blanks(frame, source)
     date = nw.col("order_date")
     # a receipt without a customer id is a non-member's purchase: not a customer's to summarise
