@@ -204,8 +204,8 @@ def _member_table(
     # the tree's columns only: a shared summary holds many more windows
     shown = per[[c for c in TREE_COLUMNS if c in per.columns]]
     counts = shown.select_dtypes("number").columns
-    table = shown.reindex(index).fillna(dict.fromkeys(counts, 0))
-    table["online"] = online.reindex(index) if online is not None else np.nan
+    table = summaries.lookup(shown, index).fillna(dict.fromkeys(counts, 0))
+    table["online"] = summaries.lookup(online, index) if online is not None else np.nan
     return per, table, online, source
 
 
@@ -254,11 +254,14 @@ def home_of(by_summary: pd.DataFrame, by: str, cust: pd.DataFrame | None = None)
     when = by_summary["last_purchase"].to_numpy("datetime64[ns]")
     last = np.where(np.isnat(when), np.iinfo("int64").min + 1, when.astype("int64"))
     codes, names = pd.factorize(by_summary[by], sort=True)
-    # lexsort's last key sorts first: most recent purchases, then the latest, then the name
-    order = np.lexsort((codes, -last, -recent))
-    ranked = by_summary.index[order]
-    first = ~ranked.duplicated()
-    home = pd.Series(names[codes[order][first]], index=ranked[first], dtype="str")
+    who, ids = pd.factorize(by_summary.index)
+    # lexsort's last key sorts first: each customer's rows together, most recent purchases
+    # first, then the latest, then the name; her first row is her home
+    order = np.lexsort((codes, -last, -recent, who))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = who[order][1:] != who[order][:-1]
+    chosen = order[first]
+    home = pd.Series(names[codes[chosen]], index=ids[who[chosen]], dtype="str")
     column = f"home_{by}"
     if cust is not None and column in cust.columns:
         given = cust[column].dropna().astype("str")
@@ -300,7 +303,7 @@ def _member_kpis_by(
             frame, customers, start, end, cust=cust, per=summary
         )
         home = home_of(by_summary, by, cust)
-        labels = home.reindex(table.index).fillna("(none)").to_numpy()
+        labels = summaries.lookup(home, table.index).fillna("(none)").to_numpy()
         spent = by_summary[summaries.is_in(by_summary.index, table.index)]
         member_orders = "member_orders_now" if "member_orders_now" in spent else "orders_now"
         at = spent[member_orders].groupby(spent[by].to_numpy()).sum()
@@ -322,9 +325,9 @@ def _member_kpis_by(
             attribute = rfm.member_tiers(ranked).astype("str")
         else:
             attribute = cust[by].astype("str")
-        labels = attribute.reindex(table.index).fillna("(none)").to_numpy()
+        labels = summaries.lookup(attribute, table.index).fillna("(none)").to_numpy()
         groups = pd.Index(sorted(set(labels)))
-        of_buyer = attribute.reindex(per.index).fillna("(none)")
+        of_buyer = summaries.lookup(attribute, per.index).fillna("(none)")
         all_orders = per["orders_now"].groupby(of_buyer.to_numpy()).sum().astype(float)
         anonymous = pd.Series(0, index=groups)
         flat = per
@@ -387,7 +390,7 @@ def _by_rows(t, labels, groups, all_orders, per, cust, joined, converted, online
     out = pd.DataFrame({"members": tree.pop("members")})
     out["recruits"] = out["conversion"] = np.nan
     if joined is not None:
-        mine = joined.reindex(t.index).to_numpy()
+        mine = summaries.lookup(joined, t.index).to_numpy()
         new = (mine >= start) & (mine < end + pd.Timedelta(days=1))
         if isinstance(converted, pd.MultiIndex):
             bought = pd.MultiIndex.from_arrays([labels, t.index]).isin(converted)
@@ -402,7 +405,7 @@ def _by_rows(t, labels, groups, all_orders, per, cust, joined, converted, online
     out = out.join(tree)
     reach = [c for c in (cust.columns if cust is not None else []) if c.startswith("reach_")]
     for column in reach or (["online"] if online is not None else []):
-        flags = cust[column].reindex(t.index).fillna(False).astype(bool).to_numpy()
+        flags = summaries.lookup(cust[column], t.index).fillna(False).astype(bool).to_numpy()
         name = column if column.startswith("reach_") else "reach_online"
         reached = pd.Series(flags).groupby(labels).sum().reindex(groups, fill_value=0)
         out[name] = _ratios(reached, out["members"])
@@ -621,7 +624,7 @@ def revenue_change(
             tiers = rfm.member_tiers(ranked)
         if by == "tier":
             labels = pd.Series(tiers).astype("str")
-            label = labels.reindex(per.index).fillna(NEW_TIER)
+            label = summaries.lookup(labels, per.index).fillna(NEW_TIER)
             order = [*pd.unique(pd.Series(tiers).sort_values()), NEW_TIER]
             if isinstance(getattr(tiers, "dtype", None), pd.CategoricalDtype):
                 order = [*tiers.cat.categories.astype("str"), NEW_TIER]
@@ -633,7 +636,7 @@ def revenue_change(
                     f"by={by!r} is neither a column of the transactions nor of the customers",
                     column=by,
                 )
-            label = cust[by].astype("str").reindex(per.index).fillna("(none)")
+            label = summaries.lookup(cust[by].astype("str"), per.index).fillna("(none)")
             order = sorted(set(label))
         for group in order:
             chosen = per[(label == group).to_numpy()]

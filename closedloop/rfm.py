@@ -411,7 +411,7 @@ def pyramid_over_time(
     else:
         per = summary[summary["customer_id"].notna()].copy()
     # a customer with refunds only in the window is not ranked: the bottom tier holds them
-    per["tier"] = tiers.reindex(per["customer_id"]).fillna(tiers.cat.categories[-1]).array
+    per["tier"] = summaries.lookup(tiers, per["customer_id"]).fillna(tiers.cat.categories[-1]).array
     out = (
         per.assign(customers=per["orders"] > 0)
         .groupby(["period", "tier"], observed=False)

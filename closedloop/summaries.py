@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping
 from typing import Literal
 
 import narwhals as nw
+import numpy as np
 import pandas as pd
 
 from closedloop._frames import alongside, collect, epoch_microseconds, lazy_frame
@@ -38,6 +39,7 @@ __all__ = [
     "day",
     "end_of_day",
     "is_in",
+    "lookup",
     "per_customer",
     "period_start",
     "purchases",
@@ -83,14 +85,39 @@ def is_in(ids, among):
     """Which of ``ids`` (customer ids as text) are among ``among``, as a boolean array: one
     hashed pass in Arrow (``pyarrow.compute.is_in``), where pandas' ``isin`` on Arrow-backed
     text walks the values one Python object at a time."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    def text(values):
-        return pa.array(pd.Series(values, copy=False).astype("str").array, type=pa.large_string())
-
-    found = pc.is_in(text(ids), value_set=text(among)).fill_null(False)
+    found = pc.is_in(_text(ids), value_set=_text(among)).fill_null(False)
     return found.to_numpy(zero_copy_only=False)
+
+
+def lookup(values, ids):
+    """``values`` (a Series or frame indexed by unique customer ids) for each of ``ids``, in
+    that order and indexed by them, missing where an id is not among them: what
+    ``values.reindex(ids)`` gives, its positions found in one hashed pass in Arrow
+    (``pyarrow.compute.index_in``), where pandas' indexer turns Arrow-backed text into Python
+    objects first."""
+    import pyarrow.compute as pc
+
+    ids = pd.Index(ids)
+    if not len(values) or not len(ids):
+        return values.reindex(ids)
+    found = pc.index_in(_text(ids), value_set=_text(values.index)).fill_null(-1)
+    at = found.to_numpy(zero_copy_only=False)
+    missing = at < 0
+    out = values.iloc[np.where(missing, 0, at)]
+    out.index = ids
+    if missing.any():
+        shape = missing if out.ndim == 1 else np.broadcast_to(missing[:, None], out.shape)
+        out = out.mask(shape)
+    return out
+
+
+def _text(values):
+    """Ids as an Arrow text array (what :func:`is_in` and :func:`lookup` hash)."""
+    import pyarrow as pa
+
+    return pa.array(pd.Series(values, copy=False).astype("str").array, type=pa.large_string())
 
 
 def period_start(asof, days: int | None) -> pd.Timestamp | None:
