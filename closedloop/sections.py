@@ -1000,7 +1000,7 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
             else ""
         )
         method = (
-            "提升：0/1 结果用 Beta-二项模型（Jeffreys 先验 Beta(1/2, 1/2)）；销售额用各组均值的正态后验"
+            "提升：0/1 结果用 Beta-二项模型（杰弗里斯先验 Beta(1/2, 1/2)）；销售额用各组均值的正态后验"
             "（由客户数、总和与平方和计算，与 GrowthBook 相同）；区间为 95% 等尾区间；"
             "各组销售额均值的区间按偏度校正。相对提升目标按计划的主要实验组评估。"
             f"{monetary}数据：{files}。"
