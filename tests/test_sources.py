@@ -424,7 +424,8 @@ def test_starting_a_running_server_again_prints_its_variables(postgres):
     assert "already running" in again.stderr and "FATAL" not in again.stderr
 
 
-@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day, refunds
+# rows after the as-of day and refunds are warned about, as they should be
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")
 def test_the_scale_plan_reports_the_same_numbers_from_parquet_duckdb_and_csv(tmp_path):
     """The warehouse-scale benchmark's plan (``benchmarks/bench_scale.py``) at a small size: the
     Parquet and DuckDB routes (checked in the engine) and the CSV route (checked in pandas)
