@@ -421,6 +421,8 @@ def _make_hillstrom(args) -> int:
 
 
 def _contacts(args) -> int:
+    import pandas as pd
+
     from closedloop import contacts
     from closedloop.errors import DataError
     from closedloop.glossary import contact_word, say
@@ -441,7 +443,8 @@ def _contacts(args) -> int:
         columns=lambda k: contact_word(k, language),
     )
     shown.index.name = shown.columns.name = None
-    print(shown.to_string())
+    with pd.option_context("display.unicode.east_asian_width", True):  # CJK cells are 2 wide
+        print(shown.to_string())
     words = [f"{contact_word(k, language)} {v:,}" for k, v in week.dropped.items()]
     left = ("，" if zh else ", ").join(words)
     print(say("contacts_left_out", language, left=left))

@@ -5,6 +5,7 @@ are reachable and strongest first, and every reason states its evidence."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import deque
 
 import numpy as np
@@ -477,6 +478,11 @@ def test_reasons_and_offers_in_chinese(demo, inputs, week):
         contacts.contact_list(demo.transactions, demo.customers, ASOF, language="fr")
 
 
+def _display_width(text: str) -> int:
+    """Columns a terminal gives ``text``: two for each wide (CJK) character."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 @pytest.mark.parametrize("language", ["en", "zh"])
 def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, language):
     out = tmp_path / "contacts"
@@ -491,6 +497,9 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
     assert len(winback) > 0
     if language == "zh":
         assert "未列入：" in printed and "挽回" in printed and "短信" in printed
+        table = printed.splitlines()[1 : 2 + len(contacts.TYPES) + 1]  # header, types, total
+        assert table[-1].startswith("合计")
+        assert len({_display_width(line) for line in table}) == 1  # columns line up in a terminal
         assert winback.str.contains("流失：").all() and not winback.str.contains("churn").any()
     else:
         assert "left out: " in printed and "win-back" in printed
