@@ -9,6 +9,10 @@ The rules, each a small function so that each can be read and tested alone:
 - **stop or redesign** (:func:`decide`): when no treated arm is kept, nothing is carried into the
   next cycle by default. The next plan is still written, as a draft with ``status: redesign``,
   which ``closedloop run`` refuses until someone edits it and sets ``status: ready``.
+- **not before the period ends** (:func:`provisional`): an interim Check's decisions are what
+  the data say so far; unless the plan's stopping rule ended the test (ship or stop), its next
+  plan is ``status: provisional``, which ``closedloop run`` refuses: the Check on the period's
+  last day writes the plan to run.
 - **prefer what lasts** (:func:`persistence_decisions`): once a follow-up window after the period
   is reached (``follow_up_days``), a kept arm whose effect did not last (P(beats the holdout) in
   the longest reached window below :data:`closedloop.follow_up.PERSIST_P`) is dropped when
@@ -243,6 +247,22 @@ def decide(check) -> Decisions:
     return Decisions(kept, audience, targets, [*changes, *moved, *retargeted])
 
 
+def provisional(check) -> Change | None:
+    """The status change of an interim Check's next plan (None for a final Check, or when the
+    plan's stopping rule shipped or stopped the test early: then the Act is due now). Acting on
+    half a period's data is the peeking the stopping rule exists to control."""
+    asof, end = pd.Timestamp(check.asof), pd.Timestamp(check.plan.period.end)
+    decision = getattr(check, "early_stop", None)
+    if asof >= end or (decision is not None and decision.action in ("ship", "stop")):
+        return None
+    return Change(
+        field="status",
+        to="provisional",
+        reason=f"an interim Check (data as of {asof:%Y-%m-%d}): what the Act step would decide"
+        f" if the period ended that day; the Check on {end:%Y-%m-%d} writes the plan to run",
+    )
+
+
 def next_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The period right after ``start..end``: as many whole calendar months when it is whole
     months (March → April), else as many days."""
@@ -258,9 +278,11 @@ def next_plan(check) -> Plan:
     """The next cycle's plan: the next period (:func:`next_period`), this period
     as its baseline, the kept arms sharing the treated allocation, the moved audience and the
     carried or raised targets, every change with its reason. When the Check supports no arm the
-    plan keeps this cycle's arms for re-planning and is marked ``status: redesign``."""
+    plan keeps this cycle's arms for re-planning and is marked ``status: redesign``; an interim
+    Check's plan is marked ``status: provisional`` (:func:`provisional`)."""
     plan = check.plan
     decided = decide(check)
+    early = provisional(check)
     control = plan.arms[plan.control]
     if decided.stop:
         arms, status = dict(plan.arms), "redesign"
@@ -269,6 +291,8 @@ def next_plan(check) -> Plan:
         arms = {plan.control: control, **dict.fromkeys(decided.kept, share)}
         arms[decided.kept[-1]] = round(1 - control - share * (len(decided.kept) - 1), 6)
         status = "ready"
+    if early is not None:
+        status = "provisional"
     start, end = next_period(plan.period.start, plan.period.end)
     raw = plan.model_dump(mode="python", exclude_none=True)
     raw.update(
@@ -282,6 +306,7 @@ def next_plan(check) -> Plan:
         audience={"segments": decided.audience} if decided.audience else {},
         changes=[
             *[c.model_dump() for c in decided.changes],
+            *([early.model_dump()] if early is not None else []),
             {"field": "period", "to": f"{start} to {end}", "reason": "the next cycle"},
         ],
     )

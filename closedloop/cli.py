@@ -239,7 +239,7 @@ def _check(args) -> int:
     from closedloop import objectives, pdca
     from closedloop.errors import DataError
     from closedloop.plan import Plan, PlanError
-    from closedloop.report import REDESIGN
+    from closedloop.report import REFUSED
 
     started = time.perf_counter()
     try:
@@ -265,8 +265,8 @@ def _check(args) -> int:
     print(shown.to_string(index=False))
     for warning in caught:
         print(f"warning: {str(warning.message).splitlines()[0]}")
-    if plan.status == "redesign":
-        print(f"closedloop check: {REDESIGN}", file=sys.stderr)
+    if plan.status in REFUSED:
+        print(f"closedloop check: {REFUSED[plan.status]}", file=sys.stderr)
         return 2
     print(f"ready to run ({time.perf_counter() - started:.1f} s)")
     return 0
@@ -563,9 +563,10 @@ def _next(args) -> int:
     if args.to is None:
         return 0
     if upcoming.status != "ready":
+        from closedloop.report import REFUSED
+
         print(
-            "closedloop next: the next plan is marked redesign (no arm was worth carrying):"
-            f" edit {args.report / 'next_plan.yaml'} and set status: ready first",
+            f"closedloop next: {args.report / 'next_plan.yaml'}: {REFUSED[upcoming.status]}",
             file=sys.stderr,
         )
         return 2

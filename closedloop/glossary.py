@@ -1209,6 +1209,12 @@ REASONS: tuple[tuple[str, str], ...] = (
         "效果没有持续：活动结束后 {d} 天内 {arm} 在{col}上胜过对照组的概率为 {p}，低于 {k}；"
         "而 {list} 的效果持续",
     ),
+    (
+        r"an interim Check \(data as of (?P<asof>[\d-]+)\): what the Act step would decide if the"
+        r" period ended that day; the Check on (?P<end>[\d-]+) writes the plan to run",
+        "期中检查（数据截至 {asof}）：若周期在当天结束，处理环节会作出的决定；{end} 的检查才写出"
+        "要运行的计划",
+    ),
     (r"the next cycle", "下一周期"),
     # the sample-ratio check's sentences (closedloop.lift.srm_check)
     (
@@ -1262,10 +1268,11 @@ def change_field(name: str, language: Language = "en") -> str:
 
 
 def change_to(value: str, language: Language = "en") -> str:
-    """The new value of an Act change in ``language`` (dropped, carried, redesign, dates)."""
+    """The new value of an Act change in ``language`` (dropped, carried, redesign, provisional,
+    dates)."""
     if language != "zh":
         return value
-    words = {"dropped": "停用", "carried": "沿用", "redesign": "重新设计"}
+    words = {"dropped": "停用", "carried": "沿用", "redesign": "重新设计", "provisional": "暂定"}
     return words.get(value, value.replace(" to ", " 至 "))
 
 

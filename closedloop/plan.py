@@ -559,8 +559,10 @@ class Plan(_Strict):
     name: str = ""
     objective: Literal[OBJECTIVES]  # type: ignore[valid-type]
     cycle: int = Field(1, ge=1)
-    #: "redesign": the Act step found no arm worth carrying; the plan must be edited before it runs
-    status: Literal["ready", "redesign"] = "ready"
+    #: "redesign": the Act step found no arm worth carrying; the plan must be edited before it runs.
+    #: "provisional": written by an interim Check (what the Act step would decide if the period
+    #: ended on its as-of day); the Check on the period's last day writes the plan to run
+    status: Literal["ready", "redesign", "provisional"] = "ready"
     period: Period
     baseline: Period | None = None
     audience: Audience = Audience()

@@ -88,6 +88,14 @@ REDESIGN = (
     "this plan was marked redesign by the Act step (no arm was worth carrying): edit its arms"
     " and targets, then set status: ready"
 )
+#: why a plan an interim Check wrote does not run
+PROVISIONAL = (
+    "this plan was written by an interim Check (what the Act step would decide if the period"
+    " ended on its as-of day): take the plan the Check on the period's last day writes, or set"
+    " status: ready to run this one"
+)
+#: the plans ``closedloop run`` refuses, by status, and why
+REFUSED = {"redesign": REDESIGN, "provisional": PROVISIONAL}
 
 
 def run(
@@ -112,8 +120,8 @@ def run(
     started = time.perf_counter()
     plan_path = Path(plan_path).resolve()
     plan = Plan.from_yaml(plan_path, data_root=data_root)
-    if plan.status == "redesign":
-        raise PlanError(f"{plan_path}: {REDESIGN}")
+    if plan.status in REFUSED:
+        raise PlanError(f"{plan_path}: {REFUSED[plan.status]}")
     destination = Destination.of(out, plan.campaign, run_id, suffix)
     data = pdca.load(plan, asof=asof or None)
     objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
@@ -221,8 +229,8 @@ def run_all(
         for path in paths:
             try:
                 plan = Plan.from_yaml(path, data_root=data_root)
-                if plan.status == "redesign":
-                    raise PlanError(f"{path}: {REDESIGN}")
+                if plan.status in REFUSED:
+                    raise PlanError(f"{path}: {REFUSED[plan.status]}")
                 destination = Destination.of(out, plan.campaign, run_id, suffix)
             except Exception as exc:  # one broken plan must not stop the others
                 finish(path, (path.name, "", False, _first_line(exc), 0.0))

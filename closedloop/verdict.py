@@ -309,6 +309,19 @@ def _next(check, next_plan: Plan, zh: bool) -> str:
         elif change.field == "audience.segments":
             steps.append(f"目标人群改为 {change.to}" if zh else f"aim at {change.to} only")
     start, end = next_plan.period.start, next_plan.period.end
+    if next_plan.status == "provisional":  # an interim Check: what the data say so far
+        day, last = f"{pd.Timestamp(check.asof):%Y-%m-%d}", check.plan.period.end
+        if zh:
+            so_far = "；".join(steps) if steps else "沿用本周期的计划"
+            return (
+                f"暂定（期中检查）：若周期在 {day} 结束，下一周期（{start} 至 {end}）将{so_far}；"
+                f"要运行的计划由 {last} 的检查写出。"
+            )
+        so_far = "; ".join(steps) if steps else "run the same plan"
+        return (
+            f"Provisional (interim Check): had the period ended on {day}, the next cycle"
+            f" ({start} to {end}) would {so_far}; the Check on {last} writes the plan to run."
+        )
     if not steps:
         if zh:
             return f"下一周期（{start} 至 {end}）沿用本周期的计划。"

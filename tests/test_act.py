@@ -26,8 +26,9 @@ def plan(**targets) -> Plan:
     )
 
 
-def check(p_better, p_best, status=None, the_plan=None, segments=None, rel_draws=None):
-    """A Check with the fields the Act step reads: conversion lift per arm, P(best), scorecard."""
+def check(p_better, p_best, status=None, the_plan=None, segments=None, rel_draws=None, **interim):
+    """A Check with the fields the Act step reads: conversion lift per arm, P(best), scorecard;
+    a final one unless ``interim`` gives an ``asof`` (and an ``early_stop`` decision)."""
     the_plan = the_plan or plan()
     arms = list(p_better)
     lift = pd.DataFrame(
@@ -54,6 +55,8 @@ def check(p_better, p_best, status=None, the_plan=None, segments=None, rel_draws
         scorecard=scorecard,
         segments=segments,
         lift_draws=draws,
+        asof=pd.Timestamp(interim.get("asof", the_plan.period.end)),
+        early_stop=interim.get("early_stop"),
     )
 
 
@@ -162,6 +165,45 @@ def test_a_dropped_primary_arm_hands_the_target_to_the_first_kept_arm():
     to, reason = changes(nxt)["targets.relative_lift.arm"]
     assert to == "wecom" and reason.startswith("sms is not carried")
     assert nxt.targets.relative_lift.min == pytest.approx(0.3, abs=1e-3)
+
+
+def test_an_interim_check_writes_a_provisional_plan_that_does_not_run(tmp_path):
+    """Mid-period, the Act step's decisions are what the data say so far: the next plan says
+    so (status provisional, with the reason) and ``closedloop run`` refuses it."""
+    from closedloop import report
+    from closedloop.plan import PlanError
+
+    nxt = act.next_plan(
+        check({"sms": 0.5, "wecom": 0.99}, {"sms": 0.1, "wecom": 0.9}, asof="2026-03-15")
+    )
+    assert nxt.status == "provisional" and set(nxt.arms) == {"control", "wecom"}
+    to, why = changes(nxt)["status"]
+    assert to == "provisional"
+    assert why.startswith("an interim Check (data as of 2026-03-15)") and "2026-03-31" in why
+    final = act.next_plan(check({"sms": 0.5, "wecom": 0.99}, {"sms": 0.1, "wecom": 0.9}))
+    assert final.status == "ready" and "status" not in changes(final)
+    nxt.to_yaml(tmp_path / "next_plan.yaml")
+    for name in ("a.csv", "o.csv"):  # the plan's data files exist; the status refuses the run
+        (tmp_path / name).write_text("customer_id\n")
+    with pytest.raises(PlanError, match="interim Check"):
+        report.run(tmp_path / "next_plan.yaml", out=tmp_path / "reports")
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("ship", "ready"), ("stop", "ready"), ("continue", "provisional"), ("wait", "provisional")],
+)
+def test_a_stopping_rule_that_ends_the_test_makes_the_act_due_now(action, status):
+    decision = SimpleNamespace(action=action)
+    nxt = act.next_plan(
+        check(
+            {"sms": 0.5, "wecom": 0.99},
+            {"sms": 0.1, "wecom": 0.9},
+            asof="2026-03-15",
+            early_stop=decision,
+        )
+    )
+    assert nxt.status == status
 
 
 def test_the_next_plan_follows_this_cycle():

@@ -87,3 +87,10 @@ def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
             assert f"(projected {end} against {goal};" in text
     zh = " ".join(verdict(check, next_plan, "zh"))
     assert f"{len(card)} 项目标" in zh and "期中检查" in zh
+    # the Act step's decisions are provisional until the period ends, in both languages
+    assert next_plan.status == "provisional"
+    assert lines[-1].startswith("Provisional (interim Check): had the period ended on 2026-03-15,")
+    assert lines[-1].endswith("the Check on 2026-03-31 writes the plan to run.")
+    assert verdict(check, next_plan, "zh")[-1].startswith(
+        "暂定（期中检查）：若周期在 2026-03-15 结束"
+    )
