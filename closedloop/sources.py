@@ -115,6 +115,26 @@ def relation(location, table: str = ""):
     return con, rel, str(path)
 
 
+def parquet_file(location):
+    """One Parquet file read whole into Arrow by pyarrow (multi-threaded, the reader
+    ``pandas.read_parquet`` uses), for the checks run on the rows in memory (see
+    :func:`closedloop.io.read_transactions`); None for every other source, or a file pyarrow
+    cannot read (the pandas route then names what is wrong with it)."""
+    if not isinstance(location, str | Path):
+        return None
+    path = Path(location)
+    if path.suffix.lower() not in PARQUET_SUFFIXES or is_glob(path) or not path.is_file():
+        return None
+    if not path.stat().st_size:
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except Exception:  # pyarrow raises many types for a broken file
+        return None
+
+
 def _for_pandas(con) -> None:
     """No progress bar, and text handed to Arrow as ``large_string``, the type pandas keeps its
     text in (a plain ``string`` would be copied once more on the way)."""
