@@ -408,18 +408,40 @@ def _in_engine(table, data, columns, asof, source, asof_column, timezone):
     else (a broken rule, text dates or numbers, a bad mapping) returns None, and the pandas route
     reads the table and reports it, so the message, the rows shown and the quality counts are
     those of the pandas checks."""
+    import pyarrow.compute as pc
+
+    found = _engine_source(table, data, columns)
+    if found is None:
+        return None
+    arrow, label = found
+    del found
+    checked = _engine_rows(table, arrow, columns, asof, asof_column, timezone)
+    if checked is None:
+        return None
+    rows_read = arrow.num_rows
+    arrow, after, late = checked  # the checked table shares the columns it leaves as they are
+    del checked
+    if late:
+        arrow = arrow.filter(pc.invert(after))  # the table read is freed as this one is made
+    del after
+    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
+    del arrow
+    return _kept(frame, table, source or label, rows_read, late, 0, asof)
+
+
+def _engine_source(table, data, columns):
+    """``(arrow, label)``: the rows of a Parquet file, glob or folder or DuckDB table or query
+    in Arrow, read once; None for every other source or one that cannot be read so."""
     arrow = sources.parquet_file(data)
     if arrow is not None:
-        return _engine_rows(table, arrow, source or str(data), columns, asof, asof_column, timezone)
+        return arrow, str(data)
     relation = sources.relation(data, table.name)
     if relation is None:
         return None
     con, rel, label = relation
     with con:
         arrow = _duckdb_rows(table, rel, columns)
-    if arrow is None:
-        return None
-    return _engine_rows(table, arrow, source or label, columns, asof, asof_column, timezone)
+    return None if arrow is None else (arrow, label)
 
 
 def _quoted(name: str) -> str:
@@ -445,7 +467,10 @@ def _duckdb_rows(table, rel, columns):
     return arrow.read_all() if hasattr(arrow, "read_all") else arrow
 
 
-def _engine_rows(table, arrow, source, columns, asof, asof_column, timezone):
+def _engine_rows(table, arrow, columns, asof, asof_column, timezone):
+    """``(arrow, after, late)``: the table renamed and typed as the pandas checks leave it, the
+    mask of its rows after asof and their count; None when a rule is broken or a column or
+    the mapping needs the pandas route."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -462,16 +487,16 @@ def _engine_rows(table, arrow, source, columns, asof, asof_column, timezone):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return None
     arrow = arrow.rename_columns(renamed)
-    rows_read = arrow.num_rows
     try:
         for i, name in enumerate(renamed):
-            checked = _engine_column(table, name, arrow.column(i))
+            column = arrow.column(i)
+            checked = _engine_column(table, name, column)
             if checked is None:
                 return None
-            if checked is not arrow.column(i):
+            if checked is not column:
                 arrow = arrow.set_column(i, name, checked)
         limit_col = _asof_column(table, asof_column)
-        late = 0
+        after, late = None, 0
         if asof is not None and limit_col in renamed:
             eod = pa.scalar(summaries.end_of_day(asof).as_unit("ns").value, pa.timestamp("ns"))
             after = pc.greater_equal(arrow[limit_col], eod).fill_null(False)
@@ -480,11 +505,7 @@ def _engine_rows(table, arrow, source, columns, asof, asof_column, timezone):
             return None
     except pa.ArrowException:  # out-of-range dates and the like: the pandas route names them
         return None
-    if late:
-        arrow = arrow.filter(pc.invert(after))
-    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
-    del arrow
-    return _kept(frame, table, source, rows_read, late, 0, asof)
+    return arrow, after, late
 
 
 def _engine_column(table, name, values):
@@ -568,30 +589,20 @@ def _text_ids(values, required):
 
 
 def _unique_key(arrow, key) -> bool:
-    """Whether no two rows with a key share it. Keys that read as integers (order numbers) are
-    compared exactly as integers, in order or on a bitmap, with numpy; other keys by a count of
-    distinct 64-bit hashes in DuckDB (equal hashes can only over-count the repeats)."""
+    """Whether no two rows with a key share it: exactly for a key that reads as integers (order
+    numbers, :func:`_unique_integers`), else by a count of distinct 64-bit hashes in DuckDB
+    (equal hashes can only over-count the repeats)."""
     import pyarrow as pa
 
     if not key:
         return True
     if len(key) == 1:
-        values = arrow[key[0]]
-        values = values.drop_null() if values.null_count else values
-        if len(values) < 2:
-            return True
         try:
-            codes = values.cast(pa.int64()).to_numpy()
-        except pa.ArrowException:
-            codes = None
-        if codes is not None:
-            if (codes[1:] > codes[:-1]).all():
-                return True
-            low, span = int(codes.min()), int(codes.max()) - int(codes.min())
-            if span < 8 * len(codes):
-                seen = np.zeros(span + 1, dtype=bool)
-                seen[codes - low] = True
-                return int(np.count_nonzero(seen)) == len(codes)
+            unique = _unique_integers(arrow[key[0]])
+        except pa.ArrowException:  # not integers
+            unique = None
+        if unique is not None:
+            return unique
     import duckdb
 
     keys = pa.table({f"k{i}": arrow[c] for i, c in enumerate(key)})
@@ -608,6 +619,39 @@ def _unique_key(arrow, key) -> bool:
             .fetchall()
         )
     return distinct == rows
+
+
+def _integer_codes(values):
+    """The present values of a key, chunk by chunk, cast to integers by Arrow (numpy arrays);
+    equal values give equal integers, so distinct integers prove distinct values."""
+    import pyarrow as pa
+
+    for chunk in values.chunks:
+        present = chunk.drop_null() if chunk.null_count else chunk
+        yield present.cast(pa.int64()).to_numpy()
+
+
+def _unique_integers(values) -> bool | None:
+    """Whether the key's integers are all different: true when they increase (a chunk at a
+    time, in numpy), else told on a bitmap of their range when it is at most four times their
+    number; None when it is wider (the hash count decides)."""
+    last, low, high, rows, increasing = None, None, None, 0, True
+    for codes in _integer_codes(values):
+        if not len(codes):
+            continue
+        if increasing:
+            increasing = (last is None or codes[0] > last) and bool((codes[1:] > codes[:-1]).all())
+        last, rows = codes[-1], rows + len(codes)
+        low = int(codes.min()) if low is None else min(low, int(codes.min()))
+        high = int(codes.max()) if high is None else max(high, int(codes.max()))
+    if increasing:
+        return True
+    if high - low >= 4 * rows:
+        return None
+    seen = np.zeros(high - low + 1, dtype=bool)
+    for codes in _integer_codes(values):
+        seen[codes - low] = True
+    return int(np.count_nonzero(seen)) == rows
 
 
 def _load(table, data, columns, source, encoding=None):

@@ -117,7 +117,7 @@ def relation(location, table: str = ""):
 
 def parquet_file(location):
     """One Parquet file read whole into Arrow by pyarrow (multi-threaded, the reader
-    ``pandas.read_parquet`` uses), for the checks run on the rows in memory (see
+    ``pandas.read_parquet`` uses, a row group at a time), for the checks run on the rows in memory (see
     :func:`closedloop.io.read_transactions`); None for every other source, or a file pyarrow
     cannot read (the pandas route then names what is wrong with it)."""
     if not isinstance(location, str | Path):
@@ -127,10 +127,14 @@ def parquet_file(location):
         return None
     if not path.stat().st_size:
         return None
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path)
+        with pq.ParquetFile(path) as parquet:
+            # a row group at a time: the decoding's scratch memory is one group's, not the file's
+            groups = [parquet.read_row_group(i) for i in range(parquet.num_row_groups)]
+            return pa.concat_tables(groups) if groups else parquet.schema_arrow.empty_table()
     except Exception:  # pyarrow raises many types for a broken file
         return None
 
