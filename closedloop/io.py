@@ -22,10 +22,11 @@ zone keeps the wall-clock time as written (the offset is dropped, the time is no
 is converted to the wall clock of ``timezone=`` when given: an order at 23:30 in Shanghai stays on
 its day either way.
 
-**Where the checks run.** A Parquet file, glob or folder and a DuckDB table or query are checked
-by DuckDB where they lie, and clean typed data comes to pandas through Arrow in one read; a
-broken rule, or a column that needs the text parsing above, sends the table through the pandas
-checks, so every route gives the same errors and the same quality counts (:func:`_in_engine`).
+**Where the checks run.** A Parquet file, glob or folder and a DuckDB table or query are read
+once into Arrow (a file by pyarrow, the others by DuckDB) and checked there with Arrow and numpy;
+clean typed data becomes the pandas frame from the same buffers. A broken rule, or a column that
+needs the text parsing above, sends the table through the pandas checks, so every route gives
+the same errors and the same quality counts (:func:`_in_engine`).
 
 **Outliers.** See :func:`outlier_threshold`: amounts beyond it are flagged (counted and warned),
 or, when asked, capped at it or excluded.

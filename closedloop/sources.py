@@ -68,8 +68,8 @@ def read(location: Source, table: str = "") -> pd.DataFrame:
 
 def relation(location, table: str = ""):
     """``(connection, relation, label)``: the rows of a Parquet file, glob or folder or of a
-    DuckDB table or query, as a DuckDB relation, for checks run where the rows are (see
-    :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
+    DuckDB table or query, as a DuckDB relation, read once into Arrow for the contract's checks
+    (see :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
     open (the pandas route then reads it, or names what is wrong with it)."""
     import duckdb
 
