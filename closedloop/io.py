@@ -591,8 +591,8 @@ def _text_ids(values, required):
 
 def _unique_key(arrow, key) -> bool:
     """Whether no two rows with a key share it: exactly for a key that reads as integers (order
-    numbers, :func:`_unique_integers`), else by a count of distinct 64-bit hashes in DuckDB
-    (equal hashes can only over-count the repeats)."""
+    numbers, :func:`_unique_integers`) or whose text increases down the table, else by a count
+    of distinct 64-bit hashes in DuckDB (equal hashes can only over-count the repeats)."""
     import pyarrow as pa
 
     if not key:
@@ -601,7 +601,7 @@ def _unique_key(arrow, key) -> bool:
         try:
             unique = _unique_integers(arrow[key[0]])
         except pa.ArrowException:  # not integers
-            unique = None
+            unique = True if _increasing_text(arrow[key[0]]) else None
         if unique is not None:
             return unique
     import duckdb
@@ -630,6 +630,24 @@ def _integer_codes(values):
     for chunk in values.chunks:
         present = chunk.drop_null() if chunk.null_count else chunk
         yield present.cast(pa.int64()).to_numpy()
+
+
+def _increasing_text(values) -> bool:
+    """Whether each present value sorts after the one before it (Arrow's comparison of the
+    bytes, a chunk at a time): then no two are equal."""
+    import pyarrow.compute as pc
+
+    last = None
+    for chunk in values.chunks:
+        present = chunk.drop_null() if chunk.null_count else chunk
+        if not len(present):
+            continue
+        if last is not None and not pc.less(last, present[0]).as_py():
+            return False
+        if len(present) > 1 and not pc.all(pc.less(present[:-1], present[1:])).as_py():
+            return False
+        last = present[-1]
+    return True
 
 
 def _unique_integers(values) -> bool | None:

@@ -387,8 +387,9 @@ def _orders(style: str, n: int = 30_000, seed: int = 1) -> pd.DataFrame:
         "numbers shuffled": rng.permutation(n),
         "numbers far apart": rng.choice(10**12, n, replace=False),
     }
-    if style == "text":
-        order_id = [f"ord-{i:06d}" for i in rng.permutation(n)]
+    if style.startswith("text"):
+        order = range(n) if style == "text in order" else rng.permutation(n)
+        order_id = [f"ord-{i:06d}" for i in order]
     else:
         order_id = numbers[style].astype(str).tolist()
     for i in range(0, n, 997):
@@ -406,7 +407,13 @@ def _orders(style: str, n: int = 30_000, seed: int = 1) -> pd.DataFrame:
     return frame
 
 
-ORDER_STYLES = ["numbers in order", "numbers shuffled", "numbers far apart", "text"]
+ORDER_STYLES = [
+    "numbers in order",
+    "numbers shuffled",
+    "numbers far apart",
+    "text",
+    "text in order",
+]
 ORDER_FLAWS = {
     "clean": lambda f: f,
     "an exact duplicate": lambda f: pd.concat([f, f.iloc[[5]]], ignore_index=True),
