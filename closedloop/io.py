@@ -37,10 +37,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import warnings
 import zoneinfo
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -376,14 +378,15 @@ def _asof_column(table, asof_column=None):
 def _kept(frame, table, source, rows_read, late, dropped, asof) -> pd.DataFrame:
     """The validated rows with their quality record and warnings (both routes end here)."""
     removed = {"exact duplicate rows": dropped, "dated after asof": late}
+    first, last = _days(frame, table.dates[0]) if table.dates else (None, None)
     frame.attrs["quality"] = {
         "source": source,
         "table": table.name,
         "rows_read": rows_read,
         "rows_kept": len(frame),
         "dropped": {reason: n for reason, n in removed.items() if n},
-        "date_min": _day(frame, table.dates[0]) if table.dates else None,
-        "date_max": _day(frame, table.dates[0], last=True) if table.dates else None,
+        "date_min": first,
+        "date_max": last,
     }
     if late:
         day = summaries.day(asof)
@@ -488,22 +491,33 @@ def _engine_rows(table, arrow, columns, asof, asof_column, timezone):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return None
     arrow = arrow.rename_columns(renamed)
+    key = [c for c in table.key if c in renamed]
+
+    def check(name, values):
+        checked = _engine_column(table, name, values)
+        return checked, checked is not None and key == [name] and _unique_key([checked])
+
     try:
-        for i, name in enumerate(renamed):
-            column = arrow.column(i)
-            checked = _engine_column(table, name, column)
+        # the columns side by side: Arrow's kernels and numpy's loops let go of the GIL
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(pool.map(check, renamed, arrow.columns))
+        for i, (checked, _) in enumerate(results):
             if checked is None:
                 return None
-            if checked is not column:
-                arrow = arrow.set_column(i, name, checked)
+            if checked is not arrow.column(i):
+                arrow = arrow.set_column(i, renamed[i], checked)
+        if len(key) == 1:
+            unique = results[renamed.index(key[0])][1]
+        else:
+            unique = _unique_key([arrow[c] for c in key])
+        if not unique:
+            return None
         limit_col = _asof_column(table, asof_column)
         after, late = None, 0
         if asof is not None and limit_col in renamed:
             eod = pa.scalar(summaries.end_of_day(asof).as_unit("ns").value, pa.timestamp("ns"))
             after = pc.greater_equal(arrow[limit_col], eod).fill_null(False)
             late = pc.sum(after).as_py() or 0
-        if not _unique_key(arrow, [c for c in table.key if c in renamed]):
-            return None
     except pa.ArrowException:  # out-of-range dates and the like: the pandas route names them
         return None
     return arrow, after, late
@@ -589,8 +603,8 @@ def _text_ids(values, required):
     return values
 
 
-def _unique_key(arrow, key) -> bool:
-    """Whether no two rows with a key share it: exactly for a key that reads as integers (order
+def _unique_key(key) -> bool:
+    """Whether no two rows with a key (its columns) share it: exactly for a key that reads as integers (order
     numbers, :func:`_unique_integers`) or whose text increases down the table, else by a count
     of distinct 64-bit hashes in DuckDB (equal hashes can only over-count the repeats)."""
     import pyarrow as pa
@@ -599,14 +613,14 @@ def _unique_key(arrow, key) -> bool:
         return True
     if len(key) == 1:
         try:
-            unique = _unique_integers(arrow[key[0]])
+            unique = _unique_integers(key[0])
         except pa.ArrowException:  # not integers
-            unique = True if _increasing_text(arrow[key[0]]) else None
+            unique = True if _increasing_text(key[0]) else None
         if unique is not None:
             return unique
     import duckdb
 
-    keys = pa.table({f"k{i}": arrow[c] for i, c in enumerate(key)})
+    keys = pa.table({f"k{i}": values for i, values in enumerate(key)})
     names = [f"k{i}" for i in range(len(key))]
     keyed = " AND ".join(f"{k} IS NOT NULL" for k in names)
     with duckdb.connect() as con:
@@ -1188,11 +1202,14 @@ def _deduplicate(frame, table, source):
     return frame, int(exact.sum())
 
 
-def _day(frame, col, last=False):
-    if col not in frame.columns or frame[col].isna().all():
-        return None
-    value = frame[col].max() if last else frame[col].min()
-    return value.strftime("%Y-%m-%d")
+def _days(frame, col):
+    """The first and last day of the column (None, None when it is absent or has no date)."""
+    if col not in frame.columns:
+        return None, None
+    first, last = frame[col].min(), frame[col].max()
+    if pd.isna(first):
+        return None, None
+    return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
 
 
 def _warn(frame, message, **counts):
