@@ -564,7 +564,8 @@ def _text_ids(values, required):
     in a required column, has whitespace around it (:data:`_EDGE_SPACE`) or is in scientific
     notation (:data:`_SCIENTIFIC`). The regular expressions (Arrow's) run only on what a screen
     of the Arrow buffers in numpy cannot clear: the values that begin or end with a control,
-    space or non-ASCII byte, and a column that holds an ``e`` or ``E`` at all."""
+    space or non-ASCII byte (looked for only when the text holds one at all), and a column that
+    holds an ``e`` or ``E`` at all."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -579,19 +580,22 @@ def _text_ids(values, required):
         if data is None or not filled.any():
             continue
         data = np.frombuffer(data, dtype=np.uint8)
-        starts, ends = (
-            (offsets[:-1], offsets[1:]) if whole else (offsets[:-1][filled], offsets[1:][filled])
-        )
-        first, last = data[starts], data[ends - 1]
-        odd = (first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)
-        if odd.any():
-            suspect = np.zeros(len(chunk), dtype=bool)
-            suspect[filled] = odd
-            if pc.any(pc.match_substring_regex(chunk.filter(suspect), _EDGE_SPACE)).as_py():
-                return None
+        text = data[offsets[0] : offsets[-1]]
+        if text.min() <= 0x20 or text.max() >= 0x80:  # such a byte somewhere: at an edge?
+            if whole:
+                first, last = data[offsets[:-1]], data[offsets[1:] - 1]
+            else:
+                first, last = data[offsets[:-1][filled]], data[offsets[1:][filled] - 1]
+            odd = (first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)
+            if odd.any():
+                suspect = np.zeros(len(chunk), dtype=bool)
+                suspect[filled] = odd
+                found = pc.match_substring_regex(chunk.filter(suspect), _EDGE_SPACE)
+                if pc.any(found).as_py():
+                    return None
         if not lettered:
-            text = memoryview(data)[offsets[0] : offsets[-1]].tobytes()
-            lettered = b"e" in text or b"E" in text
+            raw = text.tobytes()
+            lettered = b"e" in raw or b"E" in raw
     if required and gaps:
         return None
     if lettered and pc.any(pc.match_substring_regex(values, f"^(?:{_SCIENTIFIC})$")).as_py():
