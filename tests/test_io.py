@@ -366,6 +366,35 @@ def test_duckdb_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypat
     _assert_same(engine, pandas_only)
 
 
+def test_duckdb_typed_columns_in_the_engine_match_the_pandas_checks(tmp_path, monkeypatch):
+    """Integer ids, DATE days, DECIMAL amounts and yes/no flags from a DuckDB table: the rows
+    read into Arrow and converted there give the pandas checks' frame, without the pandas route."""
+    import duckdb
+
+    import closedloop.io as contract
+    from closedloop.plan import Source
+
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute(
+            "CREATE TABLE orders AS SELECT i AS order_id, i % 7 AS customer_id,"
+            " DATE '2026-01-01' + (i % 120)::INT AS order_date,"
+            " (i * 1.37 - 40)::DECIMAL(12, 2) AS amount, i % 3 = 0 AS is_member"
+            " FROM range(1, 400) r(i)"
+        )
+    source = Source(duckdb=str(tmp_path / "shop.duckdb"), table="orders")
+    loads = []
+    load = contract._load
+    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    engine, pandas_only = _both_routes(
+        monkeypatch, lambda: read_transactions(source, asof="2026-03-31")
+    )
+    _assert_same(engine, pandas_only)
+    assert len(loads) == 1  # the pandas route's own read only
+    frame = engine[0]
+    assert frame.attrs["quality"]["after_asof"] > 0 and frame.attrs["quality"]["refunds"] > 0
+    assert frame["amount"].dtype == "float64" and frame["order_id"].iloc[0] == "1"
+
+
 def test_a_nan_amount_in_parquet_is_refused_as_missing(tmp_path):
     """A Parquet double holds NaN apart from NULL; a NaN amount is a missing amount all the same,
     refused with the row (the engine's count would otherwise let it through)."""
