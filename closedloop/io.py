@@ -426,7 +426,7 @@ def _in_engine(table, data, columns, asof, source, asof_column, timezone):
     arrow, after, late = checked  # the checked table shares the columns it leaves as they are
     del checked
     if late:
-        arrow = arrow.filter(pc.invert(after))  # the table read is freed as this one is made
+        arrow = arrow.filter(pc.invert(after))  # the unfiltered table is let go once this is made
     del after
     frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
     del arrow
@@ -499,12 +499,13 @@ def _engine_rows(table, arrow, columns, asof, asof_column, timezone):
 
     try:
         # the columns side by side: Arrow's kernels and numpy's loops let go of the GIL
+        read = arrow.columns
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            results = list(pool.map(check, renamed, arrow.columns))
+            results = list(pool.map(check, renamed, read))
         for i, (checked, _) in enumerate(results):
             if checked is None:
                 return None
-            if checked is not arrow.column(i):
+            if checked is not read[i]:
                 arrow = arrow.set_column(i, renamed[i], checked)
         if len(key) == 1:
             unique = results[renamed.index(key[0])][1]
@@ -608,9 +609,9 @@ def _text_ids(values, required):
 
 
 def _unique_key(key) -> bool:
-    """Whether no two rows with a key (its columns) share it: exactly for a key that reads as integers (order
-    numbers, :func:`_unique_integers`) or whose text increases down the table, else by a count
-    of distinct 64-bit hashes in DuckDB (equal hashes can only over-count the repeats)."""
+    """Whether no two rows with a key (its columns) share it: exactly for a key that reads as
+    integers (order numbers, :func:`_unique_integers`) or whose text increases down the table,
+    else by a count of distinct 64-bit hashes in DuckDB (equal hashes can only over-count)."""
     import pyarrow as pa
 
     if not key:
