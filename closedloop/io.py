@@ -22,10 +22,11 @@ zone keeps the wall-clock time as written (the offset is dropped, the time is no
 is converted to the wall clock of ``timezone=`` when given: an order at 23:30 in Shanghai stays on
 its day either way.
 
-**Where the checks run.** A Parquet file, glob or folder and a DuckDB table or query are checked
-by DuckDB where they lie, and clean typed data comes to pandas through Arrow in one read; a
-broken rule, or a column that needs the text parsing above, sends the table through the pandas
-checks, so every route gives the same errors and the same quality counts (:func:`_in_engine`).
+**Where the checks run.** A Parquet file, glob or folder and a DuckDB table or query are read
+once into Arrow (a file by pyarrow, the others by DuckDB) and checked there with Arrow and numpy;
+clean typed data becomes the pandas frame from the same buffers. A broken rule, or a column that
+needs the text parsing above, sends the table through the pandas checks, so every route gives
+the same errors and the same quality counts (:func:`_in_engine`).
 
 **Outliers.** See :func:`outlier_threshold`: amounts beyond it are flagged (counted and warned),
 or, when asked, capped at it or excluded.
@@ -36,10 +37,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import warnings
 import zoneinfo
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -375,14 +378,15 @@ def _asof_column(table, asof_column=None):
 def _kept(frame, table, source, rows_read, late, dropped, asof) -> pd.DataFrame:
     """The validated rows with their quality record and warnings (both routes end here)."""
     removed = {"exact duplicate rows": dropped, "dated after asof": late}
+    first, last = _days(frame, table.dates[0]) if table.dates else (None, None)
     frame.attrs["quality"] = {
         "source": source,
         "table": table.name,
         "rows_read": rows_read,
         "rows_kept": len(frame),
         "dropped": {reason: n for reason, n in removed.items() if n},
-        "date_min": _day(frame, table.dates[0]) if table.dates else None,
-        "date_max": _day(frame, table.dates[0], last=True) if table.dates else None,
+        "date_min": first,
+        "date_max": last,
     }
     if late:
         day = summaries.day(asof)
@@ -395,116 +399,297 @@ def _kept(frame, table, source, rows_read, late, dropped, asof) -> pd.DataFrame:
 #: what Python's str.strip() removes: an id with any of these around it is not what it shows
 _SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
 _EDGE_SPACE = f"^[{_SPACE}]|[{_SPACE}]$"
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
-_INTEGER_TYPES += ("UINTEGER", "UBIGINT")
-_NUMBER_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE")
-_DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 
 
 def _in_engine(table, data, columns, asof, source, asof_column, timezone):
-    """The contract's checks run by DuckDB where the rows are (Parquet files, globs and folders,
-    DuckDB tables and queries), the validated rows handed to pandas through Arrow in one pass.
+    """The contract's checks run on the rows in Arrow, read once: a Parquet file by pyarrow (as
+    ``pandas.read_parquet`` reads it), Parquet globs and folders and DuckDB tables and queries
+    by DuckDB; clean typed data becomes the pandas frame without a second read.
 
-    The engine counts every rule's offending rows in one aggregate query over the source:
-    blank ids, ids in scientific notation or with surrounding whitespace, missing dates and
-    amounts (NULL or NaN), infinite amounts, rows after asof, repeated order ids (by a 64-bit hash: equal
-    hashes can only over-count). Clean data (typed columns, nothing offending but rows after
-    asof) is converted in the same SQL and read once; anything else (a broken rule, text dates
-    or numbers, a bad mapping) returns None, and the pandas route reads the table and reports
-    it, so the message, the rows shown and the quality counts are those of the pandas checks."""
+    The checks count every rule's offending rows with Arrow kernels and numpy on the Arrow
+    buffers: blank ids, ids in scientific notation or with surrounding whitespace, missing dates
+    and amounts (NULL or NaN), infinite amounts, rows after asof, repeated order ids. Anything
+    else (a broken rule, text dates or numbers, a bad mapping) returns None, and the pandas route
+    reads the table and reports it, so the message, the rows shown and the quality counts are
+    those of the pandas checks."""
+    import pyarrow.compute as pc
+
+    found = _engine_source(table, data, columns)
+    if found is None:
+        return None
+    arrow, label = found
+    del found
+    checked = _engine_rows(table, arrow, columns, asof, asof_column, timezone)
+    if checked is None:
+        return None
+    rows_read = arrow.num_rows
+    arrow, after, late = checked  # the checked table shares the columns it leaves as they are
+    del checked
+    if late:
+        arrow = arrow.filter(pc.invert(after))  # the unfiltered table is let go once this is made
+    del after
+    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
+    del arrow
+    return _kept(frame, table, source or label, rows_read, late, 0, asof)
+
+
+def _engine_source(table, data, columns):
+    """``(arrow, label)``: the rows of a Parquet file, glob or folder or DuckDB table or query
+    in Arrow, read once; None for every other source or one that cannot be read so."""
+    arrow = sources.parquet_file(data)
+    if arrow is not None:
+        return arrow, str(data)
     relation = sources.relation(data, table.name)
     if relation is None:
         return None
     con, rel, label = relation
     with con:
-        return _engine_rows(table, con, rel, source or label, columns, asof, asof_column, timezone)
+        arrow = _duckdb_rows(table, rel, columns)
+    return None if arrow is None else (arrow, label)
 
 
 def _quoted(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _engine_rows(table, con, rel, source, columns, asof, asof_column, timezone):
+def _duckdb_rows(table, rel, columns):
+    """The relation's rows in Arrow, decimal numbers converted to doubles by DuckDB (as its
+    pandas conversion does); None when DuckDB cannot read them."""
     import duckdb
 
     columns = dict(columns or {})
-    names = list(rel.columns)
+    picked = []
+    for name, kind in zip(rel.columns, rel.types, strict=True):
+        value = _quoted(name)
+        if columns.get(name, name) in table.numbers and str(kind).startswith("DECIMAL"):
+            value = f"CAST({value} AS DOUBLE) AS {value}"
+        picked.append(value)
+    try:
+        arrow = rel.project(", ".join(picked)).arrow()
+    except duckdb.Error:  # out-of-range dates and the like: the pandas route names them
+        return None
+    return arrow.read_all() if hasattr(arrow, "read_all") else arrow
+
+
+def _engine_rows(table, arrow, columns, asof, asof_column, timezone):
+    """``(arrow, after, late)``: the table renamed and typed as the pandas checks leave it, the
+    mask of its rows after asof and their count; None when a rule is broken or a column or
+    the mapping needs the pandas route."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = dict(columns or {})
+    names = arrow.column_names
     renamed = [columns.get(n, n) for n in names]
     if any(c not in names for c in columns) or len(set(renamed)) < len(renamed):
         return None
-    if any(c not in renamed for c in table.required):
+    if any(c not in renamed for c in table.required) or arrow.num_rows == 0:
         return None
     if timezone is not None:
         try:
             zoneinfo.ZoneInfo(str(timezone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             return None
-    kinds = dict(zip(renamed, (str(t) for t in rel.types), strict=True))
-    pairs = zip(names, renamed, strict=True)
-    rel = rel.project(", ".join(f"{_quoted(old)} AS {_quoted(new)}" for old, new in pairs))
-    converted, checks = {}, []
-    for name in renamed:
-        value, kind = _quoted(name), kinds[name]
-        converted[name] = value
-        if name in table.ids:
-            if kind == "VARCHAR":
-                blank = f"({value} IS NULL OR {value} = '')"
-                checks.append(f"regexp_matches({value}, '{_EDGE_SPACE}')")
-                checks.append(f"regexp_full_match({value}, '{_SCIENTIFIC}')")
-                converted[name] = f"NULLIF({value}, '')"
-            elif kind in _INTEGER_TYPES:
-                blank = f"({value} IS NULL)"
-                checks.append(blank)  # pandas reads an integer column with gaps as floats
-                converted[name] = f"CAST({value} AS VARCHAR)"
-            else:
-                return None
-            if name in table.required and name not in table.nullable:
-                checks.append(blank)
-        elif name in table.dates:
-            if kind not in _DATE_TYPES:
-                return None
-            converted[name] = f"CAST({value} AS TIMESTAMP_NS)"
-            if name in table.required:
-                checks.append(f"{value} IS NULL")
-        elif name in table.numbers:
-            if kind not in _NUMBER_TYPES and not kind.startswith("DECIMAL"):
-                return None
-            converted[name] = f"CAST({value} AS DOUBLE)"
-            checks.append(f"isinf({converted[name]})")
-            if name in table.required:  # NaN in a Parquet double is not NULL to DuckDB
-                checks.append(f"({value} IS NULL OR isnan({converted[name]}))")
-        elif name in table.flags:
-            if kind != "BOOLEAN":
-                return None
-            checks.append(f"{value} IS NULL")
-    limit_col = _asof_column(table, asof_column)
-    late_rows = "FALSE"
-    if asof is not None and limit_col in renamed:
-        eod = f"TIMESTAMP '{summaries.end_of_day(asof):%Y-%m-%d %H:%M:%S}'"
-        late_rows = f"coalesce({converted[limit_col]} >= {eod}, FALSE)"
-    key = [converted[c] for c in table.key if c in renamed]
-    keyed = " AND ".join(f"{k} IS NOT NULL" for k in key) or "FALSE"
-    counts = ["count(*)", *(f"count(*) FILTER (WHERE {c})" for c in checks)]
-    counts += [
-        f"count(*) FILTER (WHERE {late_rows})",
-        f"count(*) FILTER (WHERE {keyed})",
-        f"count(DISTINCT hash({', '.join(key) or 'NULL'})) FILTER (WHERE {keyed})",
-    ]
+    arrow = arrow.rename_columns(renamed)
+    key = [c for c in table.key if c in renamed]
+
+    def check(name, values):
+        checked = _engine_column(table, name, values)
+        return checked, checked is not None and key == [name] and _unique_key([checked])
+
     try:
-        (found,) = rel.aggregate(", ".join(counts)).fetchall()
-        rows_read, broken = found[0], found[1 : 1 + len(checks)]
-        late, keyed_rows, distinct = found[1 + len(checks) :]
-        if rows_read == 0 or any(broken) or distinct < keyed_rows:
+        # the columns side by side: Arrow's kernels and numpy's loops let go of the GIL
+        read = arrow.columns
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(pool.map(check, renamed, read))
+        for i, (checked, _) in enumerate(results):
+            if checked is None:
+                return None
+            if checked is not read[i]:
+                arrow = arrow.set_column(i, renamed[i], checked)
+        if len(key) == 1:
+            unique = results[renamed.index(key[0])][1]
+        else:
+            unique = _unique_key([arrow[c] for c in key])
+        if not unique:
             return None
-        kept = rel.filter(f"NOT {late_rows}") if late else rel
-        kept = kept.project(", ".join(f"{converted[n]} AS {_quoted(n)}" for n in renamed))
-        arrow = kept.arrow()
-    except duckdb.Error:  # out-of-range dates and the like: the pandas route names them
+        limit_col = _asof_column(table, asof_column)
+        after, late = None, 0
+        if asof is not None and limit_col in renamed:
+            eod = pa.scalar(summaries.end_of_day(asof).as_unit("ns").value, pa.timestamp("ns"))
+            after = pc.greater_equal(arrow[limit_col], eod).fill_null(False)
+            late = pc.sum(after).as_py() or 0
+    except pa.ArrowException:  # out-of-range dates and the like: the pandas route names them
         return None
-    arrow = arrow.read_all() if hasattr(arrow, "read_all") else arrow
-    frame = arrow.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow as it goes
-    del arrow
-    return _kept(frame, table, source, rows_read, late, 0, asof)
+    return arrow, after, late
+
+
+def _engine_column(table, name, values):
+    """The column as the pandas checks would leave it (ids text, dates ``timestamp[ns]``,
+    numbers doubles), or None when a rule is broken or the type needs the pandas route."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if name in table.ids:
+        required = name in table.required and name not in table.nullable
+        if pa.types.is_integer(kind):  # pandas reads an integer column with gaps as floats
+            return None if values.null_count else values.cast(pa.large_string())
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return None
+        return _text_ids(values, required)
+    if name in table.dates:
+        if not (pa.types.is_date(kind) or (pa.types.is_timestamp(kind) and kind.tz is None)):
+            return None
+        if kind != pa.timestamp("ns"):
+            values = values.cast(pa.timestamp("ns"))
+        return None if name in table.required and values.null_count else values
+    if name in table.numbers:
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            return None
+        if kind != pa.float64():
+            values = values.cast(pa.float64())
+        if pc.any(pc.is_inf(values)).as_py():
+            return None
+        # NaN in a Parquet double is not NULL to Arrow, but a missing amount all the same
+        if name in table.required and (values.null_count or pc.any(pc.is_nan(values)).as_py()):
+            return None
+        return values
+    if name in table.flags:
+        return values if pa.types.is_boolean(kind) and not values.null_count else None
+    return values
+
+
+def _text_ids(values, required):
+    """Text ids as the pandas checks leave them (blank ones missing), or None when one is blank
+    in a required column, has whitespace around it (:data:`_EDGE_SPACE`) or is in scientific
+    notation (:data:`_SCIENTIFIC`). The regular expressions (Arrow's) run only on what a screen
+    of the Arrow buffers in numpy cannot clear: the values that begin or end with a control,
+    space or non-ASCII byte (looked for only when the text holds one at all), and a column that
+    holds an ``e`` or ``E`` at all."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    gaps = lettered = False
+    for chunk in values.chunks:
+        _, offsets, data = chunk.buffers()
+        wide = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets, dtype=wide)[chunk.offset : chunk.offset + len(chunk) + 1]
+        filled = offsets[1:] > offsets[:-1]  # neither null nor empty
+        whole = bool(filled.all())
+        gaps = gaps or not whole
+        if data is None or not filled.any():
+            continue
+        data = np.frombuffer(data, dtype=np.uint8)
+        text = data[offsets[0] : offsets[-1]]
+        if text.min() <= 0x20 or text.max() >= 0x80:  # such a byte somewhere: at an edge?
+            if whole:
+                first, last = data[offsets[:-1]], data[offsets[1:] - 1]
+            else:
+                first, last = data[offsets[:-1][filled]], data[offsets[1:][filled] - 1]
+            odd = (first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)
+            if odd.any():
+                suspect = np.zeros(len(chunk), dtype=bool)
+                suspect[filled] = odd
+                found = pc.match_substring_regex(chunk.filter(suspect), _EDGE_SPACE)
+                if pc.any(found).as_py():
+                    return None
+        if not lettered:
+            raw = text.tobytes()
+            lettered = b"e" in raw or b"E" in raw
+    if required and gaps:
+        return None
+    if lettered and pc.any(pc.match_substring_regex(values, f"^(?:{_SCIENTIFIC})$")).as_py():
+        return None
+    if gaps:
+        empty = pc.equal(values, "")
+        if pc.any(empty).as_py():
+            return pc.if_else(empty, pa.scalar(None, values.type), values)
+    return values
+
+
+def _unique_key(key) -> bool:
+    """Whether no two rows with a key (its columns) share it: exactly for a key that reads as
+    integers (order numbers, :func:`_unique_integers`) or whose text increases down the table,
+    else by a count of distinct 64-bit hashes in DuckDB (equal hashes can only over-count)."""
+    import pyarrow as pa
+
+    if not key:
+        return True
+    if len(key) == 1:
+        try:
+            unique = _unique_integers(key[0])
+        except pa.ArrowException:  # not integers
+            unique = True if _increasing_text(key[0]) else None
+        if unique is not None:
+            return unique
+    import duckdb
+
+    keys = pa.table({f"k{i}": values for i, values in enumerate(key)})
+    names = [f"k{i}" for i in range(len(key))]
+    keyed = " AND ".join(f"{k} IS NOT NULL" for k in names)
+    with duckdb.connect() as con:
+        con.execute("SET enable_progress_bar = false")
+        ((rows, distinct),) = (
+            con.from_arrow(keys)
+            .aggregate(
+                f"count(*) FILTER (WHERE {keyed}),"
+                f" count(DISTINCT hash({', '.join(names)})) FILTER (WHERE {keyed})"
+            )
+            .fetchall()
+        )
+    return distinct == rows
+
+
+def _integer_codes(values):
+    """The present values of a key, chunk by chunk, cast to integers by Arrow (numpy arrays);
+    equal values give equal integers, so distinct integers prove distinct values."""
+    import pyarrow as pa
+
+    for chunk in values.chunks:
+        present = chunk.drop_null() if chunk.null_count else chunk
+        yield present.cast(pa.int64()).to_numpy()
+
+
+def _increasing_text(values) -> bool:
+    """Whether each present value sorts after the one before it (Arrow's comparison of the
+    bytes, a chunk at a time): then no two are equal."""
+    import pyarrow.compute as pc
+
+    last = None
+    for chunk in values.chunks:
+        present = chunk.drop_null() if chunk.null_count else chunk
+        if not len(present):
+            continue
+        if last is not None and not pc.less(last, present[0]).as_py():
+            return False
+        if len(present) > 1 and not pc.all(pc.less(present[:-1], present[1:])).as_py():
+            return False
+        last = present[-1]
+    return True
+
+
+def _unique_integers(values) -> bool | None:
+    """Whether the key's integers are all different: true when they increase (a chunk at a
+    time, in numpy), else told on a bitmap of their range when it is at most four times their
+    number; None when it is wider (the hash count decides)."""
+    last, low, high, rows, increasing = None, None, None, 0, True
+    for codes in _integer_codes(values):
+        if not len(codes):
+            continue
+        if increasing:
+            increasing = (last is None or codes[0] > last) and bool((codes[1:] > codes[:-1]).all())
+        last, rows = codes[-1], rows + len(codes)
+        low = int(codes.min()) if low is None else min(low, int(codes.min()))
+        high = int(codes.max()) if high is None else max(high, int(codes.max()))
+    if increasing:
+        return True
+    if high - low >= 4 * rows:
+        return None
+    seen = np.zeros(high - low + 1, dtype=bool)
+    for codes in _integer_codes(values):
+        seen[codes - low] = True
+    return int(np.count_nonzero(seen)) == rows
 
 
 def _load(table, data, columns, source, encoding=None):
@@ -1022,11 +1207,14 @@ def _deduplicate(frame, table, source):
     return frame, int(exact.sum())
 
 
-def _day(frame, col, last=False):
-    if col not in frame.columns or frame[col].isna().all():
-        return None
-    value = frame[col].max() if last else frame[col].min()
-    return value.strftime("%Y-%m-%d")
+def _days(frame, col):
+    """The first and last day of the column (None, None when it is absent or has no date)."""
+    if col not in frame.columns:
+        return None, None
+    first, last = frame[col].min(), frame[col].max()
+    if pd.isna(first):
+        return None, None
+    return first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d")
 
 
 def _warn(frame, message, **counts):
@@ -1059,6 +1247,26 @@ def outlier_threshold(amounts) -> float | None:
     return float(np.exp(median + max(OUTLIER_SDS * spread, np.log(OUTLIER_MIN_RATIO))))
 
 
+def _none_beyond(amounts) -> bool:
+    """Whether no amount can lie beyond :func:`outlier_threshold`, told by one count in numpy
+    instead of two medians: the threshold is at least ``OUTLIER_MIN_RATIO`` times the lower middle
+    non-zero amount, so when no more than half of them lie below the largest divided by that
+    ratio, the largest is within it."""
+    values = pd.Series(amounts, dtype="float64").to_numpy()
+    if not len(values):
+        return True
+    largest = max(values.max(), -values.min())
+    if not np.isfinite(largest):  # NaN or an infinite amount: the threshold itself decides
+        return False
+    zeros = int(np.count_nonzero(values == 0))
+    rows = len(values) - zeros
+    if rows < OUTLIER_MIN_ROWS:
+        return True
+    floor = largest / OUTLIER_MIN_RATIO * (1 + 1e-9)  # a margin for exp(log()) rounding
+    below = int(np.count_nonzero((values > -floor) & (values < floor))) - zeros
+    return below <= (rows - 1) // 2
+
+
 def _outliers(frame, col, rule):
     """Flag, cap or exclude the amounts beyond :func:`outlier_threshold`."""
     quality = frame.attrs.get("quality", {})
@@ -1068,7 +1276,7 @@ def _outliers(frame, col, rule):
             f"unknown outlier rule {_short(rule)} (use one of {', '.join(OUTLIER_RULES)})",
         )
     quality["outliers"] = 0
-    limit = outlier_threshold(frame[col])
+    limit = None if _none_beyond(frame[col]) else outlier_threshold(frame[col])
     if limit is None:
         return frame
     far = frame[col].abs() > limit

@@ -68,8 +68,8 @@ def read(location: Source, table: str = "") -> pd.DataFrame:
 
 def relation(location, table: str = ""):
     """``(connection, relation, label)``: the rows of a Parquet file, glob or folder or of a
-    DuckDB table or query, as a DuckDB relation, for checks run where the rows are (see
-    :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
+    DuckDB table or query, as a DuckDB relation, read once into Arrow for the contract's checks
+    (see :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
     open (the pandas route then reads it, or names what is wrong with it)."""
     import duckdb
 
@@ -113,6 +113,30 @@ def relation(location, table: str = ""):
         con.close()
         return None
     return con, rel, str(path)
+
+
+def parquet_file(location):
+    """One Parquet file read whole into Arrow by pyarrow (multi-threaded, the reader
+    ``pandas.read_parquet`` uses, a row group at a time), for the checks run on the rows in memory (see
+    :func:`closedloop.io.read_transactions`); None for every other source, or a file pyarrow
+    cannot read (the pandas route then names what is wrong with it)."""
+    if not isinstance(location, str | Path):
+        return None
+    path = Path(location)
+    if path.suffix.lower() not in PARQUET_SUFFIXES or is_glob(path) or not path.is_file():
+        return None
+    if not path.stat().st_size:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(path) as parquet:
+            # a row group at a time: the decoding's scratch memory is one group's, not the file's
+            groups = [parquet.read_row_group(i) for i in range(parquet.num_row_groups)]
+            return pa.concat_tables(groups) if groups else parquet.schema_arrow.empty_table()
+    except Exception:  # pyarrow raises many types for a broken file
+        return None
 
 
 def _for_pandas(con) -> None:

@@ -366,6 +366,35 @@ def test_duckdb_checks_in_the_engine_match_the_pandas_checks(tmp_path, monkeypat
     _assert_same(engine, pandas_only)
 
 
+def test_duckdb_typed_columns_in_the_engine_match_the_pandas_checks(tmp_path, monkeypatch):
+    """Integer ids, DATE days, DECIMAL amounts and yes/no flags from a DuckDB table: the rows
+    read into Arrow and converted there give the pandas checks' frame, without the pandas route."""
+    import duckdb
+
+    import closedloop.io as contract
+    from closedloop.plan import Source
+
+    with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
+        con.execute(
+            "CREATE TABLE orders AS SELECT i AS order_id, i % 7 AS customer_id,"
+            " DATE '2026-01-01' + (i % 120)::INT AS order_date,"
+            " (i * 1.37 - 40)::DECIMAL(12, 2) AS amount, i % 3 = 0 AS is_member"
+            " FROM range(1, 400) r(i)"
+        )
+    source = Source(duckdb=str(tmp_path / "shop.duckdb"), table="orders")
+    loads = []
+    load = contract._load
+    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    engine, pandas_only = _both_routes(
+        monkeypatch, lambda: read_transactions(source, asof="2026-03-31")
+    )
+    _assert_same(engine, pandas_only)
+    assert len(loads) == 1  # the pandas route's own read only
+    frame = engine[0]
+    assert frame.attrs["quality"]["after_asof"] > 0 and frame.attrs["quality"]["refunds"] > 0
+    assert frame["amount"].dtype == "float64" and frame["order_id"].iloc[0] == "1"
+
+
 def test_a_nan_amount_in_parquet_is_refused_as_missing(tmp_path):
     """A Parquet double holds NaN apart from NULL; a NaN amount is a missing amount all the same,
     refused with the row (the engine's count would otherwise let it through)."""
@@ -374,6 +403,114 @@ def test_a_nan_amount_in_parquet_is_refused_as_missing(tmp_path):
     with pytest.raises(DataError, match="column 'amount': missing or non-numeric") as caught:
         read_transactions(path, asof="2026-03-31")
     assert "o1" in str(caught.value) and "1 offending row" in str(caught.value)
+
+
+def _orders(style: str, n: int = 30_000, seed: int = 1) -> pd.DataFrame:
+    """Typed orders over several Parquet row groups: refunds, rows after asof, blank and missing
+    order ids, customer ids holding an ``e`` and non-ASCII letters, order ids of ``style``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    numbers = {
+        "numbers in order": np.arange(n) + 1000,
+        "numbers shuffled": rng.permutation(n),
+        "numbers far apart": rng.choice(10**12, n, replace=False),
+    }
+    if style.startswith("text"):
+        order = range(n) if style == "text in order" else rng.permutation(n)
+        order_id = [f"ord-{i:06d}" for i in order]
+    else:
+        order_id = numbers[style].astype(str).tolist()
+    for i in range(0, n, 997):
+        order_id[i] = "" if i % 2 else None
+    customers = ["member-7", "Zoë", "客户2", "C10", "e", "7"]
+    frame = pd.DataFrame(
+        {
+            "order_id": pd.array(order_id, dtype="str"),
+            "customer_id": pd.array(rng.choice(customers, n), dtype="str"),
+            "order_date": pd.Timestamp("2026-01-01")
+            + pd.to_timedelta(rng.integers(0, 120, n), "D"),
+            "amount": np.round(rng.lognormal(3.0, 0.8, n) * rng.choice([1, 1, 1, -1], n), 2),
+        }
+    )
+    return frame
+
+
+ORDER_STYLES = [
+    "numbers in order",
+    "numbers shuffled",
+    "numbers far apart",
+    "text",
+    "text in order",
+]
+ORDER_FLAWS = {
+    "clean": lambda f: f,
+    "an exact duplicate": lambda f: pd.concat([f, f.iloc[[5]]], ignore_index=True),
+    "an order id on two customers": lambda f: pd.concat(
+        [f, f.iloc[[5]].assign(customer_id="C99")], ignore_index=True
+    ),
+    "an id with an ideographic space": lambda f: f.assign(
+        customer_id=f["customer_id"].where(f.index != 20_000, "C10\u3000")
+    ),
+}
+
+
+@pytest.mark.parametrize("flaw", list(ORDER_FLAWS))
+@pytest.mark.parametrize("style", ORDER_STYLES)
+def test_parquet_route_gives_the_pandas_route_frame_on_many_rows(
+    tmp_path, monkeypatch, style, flaw
+):
+    """On row groups of orders with refunds, rows after asof, blank order ids and ids of every
+    kind, the frame read from Parquet (dtypes, values, quality counts, warnings) or the error is
+    the pandas route's; clean rows never reach the pandas route, flawed ones always do."""
+    import closedloop.io as contract
+
+    path = tmp_path / "tx.parquet"
+    ORDER_FLAWS[flaw](_orders(style)).to_parquet(path, index=False, row_group_size=4_000)
+    loads = []
+    load = contract._load
+    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    engine, pandas_only = _both_routes(
+        monkeypatch, lambda: read_transactions(path, asof="2026-03-31")
+    )
+    _assert_same(engine, pandas_only)
+    assert len(loads) == (1 if flaw == "clean" else 2)
+    if flaw == "clean":
+        quality = engine[0].attrs["quality"]
+        assert quality["after_asof"] > 0 and quality["refunds"] > 0
+        orders = _orders(style)
+        kept = orders.loc[orders["order_date"] < pd.Timestamp("2026-04-01"), "order_id"]
+        blank = kept.isna() | (kept == "")
+        assert blank.any() and engine[0]["order_id"].isna().sum() == blank.sum()
+
+
+def test_the_outlier_shortcut_never_hides_an_outlier():
+    """Where the one-count shortcut says no amount can be an outlier, the threshold agrees; it
+    does say so on ordinary amounts, and never with an outlier among them."""
+    import numpy as np
+
+    from closedloop.io import _none_beyond, outlier_threshold
+
+    rng = np.random.default_rng(3)
+    taken = 0
+    for trial in range(400):
+        n = int(rng.choice([5, 19, 20, 21, 40, 201, 2000]))
+        amounts = rng.lognormal(rng.uniform(-2, 6), rng.uniform(0.01, 2.5), n)
+        amounts[rng.random(n) < rng.uniform(0, 0.6)] *= -1
+        amounts[rng.random(n) < rng.uniform(0, 0.6)] = 0.0
+        if trial % 3 == 0:
+            amounts[rng.integers(n)] *= rng.choice([30.0, 99.0, 101.0, 150.0, 1e4, 1e9])
+        if trial % 17 == 0:
+            amounts[rng.integers(n)] = np.nan
+        limit = outlier_threshold(amounts)
+        beyond = limit is not None and bool((np.abs(amounts) > limit).any())
+        if _none_beyond(amounts):
+            taken += 1
+            assert not beyond, (trial, limit)
+    assert taken > 100
+    ordinary = rng.lognormal(3.0, 0.8, 5_000)
+    assert _none_beyond(ordinary)
+    assert not _none_beyond(np.append(ordinary, 1e9))
 
 
 def test_clean_typed_parquet_is_checked_in_the_engine_without_pandas(tmp_path, monkeypatch):
