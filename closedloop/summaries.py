@@ -216,6 +216,7 @@ def per_customer(
     by: str | None = None,
     window_last: bool | Collection[str] = True,
     window_extras: bool | Collection[str] = True,
+    skip: Collection[str] = (),
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -236,6 +237,8 @@ def per_customer(
     ``window_last=False`` leaves the windows' last purchases out, and ``window_extras=False``
     their quantity and member orders (fewer aggregates to compute, for callers that read only
     the windows' counts and sums); either may instead name the windows that keep them.
+    ``skip`` names columns not to compute at all (``first_purchase``, ``revenue``, ...: fewer
+    aggregates for a caller that never reads them).
     """
     carry = (by,) if by else ()
     frame = purchases(
@@ -272,6 +275,7 @@ def per_customer(
         if "is_member" in names:
             member = purchase & nw.col("is_member").fill_null(False)
             masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
+    masked = {name: spec for name, spec in masked.items() if name not in skip}
     # the blanks are counted in the same pass (refused below): no second scan of the rows
     masked |= {c: (nw.col(c), "sum") for c in names if c.startswith("_blank_")}
     if first_revenue:
