@@ -207,6 +207,7 @@ def contact_list(
     cust = _customers(customers, day)
     out = _among(cust.index, exclusion_ids(exclude))
     n_excluded = int(out.sum())
+    known = cust.index  # the excluded customers too: their purchases count in the tiers
     cust = cust[~out]
     specs = list(table.itertuples(index=False))
     noted: list[list[str]] = [[] for _ in specs]  # each rule's notes, in the table's order
@@ -233,7 +234,8 @@ def contact_list(
         founds = {k: run(k, None) for k, spec in enumerate(specs) if spec.rule in _CALENDAR}
         per = bought.result()
     notes: list[str] = []
-    evidence, facts = _evidence(per, cust, day, points_ledger, table, expiry, notes)
+    per, at = _in_id_order(per, known, out)
+    evidence, facts = _evidence(per, at, cust, day, points_ledger, table, expiry, notes)
     founds |= {k: run(k, facts) for k in range(len(specs)) if k not in founds}
     notes += [note for mine in noted for note in mine]
 
@@ -243,7 +245,8 @@ def contact_list(
         if found is None:
             continue
         keep = found["_pos"] >= 0  # known customers, not excluded
-        found = {name: _pick(values, keep) for name, values in found.items()}
+        if not keep.all():
+            found = {name: _pick(values, keep) for name, values in found.items()}
         if "offer" not in found:
             offer = glossary.contact_offer(spec.rule, spec.offer, language)
             found["offer"] = _texts(offer, int(keep.sum()))
@@ -259,7 +262,9 @@ def contact_list(
     order = np.lexsort(
         (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score), priority)
     )
-    cand = {name: _pick(values, order) for name, values in cand.items()}
+    # the numbers in that order; the texts are taken once, for the rows the frame shows
+    cand = {name: v if name in _TEXTS else v[order] for name, v in cand.items()}
+    cand["_order"] = order
     rule, pos = cand["_rule"], cand["_pos"]
     reach = cust[[f"reach_{c}" for c in CHANNELS]].to_numpy(dtype=bool)
     cand["channel"] = _channel(rule, pos, table["channels"].to_numpy(), reach)
@@ -303,6 +308,7 @@ _FOUND = {
     "offer": "text",
     "_rule": "int64",
 }
+_TEXTS = [name for name, kind in _FOUND.items() if kind == "text"]
 _TEXT = pa.large_string()
 
 
@@ -330,11 +336,8 @@ def _texts(values, n: int) -> pa.Array:
 
 
 def _pick(values, which):
-    """Rows ``which`` (a boolean mask, positions or a slice) of a numpy or an Arrow array."""
-    if isinstance(values, np.ndarray) or isinstance(which, slice):
-        return values[which]
-    which = np.asarray(which)
-    return values.filter(pa.array(which)) if which.dtype == bool else values.take(which)
+    """Rows ``which`` (a boolean mask) of a numpy or an Arrow array."""
+    return values[which] if isinstance(values, np.ndarray) else values.filter(pa.array(which))
 
 
 def _joined_parts(parts: list):
@@ -346,18 +349,19 @@ def _joined_parts(parts: list):
 
 def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.DataFrame):
     """Rows ``which`` of the candidates as a frame of :data:`COLUMNS`: ids and evidence from
-    the customers' positions, rule, type and channel by name."""
+    the customers' positions, rule, type and channel by name, reason and offer taken by Arrow
+    in the candidates' order (``_order``)."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
     out = pd.DataFrame(
         {
             "customer_id": pd.Series(ids.take(pos).array),
             "type": _picked(table["type"], rule),
             "rule": _picked(table["rule"], rule),
-            "reason": _text(_pick(cand["reason"], which)),
+            "reason": _text(cand["reason"].take(cand["_order"][which])),
             "priority": table["priority"].to_numpy("int64")[rule],
             "channel": _picked(CHANNELS, cand["channel"][which]),
             "due_date": cand["due_date"][which],
-            "offer": _text(_pick(cand["offer"], which)),
+            "offer": _text(cand["offer"].take(cand["_order"][which])),
             "score": cand["score"][which],
         }
     )
@@ -591,16 +595,35 @@ def _bought(transactions, day) -> pd.DataFrame:
         source="transactions",
         window_last=False,
         skip=("first_purchase", "revenue"),  # no rule reads them
+        sort=False,  # put in id order by :func:`_in_id_order`
     )
     return per[per["orders"].to_numpy() > 0]
 
 
-def _evidence(per, cust, day, ledger, table, expiry, notes):
+def _in_id_order(per: pd.DataFrame, known: pd.Index, out: np.ndarray):
+    """The summary ``per`` (in the engine's order) sorted by id, and each row's position among
+    the customers not left ``out`` (-1: not there). The ids are found among all the ``known``
+    customers (sorted) by one Arrow look-up, and those positions put the rows in id order by
+    integers; only a buyer who is not a known customer sends the ids to a text sort."""
+    at = _positions(known, per.index)
+    if (at >= 0).all():
+        slot = np.full(len(known), -1, dtype="int64")
+        slot[at] = np.arange(len(at))
+        order = slot[slot >= 0]
+    else:
+        order = pc.sort_indices(_arrow(per.index)).to_numpy()
+    per, at = per.take(order), at[order]
+    # a known customer's position once the left-out are gone (the last slot: not known)
+    kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
+    return per, np.where(gone[at], -1, kept[at])
+
+
+def _evidence(per, at, cust, day, ledger, table, expiry, notes):
     """The evidence per known customer (in ``cust`` order), and what the triggers read, from
-    :func:`_bought`'s summary ``per``: membership tiers and churn levels."""
+    :func:`_bought`'s summary ``per`` (sorted by id; ``at``: each row's position in ``cust``,
+    -1 for none): membership tiers and churn levels."""
     if per.empty:
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
-    at = _positions(cust.index, per.index)
     in_year = per["orders_year"].to_numpy() > 0
     # the year's orders and spend: what membership tiers and the upgrade rule read, indexed by
     # the row in ``per`` (sorted by id, so ties rank as by id) to find customers without hashing

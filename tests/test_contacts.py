@@ -497,6 +497,20 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
         assert winback.str.contains(" churn: ").all()
 
 
+def test_the_summary_is_put_in_id_order_with_the_customers_positions():
+    """The engine's rows sorted by id, each with its customer's position once the left-out are
+    gone: by integers when every buyer is a known customer, by the ids otherwise."""
+    per = pd.DataFrame({"orders": [1, 2, 3, 4]}, index=pd.Index(["d", "a", "c", "b"], dtype="str"))
+    known = pd.Index(["a", "b", "c", "d", "e"], dtype="str")
+    out = np.array([False, True, False, False, False])  # b is in the holdout
+    rows, at = contacts._in_id_order(per, known, out)
+    assert rows.index.tolist() == ["a", "b", "c", "d"] and rows["orders"].tolist() == [2, 4, 3, 1]
+    assert at.tolist() == [0, -1, 1, 2]
+    stranger = pd.concat([per, pd.DataFrame({"orders": [5]}, index=pd.Index(["bb"], dtype="str"))])
+    rows, at = contacts._in_id_order(stranger, known, out)
+    assert rows.index.tolist() == ["a", "b", "bb", "c", "d"] and at.tolist() == [0, -1, -1, 1, 2]
+
+
 def test_the_summary_is_the_crosstab_of_the_rows(week):
     """The summary counted from integer codes is pandas' cross-tabulation of the rows."""
     expected = pd.crosstab(
