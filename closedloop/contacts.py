@@ -475,28 +475,31 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     )
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
-    safe = table
-    for k, name in enumerate(EXPORT_COLUMNS):
-        if pa.types.is_string(table[name].type):
-            safe = safe.set_column(k, name, spreadsheet_safe(table[name]))
 
-    def write_csv(part: pa.Table, path: Path) -> None:
+    def rows_of(channel: str) -> pa.Table:
+        return table.filter(pc.equal(table["channel"], channel))
+
+    def write_csv(channel: str, path: Path) -> None:
+        part = rows_of(channel)
+        for k, name in enumerate(EXPORT_COLUMNS):
+            if pa.types.is_string(part[name].type):
+                part = part.set_column(k, name, spreadsheet_safe(part[name]))
         with path.open("wb") as handle:
             handle.write(header.encode())
             pacsv.write_csv(part, handle, options)
 
-    # Arrow's writers let go of Python while they encode: the files are written side by side
+    def write_parquet(channel: str, path: Path) -> None:
+        pq.write_table(rows_of(channel), path)
+
+    # Arrow's filters, checks and writers let go of Python: each file is made in its own thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         jobs = []
         for channel in CHANNELS:
-            pick = pc.equal(table["channel"], channel)
             path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-            jobs.append(pool.submit(write_csv, safe.filter(pick), path))
+            jobs.append(pool.submit(write_csv, channel, path))
             written.append(path)
             if parquet:
-                jobs.append(
-                    pool.submit(pq.write_table, table.filter(pick), path.with_suffix(".parquet"))
-                )
+                jobs.append(pool.submit(write_parquet, channel, path.with_suffix(".parquet")))
                 written.append(path.with_suffix(".parquet"))
         for job in jobs:
             job.result()
@@ -716,12 +719,15 @@ def _trigger(
             level=word,
             recency=_shown(recency[gone], "d"),
         )
-        # each row's reason from the fallen ones, then the lapsed ones, in the rows' order
-        where = np.empty(len(hit), dtype="int64")
-        where[fell] = np.arange(int(fell.sum()))
-        where[gone] = int(fell.sum()) + np.arange(int(gone.sum()))
-        reason = pa.concat_arrays([fallen, lapsed]).take(where)
-        return _found(facts["churn_at"][mask], day, reason, hit["fall"].fillna(1.0).to_numpy())
+        # the fallen, then the lapsed: the order of a rule's candidates does not matter, they
+        # are sorted (by priority, score, due day and customer) with the others
+        both = np.concatenate([np.flatnonzero(fell), np.flatnonzero(gone)])
+        return _found(
+            facts["churn_at"][mask][both],
+            day,
+            pa.concat_arrays([fallen, lapsed]),
+            hit["fall"].fillna(1.0).to_numpy()[both],
+        )
     if rule == "upgrade":
         up = rfm.upgrade_candidates(facts["year"])
         horizon = days or 30
