@@ -239,7 +239,7 @@ def contact_list(
     founds |= {k: run(k, facts) for k in range(len(specs)) if k not in founds}
     notes += [note for mine in noted for note in mine]
 
-    parts = []
+    parts, offers = [], []  # offers: the distinct texts, a candidate's ``offer`` its code
     for k, spec in enumerate(specs):
         found = founds[k]
         if found is None:
@@ -247,9 +247,13 @@ def contact_list(
         keep = found["_pos"] >= 0  # known customers, not excluded
         if not keep.all():
             found = {name: _pick(values, keep) for name, values in found.items()}
-        if "offer" not in found:
-            offer = glossary.contact_offer(spec.rule, spec.offer, language)
-            found["offer"] = _texts(offer, int(keep.sum()))
+        if "offer" in found:  # one a candidate (the next best offer): its distinct texts
+            coded = found["offer"].dictionary_encode()
+            found["offer"] = len(offers) + coded.indices.to_numpy().astype("int64")
+            offers += coded.dictionary.to_pylist()
+        else:  # the rule's own
+            offers.append(glossary.contact_offer(spec.rule, spec.offer, language))
+            found["offer"] = np.full(int(keep.sum()), len(offers) - 1)
         parts.append({**found, "_rule": np.full(int(keep.sum()), k)})
     empty = {
         name: np.array([], dtype=d) if d != "text" else _texts("", 0) for name, d in _FOUND.items()
@@ -286,10 +290,12 @@ def contact_list(
         },
         name="dropped",
     )
-    rows = _frame(cand, capped, table, cust.index, evidence)
+    rows = _frame(cand, capped, table, cust.index, evidence, offers)
     return ContactList(
         rows=rows,
-        make_candidates=functools.partial(_frame, cand, slice(None), table, cust.index, evidence),
+        make_candidates=functools.partial(
+            _frame, cand, slice(None), table, cust.index, evidence, offers
+        ),
         summary=_summary(kind[capped], cand["channel"][capped]),
         dropped=dropped,
         notes=tuple(notes),
@@ -297,15 +303,15 @@ def contact_list(
 
 
 #: what a trigger finds, per candidate: the customer's position, the due day, the reason, the
-#: rule's score and the offer (and, once gathered, the rule's row in the table); numbers are
-#: numpy arrays, texts Arrow arrays (built, ordered and handed to the frame without Python
-#: strings)
+#: rule's score and the offer (and, once gathered, the rule's row in the table and the offer's
+#: code among the distinct offers); numbers are numpy arrays, reasons Arrow text (built and
+#: handed to the frame without Python strings)
 _FOUND = {
     "_pos": "int64",
     "due_date": "datetime64[ns]",
     "reason": "text",
     "score": "float64",
-    "offer": "text",
+    "offer": "int64",
     "_rule": "int64",
 }
 _TEXTS = [name for name, kind in _FOUND.items() if kind == "text"]
@@ -347,10 +353,10 @@ def _joined_parts(parts: list):
     return pa.concat_arrays(parts)
 
 
-def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.DataFrame):
+def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence, offers: list):
     """Rows ``which`` of the candidates as a frame of :data:`COLUMNS`: ids and evidence from
-    the customers' positions, rule, type and channel by name, reason and offer taken by Arrow
-    in the candidates' order (``_order``)."""
+    the customers' positions, rule, type, channel and offer (among the distinct ``offers``)
+    by name, the reason taken by Arrow in the candidates' order (``_order``)."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
     out = pd.DataFrame(
         {
@@ -361,7 +367,7 @@ def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.D
             "priority": table["priority"].to_numpy("int64")[rule],
             "channel": _picked(CHANNELS, cand["channel"][which]),
             "due_date": cand["due_date"][which],
-            "offer": _text(cand["offer"].take(cand["_order"][which])),
+            "offer": _picked(offers, cand["offer"][which]),
             "score": cand["score"][which],
         }
     )
