@@ -236,7 +236,16 @@ def contact_list(
     notes: list[str] = []
     per, at = _in_id_order(per, known, out)
     evidence, facts = _evidence(per, at, cust, day, points_ledger, table, expiry, notes)
-    founds |= {k: run(k, facts) for k in range(len(specs)) if k not in founds}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # the rules on the summary alone are numpy and Arrow work that lets go of Python: side
+        # by side, while the ones that may query the engine run here, one at a time
+        jobs = {
+            k: pool.submit(run, k, facts)
+            for k, spec in enumerate(specs)
+            if k not in founds and spec.rule in _ON_SUMMARY
+        }
+        founds |= {k: run(k, facts) for k in range(len(specs)) if k not in founds | jobs.keys()}
+        founds |= {k: job.result() for k, job in jobs.items()}
     notes += [note for mine in noted for note in mine]
 
     parts, offers = [], []  # offers: the distinct texts, a candidate's ``offer`` its code
@@ -590,6 +599,8 @@ def _customers(customers, day) -> pd.DataFrame:
 
 #: the rules that read only the customers (no purchase summary)
 _CALENDAR = ("onboarding", "birthday", "anniversary")
+#: the rules that read only the customers and the purchase summary (no engine query)
+_ON_SUMMARY = ("winback_light", "winback_medium", "winback_heavy", "upgrade")
 
 
 def _bought(transactions, day) -> pd.DataFrame:
