@@ -207,35 +207,67 @@ def contact_list(
     cust = _customers(customers, day)
     out = _among(cust.index, exclusion_ids(exclude))
     n_excluded = int(out.sum())
+    known = cust.index  # the excluded customers too: their purchases count in the tiers
     cust = cust[~out]
-    notes: list[str] = []
-    evidence, facts = _evidence(transactions, cust, day, points_ledger, table, expiry, notes)
+    specs = list(table.itertuples(index=False))
+    noted: list[list[str]] = [[] for _ in specs]  # each rule's notes, in the table's order
 
-    parts = []
-    for k, spec in enumerate(table.itertuples(index=False)):
-        found = _trigger(
-            spec,
+    def run(k: int, facts: dict | None):
+        return _trigger(
+            specs[k],
             transactions,
             cust,
             day,
             week_days,
             facts,
-            notes,
+            noted[k],
             items,
             basket_rules,
             audience,
             language,
         )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the engine's group-by lets go of Python: the calendar rules, which read only the
+        # customers, run meanwhile
+        bought = pool.submit(_bought, transactions, day)
+        founds = {k: run(k, None) for k, spec in enumerate(specs) if spec.rule in _CALENDAR}
+        per = bought.result()
+    notes: list[str] = []
+    per, at = _in_id_order(per, known, out)
+    evidence, facts = _evidence(per, at, cust, day, points_ledger, table, expiry, notes)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # the rules on the summary alone are numpy and Arrow work that lets go of Python: side
+        # by side, while the ones that may query the engine run here, one at a time
+        jobs = {
+            k: pool.submit(run, k, facts)
+            for k, spec in enumerate(specs)
+            if k not in founds and spec.rule in _ON_SUMMARY
+        }
+        founds |= {k: run(k, facts) for k in range(len(specs)) if k not in founds | jobs.keys()}
+        founds |= {k: job.result() for k, job in jobs.items()}
+    notes += [note for mine in noted for note in mine]
+
+    parts, offers = [], []  # offers: the distinct texts, a candidate's ``offer`` its code
+    for k, spec in enumerate(specs):
+        found = founds[k]
         if found is None:
             continue
         keep = found["_pos"] >= 0  # known customers, not excluded
-        found = {name: values[keep] for name, values in found.items()}
-        if "offer" not in found:
-            offer = glossary.contact_offer(spec.rule, spec.offer, language)
-            found["offer"] = np.full(int(keep.sum()), offer, dtype=object)
+        if not keep.all():
+            found = {name: _pick(values, keep) for name, values in found.items()}
+        if "offer" in found:  # one a candidate (the next best offer): its distinct texts
+            coded = found["offer"].dictionary_encode()
+            found["offer"] = len(offers) + coded.indices.to_numpy().astype("int64")
+            offers += coded.dictionary.to_pylist()
+        else:  # the rule's own
+            offers.append(glossary.contact_offer(spec.rule, spec.offer, language))
+            found["offer"] = np.full(int(keep.sum()), len(offers) - 1)
         parts.append({**found, "_rule": np.full(int(keep.sum()), k)})
-    cand = {name: np.concatenate([p[name] for p in parts]) for name in _FOUND} if parts else {}
-    cand = cand if parts else {name: np.array([], dtype=d) for name, d in _FOUND.items()}
+    empty = {
+        name: np.array([], dtype=d) if d != "text" else _texts("", 0) for name, d in _FOUND.items()
+    }
+    cand = {name: _joined_parts([p[name] for p in parts] or [empty[name]]) for name in _FOUND}
     rule = cand["_rule"]
     priority = table["priority"].to_numpy("int64")[rule]
     score = cand["score"]
@@ -243,7 +275,9 @@ def contact_list(
     order = np.lexsort(
         (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score), priority)
     )
-    cand = {name: values[order] for name, values in cand.items()}
+    # the numbers in that order; the texts are taken once, for the rows the frame shows
+    cand = {name: v if name in _TEXTS else v[order] for name, v in cand.items()}
+    cand["_order"] = order
     rule, pos = cand["_rule"], cand["_pos"]
     reach = cust[[f"reach_{c}" for c in CHANNELS]].to_numpy(dtype=bool)
     cand["channel"] = _channel(rule, pos, table["channels"].to_numpy(), reach)
@@ -265,59 +299,84 @@ def contact_list(
         },
         name="dropped",
     )
-    rows = _frame(cand, capped, table, cust.index, evidence)
+    rows = _frame(cand, capped, table, cust.index, evidence, offers)
     return ContactList(
         rows=rows,
-        make_candidates=functools.partial(_frame, cand, slice(None), table, cust.index, evidence),
-        summary=_summary(rows),
+        make_candidates=functools.partial(
+            _frame, cand, slice(None), table, cust.index, evidence, offers
+        ),
+        summary=_summary(kind[capped], cand["channel"][capped]),
         dropped=dropped,
         notes=tuple(notes),
     )
 
 
 #: what a trigger finds, per candidate: the customer's position, the due day, the reason, the
-#: rule's score and the offer (and, once gathered, the rule's row in the table)
+#: rule's score and the offer (and, once gathered, the rule's row in the table and the offer's
+#: code among the distinct offers); numbers are numpy arrays, reasons Arrow text (built and
+#: handed to the frame without Python strings)
 _FOUND = {
     "_pos": "int64",
     "due_date": "datetime64[ns]",
-    "reason": object,
+    "reason": "text",
     "score": "float64",
-    "offer": object,
+    "offer": "int64",
     "_rule": "int64",
 }
+_TEXTS = [name for name, kind in _FOUND.items() if kind == "text"]
+_TEXT = pa.large_string()
 
 
-def _found(pos, due, reason, score=None, offer=None) -> dict[str, np.ndarray]:
-    """A trigger's candidates as arrays (a single due day or score is repeated)."""
+def _found(pos, due, reason, score=None, offer=None) -> dict:
+    """A trigger's candidates as arrays (a single due day, score, reason or offer is
+    repeated)."""
     pos = np.asarray(pos, dtype="int64")
     n = len(pos)
     out = {
         "_pos": pos,
         "due_date": np.broadcast_to(np.asarray(due, dtype="datetime64[ns]"), n).copy(),
-        "reason": np.asarray(reason, dtype=object) if n else np.array([], dtype=object),
+        "reason": _texts(reason, n),
         "score": np.full(n, np.nan) if score is None else np.asarray(score, dtype="float64"),
     }
-    if np.ndim(out["reason"]) == 0 or len(out["reason"]) != n:
-        out["reason"] = np.full(n, reason, dtype=object)
     if offer is not None:
-        out["offer"] = np.asarray(offer, dtype=object)
+        out["offer"] = _texts(offer, n)
     return out
 
 
-def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence: pd.DataFrame):
+def _texts(values, n: int) -> pa.Array:
+    """Text per candidate as an Arrow array: one text repeated ``n`` times, or ``n`` texts."""
+    if isinstance(values, str):
+        return pa.repeat(pa.scalar(values, _TEXT), n)
+    return _arrow(values)
+
+
+def _pick(values, which):
+    """Rows ``which`` (a boolean mask) of a numpy or an Arrow array."""
+    return values[which] if isinstance(values, np.ndarray) else values.filter(pa.array(which))
+
+
+def _joined_parts(parts: list):
+    """The triggers' arrays of one field end to end (numpy's or Arrow's)."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return pa.concat_arrays(parts)
+
+
+def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence, offers: list):
     """Rows ``which`` of the candidates as a frame of :data:`COLUMNS`: ids and evidence from
-    the customers' positions, rule, type and channel by name."""
+    the customers' positions, rule, type, channel and offer (among the distinct ``offers``)
+    by name, the reason taken by Arrow in the candidates' order (``_order``)."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
     out = pd.DataFrame(
         {
             "customer_id": pd.Series(ids.take(pos).array),
             "type": _picked(table["type"], rule),
             "rule": _picked(table["rule"], rule),
-            "reason": _text(cand["reason"][which]),
+            "reason": _text(cand["reason"].take(cand["_order"][which])),
             "priority": table["priority"].to_numpy("int64")[rule],
             "channel": _picked(CHANNELS, cand["channel"][which]),
             "due_date": cand["due_date"][which],
-            "offer": _text(cand["offer"][which]),
+            "offer": _picked(offers, cand["offer"][which]),
             "score": cand["score"][which],
         }
     )
@@ -333,9 +392,9 @@ def _picked(words, codes: np.ndarray) -> pd.Series:
     return pd.Series(pc.take(names, pa.array(codes, mask=codes < 0)), dtype="str")
 
 
-def _text(values: np.ndarray) -> pd.Series:
-    """An object array of text (None or NaN: missing) as an Arrow text column, in one pass."""
-    return pd.Series(_arrow(values), dtype="str")
+def _text(values: pa.Array) -> pd.Series:
+    """Arrow text as a pandas text column (no copy)."""
+    return pd.Series(values, dtype="str")
 
 
 #: the tier of a customer with no purchase in the last 365 days (no tier to rank by)
@@ -431,28 +490,31 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     )
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
-    safe = table
-    for k, name in enumerate(EXPORT_COLUMNS):
-        if pa.types.is_string(table[name].type):
-            safe = safe.set_column(k, name, spreadsheet_safe(table[name]))
 
-    def write_csv(part: pa.Table, path: Path) -> None:
+    def rows_of(channel: str) -> pa.Table:
+        return table.filter(pc.equal(table["channel"], channel))
+
+    def write_csv(channel: str, path: Path) -> None:
+        part = rows_of(channel)
+        for k, name in enumerate(EXPORT_COLUMNS):
+            if pa.types.is_string(part[name].type):
+                part = part.set_column(k, name, spreadsheet_safe(part[name]))
         with path.open("wb") as handle:
             handle.write(header.encode())
             pacsv.write_csv(part, handle, options)
 
-    # Arrow's writers let go of Python while they encode: the files are written side by side
+    def write_parquet(channel: str, path: Path) -> None:
+        pq.write_table(rows_of(channel), path)
+
+    # Arrow's filters, checks and writers let go of Python: each file is made in its own thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         jobs = []
         for channel in CHANNELS:
-            pick = pc.equal(table["channel"], channel)
             path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-            jobs.append(pool.submit(write_csv, safe.filter(pick), path))
+            jobs.append(pool.submit(write_csv, channel, path))
             written.append(path)
             if parquet:
-                jobs.append(
-                    pool.submit(pq.write_table, table.filter(pick), path.with_suffix(".parquet"))
-                )
+                jobs.append(pool.submit(write_parquet, channel, path.with_suffix(".parquet")))
                 written.append(path.with_suffix(".parquet"))
         for job in jobs:
             job.result()
@@ -535,18 +597,53 @@ def _customers(customers, day) -> pd.DataFrame:
     return cust
 
 
-def _evidence(transactions, cust, day, ledger, table, expiry, notes):
-    """The evidence per known customer (in ``cust`` order), and what the triggers read: one pass
-    over the transactions (:func:`closedloop.summaries.per_customer` with the year's window and
-    the two churn periods) gives the year's spend (tiers, upgrade) and the churn levels."""
+#: the rules that read only the customers (no purchase summary)
+_CALENDAR = ("onboarding", "birthday", "anniversary")
+#: the rules that read only the customers and the purchase summary (no engine query)
+_ON_SUMMARY = ("winback_light", "winback_medium", "winback_heavy", "upgrade")
+
+
+def _bought(transactions, day) -> pd.DataFrame:
+    """The one pass over the transactions the rules read: per customer, the orders and last
+    purchase, the year's orders and spend (tiers, upgrade) and the two churn periods'
+    (:func:`closedloop.summaries.per_customer`)."""
     windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
     per = summaries.per_customer(
-        transactions, day, windows=windows, source="transactions", window_last=False
+        transactions,
+        day,
+        windows=windows,
+        source="transactions",
+        window_last=False,
+        skip=("first_purchase", "revenue"),  # no rule reads them
+        sort=False,  # put in id order by :func:`_in_id_order`
     )
-    per = per[per["orders"].to_numpy() > 0]
+    return per[per["orders"].to_numpy() > 0]
+
+
+def _in_id_order(per: pd.DataFrame, known: pd.Index, out: np.ndarray):
+    """The summary ``per`` (in the engine's order) sorted by id, and each row's position among
+    the customers not left ``out`` (-1: not there). The ids are found among all the ``known``
+    customers (sorted) by one Arrow look-up, and those positions put the rows in id order by
+    integers; only a buyer who is not a known customer sends the ids to a text sort."""
+    at = _positions(known, per.index)
+    if (at >= 0).all():
+        slot = np.full(len(known), -1, dtype="int64")
+        slot[at] = np.arange(len(at))
+        order = slot[slot >= 0]
+    else:
+        order = pc.sort_indices(_arrow(per.index)).to_numpy()
+    per, at = per.take(order), at[order]
+    # a known customer's position once the left-out are gone (the last slot: not known)
+    kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
+    return per, np.where(gone[at], -1, kept[at])
+
+
+def _evidence(per, at, cust, day, ledger, table, expiry, notes):
+    """The evidence per known customer (in ``cust`` order), and what the triggers read, from
+    :func:`_bought`'s summary ``per`` (sorted by id; ``at``: each row's position in ``cust``,
+    -1 for none): membership tiers and churn levels."""
     if per.empty:
         raise DataError("transactions", f"no purchases on or before asof {day:%Y-%m-%d}")
-    at = _positions(cust.index, per.index)
     in_year = per["orders_year"].to_numpy() > 0
     # the year's orders and spend: what membership tiers and the upgrade rule read, indexed by
     # the row in ``per`` (sorted by id, so ties rank as by id) to find customers without hashing
@@ -622,23 +719,32 @@ def _trigger(
         mask = (churn["severity"] == level).to_numpy()
         hit = churn[mask]
         gone = hit["lapsed_before"].to_numpy()
-        recency = _shown(hit["recency_days"].to_numpy(), "d")
+        recency = hit["recency_days"].to_numpy()
         word = glossary.contact_word(rule, language)
-        reason = np.empty(len(hit), dtype=object)
         fell = ~gone
-        reason[fell] = _fill(
+        fallen = _fill(
             glossary.contact_reason("winback", language),
             level=word,
             orders_prev=_shown(hit["orders_prev"].to_numpy()[fell], "d"),
             orders_now=_shown(hit["orders_now"].to_numpy()[fell], "d"),
             revenue_prev=_shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
             revenue_now=_shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
-            recency=recency[fell],
+            recency=_shown(recency[fell], "d"),
         )
-        reason[gone] = _fill(
-            glossary.contact_reason("winback_lapsed", language), level=word, recency=recency[gone]
+        lapsed = _fill(
+            glossary.contact_reason("winback_lapsed", language),
+            level=word,
+            recency=_shown(recency[gone], "d"),
         )
-        return _found(facts["churn_at"][mask], day, reason, hit["fall"].fillna(1.0).to_numpy())
+        # the fallen, then the lapsed: the order of a rule's candidates does not matter, they
+        # are sorted (by priority, score, due day and customer) with the others
+        both = np.concatenate([np.flatnonzero(fell), np.flatnonzero(gone)])
+        return _found(
+            facts["churn_at"][mask][both],
+            day,
+            pa.concat_arrays([fallen, lapsed]),
+            hit["fall"].fillna(1.0).to_numpy()[both],
+        )
     if rule == "upgrade":
         up = rfm.upgrade_candidates(facts["year"])
         horizon = days or 30
@@ -668,7 +774,7 @@ def _trigger(
             _found(_positions(cust.index, exclusion_ids(list(ids))), day, str(name))
             for name, ids in audience.items()
         ]
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        return {name: _joined_parts([p[name] for p in parts]) for name in parts[0]}
     if rule == "next_best_offer":
         if items is None or basket_rules is None:
             notes.append("next_best_offer: needs items and basket_rules")
@@ -689,30 +795,32 @@ def _trigger(
     return None  # pragma: no cover - _check_rules admits only the triggers above
 
 
-def _shown(values: np.ndarray, spec: str) -> np.ndarray:
-    """``values`` as text by the format ``spec``, each distinct value formatted once (a ``.0f``
-    spec rounds as :func:`numpy.rint` does, so the rounded values stand for the originals)."""
+def _shown(values: np.ndarray, spec: str) -> pa.Array:
+    """``values`` as Arrow text by the format ``spec``, each distinct value formatted once and
+    taken by Arrow (a ``.0f`` spec rounds as :func:`numpy.rint` does, so the rounded values
+    stand for the originals)."""
     if spec.endswith(".0f"):
         values = np.rint(values)
     distinct, where = np.unique(values, return_inverse=True)
-    return np.array([format(v, spec) for v in distinct.tolist()], dtype=object)[where.ravel()]
+    return pa.array([format(v, spec) for v in distinct.tolist()], _TEXT).take(where.ravel())
 
 
-def _distinct_text(make, *columns) -> np.ndarray:
+def _distinct_text(make, *columns) -> pa.Array:
     """``make(*values)`` for each row of ``columns`` (equal-length indexables: arrays, Series,
     DatetimeIndex), each distinct combination formatted once: contacts share few join dates,
-    touch days and due days, so a week's reasons take a few thousand formats, not one a row."""
+    touch days and due days, so a week's reasons take a few thousand formats, not one a row.
+    The texts come back as an Arrow array."""
     n = len(columns[0])
     key = np.zeros(n, dtype="int64")
     for column in columns:
         codes, uniques = pd.factorize(column, use_na_sentinel=False)
         key = key * max(len(uniques), 1) + codes
     if n == 0:
-        return np.array([], dtype=object)
+        return pa.array([], _TEXT)
     _, first, where = np.unique(key, return_index=True, return_inverse=True)
     values = [pd.Series(column).iloc[first].tolist() for column in columns]
-    texts = np.array([make(*row) for row in zip(*values, strict=True)], dtype=object)
-    return texts[where.ravel()]
+    texts = pa.array([make(*row) for row in zip(*values, strict=True)], _TEXT)
+    return texts.take(where.ravel())
 
 
 def _iso(date) -> str:
@@ -720,9 +828,9 @@ def _iso(date) -> str:
     return f"{date:%Y-%m-%d}"
 
 
-def _fill(template: str, **values) -> np.ndarray:
+def _fill(template: str, **values) -> pa.Array:
     """``template`` (a :data:`closedloop.glossary.CONTACT_REASONS` text) with each ``{name}``
-    filled row by row from ``values`` (object arrays of text of one length, or one text), by
+    filled row by row from ``values`` (arrays of text of one length, or one text), by
     :func:`_joined`."""
     parts = []
     for literal, name, _, _ in string.Formatter().parse(template):
@@ -731,18 +839,18 @@ def _fill(template: str, **values) -> np.ndarray:
     return _joined(*parts)
 
 
-def _joined(*parts) -> np.ndarray:
-    """Text pieces (fixed strings or object arrays of one length) joined row by row, by
-    Arrow's element-wise join (pyarrow) rather than one Python concatenation a row."""
+def _joined(*parts) -> pa.Array:
+    """Text pieces (fixed strings, or Arrow or object arrays of one length) joined row by row
+    into an Arrow array, by Arrow's element-wise join (pyarrow) rather than one Python
+    concatenation a row."""
     n = max((len(p) for p in parts if not isinstance(p, str)), default=0)
     if n == 0:
-        return np.array([], dtype=object)
-    pieces = [pa.scalar(p) if isinstance(p, str) else pa.array(p, pa.string()) for p in parts]
-    joined = pc.binary_join_element_wise(*pieces, "")
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+        return pa.array([], _TEXT)
+    pieces = [pa.scalar(p, _TEXT) if isinstance(p, str) else _arrow(p) for p in parts]
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", _TEXT))
 
 
-def _onboarding_reasons(touch: pd.Series, join: pd.Series, language: str = "en") -> np.ndarray:
+def _onboarding_reasons(touch: pd.Series, join: pd.Series, language: str = "en") -> pa.Array:
     """ "onboarding touch k of n: day t after joining on YYYY-MM-DD", per touch due."""
     n = len(kpi.TOUCH_DAYS)
     step = {d: k + 1 for k, d in enumerate(sorted(kpi.TOUCH_DAYS))}
@@ -756,7 +864,7 @@ def _onboarding_reasons(touch: pd.Series, join: pd.Series, language: str = "en")
 
 def _anniversary_reasons(
     when: pd.DatetimeIndex, joined: pd.DatetimeIndex, language: str = "en"
-) -> np.ndarray:
+) -> pa.Array:
     """ "member anniversary on D: y year(s) since joining on J", per anniversary due."""
 
     def make(d, j):
@@ -769,7 +877,7 @@ def _anniversary_reasons(
 
 def _upgrade_reasons(
     up: pd.DataFrame, chance: np.ndarray, horizon: int, language: str = "en"
-) -> np.ndarray:
+) -> pa.Array:
     """ "<tier> member <gap> short of <next> (<share> of the <threshold> threshold); <chance>
     chance in <horizon> days at their pace", each number formatted once per distinct value."""
     word = lambda v: glossary.contact_word(str(v), language)  # noqa: E731
@@ -818,6 +926,8 @@ def _placed(n: int, at: np.ndarray, values: np.ndarray) -> np.ndarray:
 def _arrow(values) -> pa.Array:
     """Text ids or words as an Arrow array (no copy when they are Arrow already; numpy's
     object arrays converted by Arrow in one pass, NaN as missing, not through pandas)."""
+    if isinstance(values, pa.Array):
+        return values if values.type == _TEXT else values.cast(_TEXT)
     if isinstance(values, pd.Series | pd.Index):
         values = values.array
     if isinstance(values, pd.arrays.NumpyExtensionArray):
@@ -932,11 +1042,10 @@ def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:
     return out
 
 
-def _summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals: a
-    count of integer codes (numpy), not a cross-tabulation."""
-    kind = pd.Categorical(rows["type"], categories=list(TYPES)).codes.astype("int64")
-    channel = pd.Categorical(rows["channel"], categories=list(CHANNELS)).codes.astype("int64")
+def _summary(kind: np.ndarray, channel: np.ndarray) -> pd.DataFrame:
+    """Contacts by type (rows, in :data:`TYPES` order) × channel (columns), with totals, from
+    the rows' codes in :data:`TYPES` and :data:`CHANNELS`: a count of integer codes (numpy),
+    not a cross-tabulation of the text."""
     known = (kind >= 0) & (channel >= 0)
     cells = np.bincount(
         kind[known] * len(CHANNELS) + channel[known], minlength=len(TYPES) * len(CHANNELS)

@@ -216,6 +216,8 @@ def per_customer(
     by: str | None = None,
     window_last: bool | Collection[str] = True,
     window_extras: bool | Collection[str] = True,
+    skip: Collection[str] = (),
+    sort: bool = True,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -236,6 +238,9 @@ def per_customer(
     ``window_last=False`` leaves the windows' last purchases out, and ``window_extras=False``
     their quantity and member orders (fewer aggregates to compute, for callers that read only
     the windows' counts and sums); either may instead name the windows that keep them.
+    ``skip`` names columns not to compute at all (``first_purchase``, ``revenue``, ...: fewer
+    aggregates for a caller that never reads them). ``sort=False`` leaves the rows in the
+    engine's order (no sort of the ids, for a caller that puts them in its own order).
     """
     carry = (by,) if by else ()
     frame = purchases(
@@ -272,6 +277,7 @@ def per_customer(
         if "is_member" in names:
             member = purchase & nw.col("is_member").fill_null(False)
             masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
+    masked = {name: spec for name, spec in masked.items() if name not in skip}
     # the blanks are counted in the same pass (refused below): no second scan of the rows
     masked |= {c: (nw.col(c), "sum") for c in names if c.startswith("_blank_")}
     if first_revenue:
@@ -285,10 +291,10 @@ def per_customer(
         .group_by(*keys)
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
     )
-    per = collect(grouped if by else grouped.sort(*keys))  # by: grouped in pandas, unsorted
+    per = collect(grouped if by or not sort else grouped.sort(*keys))  # by: unsorted
     per = _refuse_counted(per, transactions, source)
     order = [c for c in dict.fromkeys(["first_purchase", "last_purchase", *masked]) if c in per]
-    return _split(per, order, by) if by else _tidy(per, order)
+    return _split(per, order, by) if by else _tidy(per, order, sort)
 
 
 def by_period(
@@ -541,9 +547,12 @@ def _types(per: pd.DataFrame) -> pd.DataFrame:
     return per
 
 
-def _tidy(per: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The engine's summary as the package's pandas: text ids as a sorted index, dates as
-    datetime64[ns], counts as int64, sums as float64 rounded to :data:`SUM_DECIMALS`."""
+def _tidy(per: pd.DataFrame, order: list[str], sort: bool = True) -> pd.DataFrame:
+    """The engine's summary as the package's pandas: text ids as a sorted index (``sort``;
+    else in the engine's order), dates as datetime64[ns], counts as int64, sums as float64
+    rounded to :data:`SUM_DECIMALS`."""
     per = _types(per).set_index("customer_id")[[c for c in order if c in per.columns]]
+    if not sort:
+        return per
     # engines sort ids as text already; ids that were numbers sort again now that they are text
     return per if per.index.is_monotonic_increasing else per.sort_index()

@@ -293,7 +293,7 @@ def test_reasons_match_per_row_formatting():
         f" {j:%Y-%m-%d}"
         for t, j in zip(touch, join, strict=True)
     ]
-    assert list(contacts._onboarding_reasons(touch, join)) == expected
+    assert contacts._onboarding_reasons(touch, join).to_pylist() == expected
 
     when = pd.DatetimeIndex(
         pd.Timestamp("2026-03-01") + pd.to_timedelta(rng.integers(0, 7, n), "D")
@@ -304,7 +304,7 @@ def test_reasons_match_per_row_formatting():
         f"{'s' if d.year - j.year > 1 else ''} since joining on {j:%Y-%m-%d}"
         for d, j in zip(when, joined, strict=True)
     ]
-    assert list(contacts._anniversary_reasons(when, joined)) == expected
+    assert contacts._anniversary_reasons(when, joined).to_pylist() == expected
 
     up = pd.DataFrame(
         {
@@ -331,7 +331,7 @@ def test_reasons_match_per_row_formatting():
             strict=True,
         )
     ]
-    assert list(contacts._upgrade_reasons(up, chance, 30)) == expected
+    assert contacts._upgrade_reasons(up, chance, 30).to_pylist() == expected
 
     prev, now = rng.integers(0, 9, n), rng.integers(0, 9, n)
     spend_prev, spend_now = rng.exponential(500, n) + 0.5, rng.exponential(200, n)
@@ -356,7 +356,7 @@ def test_reasons_match_per_row_formatting():
         contacts._shown(days, "d"),
         " days since the last purchase",
     )
-    assert list(joined_text) == expected
+    assert joined_text.to_pylist() == expected
 
 
 #: what may not start a CSV cell a spreadsheet opens (OWASP): the test's own statement of the rule
@@ -504,6 +504,20 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
     else:
         assert "left out: " in printed and "win-back" in printed
         assert winback.str.contains(" churn: ").all()
+
+
+def test_the_summary_is_put_in_id_order_with_the_customers_positions():
+    """The engine's rows sorted by id, each with its customer's position once the left-out are
+    gone: by integers when every buyer is a known customer, by the ids otherwise."""
+    per = pd.DataFrame({"orders": [1, 2, 3, 4]}, index=pd.Index(["d", "a", "c", "b"], dtype="str"))
+    known = pd.Index(["a", "b", "c", "d", "e"], dtype="str")
+    out = np.array([False, True, False, False, False])  # b is in the holdout
+    rows, at = contacts._in_id_order(per, known, out)
+    assert rows.index.tolist() == ["a", "b", "c", "d"] and rows["orders"].tolist() == [2, 4, 3, 1]
+    assert at.tolist() == [0, -1, 1, 2]
+    stranger = pd.concat([per, pd.DataFrame({"orders": [5]}, index=pd.Index(["bb"], dtype="str"))])
+    rows, at = contacts._in_id_order(stranger, known, out)
+    assert rows.index.tolist() == ["a", "b", "bb", "c", "d"] and at.tolist() == [0, -1, -1, 1, 2]
 
 
 def test_the_summary_is_the_crosstab_of_the_rows(week):

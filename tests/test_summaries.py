@@ -90,6 +90,13 @@ def test_orders_lines_refunds_and_windows_by_hand():
     )
     assert "last_purchase_late" not in lean.columns and "last_purchase" in lean.columns
     assert lean.equals(per.drop(columns="last_purchase_late"))
+    # columns skipped and the engine's order: the same figures once sorted by id
+    bare = summaries.per_customer(
+        ROWS, END, start=START, skip=("first_purchase", "revenue"), sort=False
+    )
+    assert "first_purchase" not in bare.columns and "revenue" not in bare.columns
+    full = summaries.per_customer(ROWS, END, start=START)
+    assert bare.sort_index().equals(full.drop(columns=["first_purchase", "revenue"]))
 
 
 def test_by_period_and_since():
