@@ -28,6 +28,7 @@ import pickle
 import re
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,7 +410,10 @@ def execute(
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
         page.prepare_cjk_font()  # read while the kernel runs, for the page's Chinese
+        converter = threading.Thread(target=prepare_html, name="closedloop-html", daemon=True)
+        converter.start()  # nbconvert made ready while the kernel runs, for the page
         executed, error = _execute(notebook, partial, parameters, progress, kernel)
+        converter.join()
         if not error:
             shown = title(*payload) if callable(title) else title
             (partial / "report.html").write_text(to_html(executed, shown))
@@ -517,19 +521,24 @@ def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, ke
     return executed, ""
 
 
+_TOOLS_LOCK = threading.Lock()
+
+
 def notebook_tools():
     """papermill (and nbformat, nbconvert's notebook reader), imported without the RFC 3987
     grammar: jsonschema builds an Earley parser of it for the ``iri`` format when
     ``rfc3987_syntax`` is installed (Jupyter's dependencies install it), which takes seconds and
     is never used, since notebook schemas have no ``iri`` field (jsonschema issue #1428). The
-    format is left unchecked in this process; nothing else changes."""
-    if "jsonschema._format" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-        sys.modules["rfc3987_syntax"] = None  # import fails: jsonschema skips the format
-        try:
-            import jsonschema._format  # noqa: F401
-        finally:
-            del sys.modules["rfc3987_syntax"]
-    import papermill
+    format is left unchecked in this process; nothing else changes. One thread at a time (see
+    :func:`prepare_html`)."""
+    with _TOOLS_LOCK:
+        if "jsonschema._format" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+            sys.modules["rfc3987_syntax"] = None  # import fails: jsonschema skips the format
+            try:
+                import jsonschema._format  # noqa: F401
+            finally:
+                del sys.modules["rfc3987_syntax"]
+        import papermill
 
     return papermill
 
@@ -620,6 +629,18 @@ def _this_python():
             return made
 
     return ThisPython
+
+
+@functools.cache
+def prepare_html() -> None:
+    """Import papermill and nbconvert and convert an empty notebook, once per process: the
+    first conversion imports nbconvert's filters and compiles its templates and their regular
+    expressions (about half a second of CPU), work :func:`execute` does in a thread while the
+    kernel runs the notebook rather than after it."""
+    import nbformat
+
+    notebook_tools()
+    to_html(nbformat.v4.new_notebook(), "")
 
 
 def to_html(executed, title: str) -> str:

@@ -7,6 +7,7 @@ report's sections; tests/test_demo_report.py runs the real report end to end.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import nbformat
@@ -216,3 +217,34 @@ def test_run_all_rows_name_an_error_without_a_message(tmp_path, plan_file, monke
         ("one.yaml", "one", False, "RuntimeError"),
         ("two.yaml", "two", False, "RuntimeError"),
     ]
+
+
+PAGE = """
+import sys
+import nbformat
+from closedloop import report
+nb = nbformat.read(sys.argv[1], as_version=4)
+if sys.argv[2] == "prepared":
+    report.prepare_html()
+sys.stdout.write(report.to_html(nb, "page"))
+"""
+
+
+def test_the_page_is_the_same_after_nbconvert_was_made_ready(tmp_path):
+    """:func:`report.prepare_html` converts an empty notebook first (in a run, beside the
+    kernel): the page of the report notebook after it equals one made in a fresh process."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show()")
+    html = "<h2 id='x'>Check 检查</h2><table class='cl-table'><tr><td>a &amp; b</td></tr></table>"
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 闭环 *report*"), cell]
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nb, path)
+    pages = [
+        subprocess.run(
+            [sys.executable, "-c", PAGE, str(path), how], capture_output=True, text=True, check=True
+        ).stdout
+        for how in ("cold", "prepared")
+    ]
+    assert "检查" in pages[0] and "a &amp; b" in pages[0]
+    assert pages[0] == pages[1]
