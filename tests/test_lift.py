@@ -314,7 +314,7 @@ def test_relative_lift_needs_five_buyers_or_conversions_in_the_holdout_and_the_a
     absolute lift is always given; at 5 and 5 the relative lift is a finite number."""
     assert MIN_RATIO_EVENTS == 5
     five = [40.0, 55, 70, 90, 120]
-    at = bayesian_lift(_spend_frame(five, five + [30]), metrics="revenue").table.iloc[0]
+    at = bayesian_lift(_spend_frame(five, [*five, 30]), metrics="revenue").table.iloc[0]
     assert np.isfinite([at["rel_lift"], at["rel_lift_low"], at["rel_lift_high"]]).all()
     assert "relative lift not estimable" not in at["note"]
     for control, treated, who in (
