@@ -5,7 +5,9 @@ sufficient statistics directly (customers, buyers, sums of values, squares and c
 the same code as :func:`closedloop.lift.bayesian_lift` on them
 (:func:`closedloop.lift.lift_from_summary`, one call per scenario). Reported per scenario: the
 coverage of every 95% interval the lift table gives (absolute lift, relative lift, each arm's
-mean; revenue and conversion); the calibration of P(better) and of the scorecard's P(met) for a
+mean; revenue and conversion; the relative lift's over the rows where it is defined and
+estimable, beside the shares where it is undefined, a holdout mean of 0, or not estimable,
+fewer than :data:`closedloop.lift.MIN_RATIO_EVENTS` buyers or conversions); the calibration of P(better) and of the scorecard's P(met) for a
 relative-lift target on the primary arm, beside the former P over the maximum of the arms
 (binned predicted vs observed frequency: the worst bin with at least :data:`MIN_BIN` cases and
 its binomial standard error); the number of NaN or infinite numbers in the table; and, for the
@@ -193,7 +195,10 @@ def scenario_row(name: str, sims: int, seed: int, alternatives: bool) -> dict:
             ]
         )
         row[f"mean {label}"] = float(cover.mean())
-        row[f"undefined rel {label}"] = float(1 - defined.mean())
+        zero = (part["control_mean"] == 0).to_numpy()
+        row[f"undefined rel {label}"] = float(zero.mean())
+        # fewer than MIN_RATIO_EVENTS buyers or conversions in the holdout or the arm
+        row[f"not estimable rel {label}"] = float((~defined & ~zero).mean())
         # P(better): pooled over the arms of both metrics below
         row.setdefault("_pb", []).append((part["p_better"].to_numpy(), (true_t > true_c)))
         # P(met) for a relative-lift target on the primary arm (a), one target per campaign
@@ -256,7 +261,7 @@ def markdown(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     cover = [c for c in frame.columns if c.startswith(("abs", "rel", "mean"))]
     shown = frame.copy()
-    for c in cover + [c for c in frame.columns if c.startswith("undefined")]:
+    for c in cover + [c for c in frame.columns if c.startswith(("undefined", "not estimable"))]:
         shown[c] = frame[c].map(lambda x: "" if pd.isna(x) else f"{x:.3f}")
     for c in [c for c in frame.columns if c.startswith("non-finite")]:
         shown[c] = frame[c].map(lambda x: "" if pd.isna(x) else f"{x:.1%}")

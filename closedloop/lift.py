@@ -22,7 +22,13 @@ median of the ratio's posterior, so a point always lies inside its interval.
 
 Edge cases are answered, not NaN: an arm with few buyers gets a wide interval and a ``note``; a
 relative lift over a holdout whose mean is 0 is undefined (``rel_lift`` and its interval NaN, with
-a note), while the absolute lift and its interval are always defined.
+a note), while the absolute lift and its interval are always defined. A relative lift is also
+not estimable (NaN, with a note) when the holdout or the arm has fewer than
+:data:`MIN_RATIO_EVENTS` buyers or conversions: with 1-3 of 300 in the holdout the ratio's
+posterior is the prior's more than the data's (in ``benchmarks/bench_calibration.py`` its P(met)
+was 13-22 points from the observed frequency and its revenue interval covered 99%), and a
+normal or log-scale approximation to a ratio needs about 5 events in each count (the rule of
+Cochran, "Some methods for strengthening the common chi-square tests", Biometrics 10, 1954).
 
 **Variance reduction (CUPED)**: ``covariates`` maps a metric to a pre-period column (the same
 customer's revenue or purchases before the campaign). Each outcome is adjusted as
@@ -62,6 +68,7 @@ __all__ = [
     "DRAWS",
     "KINDS",
     "LIFT_COLUMNS",
+    "MIN_RATIO_EVENTS",
     "SRM_ALPHA",
     "Lift",
     "PosteriorDraws",
@@ -86,6 +93,9 @@ SRM_ALPHA = 0.001
 ID_COLUMNS = ("customer_id",)
 #: a value metric with fewer buyers than this in the arm or the holdout gets a ``note``
 MIN_BUYERS = 30
+#: a relative lift needs at least this many buyers (value metrics) or conversions (binary) in
+#: the holdout and in the arm; below it the ratio is reported as not estimable
+MIN_RATIO_EVENTS = 5
 
 LIFT_COLUMNS = [
     "arm",
@@ -152,8 +162,9 @@ class Lift:
     - ``note``: why a row should be read with care ("3 buyers in holdout: ..."), or "".
 
     No numeric column is ever NaN or infinite except ``rel_lift`` and its interval when the
-    holdout's mean is 0 (undefined; the note says so) and every lift column of a segment with no
-    holdout customers.
+    holdout's mean is 0 (undefined) or the holdout or the arm has fewer than
+    :data:`MIN_RATIO_EVENTS` buyers or conversions (not estimable; the note says which), and
+    every lift column of a segment with no holdout customers.
 
     ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
     """
@@ -602,10 +613,12 @@ def lift_from_summary(
         ctl_centre = np.where(has_control, centre[partner], np.nan)
         # undefined relative lift: the holdout's observed mean is 0 (no buyer, no conversion)
         zero = has_control & (means[partner] == 0)
+        few = has_control & ~zero & _few_events(summary, i, kind, treated, partner)
+        blank = zero | few
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel = np.where(zero[:, None], np.nan, diff / ctl_draws)
+            rel = np.where(blank[:, None], np.nan, diff / ctl_draws)
             abs_point = centre[treated] - ctl_centre
-            rel_point = np.where(zero, np.nan, abs_point / ctl_centre)
+            rel_point = np.where(blank, np.nan, abs_point / ctl_centre)
         low, high = mean_interval(summary, i, kind, prior, level, pool)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
@@ -633,7 +646,9 @@ def lift_from_summary(
             expected_loss=np.where(undefined, np.nan, np.maximum(-diff, 0).mean(axis=1)),
             incremental=abs_point * n[treated],
             variance_reduction=reduction,
-            note=_notes(summary, i, kind, metric, treated, partner, has_control, zero, arm_names),
+            note=_notes(
+                summary, i, kind, metric, treated, partner, has_control, zero, few, arm_names
+            ),
         )
         for j, row in enumerate(part[keys].itertuples(index=False)):
             draws_abs[tuple(row)], draws_rel[tuple(row)] = diff[j], rel[j]
@@ -677,9 +692,31 @@ def _cuped(summary: pd.DataFrame, i: int, kind: str, prior: Prior, pool: np.ndar
     return centre, var_raw * ratio, var_raw
 
 
-def _notes(summary, i, kind, metric, treated, partner, has_control, zero, arm_names) -> list[str]:
-    """One note per treated row: no holdout, an undefined relative lift, too few buyers."""
+def _events(summary: pd.DataFrame, i: int, kind: str):
+    """Per group, the buyers of a value metric or the conversions of a binary one (None for a
+    normal metric)."""
+    if kind == "normal":
+        return None
+    return summary[f"_k{i}" if kind == "value" else f"_s{i}"].to_numpy("float64")
+
+
+def _few_events(summary, i, kind, treated, partner) -> np.ndarray:
+    """Per treated row: True when the holdout or the arm has fewer than
+    :data:`MIN_RATIO_EVENTS` buyers or conversions (its relative lift is not estimable)."""
+    events = _events(summary, i, kind)
+    if events is None:
+        return np.zeros(len(treated), dtype=bool)
+    return (events[partner] < MIN_RATIO_EVENTS) | (events[treated] < MIN_RATIO_EVENTS)
+
+
+def _notes(
+    summary, i, kind, metric, treated, partner, has_control, zero, few_ratio, arm_names
+) -> list[str]:
+    """One note per treated row: no holdout, an undefined or not estimable relative lift, too
+    few buyers."""
     buyers = summary[f"_k{i}"].to_numpy() if kind == "value" else None
+    events = _events(summary, i, kind)
+    unit = "buyer" if kind == "value" else "conversion"
     notes = []
     for j, (t, c) in enumerate(zip(treated, partner, strict=True)):
         parts = []
@@ -690,6 +727,16 @@ def _notes(summary, i, kind, metric, treated, partner, has_control, zero, arm_na
                 parts.append(
                     f"relative lift undefined: the holdout's mean {metric} is 0; "
                     "see the absolute lift"
+                )
+            elif few_ratio[j]:
+                counts = [
+                    f"{int(events[r])} {unit}{'s' if events[r] != 1 else ''} in {who}"
+                    for r, who in ((c, "holdout"), (t, arm_names[j]))
+                    if events[r] < MIN_RATIO_EVENTS
+                ]
+                parts.append(
+                    f"{', '.join(counts)}: relative lift not estimable (fewer than"
+                    f" {MIN_RATIO_EVENTS} {unit}s); see the absolute lift"
                 )
             if buyers is not None:
                 few = [

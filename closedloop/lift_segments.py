@@ -113,15 +113,17 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
         centre, var = _hierarchical_normal(d, v)
         spread = np.sqrt(var / v)
         pooled = centre[:, None] + (samples - samples.mean(axis=1, keepdims=True)) * spread[:, None]
+        # a relative lift left undefined or not estimable by the unpooled lift stays so
+        blank = out.loc[index, "rel_lift"].isna().to_numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = pooled / np.stack([posterior.control[r] for r in rows])
+        rel[blank] = np.nan
         for r, a, b in zip(rows, pooled, rel, strict=True):
             posterior.abs_lift[r], posterior.rel_lift[r] = a, b
         out.loc[index, "abs_lift"] = centre
         control_mean = out.loc[index, "control_mean"].to_numpy(dtype="float64")
-        # relative lift is undefined (NaN, shown as "–") where the control has a zero mean
         out.loc[index, "rel_lift"] = np.divide(
-            centre, control_mean, out=np.full_like(centre, np.nan), where=control_mean != 0
+            centre, control_mean, out=np.full_like(centre, np.nan), where=~blank
         )
         out.loc[index, "incremental"] = centre * out.loc[index, "customers"].to_numpy()
         low, high = credible_interval(pooled, level, interval)

@@ -1063,6 +1063,15 @@ def _basis(text: str, language: str) -> str:
         return (
             f"主要实验组（{arm}{'，计划中第一个实验组' if first else ''}）的{translate(col, 'zh')}"
         )
+    found = re.fullmatch(
+        r"not estimable: fewer than (\d+) (buyer|conversion)s in the holdout or in (.+);"
+        r" see the absolute lift",
+        text,
+    )
+    if found:
+        n, unit, arm = found.groups()
+        what = "购买客户" if unit == "buyer" else "转化"
+        return f"无法可靠估计：对照组或 {arm} 的{what}少于 {n} 个；请看绝对提升"
     found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
     if found:
         return f"增量毛利（毛利率 {found.group(1)}）/ 成本"

@@ -130,6 +130,8 @@ def _targets(check, zh: bool) -> str:
 
     def one(row) -> str:
         name = target_name(row["target"], language)
+        if pd.isna(row["actual"]):
+            return _no_estimate(name, zh)
         actual = show_target(row["target"], row["actual"], currency)
         goal = show_target(row["target"], row["target_value"], currency)
         if zh:
@@ -158,6 +160,8 @@ def _pace(check, zh: bool) -> str:
 
     def one(row) -> str:
         name = target_name(row["target"], language)
+        if pd.isna(row["actual"]):
+            return _no_estimate(name, zh)
         end = row["projected"] if pd.notna(row["projected"]) else row["actual"]
         projected = show_target(row["target"], end, currency)
         goal = show_target(row["target"], row["target_value"], currency)
@@ -173,6 +177,13 @@ def _pace(check, zh: bool) -> str:
     if zh:
         return f"期中检查：按目前的进度，{n} 项目标中 {k} 项领先或正常；落后：{listed}。"
     return f"Interim Check: at the pace so far, {k} of its {n} targets are ahead or on track; behind: {listed}."
+
+
+def _no_estimate(name: str, zh: bool) -> str:
+    """A target whose actual cannot be computed (undefined or not estimable): words, no number."""
+    if zh:
+        return f"{name}（无法可靠估计，见记分卡的依据）"
+    return f"{name} (not estimable: see the scorecard's basis)"
 
 
 def _best(check, zh: bool) -> list[str]:

@@ -17,6 +17,7 @@ from closedloop.datasets import hillstrom, make_demo
 from closedloop.figures.lift import lift_density, lift_intervals, segment_lift
 from closedloop.lift import (
     LIFT_COLUMNS,
+    MIN_RATIO_EVENTS,
     Lift,
     bayesian_lift,
     prob_best,
@@ -289,9 +290,15 @@ def test_revenue_expected_loss_is_finite_and_stable_across_seeds(hill):
 
 def test_few_or_zero_buyers_give_wide_finite_intervals_and_a_note():
     few = bayesian_lift(_spend_frame([50, 80, 120], [60, 90]), metrics="revenue").table.iloc[0]
-    numeric = few[[c for c in LIFT_COLUMNS if c not in ("arm", "metric", "kind", "note")]]
+    relative = ["rel_lift", "rel_lift_low", "rel_lift_high"]
+    skip = ("arm", "metric", "kind", "note", *relative)
+    numeric = few[[c for c in LIFT_COLUMNS if c not in skip]]
     assert np.isfinite(numeric.astype(float)).all()
-    assert few["note"].startswith("3 buyers in holdout, 2 buyers in sms: revenue lift is not")
+    assert np.isnan(few[relative].astype(float)).all()  # not estimable: under 5 buyers
+    assert few["note"].startswith(
+        "3 buyers in holdout, 2 buyers in sms: relative lift not estimable (fewer than 5 buyers)"
+    )
+    assert "3 buyers in holdout, 2 buyers in sms: revenue lift is not estimable" in few["note"]
     assert few["abs_lift_low"] < few["abs_lift"] < few["abs_lift_high"]
     zero = bayesian_lift(_spend_frame([], [60, 90, 30]), metrics="revenue").table.iloc[0]
     assert np.isnan([zero["rel_lift"], zero["rel_lift_low"], zero["rel_lift_high"]]).all()
@@ -300,6 +307,31 @@ def test_few_or_zero_buyers_give_wide_finite_intervals_and_a_note():
     assert 0 < zero["p_better"] < 1 and np.isfinite(zero["expected_loss"])
     conv = bayesian_lift(_frame({"control": (500, 0), "sms": (500, 4)})).table.iloc[0]
     assert np.isnan(conv["rel_lift_low"]) and np.isfinite(conv["abs_lift_low"])
+
+
+def test_relative_lift_needs_five_buyers_or_conversions_in_the_holdout_and_the_arm():
+    """Below MIN_RATIO_EVENTS in either count the ratio is not estimable (NaN and a note); the
+    absolute lift is always given; at 5 and 5 the relative lift is a finite number."""
+    assert MIN_RATIO_EVENTS == 5
+    five = [40.0, 55, 70, 90, 120]
+    at = bayesian_lift(_spend_frame(five, [*five, 30]), metrics="revenue").table.iloc[0]
+    assert np.isfinite([at["rel_lift"], at["rel_lift_low"], at["rel_lift_high"]]).all()
+    assert "relative lift not estimable" not in at["note"]
+    for control, treated, who in (
+        (five[:4], five, "4 buyers in holdout"),
+        (five, five[:2], "2 buyers in sms"),
+    ):
+        row = bayesian_lift(_spend_frame(control, treated), metrics="revenue").table.iloc[0]
+        assert np.isnan([row["rel_lift"], row["rel_lift_low"], row["rel_lift_high"]]).all()
+        assert f"{who}: relative lift not estimable (fewer than 5 buyers)" in row["note"]
+        assert row["abs_lift_low"] < row["abs_lift"] < row["abs_lift_high"]
+    lift = bayesian_lift(_frame({"control": (300, 2), "sms": (300, 9)}))
+    conv = lift.table.iloc[0]
+    assert np.isnan(conv["rel_lift"]) and np.isfinite(conv["abs_lift_low"])
+    assert conv["note"].startswith("2 conversions in holdout: relative lift not estimable")
+    assert np.isnan(lift.draws.rel_lift[("sms", "converted")]).all()
+    ok = bayesian_lift(_frame({"control": (300, 5), "sms": (300, 9)})).table.iloc[0]
+    assert np.isfinite(ok["rel_lift"]) and ok["note"] == ""
 
 
 def test_points_sit_inside_their_intervals(hill_lift):
