@@ -266,7 +266,8 @@ def per_customer(
         same[f"_{name}"] = seen.setdefault((w_start, w_end), f"_{name}")
     # masked columns first, then plain sums, minima and maxima: every engine groups those fast
     masked = {"first_purchase": (nw.when(bought).then(date), "min")}
-    one = nw.lit(1, nw.Int64)  # counted where the condition holds: cheaper than a sum of 0/1
+    # counted where the condition holds (a null elsewhere): cheaper than a sum of 0/1 flags
+    one = nw.lit(1, nw.Int64)
     for suffix, inside in parts.items():
         purchase = inside & bought
         wanted = {"orders": (nw.when(purchase).then(one), "count")}
@@ -334,11 +335,11 @@ def by_period(
         period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
     else:
         period = nw.col("order_date").dt.truncate(FREQUENCIES[freq])
-    bought = (nw.col("amount") >= 0).cast(nw.Int64)
+    bought = nw.when(nw.col("amount") >= 0).then(nw.lit(1, nw.Int64))  # counted: null if not
     per = collect(
         frame.with_columns(period.alias("period"), bought.alias("orders"))
         .group_by("customer_id", "period")
-        .agg(nw.col("orders").sum(), nw.col("amount").sum().alias("revenue"))
+        .agg(nw.col("orders").count(), nw.col("amount").sum().alias("revenue"))
         .sort("customer_id", "period")
     )
     per["customer_id"] = per["customer_id"].astype("str")  # a missing id stays missing
@@ -372,13 +373,16 @@ def receipts(
     per = collect(
         frame.select(
             group.alias("group"),
-            bought.cast(nw.Int64).alias("orders"),
-            (bought & anon).cast(nw.Int64).alias("anonymous_orders"),
+            nw.when(bought).then(nw.lit(1, nw.Int64)).alias("orders"),
+            nw.when(bought & anon).then(nw.lit(1, nw.Int64)).alias("anonymous_orders"),
             nw.col("amount").alias("revenue"),
             nw.when(anon).then(nw.col("amount")).otherwise(0.0).alias("anonymous_revenue"),
         )
         .group_by("group")
-        .agg(nw.col("orders", "anonymous_orders", "revenue", "anonymous_revenue").sum())
+        .agg(
+            nw.col("orders", "anonymous_orders").count(),
+            nw.col("revenue", "anonymous_revenue").sum(),
+        )
     )
     per["group"] = per["group"].astype("str").fillna("(none)")
     per = per.rename(columns={"group": "customer_id"})
