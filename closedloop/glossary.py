@@ -737,6 +737,13 @@ SENTENCES: dict[str, dict[str, str]] = {
         "活跃会员数、频次、客单价、会员贡献、流失率与触达率按这些会员的全部购买计算；会员占比、"
         "单数与销售额是该{by}自身的小票，即消费发生之处。",
     },
+    "no_conversion_by": {
+        "en": "Join → first purchase conversion by {by} is not available: {n} recruits of the"
+        " month have no purchase and no {column} in the customers, so they belong to no {by},"
+        " and counting only those who bought would show 100% everywhere.",
+        "zh": "无法按{by}给出入会→首购转化率：本月有 {n} 名新入会会员尚未购买，客户表中也没有"
+        "其 {column}，无法归入任何{by}；只计已购买者会使每个{by}都显示 100%。",
+    },
     "no_by": {
         "en": "These data have no {by} column, so the {by} table and the {by} split of why"
         " revenue moved are left out.",

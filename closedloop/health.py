@@ -248,6 +248,7 @@ def check(
         source=SOURCE,
         window_last=("screen",),
         window_extras=("now",),
+        columns=_SHARED,
     )
     tree = kpi.member_kpis(frame, customers, (start, end), summary=per)
     moved = _view(per, {"before": "before", "after": "now"})
@@ -266,8 +267,7 @@ def check(
                 windows=windows,
                 source=SOURCE,
                 by=by,
-                window_last=False,
-                window_extras=("now",),
+                columns=_BY_STORE,
             )
         stores = kpi.member_kpis(
             frame, customers, (start, end), by=by, summary=per, by_summary=flat
@@ -305,6 +305,34 @@ SOURCE = "health transactions"
 #: a summary's columns: whole history, and with ``_<window>`` for each named window
 _PLAIN = ("orders", "revenue", "first_purchase", "last_purchase", "quantity", "member_orders")
 _WINDOWED = ("orders", "revenue", "last_purchase", "quantity", "member_orders")
+
+
+#: the shared summary's columns the check reads (whole-history member orders: membership can
+#: come from the transactions' flags); the rest are not computed
+_SHARED = (
+    "first_purchase",
+    "last_purchase",
+    "orders",
+    "member_orders",
+    *(f"{c}_now" for c in ("orders", "revenue", "quantity", "member_orders")),
+    *(f"{c}_{w}" for w in ("prev", "before", "year", "tier_year") for c in ("orders", "revenue")),
+    *(
+        f"{c}_{k}_{w}"
+        for k in ("churn", "screen")
+        for w in ("now", "prev")
+        for c in ("orders", "revenue")
+    ),
+    "orders_screen",
+    "last_purchase_screen",
+)
+#: the (store, customer) summary's columns the check reads: the home store's (the latest
+#: purchase, the year's orders), the month's member share, why revenue moved by store
+_BY_STORE = (
+    "last_purchase",
+    f"orders_{kpi.HOME_WINDOW}",
+    *(f"{c}_{w}" for w in ("now", "before") for c in ("orders", "revenue")),
+    "member_orders_now",
+)
 
 
 def _windows(start, end, compared) -> dict[str, tuple]:

@@ -321,6 +321,19 @@ def stores(health: Health, language: str = "en") -> tuple:
                 say("home_store", language, by=words, column=f"home_{health.by}", days=HOME_DAYS)
             )
         )
+        unplaced = table.attrs.get("unplaced_recruits", 0)
+        if unplaced:
+            parts.append(
+                page.sentence(
+                    say(
+                        "no_conversion_by",
+                        language,
+                        by=words,
+                        n=f"{unplaced:,}",
+                        column=f"join_{health.by}",
+                    )
+                )
+            )
     return *parts, _table(
         shown,
         "store-table",

@@ -121,8 +121,9 @@ def member_kpis(
 
     - ``by`` a column of the transactions (``store``, ``channel``): each member counts once,
       in her **home store** (:func:`home_of`: the customers' ``home_store`` where given, else
-      the store of most purchases in the year to the period end, ties by the latest purchase;
-      members with neither are under ``(none)``), so the rows' members add up to all members;
+      the store of most purchases in the year to the period end, ties by the latest purchase,
+      else for a member who never bought the customers' ``join_store``; members with none of
+      these are under ``(none)``), so the rows' members add up to all members;
       the per-customer KPIs (active members, frequency, ticket, contribution, repurchase,
       items per basket, churn, reach, recruits) are those members' over all their purchases.
       What a store's receipts hold stays where it was spent: member share (members' orders
@@ -134,7 +135,11 @@ def member_kpis(
       attribute's customers (an anonymous receipt has no city or guide);
     - ``recruits`` — members of the value who joined in the period (``customers.join_date``);
       ``conversion`` — recruits with a purchase on or after their join day, up to the period
-      end (:func:`closedloop.summaries.since`) / recruits; ``active_rate`` — active / members;
+      end (:func:`closedloop.summaries.since`) / recruits; by a column of the transactions, a
+      recruit with no purchase counts in her ``join_<by>`` (or ``home_<by>``) of the customers,
+      and without one for every such recruit the rate is not given (NaN; their number in
+      ``attrs["unplaced_recruits"]``): placed by purchases alone, every value would show 100%;
+      ``active_rate`` — active / members;
       ``orders`` and ``anonymous_orders`` — all receipts of the value in the period.
 
     ``summary``: the :func:`closedloop.summaries.per_customer` this needs, when a caller that
@@ -244,10 +249,11 @@ def home_window(end: pd.Timestamp) -> tuple:
 
 
 def home_of(by_summary: pd.DataFrame, by: str, cust: pd.DataFrame | None = None) -> pd.Series:
-    """Each customer's home store (归属门店; or channel): the customers' ``home_<by>`` (a join
-    store) where given, else the value of ``by`` where they made the most purchases in the
+    """Each customer's home store (归属门店; or channel): the customers' ``home_<by>`` where
+    given, else the value of ``by`` where they made the most purchases in the
     :data:`HOME_DAYS` days to the period end, ties (and customers without a purchase in them)
-    going to the value of their latest purchase, then to the first by name. ``by_summary``:
+    going to the value of their latest purchase, then to the first by name; a member with no
+    purchase at all, the customers' ``join_<by>`` (where she joined) when given. ``by_summary``:
     :func:`closedloop.summaries.per_customer` by ``by`` with the :data:`HOME_WINDOW` window.
     A Series of text by ``customer_id``."""
     recent = by_summary[f"orders_{HOME_WINDOW}"].to_numpy()
@@ -262,13 +268,22 @@ def home_of(by_summary: pd.DataFrame, by: str, cust: pd.DataFrame | None = None)
     first[1:] = who[order][1:] != who[order][:-1]
     chosen = order[first]
     home = pd.Series(names[codes[chosen]], index=ids[who[chosen]], dtype="str")
-    column = f"home_{by}"
-    if cust is not None and column in cust.columns:
-        given = cust[column].dropna().astype("str")
-        given = given[given.str.len() > 0]
+    given = _given(cust, f"home_{by}")
+    if given is not None:
         home = pd.concat([given, home[~summaries.is_in(home.index, given.index)]])
+    joined = _given(cust, f"join_{by}")
+    if joined is not None:  # members without a purchase: where they joined
+        home = pd.concat([home, joined[~summaries.is_in(joined.index, home.index)]])
     home.index.name = "customer_id"
     return home
+
+
+def _given(cust: pd.DataFrame | None, column: str) -> pd.Series | None:
+    """The customers' non-blank values of ``column`` (text by customer id), None without it."""
+    if cust is None or column not in cust.columns:
+        return None
+    given = cust[column].dropna().astype("str")
+    return given[given.str.len() > 0]
 
 
 def _member_kpis_by(
@@ -335,12 +350,22 @@ def _member_kpis_by(
     out = _by_rows(
         table, labels, groups, all_orders, flat, cust, joined, converted, online, start, end
     )
+    unplaced = 0
+    if in_transactions and joined is not None:
+        # a recruit placed by her purchases alone leaves those who never bought out of every
+        # value: each value would show 100%, so the rate is not given unless all are placed
+        mine = summaries.lookup(joined, table.index).to_numpy()
+        new = (mine >= start) & (mine < end + pd.Timedelta(days=1))
+        unplaced = int((new & ~summaries.is_in(table.index, home.index)).sum())
+        if unplaced:
+            out["conversion"] = np.nan
     out["anonymous_orders"] = anonymous.reindex(groups, fill_value=0).astype("int64").to_numpy()
     if in_transactions:  # what the value's own receipts hold, whoever's home it is
         out["member_share"] = _ratios(at.reindex(groups, fill_value=0), all_orders)
         out["revenue"] = period["revenue"].astype(float)
     out.index.name = by
     out.attrs = {"period": (start, end), "by": by, "from": origin, "members": members_from}
+    out.attrs["unplaced_recruits"] = unplaced
     return out
 
 

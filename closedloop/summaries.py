@@ -218,6 +218,7 @@ def per_customer(
     window_extras: bool | Collection[str] = True,
     skip: Collection[str] = (),
     sort: bool = True,
+    columns: Collection[str] | None = None,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -237,10 +238,12 @@ def per_customer(
     ``last_purchase_<name>`` and the optional ``quantity_<name>``, ``member_orders_<name>``;
     ``window_last=False`` leaves the windows' last purchases out, and ``window_extras=False``
     their quantity and member orders (fewer aggregates to compute, for callers that read only
-    the windows' counts and sums); either may instead name the windows that keep them.
-    ``skip`` names columns not to compute at all (``first_purchase``, ``revenue``, ...: fewer
-    aggregates for a caller that never reads them). ``sort=False`` leaves the rows in the
-    engine's order (no sort of the ids, for a caller that puts them in its own order).
+    the windows' counts and sums); either may instead name the windows that keep them. Windows
+    with the same days are aggregated once and their columns copied. ``columns`` names the
+    only columns computed (``None``: all of the above) and ``skip`` columns not computed
+    (``first_purchase``, ``revenue``, ...), for a caller that reads a few or never reads some.
+    ``sort=False`` leaves the rows in the engine's order (no sort of the ids, for a caller that
+    puts them in its own order).
     """
     carry = (by,) if by else ()
     frame = purchases(
@@ -254,30 +257,44 @@ def per_customer(
     date, amount = nw.col("order_date"), nw.col("amount")
     bought = amount >= 0
     parts = {"": nw.lit(True)}
+    same = {}  # a window's suffix -> the first window's with the same days
+    seen = {}
     for name, (w_start, w_end) in (windows or {}).items():
         inside = nw.lit(True)
         if w_start is not None:
-            inside = inside & (date >= day(w_start, f"window {name} start"))
+            w_start = day(w_start, f"window {name} start")
+            inside = inside & (date >= w_start)
         if w_end is not None:
-            inside = inside & (date < end_of_day(w_end, f"window {name} end"))
+            w_end = end_of_day(w_end, f"window {name} end")
+            inside = inside & (date < w_end)
         parts[f"_{name}"] = inside
+        same[f"_{name}"] = seen.setdefault((w_start, w_end), f"_{name}")
     # masked columns first, then plain sums, minima and maxima: every engine groups those fast
     masked = {"first_purchase": (nw.when(bought).then(date), "min")}
+    # counted where the condition holds (a null elsewhere): cheaper than a sum of 0/1 flags
+    one = nw.lit(1, nw.Int64)
     for suffix, inside in parts.items():
         purchase = inside & bought
-        masked[f"orders{suffix}"] = (purchase.cast(nw.Int64), "sum")
-        masked[f"revenue{suffix}"] = (nw.when(inside).then(amount).otherwise(0.0), "sum")
+        wanted = {"orders": (nw.when(purchase).then(one), "count")}
+        wanted["revenue"] = (nw.when(inside).then(amount).otherwise(0.0), "sum")
         if _wanted(window_last, suffix):
-            masked[f"last_purchase{suffix}"] = (nw.when(purchase).then(date), "max")
-        if not _wanted(window_extras, suffix):
-            continue
-        if "quantity" in names:
+            wanted["last_purchase"] = (nw.when(purchase).then(date), "max")
+        if _wanted(window_extras, suffix) and "quantity" in names:
             quantity = nw.when(purchase).then(nw.col("quantity").fill_null(0.0)).otherwise(0.0)
-            masked[f"quantity{suffix}"] = (quantity, "sum")
-        if "is_member" in names:
+            wanted["quantity"] = (quantity, "sum")
+        if _wanted(window_extras, suffix) and "is_member" in names:
             member = purchase & nw.col("is_member").fill_null(False)
-            masked[f"member_orders{suffix}"] = (member.cast(nw.Int64), "sum")
-    masked = {name: spec for name, spec in masked.items() if name not in skip}
+            wanted["member_orders"] = (nw.when(member).then(one), "count")
+        for column, aggregate in wanted.items():
+            copied = f"{column}{same.get(suffix, suffix)}"
+            masked[f"{column}{suffix}"] = copied if copied in masked else aggregate
+    if columns is not None or skip:  # a copy whose window is not kept is computed instead
+        kept = {
+            k: v for k, v in masked.items() if (columns is None or k in columns) and k not in skip
+        }
+        masked = {
+            k: masked[v] if isinstance(v, str) and v not in kept else v for k, v in kept.items()
+        }
     # the blanks are counted in the same pass (refused below): no second scan of the rows
     masked |= {c: (nw.col(c), "sum") for c in names if c.startswith("_blank_")}
     if first_revenue:
@@ -286,14 +303,17 @@ def per_customer(
             nw.when(bought & (date == first)).then(amount).otherwise(0.0),
             "sum",
         )
+    copies = {name: of for name, of in masked.items() if isinstance(of, str)}
+    computed = {name: agg for name, agg in masked.items() if name not in copies}
     grouped = (
-        frame.select(*keys, *[expr.alias(name) for name, (expr, _) in masked.items()])
+        frame.select(*keys, *[expr.alias(name) for name, (expr, _) in computed.items()])
         .group_by(*keys)
-        .agg(*[getattr(nw.col(name), how)() for name, (_, how) in masked.items()])
+        .agg(*[getattr(nw.col(name), how)() for name, (_, how) in computed.items()])
     )
     per = collect(grouped if by or not sort else grouped.sort(*keys))  # by: unsorted
     per = _refuse_counted(per, transactions, source)
-    order = [c for c in dict.fromkeys(["first_purchase", "last_purchase", *masked]) if c in per]
+    order = [c for c in dict.fromkeys(["first_purchase", "last_purchase", *masked]) if c in masked]
+    per = per.assign(**{name: per[of] for name, of in copies.items()})
     return _split(per, order, by) if by else _tidy(per, order, sort)
 
 
@@ -322,11 +342,11 @@ def by_period(
         period = (nw.col("_us") - (_MONDAY - pd.Timestamp(0)) // pd.Timedelta("1us")) // _WEEK_US
     else:
         period = nw.col("order_date").dt.truncate(FREQUENCIES[freq])
-    bought = (nw.col("amount") >= 0).cast(nw.Int64)
+    bought = nw.when(nw.col("amount") >= 0).then(nw.lit(1, nw.Int64))  # counted: null if not
     per = collect(
         frame.with_columns(period.alias("period"), bought.alias("orders"))
         .group_by("customer_id", "period")
-        .agg(nw.col("orders").sum(), nw.col("amount").sum().alias("revenue"))
+        .agg(nw.col("orders").count(), nw.col("amount").sum().alias("revenue"))
         .sort("customer_id", "period")
     )
     per["customer_id"] = per["customer_id"].astype("str")  # a missing id stays missing
@@ -360,13 +380,16 @@ def receipts(
     per = collect(
         frame.select(
             group.alias("group"),
-            bought.cast(nw.Int64).alias("orders"),
-            (bought & anon).cast(nw.Int64).alias("anonymous_orders"),
+            nw.when(bought).then(nw.lit(1, nw.Int64)).alias("orders"),
+            nw.when(bought & anon).then(nw.lit(1, nw.Int64)).alias("anonymous_orders"),
             nw.col("amount").alias("revenue"),
             nw.when(anon).then(nw.col("amount")).otherwise(0.0).alias("anonymous_revenue"),
         )
         .group_by("group")
-        .agg(nw.col("orders", "anonymous_orders", "revenue", "anonymous_revenue").sum())
+        .agg(
+            nw.col("orders", "anonymous_orders").count(),
+            nw.col("revenue", "anonymous_revenue").sum(),
+        )
     )
     per["group"] = per["group"].astype("str").fillna("(none)")
     per = per.rename(columns={"group": "customer_id"})

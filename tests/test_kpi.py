@@ -201,8 +201,13 @@ def _home_by_hand(tx, customers, end):
     pairs = pairs.agg(n=("recent", "sum"), last=("order_date", "max")).reset_index()
     pairs = pairs.sort_values(["customer_id", "n", "last", "store"], ascending=[1, 0, 0, 1])
     home = pairs.drop_duplicates("customer_id").set_index("customer_id")["store"]
-    given = customers.set_index("customer_id")["home_store"].dropna()
-    return pd.concat([given, home.drop(given.index, errors="ignore")])
+    cust = customers.set_index("customer_id")
+    given = cust["home_store"].dropna()
+    home = pd.concat([given, home.drop(given.index, errors="ignore")])
+    if "join_store" in cust.columns:  # members who never bought: where they joined
+        joined = cust["join_store"].dropna()
+        home = pd.concat([home, joined.drop(home.index, errors="ignore")])
+    return home
 
 
 def _by_hand(tx, customers, store, home, start, end):
@@ -265,9 +270,17 @@ def test_every_kpi_by_store_equals_pandas(shop):
         ).to_dict()
         == _home_by_hand(tx, customers.assign(home_store=None), end).to_dict()
     )
+    # recruits who never bought belong to no store (the demo has no join_store): conversion
+    # by store is not given, rather than 100% in every store
+    cust = customers.set_index("customer_id")
+    joined = cust.loc[cust["is_member"], "join_date"]
+    recruits = joined[(joined >= start) & (joined <= end)].index
+    assert out.attrs["unplaced_recruits"] == len(recruits.difference(home.index)) > 0
+    assert out["conversion"].isna().all()
     active_before = {}
     for store in out.index:
         expected, active_before[store] = _by_hand(tx, customers, store, home, start, end)
+        expected.pop("conversion")
         got = out.loc[store, list(expected)].astype(float)
         assert got.to_numpy() == pytest.approx(
             np.array(list(expected.values()), dtype=float), nan_ok=True
@@ -284,6 +297,30 @@ def test_every_kpi_by_store_equals_pandas(shop):
     now = tx[(tx["order_date"] >= start) & (tx["order_date"] < end + pd.Timedelta(days=1))]
     assert out["orders"].sum() == len(now)
     assert out["revenue"].sum() == pytest.approx(now["amount"].sum())
+
+
+def test_conversion_by_store_counts_recruits_who_never_bought_where_they_joined(shop):
+    tx, customers = shop
+    start, end = DEMO_PERIOD
+    stores = sorted(tx["store"].dropna().unique())
+    rng = np.random.default_rng(1)
+    customers = customers.assign(join_store=rng.choice(stores, len(customers)))
+    out = kpi.member_kpis(tx, customers, DEMO_PERIOD, by="store")
+    assert out.attrs["unplaced_recruits"] == 0
+    home = _home_by_hand(tx, customers, end)
+    # with pandas only: recruits of the period by home store, and who bought after joining
+    cust = customers.set_index("customer_id")
+    joined = cust.loc[cust["is_member"], "join_date"]
+    recruits = joined[(joined >= start) & (joined <= end)]
+    mine = tx[tx["customer_id"].isin(recruits.index) & (tx["amount"] >= 0)]
+    mine = mine[mine["order_date"] < end + pd.Timedelta(days=1)]
+    after = mine["order_date"] >= mine["customer_id"].map(recruits)
+    bought = recruits.index.isin(mine.loc[after, "customer_id"])
+    by_hand = pd.DataFrame({"store": home.reindex(recruits.index).to_numpy(), "bought": bought})
+    rate = by_hand.groupby("store")["bought"].mean()
+    assert rate.min() < 1  # not 100% everywhere
+    assert out["conversion"].dropna().to_dict() == pytest.approx(rate.to_dict())
+    assert out.loc[rate.index, "recruits"].to_list() == by_hand.groupby("store").size().to_list()
 
 
 def test_kpis_by_guide_split_the_members(shop):

@@ -99,6 +99,26 @@ def test_orders_lines_refunds_and_windows_by_hand():
     assert bare.sort_index().equals(full.drop(columns=["first_purchase", "revenue"]))
 
 
+@pytest.mark.parametrize("by", [None, "store"])
+def test_named_columns_and_windows_on_the_same_days_give_the_same_figures(by):
+    rows = ROWS.assign(store=["s1", "s1", "s2", "s1", "s2", "s1", None])
+    windows = {"march": (START, END), "again": (START, END), "late": ("2026-03-02", None)}
+
+    def summary(**options):  # (store, customer) rows come in the engine's order: sorted here
+        per = summaries.per_customer(rows, END, by=by, **options)
+        return per.set_index(by, append=True).sort_index() if by else per
+
+    full = summary(windows=windows)
+    alone = summary(windows={"again": (START, END)})
+    # a window on the days of another one: its copy equals the window computed alone
+    for column in ("orders", "revenue", "last_purchase", "quantity"):
+        pd.testing.assert_series_equal(full[f"{column}_again"], alone[f"{column}_again"])
+    chosen = ["orders_again", "revenue_late", "last_purchase"]
+    few = summary(windows=windows, columns=chosen)
+    assert list(few.columns) == ["last_purchase", "orders_again", "revenue_late"]
+    pd.testing.assert_frame_equal(few, full[few.columns])
+
+
 def test_by_period_and_since():
     weeks = summaries.by_period(ROWS, END, freq="week")
     assert weeks.loc[weeks["customer_id"] == "a", "period"].tolist() == [
