@@ -329,6 +329,16 @@ def _both_routes(monkeypatch, read):
     return engine, pandas_only
 
 
+def _count_loads(monkeypatch) -> list:
+    """A list that gets one item per read of a table by the pandas route (``io._load``)."""
+    import closedloop.io as contract
+
+    loads = []
+    load = contract._load
+    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    return loads
+
+
 def _assert_same(engine, pandas_only):
     (got, warned), (expected, expected_warned) = engine, pandas_only
     assert warned == expected_warned
@@ -371,7 +381,6 @@ def test_duckdb_typed_columns_in_the_engine_match_the_pandas_checks(tmp_path, mo
     read into Arrow and converted there give the pandas checks' frame, without the pandas route."""
     import duckdb
 
-    import closedloop.io as contract
     from closedloop.plan import Source
 
     with duckdb.connect(str(tmp_path / "shop.duckdb")) as con:
@@ -382,9 +391,7 @@ def test_duckdb_typed_columns_in_the_engine_match_the_pandas_checks(tmp_path, mo
             " FROM range(1, 400) r(i)"
         )
     source = Source(duckdb=str(tmp_path / "shop.duckdb"), table="orders")
-    loads = []
-    load = contract._load
-    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    loads = _count_loads(monkeypatch)
     engine, pandas_only = _both_routes(
         monkeypatch, lambda: read_transactions(source, asof="2026-03-31")
     )
@@ -463,13 +470,10 @@ def test_parquet_route_gives_the_pandas_route_frame_on_many_rows(
     """On row groups of orders with refunds, rows after asof, blank order ids and ids of every
     kind, the frame read from Parquet (dtypes, values, quality counts, warnings) or the error is
     the pandas route's; clean rows never reach the pandas route, flawed ones always do."""
-    import closedloop.io as contract
 
     path = tmp_path / "tx.parquet"
     ORDER_FLAWS[flaw](_orders(style)).to_parquet(path, index=False, row_group_size=4_000)
-    loads = []
-    load = contract._load
-    monkeypatch.setattr(contract, "_load", lambda *a, **k: loads.append(1) or load(*a, **k))
+    loads = _count_loads(monkeypatch)
     engine, pandas_only = _both_routes(
         monkeypatch, lambda: read_transactions(path, asof="2026-03-31")
     )
