@@ -728,12 +728,14 @@ SENTENCES: dict[str, dict[str, str]] = {
     "home_store": {
         "en": "Each member counts once, in her home {by}: the customers' {column} where given,"
         " else the {by} of most purchases in the {days} days to the month's end, ties by the"
-        " latest purchase ((none): members with neither). Members, active members, frequency,"
+        " latest purchase, and for a member who never bought the customers' {joined} where"
+        " given ((none): members with none of these). Members, active members, frequency,"
         " ticket, contribution, churn and reach are those members' over all their purchases;"
         " member share, orders and revenue are the {by}'s own receipts, where the money was"
         " spent.",
         "zh": "每位会员只计入一个归属{by}：客户表中有 {column} 时取之，否则为截至月末 {days} 天内"
-        "购买次数最多的{by}，次数相同取最近一次购买所在的{by}（(none)：两者皆无的会员）。会员数、"
+        "购买次数最多的{by}，次数相同取最近一次购买所在的{by}；从未购买的会员取客户表中的 {joined}"
+        "（入会{by}）。（无）：以上皆无的会员。会员数、"
         "活跃会员数、频次、客单价、会员贡献、流失率与触达率按这些会员的全部购买计算；会员占比、"
         "单数与销售额是该{by}自身的小票，即消费发生之处。",
     },

@@ -308,7 +308,10 @@ def stores(health: Health, language: str = "en") -> tuple:
         return heading, page.sentence(say("no_by", language, by=translate(health.by, language)))
     table = health.stores
     currency = health.plan.currency
-    shown = pd.DataFrame({health.by: table.index.astype("str")})
+    labels = table.index.astype("str")
+    if language == "zh":  # the members placed nowhere (kpi's "(none)")
+        labels = labels.where(labels != "(none)", "（无）")
+    shown = pd.DataFrame({health.by: labels})
     shown["gap"] = table["gap"].map(page.percent).to_numpy()
     for name in table.columns.drop("gap"):
         values = table[name].tolist()  # Python numbers: counts get their separators
@@ -318,7 +321,14 @@ def stores(health: Health, language: str = "en") -> tuple:
         words = translate(health.by, language)
         parts.append(
             page.sentence(
-                say("home_store", language, by=words, column=f"home_{health.by}", days=HOME_DAYS)
+                say(
+                    "home_store",
+                    language,
+                    by=words,
+                    column=f"home_{health.by}",
+                    joined=f"join_{health.by}",
+                    days=HOME_DAYS,
+                )
             )
         )
         unplaced = table.attrs.get("unplaced_recruits", 0)

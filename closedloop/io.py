@@ -108,7 +108,7 @@ TRANSACTIONS = _Table(
 CUSTOMERS = _Table(
     "customers",
     required=("customer_id",),
-    ids=("customer_id", "referrer_id", "home_store"),  # store codes as text, like the receipts'
+    ids=("customer_id", "referrer_id", "home_store", "join_store"),  # stores as text, as receipts'
     dates=("join_date",),
     flags=("is_member", "online"),
     key=("customer_id",),
@@ -185,9 +185,10 @@ def read_customers(
     data, columns=None, asof=None, source=None, date_format=None, encoding=None, timezone=None
 ) -> pd.DataFrame:
     """Customers: one row per ``customer_id``; optional ``join_date, is_member, online,
-    source_channel, referrer_id, home_store`` and any attribute columns. ``home_store`` is read
-    as the receipts' ``store`` is (text, ``101`` not ``101.0``, leading zeros kept, blank for
-    none), so that it names the same stores."""
+    source_channel, referrer_id, home_store, join_store`` and any attribute columns.
+    ``home_store`` and ``join_store`` (where a member joined) are read as the receipts' ``store``
+    is (text, ``101`` not ``101.0``, leading zeros kept, blank for none), so that they name the
+    same stores."""
     return _read(
         CUSTOMERS, data, columns, asof, source, "join_date", date_format, encoding, timezone
     )

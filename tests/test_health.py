@@ -327,3 +327,18 @@ def test_the_health_report_runs_on_cdnow_without_stores(cdnow_run):
     assert card["purchase_frequency"]["actual"] == pytest.approx(orders.sum() / len(orders))
     assert card["avg_ticket"]["actual"] == pytest.approx(june["amount"].sum() / len(june))
     assert summary["tree"]["all"]["member_share"] == 1.0  # every buyer: no membership data
+
+
+def test_the_store_table_names_the_unplaced_members_in_chinese(checked):
+    """Members placed in no store are the row "(none)"; a Chinese report calls it （无）."""
+    from dataclasses import replace
+
+    from closedloop import health_sections
+
+    table = checked.stores.copy()
+    table.index = [*table.index[:-1], "(none)"]
+    table.attrs = dict(checked.stores.attrs)
+    shown = replace(checked, stores=table)
+    zh = "".join(part.data for part in health_sections.stores(shown, "zh"))
+    assert "（无）" in zh and "(none)" not in zh and "join_store" in zh
+    assert "(none)" in "".join(part.data for part in health_sections.stores(shown, "en"))

@@ -562,3 +562,24 @@ def test_home_store_codes_are_read_as_the_receipts_store_codes(tmp_path):
     # by hand: C1 and C3 as given; C2 and C4 where they bought (101 and 007)
     assert sorted(out.index) == ["007", "101"]
     assert out.loc["101", "members"] == 2 and out.loc["007", "members"] == 2
+
+
+def test_join_store_codes_are_read_as_store_codes_too(tmp_path):
+    """join_store (where a member who never bought joined) is text as the receipts' store is:
+    a recruit of the month who never bought counts in store 101, not in a store "101.0"."""
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,join_store,is_member,join_date\n"
+        "C1,101,1,2026-03-01\nC2,,1,2026-03-02\nC3,007,1,2026-03-03\n"
+    )
+    (tmp_path / "tx.csv").write_text(
+        "customer_id,order_date,amount,store\nC2,2026-03-04,5,101\nC3,2026-03-05,8,007\n"
+    )
+    customers = read_customers(tmp_path / "customers.csv")
+    assert customers["join_store"][[0, 2]].tolist() == ["101", "007"]
+    assert customers["join_store"][[1]].isna().all()
+    tx = read_transactions(tmp_path / "tx.csv")
+    out = kpi.member_kpis(tx, customers, ("2026-03-01", "2026-03-31"), by="store")
+    # by hand: C1 never bought and joined in 101; C2 bought in 101, C3 in 007
+    assert sorted(out.index) == ["007", "101"] and out.attrs["unplaced_recruits"] == 0
+    assert out.loc["101", ["members", "recruits"]].tolist() == [2, 2]
+    assert out.loc["101", "conversion"] == 0.5 and out.loc["007", "conversion"] == 1.0

@@ -259,8 +259,8 @@ def test_every_kpi_by_store_equals_pandas(shop):
     tx, customers = shop
     start, end = DEMO_PERIOD
     out = kpi.member_kpis(tx, customers, DEMO_PERIOD, by="store")
-    # every store, and the members who never bought and have no home store
-    assert sorted(out.index) == sorted([*tx["store"].unique(), "(none)"])
+    # every store; each member in one: the demo's members who never bought are where they joined
+    assert sorted(out.index) == sorted(tx["store"].unique())
     assert out.loc["S01", "anonymous_orders"] > 0 and out.loc["online", "anonymous_orders"] == 0
     home = _home_by_hand(tx, customers, end)
     assert (
@@ -268,19 +268,21 @@ def test_every_kpi_by_store_equals_pandas(shop):
             kpi.summaries.per_customer(tx, end, windows={"home": kpi.home_window(end)}, by="store"),
             "store",
         ).to_dict()
-        == _home_by_hand(tx, customers.assign(home_store=None), end).to_dict()
+        == _home_by_hand(tx, customers.assign(home_store=None, join_store=None), end).to_dict()
     )
-    # recruits who never bought belong to no store (the demo has no join_store): conversion
-    # by store is not given, rather than 100% in every store
+    assert out.attrs["unplaced_recruits"] == 0 and out["conversion"].notna().any()
+    # without the join store, recruits who never bought belong to no store: conversion by store
+    # is not given, rather than 100% in every store
+    unplaced = kpi.member_kpis(tx, customers.drop(columns="join_store"), DEMO_PERIOD, by="store")
     cust = customers.set_index("customer_id")
     joined = cust.loc[cust["is_member"], "join_date"]
     recruits = joined[(joined >= start) & (joined <= end)].index
-    assert out.attrs["unplaced_recruits"] == len(recruits.difference(home.index)) > 0
-    assert out["conversion"].isna().all()
+    placed = _home_by_hand(tx, customers.drop(columns="join_store"), end)
+    assert unplaced.attrs["unplaced_recruits"] == len(recruits.difference(placed.index)) > 0
+    assert unplaced["conversion"].isna().all()
     active_before = {}
     for store in out.index:
         expected, active_before[store] = _by_hand(tx, customers, store, home, start, end)
-        expected.pop("conversion")
         got = out.loc[store, list(expected)].astype(float)
         assert got.to_numpy() == pytest.approx(
             np.array(list(expected.values()), dtype=float), nan_ok=True

@@ -9,8 +9,9 @@ win-back campaign contacts reachable members with two arms (sms, wecom) and a 10
 true effect differs by segment and is stored in ``effects``. Leads from the acquisition channels
 (store, poster QR, app, WeCom, referral) flow through touch → visit → register → purchase.
 Stores have guides (导购): each member who shops in a store is assigned to one (``home_store``,
-``guide``), and the stores also take anonymous receipts from shoppers who gave no member card
-(``receipts``: no customer id, not members).
+``guide``); every member has the store where she joined (``join_store``: her home store, else
+online or a store); and the stores also take anonymous receipts from shoppers who gave no member
+card (``receipts``: no customer id, not members).
 
 Same seed, same frames, same bytes on disk.
 """
@@ -213,6 +214,7 @@ def _build(seed: int, n_customers: int) -> tuple[Demo, _Latent]:
     stores = np.random.default_rng(seed + 2000)
     customers = _guides(stores, customers, transactions)
     receipts = _receipts(stores, transactions)
+    customers = _join_stores(np.random.default_rng(seed + 3000), customers)
     demo = Demo(
         customers=customers,
         transactions=transactions,
@@ -716,6 +718,17 @@ def _guides(rng, customers, transactions):
         home_store=pd.array(home.to_numpy(), dtype="str"),
         guide=pd.array(labels, dtype="str"),
     )
+
+
+def _join_stores(rng, customers):
+    """Where each member joined (``join_store``): her home store when she has one, else online
+    for a member reachable online, else one of the :data:`STORES` at random; non-members none.
+    It places the members who never bought, so conversion by store can be counted."""
+    member = customers["is_member"].to_numpy()
+    home = customers["home_store"].to_numpy(dtype=object, na_value=None)
+    drawn = np.where(customers["online"].to_numpy(), "online", rng.choice(STORES, len(customers)))
+    joined = np.where(pd.isna(home), drawn, home)
+    return customers.assign(join_store=pd.array(np.where(member, joined, None), dtype="str"))
 
 
 def _receipts(rng, transactions):
