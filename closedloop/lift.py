@@ -443,7 +443,8 @@ def sufficient_statistics(
 ) -> pd.DataFrame:
     """Per group: ``_n`` customers and, for metric i, ``_s{i}`` sum; value metrics also ``_k{i}``
     buyers (value > 0), ``_q{i}`` the sum of squares and ``_c{i}`` of cubes; normal metrics
-    ``_q{i}`` the sum of squares. A metric with a covariate x (``covariates``: metric -> column) also has ``_q{i}``
+    ``_q{i}`` the sum of squares and ``_k{i}`` the customers with a value above 0 (the buyers of
+    a revenue with refunds). A metric with a covariate x (``covariates``: metric -> column) also has ``_q{i}``
     and ``_x{i}``, ``_xx{i}``, ``_xy{i}``: the sums of x, x^2 and x y."""
     covariates = covariates or {}
     derived, squares, sums = [], [], []
@@ -451,10 +452,12 @@ def sufficient_statistics(
         y = nw.col(m).cast(nw.Float64)
         derived.append(y.alias(f"_s{i}"))
         sums.append(f"_s{i}")
-        if kinds[m] == "value":
+        if kinds[m] != "binary":
             derived.append((y > 0).cast(nw.Int64).alias(f"_k{i}"))
+            sums.append(f"_k{i}")
+        if kinds[m] == "value":
             squares.append((nw.col(f"_s{i}") ** 3).alias(f"_c{i}"))
-            sums += [f"_k{i}", f"_c{i}"]
+            sums.append(f"_c{i}")
         if kinds[m] != "binary" or m in covariates:
             squares.append((nw.col(f"_s{i}") ** 2).alias(f"_q{i}"))
             sums.append(f"_q{i}")
@@ -611,8 +614,9 @@ def lift_from_summary(
         ctl_draws = np.where(has_control[:, None], post[partner], np.nan)
         diff = arm_draws - ctl_draws
         ctl_centre = np.where(has_control, centre[partner], np.nan)
-        # undefined relative lift: the holdout's observed mean is 0 (no buyer, no conversion)
-        zero = has_control & (means[partner] == 0)
+        # undefined relative lift: the holdout's observed mean is 0 (no buyer, no conversion),
+        # or below 0 (refunds outweigh purchases): a ratio over it has no meaning
+        zero = has_control & (means[partner] <= 0)
         few = has_control & ~zero & _few_events(summary, i, kind, treated, partner)
         blank = zero | few
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -693,19 +697,15 @@ def _cuped(summary: pd.DataFrame, i: int, kind: str, prior: Prior, pool: np.ndar
 
 
 def _events(summary: pd.DataFrame, i: int, kind: str):
-    """Per group, the buyers of a value metric or the conversions of a binary one (None for a
-    normal metric)."""
-    if kind == "normal":
-        return None
-    return summary[f"_k{i}" if kind == "value" else f"_s{i}"].to_numpy("float64")
+    """Per group, the buyers of a value or normal metric (customers with a value above 0: a
+    revenue with refunds is normal) or the conversions of a binary one."""
+    return summary[f"_s{i}" if kind == "binary" else f"_k{i}"].to_numpy("float64")
 
 
 def _few_events(summary, i, kind, treated, partner) -> np.ndarray:
     """Per treated row: True when the holdout or the arm has fewer than
     :data:`MIN_RATIO_EVENTS` buyers or conversions (its relative lift is not estimable)."""
     events = _events(summary, i, kind)
-    if events is None:
-        return np.zeros(len(treated), dtype=bool)
     return (events[partner] < MIN_RATIO_EVENTS) | (events[treated] < MIN_RATIO_EVENTS)
 
 
@@ -714,9 +714,10 @@ def _notes(
 ) -> list[str]:
     """One note per treated row: no holdout, an undefined or not estimable relative lift, too
     few buyers."""
-    buyers = summary[f"_k{i}"].to_numpy() if kind == "value" else None
+    buyers = summary[f"_k{i}"].to_numpy() if kind != "binary" else None
     events = _events(summary, i, kind)
-    unit = "buyer" if kind == "value" else "conversion"
+    means = summary[f"_s{i}"].to_numpy("float64") / summary["_n"].to_numpy("float64")
+    unit = "conversion" if kind == "binary" else "buyer"
     notes = []
     for j, (t, c) in enumerate(zip(treated, partner, strict=True)):
         parts = []
@@ -724,8 +725,9 @@ def _notes(
             parts.append("no holdout customers in this segment: the lift is not estimated")
         else:
             if zero[j]:
+                sign = "0" if means[c] == 0 else "below 0"
                 parts.append(
-                    f"relative lift undefined: the holdout's mean {metric} is 0; "
+                    f"relative lift undefined: the holdout's mean {metric} is {sign}; "
                     "see the absolute lift"
                 )
             elif few_ratio[j]:

@@ -712,8 +712,22 @@ def write(
     record = summary(result, next_plan, run_id)
     if plan_path is not None:
         record["plan_path"] = str(Path(plan_path).resolve())
-    summary_file.write_text(json.dumps(record, indent=2, default=str))
+    summary_file.write_text(
+        json.dumps(_strict_json(record), indent=2, default=str, allow_nan=False)
+    )
     return summary_file, next_file
+
+
+def _strict_json(value):
+    """``value`` with NaN and infinities as None: summary.json is read by other programs, and
+    JSON has no NaN (a bare ``NaN`` fails a strict parser such as JavaScript's)."""
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    return value
 
 
 def next_contacts(

@@ -199,13 +199,14 @@ def score(
                 float(np.mean(draws.rel_lift[(arm, column)] >= target)),
                 f"primary arm ({arm}{declared}) on {column}",
             )
-        elif chosen["control_mean"].iat[0] == 0:
+        elif chosen["control_mean"].iat[0] <= 0:  # refunds can take it below 0
+            sign = "0" if chosen["control_mean"].iat[0] == 0 else "below 0"
             add(
                 "relative_lift",
                 np.nan,
                 target,
                 np.nan,
-                f"undefined: the holdout's mean {column} is 0; see the absolute lift",
+                f"undefined: the holdout's mean {column} is {sign}; see the absolute lift",
             )
         else:
             unit = "buyer" if chosen["kind"].iat[0] == "value" else "conversion"

@@ -1072,6 +1072,13 @@ def _basis(text: str, language: str) -> str:
         n, unit, arm = found.groups()
         what = "购买客户" if unit == "buyer" else "转化"
         return f"无法可靠估计：对照组或 {arm} 的{what}少于 {n} 个；请看绝对提升"
+    found = re.fullmatch(
+        r"undefined: the holdout's mean (\w+) is (0|below 0); see the absolute lift", text
+    )
+    if found:
+        column, sign = found.groups()
+        below = "为 0" if sign == "0" else "低于 0"
+        return f"无法定义：对照组的{translate(column, 'zh')}均值{below}；请看绝对提升"
     found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
     if found:
         return f"增量毛利（毛利率 {found.group(1)}）/ 成本"

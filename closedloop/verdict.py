@@ -37,7 +37,9 @@ MONEY_METRICS = ("revenue", "ticket")
 def show_target(name: str, value, currency: str = "CNY") -> str:
     """A target's value (or actual) as the report shows it: rates as percentages, money with the
     currency, counts whole, a target set against the baseline as its change ("baseline +10%"),
-    ROI and orders per customer as plain numbers."""
+    ROI and orders per customer as plain numbers; "–" for a value not estimated (None, NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
     if isinstance(value, dict) and "vs_baseline" in value:
         change = str(value["vs_baseline"])
         return f"baseline {change if change.startswith(('+', '-')) else '+' + change}"

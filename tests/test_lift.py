@@ -436,3 +436,32 @@ def test_cuped_narrows_the_interval_and_keeps_the_lift():
     assert row["abs_lift_low"] < 1.0 < row["abs_lift_high"]  # the true lift: 2.0 x 0.5
     with pytest.raises(DataError, match="covariate"):
         bayesian_lift(data, metrics="revenue", covariates={"orders": "pre_revenue"})
+
+
+def test_refunds_do_not_switch_off_the_rules_for_a_relative_lift():
+    """Revenue with refunds is a normal metric, not a value one: its buyers (customers above 0)
+    still count for the 5-buyer rule, and a holdout whose refunds outweigh its purchases leaves
+    the relative lift undefined (a ratio over a negative mean would flip its sign)."""
+    n = 300
+    converted = [1] * 2 + [0] * (n - 2) + [1] * 10 + [0] * (n - 10)
+    revenue = [50.0 * x for x in converted]
+    revenue[250:253] = [-20.0] * 3  # refunds in the holdout
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(2 * n)],
+            "arm": ["control"] * n + ["sms"] * n,
+            "converted": converted,
+            "revenue": revenue,
+        }
+    )
+    table = bayesian_lift(frame, metrics=["converted", "revenue"]).table.set_index("metric")
+    row = table.loc["revenue"]
+    assert row["kind"] == "normal" and np.isnan(row["rel_lift"])
+    assert np.isnan(row["rel_lift_low"]) and np.isfinite(row["abs_lift"])
+    assert "2 buyers in holdout: relative lift not estimable (fewer than 5 buyers)" in row["note"]
+    assert "2 buyers in holdout, 10 buyers in sms: revenue lift is not estimable" in row["note"]
+    frame.loc[5:40, "revenue"] = -30.0  # now refunds outweigh the holdout's purchases
+    frame.loc[300:340, "revenue"] = 40.0
+    row = bayesian_lift(frame, metrics=["revenue"]).table.set_index("metric").loc["revenue"]
+    assert row["control_mean"] < 0 and np.isnan(row["rel_lift"]) and row["abs_lift"] > 0
+    assert "relative lift undefined: the holdout's mean revenue is below 0" in row["note"]

@@ -61,6 +61,24 @@ def test_no_transactions_no_customer_base_and_no_items_no_rules(demo):
     assert len(check.scorecard)
 
 
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
+def test_an_interim_summary_is_strict_json(demo, tmp_path):
+    """Mid-period some figures have no estimate (projections of a relative lift, a lift over too
+    few conversions): summary.json holds null for them, never a bare NaN a parser refuses."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} in summary.json")
+
+    check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-15")
+    assert check.scorecard["projected_low"].isna().any()  # what used to be written as NaN
+    summary_path, _ = pdca.write(check, next_plan, tmp_path, "i1")
+    summary = json.loads(summary_path.read_text(), parse_constant=refuse)
+    rows = {row["target"]: row for row in summary["scorecard"]}
+    assert (
+        rows["relative_lift"]["actual"] is None and rows["relative_lift"]["status"] == "undefined"
+    )
+
+
 def test_write_records_the_summary_and_the_next_plan(checked, demo, tmp_path):
     check, next_plan = checked
     summary_path, plan_path = pdca.write(

@@ -401,3 +401,16 @@ def test_a_chinese_header_and_history_use_the_full_width_colon(checked, tmp_path
         _html(sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", "zh", tmp_path))
     )
     assert "PDCA 历史：实际 / 目标" in past
+
+
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
+def test_an_interim_scorecard_shows_a_not_estimable_lift_as_a_dash(interim):
+    """Halfway through, the holdout of this small demo has under 5 conversions: the relative
+    lift has no estimate, and its scorecard row shows "–" (it used to stop the report)."""
+    check, _ = interim
+    card = check.scorecard.set_index("target")
+    assert card.loc["relative_lift", "status"] == "undefined"
+    for language in ("en", "zh"):
+        _, *rows = _rows(_html(sections.scorecard(check, language)))
+        row = next(r for r in rows if r[0] in ("relative lift", "相对提升"))
+        assert row[1] == "–" and "nan" not in " ".join(row).lower()

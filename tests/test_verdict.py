@@ -65,6 +65,8 @@ def test_target_values_read_as_rates_money_or_ratios():
     assert show_target("funnel_visit", 0.1779) == "17.8%"
     assert show_target("incremental_revenue", 7749.0) == "¥7,749"
     assert show_target("roi", 1.5) == "1.50"
+    assert show_target("relative_lift", float("nan")) == "–"
+    assert show_target("conversion_rate", None) == "–"
 
 
 @pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # the rows after the as-of day
