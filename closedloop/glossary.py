@@ -717,8 +717,13 @@ SENTENCES: dict[str, dict[str, str]] = {
         "zh": "未设定目标：请在目标文件（{file}）中添加。",
     },
     "furthest_behind": {
-        "en": "Furthest behind target: {group} (gap {gap}).",
-        "zh": "离目标最远：{group}（差距 {gap}）。",
+        "en": "The {by} furthest behind its targets: {group} (gap {gap}, the sum of its KPIs'"
+        " shortfalls as shares of their targets).",
+        "zh": "离目标最远的{by}：{group}（差距 {gap}，即各指标未达部分占目标的比例之和）。",
+    },
+    "kpi_furthest_behind": {
+        "en": "The KPI furthest behind: {kpi}, {actual} against a target of {target}.",
+        "zh": "离目标最远的指标：{kpi}，实际 {actual}，目标 {target}。",
     },
     "anonymous": {
         "en": "{n} anonymous receipts (no member card) count as non-member orders in member"

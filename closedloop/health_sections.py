@@ -60,13 +60,26 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
     else:
         met = int((card["status"] == "met").sum())
         verdict = [say("targets_met", language, met=met, n=len(card), month=month)]
+        missed = card[card["status"] == "missed"]
+        if len(missed):
+            row = missed.loc[missed["gap"].idxmax()]
+            verdict.append(
+                say(
+                    "kpi_furthest_behind",
+                    language,
+                    kpi=_kpi(row["kpi"], language),
+                    actual=_kpi_value(row["kpi"], row["actual"], plan.currency),
+                    target=_kpi_value(row["kpi"], row["target_value"], plan.currency),
+                )
+            )
     if health.stores is not None and health.stores["gap"].notna().any():
         worst = health.stores["gap"].idxmax()
         verdict.append(
             say(
                 "furthest_behind",
                 language,
-                group=worst,
+                by=t(health.by),
+                group="（无）" if language == "zh" and worst == "(none)" else worst,
                 gap=page.percent(health.stores.loc[worst, "gap"]),
             )
         )

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from closedloop import health, kpi, report
+from closedloop import glossary, health, kpi, report
 from closedloop.datasets import cdnow, write_demo
 from closedloop.glossary import say
 from closedloop.plan import PlanError
@@ -342,3 +342,22 @@ def test_the_store_table_names_the_unplaced_members_in_chinese(checked):
     zh = "".join(part.data for part in health_sections.stores(shown, "zh"))
     assert "（无）" in zh and "(none)" not in zh and "join_store" in zh
     assert "(none)" in "".join(part.data for part in health_sections.stores(shown, "en"))
+
+
+def test_the_verdict_names_the_kpi_and_the_store_furthest_behind(runs, checked):
+    """The verdict tells a KPI from a store: the missed KPI with the largest shortfall, then the
+    store whose KPIs fall furthest short in all."""
+    _, english, chinese = runs
+    card = checked.scorecard
+    missed = card[card["status"] == "missed"]
+    kpi_row = missed.loc[missed["gap"].idxmax()]
+    worst = checked.stores["gap"].idxmax()
+    text = re.sub(r"<[^>]+>", "", english.html.read_text())
+    name = glossary.column(kpi_row["kpi"], "en")
+    assert f"The KPI furthest behind: {name}" in text
+    assert f"The store furthest behind its targets: {worst} (gap " in text
+    zh = re.sub(r"<[^>]+>", "", chinese.html.read_text())
+    assert (
+        f"离目标最远的指标：{glossary.column(kpi_row['kpi'], 'zh')}" in zh
+        and "离目标最远的门店：" in zh
+    )
