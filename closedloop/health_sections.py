@@ -79,7 +79,7 @@ def header(health: Health, language: str = "en", run_id: str = "") -> tuple:
                 "furthest_behind",
                 language,
                 by=t(health.by),
-                group="（无）" if language == "zh" and worst == "(none)" else worst,
+                group=_group(worst, language),
                 gap=page.percent(health.stores.loc[worst, "gap"]),
             )
         )
@@ -321,10 +321,7 @@ def stores(health: Health, language: str = "en") -> tuple:
         return heading, page.sentence(say("no_by", language, by=translate(health.by, language)))
     table = health.stores
     currency = health.plan.currency
-    labels = table.index.astype("str")
-    if language == "zh":  # the members placed nowhere (kpi's "(none)")
-        labels = labels.where(labels != "(none)", "（无）")
-    shown = pd.DataFrame({health.by: labels})
+    shown = pd.DataFrame({health.by: [_group(str(v), language) for v in table.index]})
     shown["gap"] = table["gap"].map(page.percent).to_numpy()
     for name in table.columns.drop("gap"):
         values = table[name].tolist()  # Python numbers: counts get their separators
@@ -364,6 +361,12 @@ def stores(health: Health, language: str = "en") -> tuple:
         " furthest behind first",
         language,
     )
+
+
+def _group(value: str, language: str) -> str:
+    """A store (or channel, city, guide, tier) as the report names it: the members placed in
+    none, kpi's "(none)", are （无） in Chinese."""
+    return "（无）" if language == "zh" and value == "(none)" else value
 
 
 def _kpi(name: str, language: str) -> str:

@@ -651,7 +651,7 @@ def lift_from_summary(
             incremental=abs_point * n[treated],
             variance_reduction=reduction,
             note=_notes(
-                summary, i, kind, metric, treated, partner, has_control, zero, few, arm_names
+                summary, i, kind, metric, means, treated, partner, has_control, zero, few, arm_names
             ),
         )
         for j, row in enumerate(part[keys].itertuples(index=False)):
@@ -710,13 +710,12 @@ def _few_events(summary, i, kind, treated, partner) -> np.ndarray:
 
 
 def _notes(
-    summary, i, kind, metric, treated, partner, has_control, zero, few_ratio, arm_names
+    summary, i, kind, metric, means, treated, partner, has_control, zero, few_ratio, arm_names
 ) -> list[str]:
     """One note per treated row: no holdout, an undefined or not estimable relative lift, too
     few buyers."""
     buyers = summary[f"_k{i}"].to_numpy() if kind != "binary" else None
     events = _events(summary, i, kind)
-    means = summary[f"_s{i}"].to_numpy("float64") / summary["_n"].to_numpy("float64")
     unit = "conversion" if kind == "binary" else "buyer"
     notes = []
     for j, (t, c) in enumerate(zip(treated, partner, strict=True)):
