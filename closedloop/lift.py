@@ -18,7 +18,9 @@ E[max(control - arm, 0)], the expected cost, in the metric's units per customer,
 arm if it is in fact worse. Points (``mean``, ``abs_lift``, ``rel_lift``) are the observed values;
 intervals are equal-tailed by default, highest-density (HDI) on request. For value metrics the
 observed difference is the centre of the posterior of the difference and the observed ratio the
-median of the ratio's posterior, so a point always lies inside its interval.
+median of the ratio's posterior (a little above it where the holdout's posterior reaches 0 and
+the ratio is taken given a positive holdout mean, :func:`_positive_part`), so a point lies inside
+its interval.
 
 Edge cases are answered, not NaN: an arm with few buyers gets a wide interval and a ``note``; a
 relative lift over a holdout whose mean is 0 is undefined (``rel_lift`` and its interval NaN, with
@@ -518,6 +520,30 @@ def credible_interval(samples: np.ndarray, level: float, interval: str):
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
+def _positive_part(draws: np.ndarray) -> np.ndarray:
+    """Each row's draws (rows x draws) conditioned on a positive value, keeping their order.
+
+    A relative lift is a ratio over the holdout's mean, defined only when that mean is positive,
+    so its posterior is the ratio's given a positive holdout mean. A normal posterior on a small
+    mean puts some draws at or below 0, where the ratio explodes: with 200 customers an arm and 5-20
+    buyers) the revenue lift's interval covered 97.6% (``benchmarks/bench_calibration.py``). A row
+    with such draws has them carried to the positive part by their rank (the empirical inverse
+    CDF: rank r of D goes to the positive draws' quantile q + (1 - q) (r + 1/2) / D, q the share at
+    or below 0), so each draw keeps its place beside the arm's draw it was paired with. Rows
+    without a draw at or below 0, or without a positive one, are returned as they are."""
+    mixed = np.flatnonzero((draws <= 0).any(axis=1) & (draws > 0).any(axis=1))
+    if not len(mixed):
+        return draws
+    out = draws.copy()
+    size = draws.shape[1]
+    for r in mixed:
+        order = np.argsort(draws[r], kind="stable")
+        low = int((draws[r] <= 0).sum())
+        place = low + ((size - low) * (np.arange(size) + 0.5) / size).astype("int64")
+        out[r, order] = draws[r, order[place]]
+    return out
+
+
 def compare_arms(
     data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws, covariates=None
 ):
@@ -620,7 +646,7 @@ def lift_from_summary(
         few = has_control & ~zero & _few_events(summary, i, kind, treated, partner)
         blank = zero | few
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel = np.where(blank[:, None], np.nan, diff / ctl_draws)
+            rel = np.where(blank[:, None], np.nan, diff / _positive_part(ctl_draws))
             abs_point = centre[treated] - ctl_centre
             rel_point = np.where(blank, np.nan, abs_point / ctl_centre)
         low, high = mean_interval(summary, i, kind, prior, level, pool)

@@ -12,8 +12,9 @@ same answer every time):
   arm's mean per customer, ybar + s / sqrt(n) z, from the customers, the sum and the sum of
   squares (the central limit theorem on the mean, whatever the shape of the order values). This
   is the model of GrowthBook's engine (gbstats; "Statistical details" in GrowthBook's docs) and
-  of Eppo; the relative lift is the ratio of the posterior draws, whose median is the observed
-  ratio and whose spread matches the delta method's standard error (Deng, Knoblich and Lu,
+  of Eppo; the relative lift is the ratio of the posterior draws (given a positive holdout
+  mean: :func:`closedloop.lift._positive_part`), whose median is about the observed ratio and
+  whose spread matches the delta method's standard error (Deng, Knoblich and Lu,
   "Applying the Delta Method in Metric Analytics", KDD 2018). It replaced a two-part log-normal
   model whose mean per buyer exp(mu + s2/2) has no finite posterior expectation (the expected
   loss was Monte Carlo noise) and whose intervals covered 81% when values were gamma-shaped;
