@@ -443,10 +443,10 @@ def _engine_source(table, data, columns):
     relation = sources.relation(data, table.name)
     if relation is None:
         return None
-    con, rel, label = relation
+    con, rel, label, zones = relation
     with con:
         arrow = _duckdb_rows(table, rel, columns)
-    return None if arrow is None else (arrow, label)
+    return None if arrow is None else (sources.with_zones(arrow, zones), label)
 
 
 def _quoted(name: str) -> str:
@@ -861,6 +861,12 @@ def _ids(frame, col, source, required):
     # column with any fractional value keeps its text
     if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
         values = values.astype("Int64")
+    elif values.dtype == object:
+        # a mixed column (a spreadsheet's cells: 101, "102", 101.0) writes its whole floats as
+        # integers, so that 101 and 101.0 stay one customer
+        whole = values.map(lambda v: isinstance(v, float) and v.is_integer())
+        if whole.any():
+            values = values.where(~whole, values[whole].map(lambda v: str(int(v))))
     values = values.astype("str").str.strip()
     blank = values.isna() | (values == "")
     if required and blank.any():
@@ -882,7 +888,9 @@ def _ids(frame, col, source, required):
     return values.where(~blank)
 
 
-_SCIENTIFIC = r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+"
+#: ASCII digits only, as a spreadsheet writes them (and as Arrow's RE2 reads ``\d``), so that the
+#: Arrow and the pandas checks judge an id alike
+_SCIENTIFIC = r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+"
 _ISO = re.compile(
     r"^(?P<wall>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
     r"\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?|UTC|GMT)?$"

@@ -67,10 +67,12 @@ def read(location: Source, table: str = "") -> pd.DataFrame:
 
 
 def relation(location, table: str = ""):
-    """``(connection, relation, label)``: the rows of a Parquet file, glob or folder or of a
-    DuckDB table or query, as a DuckDB relation, read once into Arrow for the contract's checks
-    (see :func:`closedloop.io.read_transactions`); None for every other source, or one DuckDB cannot
-    open (the pandas route then reads it, or names what is wrong with it)."""
+    """``(connection, relation, label, zones)``: the rows of a Parquet file, glob or folder or of
+    a DuckDB table or query, as a DuckDB relation, read once into Arrow for the contract's checks
+    (see :func:`closedloop.io.read_transactions`), and the time zones the Parquet files write
+    their timestamps in (:func:`with_zones` puts DuckDB's columns back in them); None for every
+    other source, or one DuckDB cannot open (the pandas route then reads it, or names what is
+    wrong with it)."""
     import duckdb
 
     if isinstance(location, Source):
@@ -89,7 +91,7 @@ def relation(location, table: str = ""):
         except duckdb.Error:
             con.close()
             return None
-        return con, rel, label(location, table)
+        return con, rel, label(location, table), {}
     if not isinstance(location, str | Path):
         return None
     path = Path(location)
@@ -105,6 +107,7 @@ def relation(location, table: str = ""):
         return None
     if files[0].suffix.lower() not in PARQUET_SUFFIXES:
         return None
+    zones = _written_zones(files, str(path))
     con = duckdb.connect()
     try:
         _for_pandas(con)
@@ -112,7 +115,7 @@ def relation(location, table: str = ""):
     except duckdb.Error:
         con.close()
         return None
-    return con, rel, str(path)
+    return con, rel, str(path), zones
 
 
 def parquet_file(location):
@@ -169,7 +172,10 @@ def matching(path: Path, table: str) -> list[Path]:
 
 def read_parquet(files: list[Path], source: str, hive: bool = False) -> pd.DataFrame:
     """Parquet files as one table, read by DuckDB (columns matched by name); with ``hive`` the
-    ``name=value`` folders of a partitioned data set add those columns."""
+    ``name=value`` folders of a partitioned data set add those columns. A timestamp column with
+    a time zone keeps the zone its files were written in (:func:`_written_zones`), as one file
+    read by pyarrow does: DuckDB hands such a column over in its session's zone, which would
+    move a purchase at 01:00 in Shanghai to the day before."""
     import duckdb
 
     try:
@@ -177,9 +183,46 @@ def read_parquet(files: list[Path], source: str, hive: bool = False) -> pd.DataF
             relation = con.read_parquet(
                 [str(f) for f in files], hive_partitioning=hive, union_by_name=True
             )
-            return relation.arrow().read_all().to_pandas()
+            table = relation.arrow().read_all()
     except duckdb.Error as exc:
         raise DataError(source, f"not readable as Parquet ({_first_line(exc)})") from None
+    return with_zones(table, _written_zones(files, source)).to_pandas()
+
+
+def with_zones(table, zones: dict[str, str]):
+    """The Arrow ``table`` with each time-zoned timestamp column named in ``zones`` put in its
+    zone (the same instants; only the wall clock shown changes)."""
+    import pyarrow as pa
+
+    for name, zone in zones.items():
+        i = table.schema.get_field_index(name)
+        if i >= 0 and pa.types.is_timestamp(kind := table.schema.field(i).type) and kind.tz:
+            table = table.set_column(i, name, table.column(i).cast(pa.timestamp(kind.unit, zone)))
+    return table
+
+
+def _written_zones(files: list[Path], source: str) -> dict[str, str]:
+    """Per timestamp column with a time zone, the zone the files' Arrow schemas name (the footers
+    alone are read); a :class:`DataError` when the files name different zones for one column,
+    whose wall-clock times would then mean different things."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    zones: dict[str, dict[str, str]] = {}
+    for f in files:
+        for field in pq.read_schema(f):
+            if pa.types.is_timestamp(field.type) and field.type.tz:
+                zones.setdefault(field.name, {}).setdefault(field.type.tz, f.name)
+    for name, seen in zones.items():
+        if len(seen) > 1:
+            named = ", ".join(f"{zone} in {file}" for zone, file in list(seen.items())[:3])
+            raise DataError(
+                source,
+                f"the files write {name!r} in different time zones ({named}); write them in"
+                " one zone",
+                column=name,
+            )
+    return {name: next(iter(seen)) for name, seen in zones.items()}
 
 
 def _duckdb(location: Source, source: str) -> pd.DataFrame:

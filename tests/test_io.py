@@ -98,6 +98,11 @@ def test_ids_a_spreadsheet_rounded_are_refused():
         DataError, match=r"column 'customer_id': ids in scientific notation .*\n3 offending"
     ):
         read_transactions(tx(customer_id=ids))
+    # full-width digits are no spreadsheet's rounding: text, on the pandas and the Arrow route
+    assert (
+        read_transactions(tx(customer_id=["１.２３E+１２", "2", "2", "3"]))["customer_id"].iloc[0]
+        == "１.２３E+１２"
+    )
     assert read_transactions(tx(customer_id=["E12", "1E", "12E3X", "007"]))[
         "customer_id"
     ].tolist() == [
@@ -106,6 +111,14 @@ def test_ids_a_spreadsheet_rounded_are_refused():
         "12E3X",
         "007",
     ]
+
+
+def test_a_mixed_id_column_keeps_101_and_101_0_one_customer():
+    """A spreadsheet's cells read as objects (an int, a text, a float): the whole float is the
+    integer's text, a fractional one keeps its digits."""
+    ids = pd.Series([101, "102", 101.0, 7.5], dtype=object)
+    frame = read_transactions(tx(customer_id=ids))
+    assert frame["customer_id"].tolist() == ["101", "102", "101", "7.5"]
 
 
 def test_anonymous_receipts_are_accepted_when_asked():

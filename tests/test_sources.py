@@ -388,6 +388,33 @@ def test_globs_and_folders_are_checked(demo, tmp_path):
         (demo / "linked" / name).unlink()
 
 
+def test_folders_and_globs_keep_the_time_zone_their_files_are_written_in(tmp_path):
+    """A purchase at 01:00 in Shanghai is on 1 March whether its file is read alone (pyarrow) or
+    as part of a folder or glob (DuckDB, whose session zone would put it on 28 February); files
+    that write one column in different zones are refused, naming it."""
+    from closedloop import io
+
+    times = pd.to_datetime(["2026-03-01 01:00", "2026-03-02 23:30"]).tz_localize("Asia/Shanghai")
+    frame = pd.DataFrame(
+        {"order_id": ["o1", "o2"], "customer_id": ["1", "2"], "order_date": times}
+    ).assign(amount=[10.0, 20.0])
+    (tmp_path / "tx").mkdir()
+    frame.iloc[:1].to_parquet(tmp_path / "tx" / "a.parquet")
+    frame.iloc[1:].to_parquet(tmp_path / "tx" / "b.parquet")
+    frame.to_parquet(tmp_path / "one.parquet")
+    wall = pd.to_datetime(["2026-03-01 01:00", "2026-03-02 23:30"]).tolist()
+    for where in (tmp_path / "one.parquet", tmp_path / "tx", str(tmp_path / "tx" / "*.parquet")):
+        read = io.read_transactions(where, asof="2026-04-01")
+        assert read["order_date"].tolist() == wall, where
+        utc = io.read_transactions(where, asof="2026-04-01", timezone="UTC")
+        assert utc["order_date"].iloc[0] == pd.Timestamp("2026-02-28 17:00"), where
+    frame.iloc[1:].assign(order_date=times[1:].tz_convert("UTC")).to_parquet(
+        tmp_path / "tx" / "b.parquet"
+    )
+    with pytest.raises(DataError, match=r"'order_date' in different time zones \(Asia/Shanghai"):
+        io.read_transactions(tmp_path / "tx", asof="2026-04-01")
+
+
 def test_labels_name_the_place_not_the_credentials(monkeypatch):
     def label(**source):
         return sources.label(Plan.parse(_plan_with({"items": source})).data.items)
