@@ -37,8 +37,8 @@ DRAWS = 4_000
 class Progress:
     """``daily``: ``date, arm, customers, converted, conversion, revenue`` (cumulative to the end
     of that day) and, for treated arms, ``rel_lift, rel_lift_low, rel_lift_high`` (conversion so
-    far over the holdout's); ``weekly``: ``week`` (its Monday), ``arm, purchases, new_buyers,
-    revenue`` within the week."""
+    far over the holdout's); ``weekly``: ``week`` (its Monday, or the period's first day for the
+    week the period starts in), ``arm, purchases, new_buyers, revenue`` within the week."""
 
     daily: pd.DataFrame
     weekly: pd.DataFrame
@@ -84,8 +84,9 @@ def progress(
         )
     daily = pd.concat(rows, ignore_index=True)
     _cumulative_lift(daily, control, seed)
-    per["week"] = per["period"] - pd.to_timedelta(per["period"].dt.day_of_week, unit="D")
-    debut["week"] = debut["day"] - pd.to_timedelta(debut["day"].dt.day_of_week, unit="D")
+    # a week is named by its first day in the period: its Monday, or the period's first day
+    per["week"] = _week(per["period"], first)
+    debut["week"] = _week(debut["day"], first)
     weekly = (
         per.groupby(["week", "arm"])
         .agg(purchases=("orders", "sum"), revenue=("revenue", "sum"))
@@ -95,6 +96,14 @@ def progress(
         .reset_index()[["week", "arm", "purchases", "new_buyers", "revenue"]]
     )
     return Progress(daily, weekly)
+
+
+def _week(days: pd.Series, first: pd.Timestamp) -> pd.Series:
+    """Each day's week, named by its first day on or after ``first``: the week's Monday, or
+    ``first`` for the week it falls in (a period starting on Sunday 1 March has that week
+    named 1 March, not Monday 23 February)."""
+    monday = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
+    return monday.where(monday >= first, first)
 
 
 def _cumulative_lift(daily: pd.DataFrame, control: str, seed: int) -> None:

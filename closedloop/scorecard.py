@@ -245,7 +245,7 @@ def score(
                 actual,
                 t.roi,
                 np.mean(roi >= t.roi * by_now("roi")),
-                f"incremental margin ({plan.margin:.0%}) / cost",
+                f"all arms: incremental margin ({plan.margin:.0%}) / cost",
                 tuple(np.quantile(roi, [0.025, 0.975])),
             )
     if funnel_targets is not None:

@@ -1079,9 +1079,9 @@ def _basis(text: str, language: str) -> str:
         column, sign = found.groups()
         below = "为 0" if sign == "0" else "低于 0"
         return f"无法定义：对照组的{translate(column, 'zh')}均值{below}；请看绝对提升"
-    found = re.fullmatch(r"incremental margin \((.+)\) / cost", text)
+    found = re.fullmatch(r"all arms: incremental margin \((.+)\) / cost", text)
     if found:
-        return f"增量毛利（毛利率 {found.group(1)}）/ 成本"
+        return f"全部实验组：增量毛利（毛利率 {found.group(1)}）/ 成本"
     return translate(text, language)
 
 

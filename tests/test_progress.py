@@ -44,4 +44,7 @@ def test_conversion_so_far_and_weeks_by_hand():
     weekly = out.weekly.set_index(["week", "arm"])
     assert weekly.loc[(pd.Timestamp("2026-03-09"), "sms"), "purchases"] == 2
     assert weekly.loc[(pd.Timestamp("2026-03-09"), "sms"), "new_buyers"] == 1
-    assert weekly.loc[(pd.Timestamp("2026-02-23"), "sms"), "revenue"] == 5.0  # Sunday 1 March
+    # the week the period starts in is named by its first day, Sunday 1 March (not Monday 23 Feb)
+    assert weekly.loc[(pd.Timestamp("2026-03-01"), "sms"), "revenue"] == 5.0
+    weeks = pd.to_datetime(["2026-03-01", "2026-03-02", "2026-03-09"])
+    assert sorted(set(out.weekly["week"])) == list(weeks)
