@@ -336,6 +336,12 @@ TERMS: dict[str, Term] = {
     "behind": Term(
         "behind", "进度落后", "closedloop.scorecard", "an interim Check: likely to end below target"
     ),
+    "not_paced": Term(
+        "not paced",
+        "暂不判断进度",
+        "closedloop.scorecard",
+        "an interim Check: visits and funnel stages, whose curve over the period nothing gives",
+    ),
     "early_stop": Term(
         "stopping rule",
         "提前停止规则",

@@ -433,13 +433,8 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         events, funnel_outside = _campaign_events(data.events, data.assignments)
         funnel_table = funnel_mod.funnel(events, stages, by="channel")
         overall = funnel_mod.funnel(events, stages)
-        planned = scored.targets.funnel
-        goals = {  # pro-rated when interim
-            s: r * (scoring.share_by_now(f"funnel_{s}", elapsed, shares) if elapsed < 1 else 1)
-            for s, r in planned.items()
-        }
-        funnel_targets = funnel_mod.funnel_vs_targets(overall, goals)
-        funnel_targets["target"] = funnel_targets["stage"].map(planned)
+        # against the whole target: an interim Check does not pace the funnel (scorecard.UNPACED)
+        funnel_targets = funnel_mod.funnel_vs_targets(overall, scored.targets.funnel)
     decision = None
     if plan.stopping is not None and elapsed < 1:
         day = (as_of(plan, asof) - pd.Timestamp(plan.period.start)).days + 1

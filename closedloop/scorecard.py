@@ -78,8 +78,16 @@ def primary_arm(plan) -> str:
     return named or plan.treated_arms[0]
 
 
+#: targets an interim Check does not pace: visits and funnel stages follow the campaign's own
+#: response curve (front-loaded after a push), which neither the baseline's purchases nor the
+#: days gone by give. Paced by the purchases' curve, the demo's visits on day 7 were projected to
+#: 71.6% with P(met) 1.0 and ended at 30.5%
+UNPACED = ("visit_rate", "funnel_")
+#: an interim Check's status for those targets (the actual so far is shown, no pace)
+NOT_PACED = "not paced"
+
 #: which baseline curve (:func:`closedloop.progress.baseline_shares`) shapes a target's pace:
-#: money targets follow the revenue curve, rates and funnel stages the purchases'
+#: money targets follow the revenue curve, the other accumulating targets the purchases'
 MONEY_CURVE = ("incremental_revenue", "roi")
 
 
@@ -117,8 +125,9 @@ def score(
     far is projected to the end at the same pace, ``projected`` = actual / share with the 95% interval of that projection from the posterior; ``p_met`` becomes the
     probability of ending at or above the target given the data so far, and ``status`` the pace:
     ahead (p_met >= :data:`PACE_AHEAD`), on track, or behind (< :data:`PACE_BEHIND`). A relative
-    lift is not pro-rated (it is a ratio of two arms that accumulate alike). The funnel's rows
-    come in pro-rated already (``funnel_targets`` computed against target × its share by now)."""
+    lift is not pro-rated (it is a ratio of two arms that accumulate alike). Visits and funnel
+    stages (:data:`UNPACED`) are not paced: their status is :data:`NOT_PACED`, with the actual
+    so far and no expected value, projection or P(met)."""
     if not 0 < elapsed <= 1:
         raise DataError("scorecard", f"elapsed must be in (0, 1], not {elapsed}")
     interim = elapsed < 1
@@ -133,6 +142,12 @@ def score(
     def add(name, actual, target, p, basis, spread=None):
         actual = float(actual)
         scale = by_now(name)
+        if interim and name.startswith(UNPACED):
+            status = "undefined" if np.isnan(actual) else NOT_PACED
+            projections[name] = (elapsed, np.nan, np.nan, np.nan, np.nan)
+            basis += "; not paced: nothing says how it accumulates over the period"
+            rows.append((name, actual, float(target), status, np.nan, basis))
+            return
         if interim and scale != elapsed and name.startswith(ACCUMULATING):
             basis += "; expected by now from the baseline's weekly curve"
         if interim:

@@ -631,11 +631,10 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
         }
     )
     card = check.scorecard.set_index("target")
-    if "expected_by_now" in card.columns:  # interim: the scorecard's pace, so the two agree
+    if "expected_by_now" in card.columns:  # interim: the scorecard's status (not paced)
         rows = card.reindex([f"funnel_{v}" for v in targets["stage"]])
-        shown.insert(2, "expected_by_now", [page.percent(v) for v in rows["expected_by_now"]])
         shown["status"] = [translate(str(v), language) for v in rows["status"]]
-        shown["p_met"] = [page.probability(v) for v in rows["p_met"]]
+        shown = shown.drop(columns="p_met")
     stages = check.funnel.assign(stage=check.funnel["stage"].map(lambda v: stage_name(v, language)))
     outside = ()
     if check.funnel_outside:
@@ -1057,6 +1056,11 @@ def _basis(text: str, language: str) -> str:
     shaped = re.fullmatch(r"(.*); expected by now from the baseline's weekly curve", text)
     if shaped:
         return f"{_basis(shaped.group(1), language)}；目前应达值按基期的周内分布推算"
+    unpaced = re.fullmatch(
+        r"(.*); not paced: nothing says how it accumulates over the period", text
+    )
+    if unpaced:
+        return f"{_basis(unpaced.group(1), language)}；暂不判断进度：没有数据说明它在期内如何累积"
     found = re.fullmatch(r"primary arm \((.+?)(, the plan's first treated arm)?\) on (\w+)", text)
     if found:
         arm, first, col = found.groups()

@@ -17,6 +17,7 @@ from closedloop.act import lift_column
 from closedloop.glossary import STOPPING, likelihood, metric_name, reason, target_name
 from closedloop.objectives import lead_metrics
 from closedloop.plan import Plan
+from closedloop.scorecard import NOT_PACED
 
 __all__ = ["best_arm", "show_target", "stopping", "verdict"]
 
@@ -156,9 +157,20 @@ def _pace(check, zh: bool) -> str:
     it counts the targets on pace (ahead or on track) and names those behind, each with the end
     it is projected to and its chance of reaching the target (期中检查)."""
     card, currency = check.scorecard, _currency(check.plan)
+    unpaced = card[card["status"] == NOT_PACED]
+    card = card[card["status"] != NOT_PACED]
     behind = card[~card["status"].isin(["ahead", "on track"])]
     n, k = len(card), len(card) - len(behind)
     language = "zh" if zh else "en"
+    later = ""
+    if len(unpaced):
+        names = ("、" if zh else ", ").join(target_name(t, language) for t in unpaced["target"])
+        later = (
+            f"暂不判断进度：{names}（到访与漏斗各阶段按活动自身的节奏累积，期中无从推算）。"
+            if zh
+            else f" Not paced: {names} (visits and funnel stages accumulate at the campaign's"
+            " own pace, which an interim Check cannot know)."
+        )
 
     def one(row) -> str:
         name = target_name(row["target"], language)
@@ -171,14 +183,25 @@ def _pace(check, zh: bool) -> str:
             return f"{name}（预计期末 {projected}，目标 {goal}；达成概率 {_p(row['p_met'], zh)}）"
         return f"{name} (projected {projected} against {goal}; P(met) {_p(row['p_met'], zh)})"
 
+    if card.empty:
+        return (
+            "期中检查：尚无可判断进度的目标。" if zh else "Interim Check: no target is paced."
+        ) + later
+    paced = "项判断进度的目标" if len(unpaced) else "项目标"
+    paced_en = "paced targets" if len(unpaced) else "targets"
     if behind.empty:
         if zh:
-            return f"期中检查：按目前的进度，全部 {n} 项目标都领先或正常。"
-        return f"Interim Check: at the pace so far, all {n} targets are ahead or on track."
+            return f"期中检查：按目前的进度，全部 {n} {paced}都领先或正常。{later}"
+        return (
+            f"Interim Check: at the pace so far, all {n} {paced_en} are ahead or on track.{later}"
+        )
     listed = ("、" if zh else "; ").join(one(r) for _, r in behind.iterrows())
     if zh:
-        return f"期中检查：按目前的进度，{n} 项目标中 {k} 项领先或正常；落后：{listed}。"
-    return f"Interim Check: at the pace so far, {k} of its {n} targets are ahead or on track; behind: {listed}."
+        return f"期中检查：按目前的进度，{n} {paced}中 {k} 项领先或正常；落后：{listed}。{later}"
+    return (
+        f"Interim Check: at the pace so far, {k} of its {n} {paced_en} are ahead or on track;"
+        f" behind: {listed}.{later}"
+    )
 
 
 def _no_estimate(name: str, zh: bool) -> str:

@@ -365,18 +365,20 @@ def _rows(table_html: str) -> list[list[str]]:
 
 
 @pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
-def test_an_interim_funnel_shows_the_pace_the_scorecard_shows(interim, tmp_path):
+def test_an_interim_funnel_shows_the_status_the_scorecard_shows(interim, tmp_path):
+    """An interim funnel is not paced: the actual so far against the whole target, no expected
+    value or P(met), the scorecard's status."""
     check, _ = interim
     header, *rows = _rows(_html(sections.funnel(check, "en", tmp_path)))
     card = check.scorecard.set_index("target")
     planned = check.plan.targets.funnel
-    assert "Expected by now" in header and len(rows) == len(planned)
+    assert header == ["Stage", "Actual", "Target", "Status"] and len(rows) == len(planned)
     for row in rows:
         cells = dict(zip(header, row, strict=True))
         key = f"funnel_{cells['Stage']}"
-        assert cells["Status"] == card.loc[key, "status"]
-        assert cells["Status"] in ("ahead", "on track", "behind")
+        assert cells["Status"] == card.loc[key, "status"] == "not paced"
         assert cells["Target"] == f"{planned[cells['Stage']]:.1%}"
+        assert cells["Actual"] == f"{card.loc[key, 'actual']:.1%}"
 
 
 def test_the_act_section_names_the_next_plan_in_either_language(checked):

@@ -71,19 +71,28 @@ def test_target_values_read_as_rates_money_or_ratios():
 
 @pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # the rows after the as-of day
 def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
-    """Halfway through the period nothing is met or missed yet: the verdict counts the targets
-    ahead or on track in the scorecard and names each one behind with its projected end."""
+    """Halfway through the period nothing is met or missed yet: the verdict counts the paced
+    targets ahead or on track in the scorecard, names each one behind with its projected end,
+    and names the funnel stages it does not pace."""
     demo = write_demo(tmp_path / "demo", seed=1, n_customers=2_000)
     check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-15")
-    card = check.scorecard
+    everything = check.scorecard
+    unpaced = everything[everything["status"] == "not paced"]
+    assert unpaced["target"].str.startswith("funnel_").all() and len(unpaced) == 3
+    assert unpaced[["p_met", "expected_by_now", "projected"]].isna().all().all()
+    card = everything[everything["status"] != "not paced"]
     on_pace = int(card["status"].isin(["ahead", "on track"]).sum())
     lines = verdict(check, next_plan)
     text = next(line for line in lines if line.startswith("Interim Check"))
     assert "met" not in text.split(";")[0] and "missed" not in text
+    assert text.endswith(
+        "Not paced: funnel: visit, funnel: register, funnel: purchase (visits and funnel stages"
+        " accumulate at the campaign's own pace, which an interim Check cannot know)."
+    )
     if on_pace == len(card):
-        assert f"all {len(card)} targets are ahead or on track" in text
+        assert f"all {len(card)} paced targets are ahead or on track" in text
     else:
-        assert f"{on_pace} of its {len(card)} targets are ahead or on track" in text
+        assert f"{on_pace} of its {len(card)} paced targets are ahead or on track" in text
         for _, row in card[~card["status"].isin(["ahead", "on track"])].iterrows():
             if row["status"] == "undefined":  # e.g. a relative lift over too few conversions
                 name = target_name(row["target"], "en")
@@ -93,7 +102,7 @@ def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
             end = show_target(row["target"], row["projected"], "CNY")
             assert f"(projected {end} against {goal};" in text
     zh = " ".join(verdict(check, next_plan, "zh"))
-    assert f"{len(card)} 项目标" in zh and "期中检查" in zh
+    assert f"{len(card)} 项判断进度的目标" in zh and "期中检查" in zh and "暂不判断进度：" in zh
     # the Act step's decisions are provisional until the period ends, in both languages
     assert next_plan.status == "provisional"
     assert lines[-1].startswith("Provisional (interim Check): had the period ended on 2026-03-15,")

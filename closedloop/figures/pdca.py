@@ -29,7 +29,12 @@ class TickPercent(PercentFormatter):
 
 STATUS_COLORS = {"met": "#1a7f37", "missed": "#c62828"}
 #: an interim run's pace, coloured like the final statuses (ahead as met, behind as missed)
-PACE_COLORS = {"ahead": "#1a7f37", "on track": "#b08800", "behind": "#c62828"}
+PACE_COLORS = {
+    "ahead": "#1a7f37",
+    "on track": "#b08800",
+    "behind": "#c62828",
+    "not paced": "#8c8c8c",
+}
 
 
 def history(history: pd.DataFrame, title: str = "PDCA history: each target, cycle after cycle"):
