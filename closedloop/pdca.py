@@ -262,17 +262,18 @@ def load(plan: Plan, asof=None) -> CampaignData:
         unknown = sorted(set(plan.audience.segments) - set(outcomes["segment"]))
         if unknown:
             raise PlanError(f"audience segments {unknown} do not occur in the assignments")
+    points = (
+        io.read_points(paths.points, cols.get("points"), asof=asof, **_formats(plan, "points"))
+        if paths.points
+        else None
+    )
+    tables["points"] = points  # in the quality table (its rows after asof too), not the coverage
     quality = pd.DataFrame(
         [
             _quality(name, frame, coverage.get(name))
             for name, frame in tables.items()
             if frame is not None
         ]
-    )
-    points = (
-        io.read_points(paths.points, cols.get("points"), asof=asof, **_formats(plan, "points"))
-        if paths.points
-        else None
     )
     return CampaignData(assignments, outcomes, tx, events, customers, items, quality, points)
 

@@ -203,14 +203,18 @@ def with_zones(table, zones: dict[str, str]):
 
 def _written_zones(files: list[Path], source: str) -> dict[str, str]:
     """Per timestamp column with a time zone, the zone the files' Arrow schemas name (the footers
-    alone are read); a :class:`DataError` when the files name different zones for one column,
-    whose wall-clock times would then mean different things."""
+    alone are read; a file without one is skipped); a :class:`DataError` when the files name
+    different zones for one column, whose wall-clock times would then mean different things."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     zones: dict[str, dict[str, str]] = {}
     for f in files:
-        for field in pq.read_schema(f):
+        try:
+            schema = pq.read_schema(f)
+        except (pa.ArrowException, OSError):  # a broken file: the reader that follows names it
+            continue
+        for field in schema:
             if pa.types.is_timestamp(field.type) and field.type.tz:
                 zones.setdefault(field.name, {}).setdefault(field.type.tz, f.name)
     for name, seen in zones.items():

@@ -176,7 +176,11 @@ def test_an_interim_run_counts_the_later_rows_without_calling_the_data_faulty(
     assert sections.quality_problems(interim_checks[7]) == []
     shown = html.unescape(sections.data_quality(interim_checks[7]).data)
     assert "needs attention" not in shown
-    total = int(quality["after_asof"].sum())  # every table's (events have later rows too)
+    points = pd.read_csv(interim_demo / "points.csv")
+    date = next(c for c in points.columns if "date" in c)
+    later_points = int((pd.to_datetime(points[date]) >= "2026-03-08").sum())
+    assert later_points > 0 and quality.loc["points", "after_asof"] == later_points
+    total = int(quality["after_asof"].sum())  # every table's (events, points have later rows)
     assert f"{total:,} rows after the as-of day left out" in shown
     zh = html.unescape(sections.data_quality(interim_checks[7], "zh").data)
     assert f"截止日之后的 {total:,} 行" in zh and "需要注意" not in zh
