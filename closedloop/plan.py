@@ -801,6 +801,12 @@ def check_data_paths(data: dict, source: str, data_root=None) -> None:
         problems += _path_problems(where, Path(value), roots)
     if problems:
         missing = all(p.endswith(" not found") for p in problems)
+        outside = [
+            re.fullmatch(r"(data\.\w+): (.*) is outside (the data root .*)", p) for p in problems
+        ]
+        if len(outside) > 1 and all(outside) and len({m.group(3) for m in outside}) == 1:
+            named = "; ".join(f"{m.group(1)} ({m.group(2)})" for m in outside)
+            raise PlanError(f"{source}: data path(s) outside {outside[0].group(3)}: {named}")
         what = "data file(s) not found" if missing else "data path(s) refused"
         shown = [p.removesuffix(" not found") if missing else p for p in problems]
         raise PlanError(f"{source}: {what}: " + "; ".join(shown))

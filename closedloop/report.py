@@ -99,6 +99,14 @@ PROVISIONAL = (
 REFUSED = {"redesign": REDESIGN, "provisional": PROVISIONAL}
 
 
+def runnable_plan(path: Path, data_root=None) -> Plan:
+    """The plan at ``path`` for a run: a status :data:`REFUSED` names why first, before its data
+    paths are judged (a plan written beside a report points at data outside that folder)."""
+    if (status := Plan.from_yaml(path, check_paths=False).status) in REFUSED:
+        raise PlanError(f"{path}: {REFUSED[status]}")
+    return Plan.from_yaml(path, data_root=data_root)
+
+
 def run(
     plan_path: str | Path,
     out: str | Path = "reports",
@@ -120,9 +128,7 @@ def run(
     ``id-2``, ``id-3``, ... (two runs of a campaign started in the same second both land)."""
     started = time.perf_counter()
     plan_path = Path(plan_path).resolve()
-    plan = Plan.from_yaml(plan_path, data_root=data_root)
-    if plan.status in REFUSED:
-        raise PlanError(f"{plan_path}: {REFUSED[plan.status]}")
+    plan = runnable_plan(plan_path, data_root)
     destination = Destination.of(out, plan.campaign, run_id, suffix)
     data = pdca.load(plan, asof=asof or None)
     objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
@@ -229,9 +235,7 @@ def run_all(
         groups: dict[str, list] = {}
         for path in paths:
             try:
-                plan = Plan.from_yaml(path, data_root=data_root)
-                if plan.status in REFUSED:
-                    raise PlanError(f"{path}: {REFUSED[plan.status]}")
+                plan = runnable_plan(path, data_root)
                 destination = Destination.of(out, plan.campaign, run_id, suffix)
             except Exception as exc:  # one broken plan must not stop the others
                 finish(path, (path.name, "", False, _first_line(exc), 0.0))

@@ -94,10 +94,21 @@ def test_a_redesigned_plan_is_refused(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_provisional_plan_beside_its_report_is_refused_for_its_status(tmp_path, capsys):
+    """A next plan written beside a report points at data outside that folder: run in place,
+    its status is what the user is told, not the data root."""
+    plan = write_plan(tmp_path / "plans", data="../data/", status="provisional")
+    assert main(["run", str(plan), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(report.PROVISIONAL) and "data root" not in err
+
+
 def test_data_roots_from_the_flag_and_the_environment(tmp_path, quick, monkeypatch, capsys):
     plan = write_plan(tmp_path / "plans", data="../data/")
     assert main(["check", str(plan)]) == 2
-    assert "is outside the data root" in capsys.readouterr().err
+    err = capsys.readouterr().err  # both paths under one mention of the root
+    assert err.count("is outside") == 0 and err.count("outside the data root") == 1
+    assert "data.transactions (" in err and "data.assignments (" in err
     assert main(["check", str(plan), "--data-root", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "spring: plan" in out and "ready to run" in out and "assignments" in out
