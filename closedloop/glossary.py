@@ -318,6 +318,7 @@ TERMS: dict[str, Term] = {
     "actual": Term("actual", "实际", "", ""),
     "met": Term("met", "达成", "", ""),
     "missed": Term("missed", "未达成", "", ""),
+    "undefined": Term("undefined", "无法判断", "", ""),
     "follow_up": Term(
         "after the campaign",
         "扩大战果",
@@ -607,6 +608,8 @@ PHRASES: dict[str, str] = {
     # scorecard bases and figure wording
     "conversion of contacted customers": "触达客户的转化率",
     "visits of contacted customers": "触达客户的到访率",
+    "not measured before the period ends: an interim Check counts its outcomes from the"
+    " transactions, and visits are in the outcomes file": "期末前不计：期中检查从交易数据计算结果，到访数据在结果文件中",
     "all arms against the holdout": "全部实验组对比对照组",
     "share of touched reaching the stage": "触达客户到达该阶段的比例",
     "Lift over the holdout: observed and 95% credible interval": "相对对照组的提升：观测值与 95% 可信区间",
@@ -1342,6 +1345,11 @@ PROBABILITIES: dict[str, dict[str, str]] = {
         " is {p} (for the relative lift: the primary arm's true lift over the holdout).",
         "zh": "达成概率 {value}：根据数据，真实值达到目标的概率为 {p}（相对提升一项：主要实验组相对对照组的真实提升）。",
     },
+    "p_met_interim": {
+        "en": "P(met) {value}: given the data so far, the chance of ending the period at or above"
+        " the target is {p}, at the pace so far.",
+        "zh": "达成概率 {value}：根据目前的数据，按目前的进度，期末达到或超过目标的概率为 {p}。",
+    },
     "p_better": {
         "en": "P(better) {value}: given the data, the chance that this arm's true mean is above"
         " the holdout's is {p}.",
@@ -1399,7 +1407,8 @@ STOPPING: dict[str, dict[str, str]] = {
 
 
 def explain(key: str, value: float, language: Language = "en") -> str:
-    """The plain sentence for a probability (``p_met``, ``p_better``, ``p_best``) or an
+    """The plain sentence for a probability (``p_met``, ``p_met_interim``, ``p_better``,
+    ``p_best``) or an
     ``expected_loss``, with its value, e.g. ``explain("p_met", 0.7)`` -> "P(met) 0.70: given the
     data, the chance that the true value reached the target is 70% ..." (worded so that no
     article has to agree with the number: "an 88%")."""

@@ -859,14 +859,29 @@ def _ids(frame, col, source, required):
     values = frame[col]
     # a float column of whole numbers (ids read as numbers, 12346.0) is read as integers; a
     # column with any fractional value keeps its text
+    whole = None
     if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
-        values = values.astype("Int64")
+        whole = values.notna()
     elif values.dtype == object:
         # a mixed column (a spreadsheet's cells: 101, "102", 101.0) writes its whole floats as
         # integers, so that 101 and 101.0 stay one customer
-        whole = values.map(lambda v: isinstance(v, float) and v.is_integer())
-        if whole.any():
+        whole = values.map(lambda v: isinstance(v, float | np.floating) and float(v).is_integer())
+    if whole is not None and whole.any():
+        # beyond 2^53 a float no longer holds every integer: the id's last digits are gone
+        lost = whole & (pd.to_numeric(values.where(whole), errors="coerce").abs() >= 2.0**53)
+        if lost.any():
+            raise DataError(
+                source,
+                "ids stored as numbers too large for their digits (2^53 and above): their last"
+                " digits are lost; export the ids as text",
+                column=col,
+                rows=frame[lost.to_numpy()],
+                n_bad=int(lost.sum()),
+            )
+        if values.dtype == object:
             values = values.where(~whole, values[whole].map(lambda v: str(int(v))))
+    if pd.api.types.is_float_dtype(values) and whole is not None:
+        values = values.astype("Int64")
     values = values.astype("str").str.strip()
     blank = values.isna() | (values == "")
     if required and blank.any():

@@ -78,6 +78,7 @@ __all__ = [
     "bayesian_lift",
     "pre_period",
     "prob_best",
+    "prob_better",
     "roi",
     "srm_check",
 ]
@@ -98,6 +99,8 @@ MIN_BUYERS = 30
 #: a relative lift needs at least this many buyers (value metrics) or conversions (binary) in
 #: the holdout and in the arm; below it the ratio is reported as not estimable
 MIN_RATIO_EVENTS = 5
+#: the largest metric value taken: squared and summed over 10^8 customers it stays finite
+MAX_METRIC = 1e100
 
 LIFT_COLUMNS = [
     "arm",
@@ -419,6 +422,7 @@ def _kinds(frame: nw.LazyFrame, metrics: list[str], kinds) -> dict[str, str]:
                 (~c.is_in([0.0, 1.0])).cast(nw.Int64).sum().alias(f"_odd{i}")
                 for i, c in enumerate(cols)
             ],
+            *[c.abs().max().alias(f"_max{i}") for i, c in enumerate(cols)],
         )
     ).to_numpy()[0]
     if rows == 0:
@@ -426,10 +430,19 @@ def _kinds(frame: nw.LazyFrame, metrics: list[str], kinds) -> dict[str, str]:
     k = len(metrics)
     out = {}
     for i, m in enumerate(metrics):
-        nulls, low, odd = checks[i], checks[k + i], checks[2 * k + i]
+        nulls, low, odd, large = checks[i], checks[k + i], checks[2 * k + i], checks[3 * k + i]
         if nulls:
             rows = collect(frame.filter(nw.col(m).is_null()).head(5))
             raise DataError("lift data", "a metric has missing values", m, rows, int(nulls))
+        if not np.isfinite(large) or large > MAX_METRIC:  # sums of squares would overflow
+            wild = ~nw.col(m).cast(nw.Float64).is_finite() | (nw.col(m).abs() > MAX_METRIC)
+            rows = collect(frame.filter(wild).head(5))
+            raise DataError(
+                "lift data",
+                f"a metric has infinite values or values beyond {MAX_METRIC:.0e}",
+                m,
+                rows,
+            )
         inferred = "binary" if odd == 0 else ("value" if low >= 0 else "normal")
         kind = kinds.get(m, inferred)
         if kind == "binary" and odd:
@@ -520,13 +533,19 @@ def credible_interval(samples: np.ndarray, level: float, interval: str):
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
+def prob_better(diff: np.ndarray) -> np.ndarray:
+    """P(arm > holdout) per row of draws of their difference, a tie counted half: two arms where
+    nobody bought have every draw 0, and are no more likely worse than better."""
+    return (diff > 0).mean(axis=1) + 0.5 * (diff == 0).mean(axis=1)
+
+
 def _positive_part(draws: np.ndarray) -> np.ndarray:
     """Each row's draws (rows x draws) conditioned on a positive value, keeping their order.
 
     A relative lift is a ratio over the holdout's mean, defined only when that mean is positive,
     so its posterior is the ratio's given a positive holdout mean. A normal posterior on a small
-    mean puts some draws at or below 0, where the ratio explodes: with 200 customers an arm and 5-20
-    buyers) the revenue lift's interval covered 97.6% (``benchmarks/bench_calibration.py``). A row
+    mean puts some draws at or below 0, where the ratio explodes: with 200 customers an arm and 5-20 buyers the revenue
+    lift's interval covered 97.6% (``benchmarks/bench_calibration.py``). A row
     with such draws has them carried to the positive part by their rank (the empirical inverse
     CDF: rank r of D goes to the positive draws' quantile q + (1 - q) (r + 1/2) / D, q the share at
     or below 0), so each draw keeps its place beside the arm's draw it was paired with. Rows
@@ -640,16 +659,20 @@ def lift_from_summary(
         ctl_draws = np.where(has_control[:, None], post[partner], np.nan)
         diff = arm_draws - ctl_draws
         ctl_centre = np.where(has_control, centre[partner], np.nan)
+        low, high = mean_interval(summary, i, kind, prior, level, pool)
         # undefined relative lift: the holdout's observed mean is 0 (no buyer, no conversion),
-        # or below 0 (refunds outweigh purchases): a ratio over it has no meaning
-        zero = has_control & (means[partner] <= 0)
+        # or below 0 (refunds outweigh purchases, or so after the pre-period adjustment): a
+        # ratio over it has no meaning
+        zero = has_control & ((means[partner] <= 0) | (centre[partner] <= 0))
         few = has_control & ~zero & _few_events(summary, i, kind, treated, partner)
-        blank = zero | few
+        # a metric that can be negative, whose holdout mean is not credibly above 0
+        unsure = has_control & ~zero & ~few & (kind == "normal") & (low[partner] <= 0)
+        blank = zero | few | unsure
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel = np.where(blank[:, None], np.nan, diff / _positive_part(ctl_draws))
+            # the ratio given a positive holdout mean
+            rel = np.where(blank[:, None], np.nan, arm_draws / _positive_part(ctl_draws) - 1)
             abs_point = centre[treated] - ctl_centre
             rel_point = np.where(blank, np.nan, abs_point / ctl_centre)
-        low, high = mean_interval(summary, i, kind, prior, level, pool)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
         undefined = np.isnan(diff).any(axis=1)
@@ -672,12 +695,21 @@ def lift_from_summary(
             rel_lift=np.where(np.isfinite(rel_point), rel_point, np.nan),
             rel_lift_low=rel_low,
             rel_lift_high=rel_high,
-            p_better=np.where(undefined, np.nan, (diff > 0).mean(axis=1)),
+            p_better=np.where(undefined, np.nan, prob_better(diff)),
             expected_loss=np.where(undefined, np.nan, np.maximum(-diff, 0).mean(axis=1)),
             incremental=abs_point * n[treated],
             variance_reduction=reduction,
             note=_notes(
-                summary, i, kind, metric, means, treated, partner, has_control, zero, few, arm_names
+                summary,
+                i,
+                kind,
+                metric,
+                means,
+                treated,
+                partner,
+                has_control,
+                (zero, few, unsure),
+                arm_names,
             ),
         )
         for j, row in enumerate(part[keys].itertuples(index=False)):
@@ -735,11 +767,11 @@ def _few_events(summary, i, kind, treated, partner) -> np.ndarray:
     return (events[partner] < MIN_RATIO_EVENTS) | (events[treated] < MIN_RATIO_EVENTS)
 
 
-def _notes(
-    summary, i, kind, metric, means, treated, partner, has_control, zero, few_ratio, arm_names
-) -> list[str]:
-    """One note per treated row: no holdout, an undefined or not estimable relative lift, too
-    few buyers."""
+def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank, arm_names):
+    """One note per treated row: no holdout, an undefined or not estimable relative lift (the
+    masks ``blank``: holdout mean at or below 0, too few events, a holdout mean not credibly
+    above 0), too few buyers."""
+    zero, few_ratio, unsure = blank
     buyers = summary[f"_k{i}"].to_numpy() if kind != "binary" else None
     events = _events(summary, i, kind)
     unit = "conversion" if kind == "binary" else "buyer"
@@ -751,9 +783,16 @@ def _notes(
         else:
             if zero[j]:
                 sign = "0" if means[c] == 0 else "below 0"
+                if means[c] > 0:  # the holdout's mean adjusted for the pre-period
+                    sign = "below 0 after the pre-period adjustment"
                 parts.append(
                     f"relative lift undefined: the holdout's mean {metric} is {sign}; "
                     "see the absolute lift"
+                )
+            elif unsure[j]:
+                parts.append(
+                    f"relative lift not estimable: the holdout's mean {metric} is not credibly"
+                    " above 0 (its interval reaches 0); see the absolute lift"
                 )
             elif few_ratio[j]:
                 counts = [

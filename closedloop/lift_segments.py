@@ -23,6 +23,7 @@ from closedloop.lift import (
     PosteriorDraws,
     compare_arms,
     credible_interval,
+    prob_better,
 )
 from closedloop.lift_models import Kind
 from closedloop.priors import PRIOR, Prior
@@ -103,7 +104,10 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
     for _, group in out.groupby(["arm", "metric"], sort=False):
         rows = [tuple(r) for r in group[keys].itertuples(index=False)]
         samples = np.stack([posterior.abs_lift[r] for r in rows])
-        ok = np.isfinite(samples).all(axis=1)
+        # a segment whose lift has no spread (nobody bought in either arm) is left as it is:
+        # a variance of 0 would give it an infinite weight in the pooling
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(samples).all(axis=1) & (samples.var(axis=1) > 0)
         if ok.sum() < 2:
             continue
         rows = [r for r, keep in zip(rows, ok, strict=True) if keep]
@@ -130,7 +134,7 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
         out.loc[index, "abs_lift_low"], out.loc[index, "abs_lift_high"] = low, high
         low, high = credible_interval(rel, level, interval)
         out.loc[index, "rel_lift_low"], out.loc[index, "rel_lift_high"] = low, high
-        out.loc[index, "p_better"] = (pooled > 0).mean(axis=1)
+        out.loc[index, "p_better"] = prob_better(pooled)
         out.loc[index, "expected_loss"] = np.maximum(-pooled, 0).mean(axis=1)
 
 

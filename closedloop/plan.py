@@ -802,10 +802,16 @@ def check_data_paths(data: dict, source: str, data_root=None) -> None:
     if problems:
         missing = all(p.endswith(" not found") for p in problems)
         outside = [
-            re.fullmatch(r"(data\.\w+): (.*) is outside (the data root .*)", p) for p in problems
+            re.fullmatch(r"(data\.[\w.]+): (.*) is outside (the data root .*)", p) for p in problems
         ]
         if len(outside) > 1 and all(outside) and len({m.group(3) for m in outside}) == 1:
-            named = "; ".join(f"{m.group(1)} ({m.group(2)})" for m in outside)
+            paths: dict[str, list[str]] = {}  # a glob's files under its key, the first named
+            for m in outside:
+                paths.setdefault(m.group(1), []).append(m.group(2))
+            named = "; ".join(
+                f"{key} ({found[0]}" + (f" and {len(found) - 1:,} more)" if found[1:] else ")")
+                for key, found in paths.items()
+            )
             raise PlanError(f"{source}: data path(s) outside {outside[0].group(3)}: {named}")
         what = "data file(s) not found" if missing else "data path(s) refused"
         shown = [p.removesuffix(" not found") if missing else p for p in problems]

@@ -28,6 +28,7 @@ The other arms' lifts are in the lift table, and the Act step compares them
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import numpy as np
@@ -85,6 +86,11 @@ def primary_arm(plan) -> str:
 UNPACED = ("visit_rate", "funnel_")
 #: an interim Check's status for those targets (the actual so far is shown, no pace)
 NOT_PACED = "not paced"
+#: why an interim Check has no visit rate: its outcomes are counted from the transactions
+NO_VISITS_YET = (
+    "not measured before the period ends: an interim Check counts its outcomes from the"
+    " transactions, and visits are in the outcomes file"
+)
 
 #: which baseline curve (:func:`closedloop.progress.baseline_shares`) shapes a target's pace:
 #: money targets follow the revenue curve, the other accumulating targets the purchases'
@@ -99,6 +105,10 @@ def share_by_now(name: str, elapsed: float, shares=None) -> float:
         return 1.0
     curve = "revenue" if name in MONEY_CURVE else "purchases"
     return (shares or {}).get(curve, elapsed)
+
+
+#: the lift table's note on a relative lift without estimate, and what the holdout's mean is
+_UNDEFINED = r"relative lift undefined: the holdout's mean \w+ is ([^;]+);"
 
 
 def score(
@@ -186,6 +196,9 @@ def score(
         x, n = treated["visited"].sum(), len(treated)
         p, spread = rate("visit_rate", x, n, t.visit_rate)
         add("visit_rate", x / n, t.visit_rate, p, "visits of contacted customers", spread)
+    elif t.visit_rate is not None:  # an interim Check's outcomes come from the transactions
+        projections["visit_rate"] = (elapsed, np.nan, np.nan, np.nan, np.nan)
+        rows.append(("visit_rate", np.nan, float(t.visit_rate), "undefined", np.nan, NO_VISITS_YET))
     for name in OBJECTIVE_TARGETS:
         if getattr(t, name) is not None:
             _needs(outcomes, name)
@@ -214,17 +227,27 @@ def score(
                 float(np.mean(draws.rel_lift[(arm, column)] >= target)),
                 f"primary arm ({arm}{declared}) on {column}",
             )
-        elif chosen["control_mean"].iat[0] <= 0:  # refunds can take it below 0
-            sign = "0" if chosen["control_mean"].iat[0] == 0 else "below 0"
+        elif undefined := re.search(_UNDEFINED, note := chosen["note"].iat[0]):
+            # refunds, or the pre-period adjustment, can take the holdout's mean to 0 or below
             add(
                 "relative_lift",
                 np.nan,
                 target,
                 np.nan,
-                f"undefined: the holdout's mean {column} is {sign}; see the absolute lift",
+                f"undefined: the holdout's mean {column} is {undefined.group(1)}; see the"
+                " absolute lift",
+            )
+        elif "is not credibly above 0" in note:
+            add(
+                "relative_lift",
+                np.nan,
+                target,
+                np.nan,
+                f"not estimable: the holdout's mean {column} is not credibly above 0; see the"
+                " absolute lift",
             )
         else:
-            unit = "buyer" if chosen["kind"].iat[0] == "value" else "conversion"
+            unit = "conversion" if chosen["kind"].iat[0] == "binary" else "buyer"
             add(
                 "relative_lift",
                 np.nan,

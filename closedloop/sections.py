@@ -372,7 +372,8 @@ def scorecard(check: pdca.Check, language: str = "en") -> tuple:
         )
     scored = card["p_met"].dropna()
     if len(scored):  # what one of the table's probabilities means, in a sentence
-        parts.append(page.sentence(explain("p_met", _telling(scored), language)))
+        which = "p_met_interim" if "expected_by_now" in card.columns else "p_met"
+        parts.append(page.sentence(explain(which, _telling(scored), language)))
     if check.plan.targets.funnel and check.funnel_targets is None:
         parts.append(
             page.note(
@@ -1077,12 +1078,22 @@ def _basis(text: str, language: str) -> str:
         what = "购买客户" if unit == "buyer" else "转化"
         return f"无法可靠估计：对照组或 {arm} 的{what}少于 {n} 个；请看绝对提升"
     found = re.fullmatch(
-        r"undefined: the holdout's mean (\w+) is (0|below 0); see the absolute lift", text
+        r"undefined: the holdout's mean (\w+) is (0|below 0)( after the pre-period adjustment)?;"
+        r" see the absolute lift",
+        text,
     )
     if found:
-        column, sign = found.groups()
+        column, sign, adjusted = found.groups()
         below = "为 0" if sign == "0" else "低于 0"
-        return f"无法定义：对照组的{translate(column, 'zh')}均值{below}；请看绝对提升"
+        after = "（按基期调整后）" if adjusted else ""
+        return f"无法定义：对照组的{translate(column, 'zh')}均值{after}{below}；请看绝对提升"
+    found = re.fullmatch(
+        r"not estimable: the holdout's mean (\w+) is not credibly above 0; see the absolute lift",
+        text,
+    )
+    if found:
+        column = translate(found.group(1), "zh")
+        return f"无法可靠估计：对照组的{column}均值不能确定高于 0；请看绝对提升"
     found = re.fullmatch(r"all arms: incremental margin \((.+)\) / cost", text)
     if found:
         return f"全部实验组：增量毛利（毛利率 {found.group(1)}）/ 成本"

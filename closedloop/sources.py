@@ -143,10 +143,13 @@ def parquet_file(location):
 
 
 def _for_pandas(con) -> None:
-    """No progress bar, and text handed to Arrow as ``large_string``, the type pandas keeps its
-    text in (a plain ``string`` would be copied once more on the way)."""
+    """No progress bar, text handed to Arrow as ``large_string`` (the type pandas keeps its text
+    in: a plain ``string`` would be copied once more on the way), and time-zoned timestamps in
+    UTC whatever the machine's zone, as from PostgreSQL (a file's own zone is put back by
+    :func:`with_zones`)."""
     con.execute("SET enable_progress_bar = false")
     con.execute("SET arrow_large_buffer_size = true")
+    con.execute("SET TimeZone = 'UTC'")
 
 
 def matching(path: Path, table: str) -> list[Path]:
@@ -180,6 +183,7 @@ def read_parquet(files: list[Path], source: str, hive: bool = False) -> pd.DataF
 
     try:
         with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
             relation = con.read_parquet(
                 [str(f) for f in files], hive_partitioning=hive, union_by_name=True
             )
@@ -215,8 +219,12 @@ def _written_zones(files: list[Path], source: str) -> dict[str, str]:
         except (pa.ArrowException, OSError):  # a broken file: the reader that follows names it
             continue
         for field in schema:
-            if pa.types.is_timestamp(field.type) and field.type.tz:
-                zones.setdefault(field.name, {}).setdefault(field.type.tz, f.name)
+            if pa.types.is_timestamp(field.type):
+                # a file without a zone for the column: DuckDB would read its wall clock in its
+                # session's zone and shift it to the others' (refused below)
+                zone = field.type.tz or "no time zone"
+                zones.setdefault(field.name, {}).setdefault(zone, f.name)
+    zones = {name: seen for name, seen in zones.items() if set(seen) != {"no time zone"}}
     for name, seen in zones.items():
         if len(seen) > 1:
             named = ", ".join(f"{zone} in {file}" for zone, file in list(seen.items())[:3])
@@ -237,6 +245,7 @@ def _duckdb(location: Source, source: str) -> pd.DataFrame:
     config = {"enable_external_access": False}
     try:
         with duckdb.connect(str(location.duckdb), read_only=True, config=config) as con:
+            con.execute("SET TimeZone = 'UTC'")  # as every route: not the machine's zone
             relation = (
                 con.sql(location.query) if location.query is not None else con.table(location.table)
             )

@@ -195,12 +195,22 @@ def _pace(check, zh: bool) -> str:
         return (
             f"Interim Check: at the pace so far, all {n} {paced_en} are ahead or on track.{later}"
         )
-    listed = ("、" if zh else "; ").join(one(r) for _, r in behind.iterrows())
+    sep = "、" if zh else "; "
+    late = behind[behind["status"] == "behind"]
+    clauses = []
+    if len(late):
+        listed = sep.join(one(r) for _, r in late.iterrows())
+        clauses.append(f"落后：{listed}" if zh else f"behind: {listed}")
+    unknown = behind[behind["status"] != "behind"]  # undefined: no actual to pace
+    if len(unknown):
+        listed = sep.join(one(r) for _, r in unknown.iterrows())
+        clauses.append(f"尚无估计：{listed}" if zh else f"no estimate yet: {listed}")
+    said = ("；" if zh else "; ").join(clauses)
     if zh:
-        return f"期中检查：按目前的进度，{n} {paced}中 {k} 项领先或正常；落后：{listed}。{later}"
+        return f"期中检查：按目前的进度，{n} {paced}中 {k} 项领先或正常；{said}。{later}"
     return (
         f"Interim Check: at the pace so far, {k} of its {n} {paced_en} are ahead or on track;"
-        f" behind: {listed}.{later}"
+        f" {said}.{later}"
     )
 
 

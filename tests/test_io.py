@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -116,9 +117,15 @@ def test_ids_a_spreadsheet_rounded_are_refused():
 def test_a_mixed_id_column_keeps_101_and_101_0_one_customer():
     """A spreadsheet's cells read as objects (an int, a text, a float): the whole float is the
     integer's text, a fractional one keeps its digits."""
-    ids = pd.Series([101, "102", 101.0, 7.5], dtype=object)
+    ids = pd.Series([101, "102", 101.0, np.float32(7.0)], dtype=object)
     frame = read_transactions(tx(customer_id=ids))
-    assert frame["customer_id"].tolist() == ["101", "102", "101", "7.5"]
+    assert frame["customer_id"].tolist() == ["101", "102", "101", "7"]
+    fraction = read_transactions(tx(customer_id=pd.Series([1, 2, 2, 7.5], dtype=object)))
+    assert fraction["customer_id"].tolist() == ["1", "2", "2", "7.5"]
+    # past 2^53 a float has lost the id's last digits: refused, as scientific notation is
+    for big in ([1.0, 2.0, 2.0, 1e20], pd.Series([1, 2, 2, 1e20], dtype=object)):
+        with pytest.raises(DataError, match=r"too large for their digits.*\n1 offending"):
+            read_transactions(tx(customer_id=big))
 
 
 def test_anonymous_receipts_are_accepted_when_asked():

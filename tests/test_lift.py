@@ -311,18 +311,69 @@ def test_few_or_zero_buyers_give_wide_finite_intervals_and_a_note():
 
 def test_relative_lift_is_the_ratio_given_a_positive_holdout_mean():
     """A holdout of 200 with 6 buyers, one of them a large order: its normal posterior puts
-    about 14% of the draws at or below 0. The relative lift's draws divide by the holdout's
-    draws conditioned on a positive mean, so every draw is finite and the holdout's draw behind
-    each is positive; the point stays inside its interval."""
+    about 14% of the draws at or below 0. The relative lift's draws divide the arm's by the
+    holdout's draws conditioned on a positive mean, so every draw is finite and the holdout's
+    draw behind each is positive; the point stays inside its interval."""
     frame = _spend_frame([5, 5, 5, 5, 5, 400], [5, 8, 9, 12, 300, 40, 20], n=200)
     lift = bayesian_lift(frame, metrics="revenue", seed=1)
     row = lift.table.iloc[0]
     key = tuple(lift.table.loc[0, lift.draws.keys])
     assert 0.05 < (lift.draws.control[key] <= 0).mean() < 0.3
-    diff, rel = lift.draws.abs_lift[key], lift.draws.rel_lift[key]
+    arm = lift.draws.abs_lift[key] + lift.draws.control[key]
+    rel = lift.draws.rel_lift[key]
     assert np.isfinite(rel).all()
-    assert (diff[rel != 0] / rel[rel != 0] > 0).all()  # the holdout's draw under each ratio
+    assert (arm / (rel + 1) > 0).all()  # the holdout's draw under each ratio
     assert row["rel_lift_low"] < row["rel_lift"] < row["rel_lift_high"] < np.inf
+
+
+def test_a_holdout_mean_at_or_below_0_after_cuped_makes_the_relative_lift_undefined():
+    """The holdout bought far more before the campaign: adjusted for it, its mean revenue is
+    below 0 while the raw mean is 60. A ratio over it would turn a gain of 262 per customer into
+    a relative lift of -466%: it is undefined, with a note, and the absolute lift stands."""
+    rng = np.random.default_rng(0)
+    n = 500
+    pre_c, pre_a = rng.gamma(2, 50, n) + 300, rng.gamma(2, 50, n)
+    y_c = 0.8 * pre_c + rng.normal(0, 10, n)
+    y_c = y_c - y_c.mean() + 60
+    y_a = 0.8 * pre_a + rng.normal(0, 10, n) + 5
+    data = pd.DataFrame(
+        {"arm": ["control"] * n + ["A"] * n, "revenue": np.r_[y_c, y_a], "pre": np.r_[pre_c, pre_a]}
+    )
+    row = bayesian_lift(data, covariates={"revenue": "pre"}).table.iloc[0]
+    assert row["control_mean"] == pytest.approx(60) and row["abs_lift"] > 250
+    assert np.isnan([row["rel_lift"], row["rel_lift_low"], row["rel_lift_high"]]).all()
+    assert "the holdout's mean revenue is below 0 after the pre-period adjustment" in row["note"]
+
+
+def test_a_metric_with_refunds_needs_a_holdout_mean_credibly_above_0_for_a_ratio():
+    """Refunds (a normal metric): a holdout mean of 0.05 with a standard error of 10 made a
+    relative lift of -20,100% beside an interval of [-697%, +3,444%]. It is not estimable now,
+    with a note; a holdout mean well above 0 keeps its relative lift, inside its interval."""
+    rng = np.random.default_rng(0)
+    n = 400
+    control, arm = rng.normal(0, 200, n), rng.normal(0, 200, n)
+    frame = pd.DataFrame(
+        {
+            "arm": ["control"] * n + ["A"] * n,
+            "revenue": np.r_[control - control.mean() + 0.05, arm - arm.mean() - 10],
+        }
+    )
+    row = bayesian_lift(frame).table.iloc[0]
+    assert row["kind"] == "normal" and row["control_mean_low"] < 0
+    assert np.isnan([row["rel_lift"], row["rel_lift_low"], row["rel_lift_high"]]).all()
+    assert "the holdout's mean revenue is not credibly above 0" in row["note"]
+    assert row["abs_lift_low"] < row["abs_lift"] < row["abs_lift_high"]
+    shifted = frame.assign(revenue=frame["revenue"] + 100)
+    kept = bayesian_lift(shifted).table.iloc[0]
+    assert kept["rel_lift_low"] < kept["rel_lift"] < kept["rel_lift_high"]
+    assert kept["note"] == ""
+
+
+def test_arms_where_nobody_bought_are_as_likely_better_as_worse():
+    """Every draw of the difference is 0: a tie counts half, not as 'worse'."""
+    zeros = pd.DataFrame({"arm": ["control"] * 300 + ["sms"] * 300, "revenue": 0.0})
+    lift = bayesian_lift(zeros, metrics="revenue", kinds={"revenue": "value"})
+    assert lift.table["p_better"].iat[0] == 0.5
 
 
 def test_positive_part_keeps_the_order_and_follows_the_truncated_normal():

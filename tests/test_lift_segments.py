@@ -109,6 +109,27 @@ def test_segment_without_control_ranks_last_with_nan_lift():
     assert np.isnan(last["abs_lift"]) and np.isnan(last["p_better"]) and last["small"]
 
 
+def test_pooling_leaves_out_a_segment_where_nobody_bought():
+    """A segment with no buyer in either arm has a lift without spread: pooled with the others
+    it gave every segment NaN. It keeps its unpooled 0 (P(better) 0.5), the others are pooled."""
+    rng = np.random.default_rng(3)
+    n = 300
+    parts = [
+        ("zeros", np.zeros(n), np.zeros(n)),
+        ("young", rng.gamma(2, 25, n), rng.gamma(2, 27, n)),
+        ("old", rng.gamma(2, 25, n), rng.gamma(2, 30, n)),
+    ]
+    frame = pd.concat(
+        pd.DataFrame({"tier": name, "arm": ["control"] * n + ["sms"] * n, "revenue": np.r_[c, t]})
+        for name, c, t in parts
+    )
+    table = lift_by_segment(frame, "tier", pooling=True, metrics="revenue").table.set_index("tier")
+    assert np.isfinite(table.loc[["young", "old"], ["abs_lift", "abs_lift_low"]]).all().all()
+    zero = table.loc["zeros"]
+    assert zero["abs_lift"] == zero["abs_lift_low"] == zero["abs_lift_high"] == 0
+    assert zero["p_better"] == 0.5
+
+
 def test_bad_segment_inputs_name_the_problem():
     data = _frame({"control": (10, 1), "sms": (10, 2)})
     with pytest.raises(DataError, match="segment column"):

@@ -114,3 +114,38 @@ def test_a_relative_lift_over_too_few_holdout_conversions_is_not_estimable():
         "not estimable: fewer than 5 conversions in the holdout or in a; see the absolute lift"
     )
     assert _basis(row["basis"], "zh") == "无法可靠估计：对照组或 a 的转化少于 5 个；请看绝对提升"
+
+
+def test_a_relative_lift_over_a_holdout_mean_not_credibly_above_0_says_why():
+    """Refunds: the holdout's mean revenue is 0.05 with a standard error of 10. The scorecard's
+    basis says so, in English and Chinese; after a pre-period adjustment that takes the mean
+    below 0 it says that."""
+    import numpy as np
+    import pandas as pd
+
+    from closedloop.lift import bayesian_lift
+    from closedloop.sections import _basis
+
+    rng = np.random.default_rng(0)
+    n = 400
+    control, arm = rng.normal(0, 200, n), rng.normal(0, 200, n)
+    outcomes = pd.DataFrame(
+        {
+            "arm": ["control"] * n + ["a"] * n + ["b"] * n,
+            "revenue": np.r_[control - control.mean() + 0.05, arm, arm + 5],
+        }
+    )
+    plan = _plan(metric="revenue")
+    lift = bayesian_lift(outcomes, metrics="revenue", draws=2000)
+    row = scorecard.score(plan, outcomes, lift).set_index("target").loc["relative_lift"]
+    assert row["status"] == "undefined" and np.isnan(row["p_met"])
+    assert row["basis"] == (
+        "not estimable: the holdout's mean revenue is not credibly above 0; see the absolute lift"
+    )
+    assert (
+        _basis(row["basis"], "zh") == "无法可靠估计：对照组的销售额均值不能确定高于 0；请看绝对提升"
+    )
+    adjusted = "undefined: the holdout's mean revenue is below 0 after the pre-period adjustment"
+    assert _basis(f"{adjusted}; see the absolute lift", "zh") == (
+        "无法定义：对照组的销售额均值（按基期调整后）低于 0；请看绝对提升"
+    )

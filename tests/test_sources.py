@@ -413,6 +413,12 @@ def test_folders_and_globs_keep_the_time_zone_their_files_are_written_in(tmp_pat
     )
     with pytest.raises(DataError, match=r"'order_date' in different time zones \(Asia/Shanghai"):
         io.read_transactions(tmp_path / "tx", asof="2026-04-01")
+    # a file without a zone beside zoned ones: DuckDB would shift its wall clock
+    frame.iloc[1:].assign(order_date=times[1:].tz_localize(None)).to_parquet(
+        tmp_path / "tx" / "b.parquet"
+    )
+    with pytest.raises(DataError, match=r"\(Asia/Shanghai in a.parquet, no time zone in b.parquet"):
+        io.read_transactions(tmp_path / "tx", asof="2026-04-01")
 
 
 def test_labels_name_the_place_not_the_credentials(monkeypatch):
