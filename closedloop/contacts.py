@@ -230,11 +230,11 @@ def contact_list(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the engine's group-by lets go of Python: the calendar rules, which read only the
         # customers, run meanwhile
-        bought = pool.submit(_bought, transactions, day)
+        bought = pool.submit(_bought, transactions, day, known)
         founds = {k: run(k, None) for k, spec in enumerate(specs) if spec.rule in _CALENDAR}
         per = bought.result()
     notes: list[str] = []
-    per, at = _in_id_order(per, known, out)
+    per, at = _in_id_order(per, out)
     evidence, facts = _evidence(per, at, cust, day, points_ledger, table, expiry, notes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         # the rules on the summary alone are numpy and Arrow work that lets go of Python: side
@@ -603,12 +603,13 @@ _CALENDAR = ("onboarding", "birthday", "anniversary")
 _ON_SUMMARY = ("winback_light", "winback_medium", "winback_heavy", "upgrade")
 
 
-def _bought(transactions, day) -> pd.DataFrame:
+def _bought(transactions, day, known: pd.Index) -> pd.DataFrame:
     """The one pass over the transactions the rules read: per customer, the orders and last
     purchase, the year's orders and spend (tiers, upgrade) and the two churn periods'
-    (:func:`closedloop.summaries.per_customer`)."""
+    (:func:`closedloop.summaries.per_customer`), with each customer's position among the
+    ``known`` ids (sorted), found by the engine's join."""
     windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
-    per = summaries.per_customer(
+    return summaries.per_customer(
         transactions,
         day,
         windows=windows,
@@ -616,23 +617,27 @@ def _bought(transactions, day) -> pd.DataFrame:
         window_last=False,
         skip=("first_purchase", "revenue"),  # no rule reads them
         sort=False,  # put in id order by :func:`_in_id_order`
+        positions=known,
     )
-    return per[per["orders"].to_numpy() > 0]
 
 
-def _in_id_order(per: pd.DataFrame, known: pd.Index, out: np.ndarray):
-    """The summary ``per`` (in the engine's order) sorted by id, and each row's position among
-    the customers not left ``out`` (-1: not there). The ids are found among all the ``known``
-    customers (sorted) by one Arrow look-up, and those positions put the rows in id order by
-    integers; only a buyer who is not a known customer sends the ids to a text sort."""
-    at = _positions(known, per.index)
+def _in_id_order(per: pd.DataFrame, out: np.ndarray):
+    """The buyers of the summary ``per`` (in the engine's order; ``_position`` among all the
+    known customers, sorted, the excluded too) sorted by id, as plain columns on a range
+    index, and each row's position among the customers not left ``out`` (-1: not there). The
+    positions put the rows in id order by integers; only a buyer who is not a known customer
+    sends the ids to a text sort. The columns are taken by numpy, the text ids not at all."""
+    rows = np.flatnonzero(per["orders"].to_numpy() > 0)  # a refund alone is no purchase
+    at = per["_position"].to_numpy()[rows]
     if (at >= 0).all():
-        slot = np.full(len(known), -1, dtype="int64")
+        slot = np.full(len(out), -1, dtype="int64")
         slot[at] = np.arange(len(at))
         order = slot[slot >= 0]
     else:
-        order = pc.sort_indices(_arrow(per.index)).to_numpy()
-    per, at = per.take(order), at[order]
+        order = pc.sort_indices(_arrow(per.index[rows])).to_numpy()
+    taken = rows[order]
+    at = at[order]
+    per = pd.DataFrame({c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"})
     # a known customer's position once the left-out are gone (the last slot: not known)
     kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
     return per, np.where(gone[at], -1, kept[at])
@@ -945,6 +950,7 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str, language: s
     ``dates``): the day it falls on."""
     month = dates.dt.month.to_numpy()
     mday = dates.dt.day.to_numpy()
+    year = dates.dt.year.to_numpy() if rule == "anniversary" else None
     due = np.full(len(dates), np.datetime64("NaT"), dtype="datetime64[ns]")
     for k in range(week_days):
         date = day + pd.Timedelta(days=k)
@@ -953,7 +959,7 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str, language: s
         if date.month == 2 and date.day == 28 and not leap:
             on |= (month == 2) & (mday == 29)
         if rule == "anniversary":
-            on &= dates.dt.year.to_numpy() < date.year
+            on &= year < date.year
         on &= np.isnat(due)
         due[on] = np.datetime64(date.to_datetime64())
     hit = ~np.isnat(due)

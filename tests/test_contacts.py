@@ -507,17 +507,19 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
 
 
 def test_the_summary_is_put_in_id_order_with_the_customers_positions():
-    """The engine's rows sorted by id, each with its customer's position once the left-out are
-    gone: by integers when every buyer is a known customer, by the ids otherwise."""
-    per = pd.DataFrame({"orders": [1, 2, 3, 4]}, index=pd.Index(["d", "a", "c", "b"], dtype="str"))
-    known = pd.Index(["a", "b", "c", "d", "e"], dtype="str")
+    """The engine's buyers sorted by id, each with its customer's position once the left-out
+    are gone: by integers when every buyer is a known customer, by the ids otherwise."""
+    per = pd.DataFrame(
+        {"orders": [1, 2, 0, 3, 4], "_position": [3, 0, 4, 2, 1]},
+        index=pd.Index(["d", "a", "e", "c", "b"], dtype="str"),
+    )  # e has refunds only: no buyer
     out = np.array([False, True, False, False, False])  # b is in the holdout
-    rows, at = contacts._in_id_order(per, known, out)
-    assert rows.index.tolist() == ["a", "b", "c", "d"] and rows["orders"].tolist() == [2, 4, 3, 1]
+    rows, at = contacts._in_id_order(per, out)
+    assert rows.columns.tolist() == ["orders"] and rows["orders"].tolist() == [2, 4, 3, 1]
     assert at.tolist() == [0, -1, 1, 2]
-    stranger = pd.concat([per, pd.DataFrame({"orders": [5]}, index=pd.Index(["bb"], dtype="str"))])
-    rows, at = contacts._in_id_order(stranger, known, out)
-    assert rows.index.tolist() == ["a", "b", "bb", "c", "d"] and at.tolist() == [0, -1, -1, 1, 2]
+    stranger = pd.DataFrame({"orders": [5], "_position": [-1]}, index=pd.Index(["bb"], dtype="str"))
+    rows, at = contacts._in_id_order(pd.concat([per, stranger]), out)
+    assert rows["orders"].tolist() == [2, 4, 5, 3, 1] and at.tolist() == [0, -1, -1, 1, 2]
 
 
 def test_the_summary_is_the_crosstab_of_the_rows(week):
