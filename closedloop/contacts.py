@@ -288,7 +288,7 @@ def contact_list(
     kind = pd.Categorical(table["type"], categories=list(TYPES)).codes.astype("int64")[rule]
     first = ~pd.Series(pos[usable] * (len(TYPES) + 1) + kind[usable]).duplicated().to_numpy()
     deduped = usable[first]
-    capped = deduped[pd.Series(pos[deduped]).groupby(pos[deduped]).cumcount().to_numpy() < cap]
+    capped = deduped[_earlier_alike(pos[deduped]) < cap]
     dropped = pd.Series(
         {
             "excluded": n_excluded,
@@ -575,10 +575,13 @@ def _customers(customers, day) -> pd.DataFrame:
     """The customers known by ``day``, one row per id (the first), sorted by id."""
     frame = to_pandas(customers, "contact_list customers", ("customer_id",))
     ids = frame["customer_id"].astype("str")
+    text = _arrow(ids)
     order = np.arange(len(frame))
-    if not ids.is_monotonic_increasing:
+    # in order already? Arrow compares neighbours (a missing id: not in order); pandas' check
+    # on Arrow text compared Python strings
+    if not pc.all(pc.less_equal(text[:-1], text[1:]), skip_nulls=False).as_py():
         order = ids.argsort(kind="stable").to_numpy()
-    text = _arrow(ids).take(order)
+        text = text.take(order)
     keep = np.ones(len(text), dtype=bool)
     keep[1:] = pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
     if "join_date" in frame:  # known by asof
@@ -1032,6 +1035,19 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer, languag
 def _among(values, ids: pd.Index) -> np.ndarray:
     """Which ``values`` are in the unique ``ids``."""
     return pc.is_in(_arrow(values), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
+
+
+def _earlier_alike(keys: np.ndarray) -> np.ndarray:
+    """How many earlier elements have each one's key (pandas' ``groupby(keys).cumcount()``), by a
+    stable sort of the integer keys instead of a hashed group-by."""
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    at = np.arange(len(keys))
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]
+    out = np.empty(len(keys), dtype="int64")
+    out[order] = at - np.maximum.accumulate(np.where(starts, at, 0))
+    return out
 
 
 def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:

@@ -562,3 +562,11 @@ def test_cli_plan_lists_leave_out_both_holdouts(demo_folder, tmp_path, capsys):
     assert main(["contacts", "--plan", str(tmp_path / "nope.yaml"), "--asof", "2026-03-31"]) == 2
     (error,) = capsys.readouterr().err.strip().splitlines()
     assert error.startswith("closedloop contacts:") and "nope.yaml" in error
+
+
+def test_earlier_alike_counts_as_pandas_cumcount():
+    """The weekly cap's count of a customer's earlier contacts is pandas' cumcount."""
+    keys = np.random.default_rng(3).integers(0, 50, 2_000)
+    expected = pd.Series(keys).groupby(keys).cumcount().to_numpy()
+    assert (contacts._earlier_alike(keys) == expected).all()
+    assert contacts._earlier_alike(np.array([], dtype="int64")).tolist() == []
