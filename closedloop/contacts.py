@@ -491,11 +491,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
 
-    def rows_of(channel: str) -> pa.Table:
-        return table.filter(pc.equal(table["channel"], channel))
-
-    def write_csv(channel: str, path: Path) -> None:
-        part = rows_of(channel)
+    def write_csv(part: pa.Table, path: Path) -> None:
         for k, name in enumerate(EXPORT_COLUMNS):
             if pa.types.is_string(part[name].type):
                 part = part.set_column(k, name, spreadsheet_safe(part[name]))
@@ -503,21 +499,24 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
             handle.write(header.encode())
             pacsv.write_csv(part, handle, options)
 
-    def write_parquet(channel: str, path: Path) -> None:
-        pq.write_table(rows_of(channel), path)
+    def write_channel(channel: str, path: Path) -> list:
+        """The channel's rows, filtered once for both of its files, each file in a thread."""
+        part = table.filter(pc.equal(table["channel"], channel))
+        files = [pool.submit(write_csv, part, path)]
+        if parquet:
+            files.append(pool.submit(pq.write_table, part, path.with_suffix(".parquet")))
+        return files
 
     # Arrow's filters, checks and writers let go of Python: each file is made in its own thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        jobs = []
+        channels = []
         for channel in CHANNELS:
             path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-            jobs.append(pool.submit(write_csv, channel, path))
-            written.append(path)
-            if parquet:
-                jobs.append(pool.submit(write_parquet, channel, path.with_suffix(".parquet")))
-                written.append(path.with_suffix(".parquet"))
-        for job in jobs:
-            job.result()
+            channels.append(pool.submit(write_channel, channel, path))
+            written += [path, path.with_suffix(".parquet")] if parquet else [path]
+        for files in channels:
+            for job in files.result():
+                job.result()
     summary = folder / "contacts_summary.csv"
     contacts.summary.to_csv(summary, lineterminator="\n")
     written.append(summary)
