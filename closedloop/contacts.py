@@ -737,34 +737,35 @@ def _trigger(
     if rule.startswith("winback_"):
         level = rule.removeprefix("winback_")
         churn = facts["churn"]
-        mask = (churn["severity"] == level).to_numpy()
-        hit = churn[mask]
-        gone = hit["lapsed_before"].to_numpy()
-        recency = hit["recency_days"].to_numpy()
+        # the level's rows, the fallen then the lapsed: the order of a rule's candidates does not
+        # matter, they are sorted (by priority, score, due day and customer) with the others;
+        # only the columns the reasons read are taken, each once, by numpy
+        rows = np.flatnonzero((churn["severity"] == level).to_numpy())
+        gone = churn["lapsed_before"].to_numpy()[rows]
+        fell, lapsed = rows[~gone], rows[gone]
+        column = lambda name, at: churn[name].to_numpy()[at]  # noqa: E731
         word = glossary.contact_word(rule, language)
-        fell = ~gone
         fallen = _fill(
             glossary.contact_reason("winback", language),
             level=word,
-            orders_prev=_shown(hit["orders_prev"].to_numpy()[fell], "d"),
-            orders_now=_shown(hit["orders_now"].to_numpy()[fell], "d"),
-            revenue_prev=_shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
-            revenue_now=_shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
-            recency=_shown(recency[fell], "d"),
+            orders_prev=_shown(column("orders_prev", fell), "d"),
+            orders_now=_shown(column("orders_now", fell), "d"),
+            revenue_prev=_shown(column("revenue_prev", fell), ",.0f"),
+            revenue_now=_shown(column("revenue_now", fell), ",.0f"),
+            recency=_shown(column("recency_days", fell), "d"),
         )
-        lapsed = _fill(
+        lapsed_reason = _fill(
             glossary.contact_reason("winback_lapsed", language),
             level=word,
-            recency=_shown(recency[gone], "d"),
+            recency=_shown(column("recency_days", lapsed), "d"),
         )
-        # the fallen, then the lapsed: the order of a rule's candidates does not matter, they
-        # are sorted (by priority, score, due day and customer) with the others
-        both = np.concatenate([np.flatnonzero(fell), np.flatnonzero(gone)])
+        both = np.concatenate([fell, lapsed])
+        fall = column("fall", both)
         return _found(
-            facts["churn_at"][mask][both],
+            facts["churn_at"][both],
             day,
-            pa.concat_arrays([fallen, lapsed]),
-            hit["fall"].fillna(1.0).to_numpy()[both],
+            pa.concat_arrays([fallen, lapsed_reason]),
+            np.where(np.isnan(fall), 1.0, fall),
         )
     if rule == "upgrade":
         up = rfm.upgrade_candidates(facts["year"])
