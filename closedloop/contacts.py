@@ -230,11 +230,11 @@ def contact_list(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the engine's group-by lets go of Python: the calendar rules, which read only the
         # customers, run meanwhile
-        bought = pool.submit(_bought, transactions, day)
+        bought = pool.submit(_bought, transactions, day, known)
         founds = {k: run(k, None) for k, spec in enumerate(specs) if spec.rule in _CALENDAR}
         per = bought.result()
     notes: list[str] = []
-    per, at = _in_id_order(per, known, out)
+    per, at = _in_id_order(per, out)
     evidence, facts = _evidence(per, at, cust, day, points_ledger, table, expiry, notes)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         # the rules on the summary alone are numpy and Arrow work that lets go of Python: side
@@ -288,7 +288,7 @@ def contact_list(
     kind = pd.Categorical(table["type"], categories=list(TYPES)).codes.astype("int64")[rule]
     first = ~pd.Series(pos[usable] * (len(TYPES) + 1) + kind[usable]).duplicated().to_numpy()
     deduped = usable[first]
-    capped = deduped[pd.Series(pos[deduped]).groupby(pos[deduped]).cumcount().to_numpy() < cap]
+    capped = deduped[_earlier_alike(pos[deduped]) < cap]
     dropped = pd.Series(
         {
             "excluded": n_excluded,
@@ -491,11 +491,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
 
-    def rows_of(channel: str) -> pa.Table:
-        return table.filter(pc.equal(table["channel"], channel))
-
-    def write_csv(channel: str, path: Path) -> None:
-        part = rows_of(channel)
+    def write_csv(part: pa.Table, path: Path) -> None:
         for k, name in enumerate(EXPORT_COLUMNS):
             if pa.types.is_string(part[name].type):
                 part = part.set_column(k, name, spreadsheet_safe(part[name]))
@@ -503,21 +499,24 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
             handle.write(header.encode())
             pacsv.write_csv(part, handle, options)
 
-    def write_parquet(channel: str, path: Path) -> None:
-        pq.write_table(rows_of(channel), path)
+    def write_channel(channel: str, path: Path) -> list:
+        """The channel's rows, filtered once for both of its files, each file in a thread."""
+        part = table.filter(pc.equal(table["channel"], channel))
+        files = [pool.submit(write_csv, part, path)]
+        if parquet:
+            files.append(pool.submit(pq.write_table, part, path.with_suffix(".parquet")))
+        return files
 
     # Arrow's filters, checks and writers let go of Python: each file is made in its own thread
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        jobs = []
+        channels = []
         for channel in CHANNELS:
             path = folder / f"contacts_{channel}.csv"  # as file_names() lists them
-            jobs.append(pool.submit(write_csv, channel, path))
-            written.append(path)
-            if parquet:
-                jobs.append(pool.submit(write_parquet, channel, path.with_suffix(".parquet")))
-                written.append(path.with_suffix(".parquet"))
-        for job in jobs:
-            job.result()
+            channels.append(pool.submit(write_channel, channel, path))
+            written += [path, path.with_suffix(".parquet")] if parquet else [path]
+        for files in channels:
+            for job in files.result():
+                job.result()
     summary = folder / "contacts_summary.csv"
     contacts.summary.to_csv(summary, lineterminator="\n")
     written.append(summary)
@@ -529,6 +528,9 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
 #: reads as the ASCII ones) after any leading blanks (spaces, no-break and ideographic spaces)
 _FORMULA_START = r"^([\t\r\n]|[ \t\x{a0}\x{3000}]*[=+\-@\x{ff1d}\x{ff0b}\x{ff0d}\x{ff20}])"
 _PLAIN_NUMBER = r"^ *[+-]?[0-9]+(\.[0-9]+)?$"
+#: the first bytes (UTF-8) of a value that may start a formula: a control or blank character,
+#: ``= + - @``, or the lead byte of a no-break, ideographic or full-width one
+_FORMULA_BYTES = [b"\t", b"\r", b"\n", b" ", b"=", b"+", b"-", b"@", b"\xc2", b"\xe3", b"\xef"]
 
 
 def spreadsheet_safe(values):
@@ -537,12 +539,23 @@ def spreadsheet_safe(values):
     leading spaces), a tab, a carriage return or a line feed gets a single quote before it, so
     Excel or an SCRM import shows it as text instead of running it as a formula (OWASP's rule);
     a plain number such as ``-12`` or ``+3.5`` stays as it is. Missing values stay missing."""
+    if not _may_start_a_formula(values):
+        return values
     risky = pc.match_substring_regex(values, _FORMULA_START)
     if not pc.any(risky).as_py():
         return values
     risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)))
     quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values, "")
     return pc.if_else(risky, quoted, values)
+
+
+def _may_start_a_formula(values) -> bool:
+    """Whether any value's first byte is among :data:`_FORMULA_BYTES`: only such a value can
+    match :data:`_FORMULA_START`, and a slice and a hash look-up cost a third of the regular
+    expression on every value."""
+    kind = pa.large_binary() if pa.types.is_large_string(values.type) else pa.binary()
+    first = pc.binary_slice(values.cast(kind), 0, 1)
+    return bool(pc.any(pc.is_in(first, value_set=pa.array(_FORMULA_BYTES, kind))).as_py())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,10 +588,13 @@ def _customers(customers, day) -> pd.DataFrame:
     """The customers known by ``day``, one row per id (the first), sorted by id."""
     frame = to_pandas(customers, "contact_list customers", ("customer_id",))
     ids = frame["customer_id"].astype("str")
+    text = _arrow(ids)
     order = np.arange(len(frame))
-    if not ids.is_monotonic_increasing:
+    # in order already? Arrow compares neighbours (a missing id: not in order); pandas' check
+    # on Arrow text compared Python strings
+    if not pc.all(pc.less_equal(text[:-1], text[1:]), skip_nulls=False).as_py():
         order = ids.argsort(kind="stable").to_numpy()
-    text = _arrow(ids).take(order)
+        text = text.take(order)
     keep = np.ones(len(text), dtype=bool)
     keep[1:] = pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
     if "join_date" in frame:  # known by asof
@@ -603,12 +619,13 @@ _CALENDAR = ("onboarding", "birthday", "anniversary")
 _ON_SUMMARY = ("winback_light", "winback_medium", "winback_heavy", "upgrade")
 
 
-def _bought(transactions, day) -> pd.DataFrame:
+def _bought(transactions, day, known: pd.Index) -> pd.DataFrame:
     """The one pass over the transactions the rules read: per customer, the orders and last
     purchase, the year's orders and spend (tiers, upgrade) and the two churn periods'
-    (:func:`closedloop.summaries.per_customer`)."""
+    (:func:`closedloop.summaries.per_customer`), with each customer's position among the
+    ``known`` ids (sorted), found by the engine's join."""
     windows = {"year": (summaries.period_start(day, 365), None), **rfm.churn_windows(day)}
-    per = summaries.per_customer(
+    return summaries.per_customer(
         transactions,
         day,
         windows=windows,
@@ -616,23 +633,27 @@ def _bought(transactions, day) -> pd.DataFrame:
         window_last=False,
         skip=("first_purchase", "revenue"),  # no rule reads them
         sort=False,  # put in id order by :func:`_in_id_order`
+        positions=known,
     )
-    return per[per["orders"].to_numpy() > 0]
 
 
-def _in_id_order(per: pd.DataFrame, known: pd.Index, out: np.ndarray):
-    """The summary ``per`` (in the engine's order) sorted by id, and each row's position among
-    the customers not left ``out`` (-1: not there). The ids are found among all the ``known``
-    customers (sorted) by one Arrow look-up, and those positions put the rows in id order by
-    integers; only a buyer who is not a known customer sends the ids to a text sort."""
-    at = _positions(known, per.index)
+def _in_id_order(per: pd.DataFrame, out: np.ndarray):
+    """The buyers of the summary ``per`` (in the engine's order; ``_position`` among all the
+    known customers, sorted, the excluded too) sorted by id, as plain columns on a range
+    index, and each row's position among the customers not left ``out`` (-1: not there). The
+    positions put the rows in id order by integers; only a buyer who is not a known customer
+    sends the ids to a text sort. The columns are taken by numpy, the text ids not at all."""
+    rows = np.flatnonzero(per["orders"].to_numpy() > 0)  # a refund alone is no purchase
+    at = per["_position"].to_numpy()[rows]
     if (at >= 0).all():
-        slot = np.full(len(known), -1, dtype="int64")
+        slot = np.full(len(out), -1, dtype="int64")
         slot[at] = np.arange(len(at))
         order = slot[slot >= 0]
     else:
-        order = pc.sort_indices(_arrow(per.index)).to_numpy()
-    per, at = per.take(order), at[order]
+        order = pc.sort_indices(_arrow(per.index[rows])).to_numpy()
+    taken = rows[order]
+    at = at[order]
+    per = pd.DataFrame({c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"})
     # a known customer's position once the left-out are gone (the last slot: not known)
     kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
     return per, np.where(gone[at], -1, kept[at])
@@ -716,34 +737,35 @@ def _trigger(
     if rule.startswith("winback_"):
         level = rule.removeprefix("winback_")
         churn = facts["churn"]
-        mask = (churn["severity"] == level).to_numpy()
-        hit = churn[mask]
-        gone = hit["lapsed_before"].to_numpy()
-        recency = hit["recency_days"].to_numpy()
+        # the level's rows, the fallen then the lapsed: the order of a rule's candidates does not
+        # matter, they are sorted (by priority, score, due day and customer) with the others;
+        # only the columns the reasons read are taken, each once, by numpy
+        rows = np.flatnonzero((churn["severity"] == level).to_numpy())
+        gone = churn["lapsed_before"].to_numpy()[rows]
+        fell, lapsed = rows[~gone], rows[gone]
+        column = lambda name, at: churn[name].to_numpy()[at]  # noqa: E731
         word = glossary.contact_word(rule, language)
-        fell = ~gone
         fallen = _fill(
             glossary.contact_reason("winback", language),
             level=word,
-            orders_prev=_shown(hit["orders_prev"].to_numpy()[fell], "d"),
-            orders_now=_shown(hit["orders_now"].to_numpy()[fell], "d"),
-            revenue_prev=_shown(hit["revenue_prev"].to_numpy()[fell], ",.0f"),
-            revenue_now=_shown(hit["revenue_now"].to_numpy()[fell], ",.0f"),
-            recency=_shown(recency[fell], "d"),
+            orders_prev=_shown(column("orders_prev", fell), "d"),
+            orders_now=_shown(column("orders_now", fell), "d"),
+            revenue_prev=_shown(column("revenue_prev", fell), ",.0f"),
+            revenue_now=_shown(column("revenue_now", fell), ",.0f"),
+            recency=_shown(column("recency_days", fell), "d"),
         )
-        lapsed = _fill(
+        lapsed_reason = _fill(
             glossary.contact_reason("winback_lapsed", language),
             level=word,
-            recency=_shown(recency[gone], "d"),
+            recency=_shown(column("recency_days", lapsed), "d"),
         )
-        # the fallen, then the lapsed: the order of a rule's candidates does not matter, they
-        # are sorted (by priority, score, due day and customer) with the others
-        both = np.concatenate([np.flatnonzero(fell), np.flatnonzero(gone)])
+        both = np.concatenate([fell, lapsed])
+        fall = column("fall", both)
         return _found(
-            facts["churn_at"][mask][both],
+            facts["churn_at"][both],
             day,
-            pa.concat_arrays([fallen, lapsed]),
-            hit["fall"].fillna(1.0).to_numpy()[both],
+            pa.concat_arrays([fallen, lapsed_reason]),
+            np.where(np.isnan(fall), 1.0, fall),
         )
     if rule == "upgrade":
         up = rfm.upgrade_candidates(facts["year"])
@@ -945,6 +967,7 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str, language: s
     ``dates``): the day it falls on."""
     month = dates.dt.month.to_numpy()
     mday = dates.dt.day.to_numpy()
+    year = dates.dt.year.to_numpy() if rule == "anniversary" else None
     due = np.full(len(dates), np.datetime64("NaT"), dtype="datetime64[ns]")
     for k in range(week_days):
         date = day + pd.Timedelta(days=k)
@@ -953,7 +976,7 @@ def _dates_in_week(dates: pd.Series, day, week_days: int, rule: str, language: s
         if date.month == 2 and date.day == 28 and not leap:
             on |= (month == 2) & (mday == 29)
         if rule == "anniversary":
-            on &= dates.dt.year.to_numpy() < date.year
+            on &= year < date.year
         on &= np.isnat(due)
         due[on] = np.datetime64(date.to_datetime64())
     hit = ~np.isnat(due)
@@ -1026,6 +1049,19 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer, languag
 def _among(values, ids: pd.Index) -> np.ndarray:
     """Which ``values`` are in the unique ``ids``."""
     return pc.is_in(_arrow(values), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
+
+
+def _earlier_alike(keys: np.ndarray) -> np.ndarray:
+    """How many earlier elements have each one's key (pandas' ``groupby(keys).cumcount()``), by a
+    stable sort of the integer keys instead of a hashed group-by."""
+    order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
+    at = np.arange(len(keys))
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]
+    out = np.empty(len(keys), dtype="int64")
+    out[order] = at - np.maximum.accumulate(np.where(starts, at, 0))
+    return out
 
 
 def _channel(rule, pos, allowed: np.ndarray, reach: np.ndarray) -> np.ndarray:

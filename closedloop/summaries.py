@@ -219,6 +219,7 @@ def per_customer(
     skip: Collection[str] = (),
     sort: bool = True,
     columns: Collection[str] | None = None,
+    positions: pd.Index | None = None,
 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """One row per customer with a purchase or refund from ``start`` (default: all history) to
     the end of the ``asof`` day, indexed by ``customer_id`` (text, sorted).
@@ -243,7 +244,9 @@ def per_customer(
     only columns computed (``None``: all of the above) and ``skip`` columns not computed
     (``first_purchase``, ``revenue``, ...), for a caller that reads a few or never reads some.
     ``sort=False`` leaves the rows in the engine's order (no sort of the ids, for a caller that
-    puts them in its own order).
+    puts them in its own order). ``positions`` (unique text ids, such as a customers table's)
+    adds ``_position``, each row's position among them (-1: not there), found by a join where
+    the rows are (the engine's threads hash the ids, not one Python thread afterwards).
     """
     carry = (by,) if by else ()
     frame = purchases(
@@ -310,9 +313,19 @@ def per_customer(
         .group_by(*keys)
         .agg(*[getattr(nw.col(name), how)() for name, (_, how) in computed.items()])
     )
+    if positions is not None:
+        grouped = _positioned(grouped, positions)
     per = collect(grouped if by or not sort else grouped.sort(*keys))  # by: unsorted
     per = _refuse_counted(per, transactions, source)
     order = [c for c in dict.fromkeys(["first_purchase", "last_purchase", *masked]) if c in masked]
+    if positions is not None:
+        order.append("_position")
+        if "_position" not in per:  # ids that are not text: found among the positions as text
+            import pyarrow.compute as pc
+
+            found = pc.index_in(_text(per["customer_id"]), value_set=_text(positions))
+            per["_position"] = found.fill_null(-1).to_numpy(zero_copy_only=False)
+        per["_position"] = per["_position"].astype("int64")
     per = per.assign(**{name: per[of] for name, of in copies.items()})
     return _split(per, order, by) if by else _tidy(per, order, sort)
 
@@ -507,6 +520,18 @@ def _blanks(frame: nw.LazyFrame) -> dict[str, tuple[nw.Expr, str]]:
         "order_date": (nw.col("order_date").is_null(), "missing date"),
         "amount": (blank_amount, "missing or non-numeric amount"),
     }
+
+
+def _positioned(grouped: nw.LazyFrame, positions: pd.Index) -> nw.LazyFrame:
+    """``grouped`` with ``_position``, each row's position among the text ids ``positions``
+    (-1: not there), by a left join on the engine; ids that are not text there are left to
+    :func:`per_customer` to find (their text forms are pandas', not the engine's)."""
+    if grouped.collect_schema()["customer_id"] != nw.String:
+        return grouped
+    ids = pd.Series(_text(positions), dtype="str")
+    table = pd.DataFrame({"customer_id": ids, "_position": np.arange(len(ids))})
+    joined = grouped.join(alongside(table, grouped, "positions"), on="customer_id", how="left")
+    return joined.with_columns(nw.col("_position").fill_null(-1))
 
 
 def _refuse_counted(per: pd.DataFrame, transactions, source: str) -> pd.DataFrame:

@@ -402,6 +402,8 @@ def test_formulas_behind_blanks_and_in_full_width_are_neutralised():
     assert got == [None if v is None else _as_spreadsheet_safe(v) for v in values]
     assert got[:12] == ["'" + v for v in values[:12]]
     assert got[12:] == values[12:]
+    # each alone too: the first-byte screen lets every formula through to the regular expression
+    assert [contacts.spreadsheet_safe(pa.array([v])).to_pylist()[0] for v in values] == got
 
 
 def test_formula_cells_are_neutralised_in_the_csv_files_only(tmp_path):
@@ -507,17 +509,19 @@ def test_cli_prints_what_was_left_out_in_words(demo_folder, tmp_path, capsys, la
 
 
 def test_the_summary_is_put_in_id_order_with_the_customers_positions():
-    """The engine's rows sorted by id, each with its customer's position once the left-out are
-    gone: by integers when every buyer is a known customer, by the ids otherwise."""
-    per = pd.DataFrame({"orders": [1, 2, 3, 4]}, index=pd.Index(["d", "a", "c", "b"], dtype="str"))
-    known = pd.Index(["a", "b", "c", "d", "e"], dtype="str")
+    """The engine's buyers sorted by id, each with its customer's position once the left-out
+    are gone: by integers when every buyer is a known customer, by the ids otherwise."""
+    per = pd.DataFrame(
+        {"orders": [1, 2, 0, 3, 4], "_position": [3, 0, 4, 2, 1]},
+        index=pd.Index(["d", "a", "e", "c", "b"], dtype="str"),
+    )  # e has refunds only: no buyer
     out = np.array([False, True, False, False, False])  # b is in the holdout
-    rows, at = contacts._in_id_order(per, known, out)
-    assert rows.index.tolist() == ["a", "b", "c", "d"] and rows["orders"].tolist() == [2, 4, 3, 1]
+    rows, at = contacts._in_id_order(per, out)
+    assert rows.columns.tolist() == ["orders"] and rows["orders"].tolist() == [2, 4, 3, 1]
     assert at.tolist() == [0, -1, 1, 2]
-    stranger = pd.concat([per, pd.DataFrame({"orders": [5]}, index=pd.Index(["bb"], dtype="str"))])
-    rows, at = contacts._in_id_order(stranger, known, out)
-    assert rows.index.tolist() == ["a", "b", "bb", "c", "d"] and at.tolist() == [0, -1, -1, 1, 2]
+    stranger = pd.DataFrame({"orders": [5], "_position": [-1]}, index=pd.Index(["bb"], dtype="str"))
+    rows, at = contacts._in_id_order(pd.concat([per, stranger]), out)
+    assert rows["orders"].tolist() == [2, 4, 5, 3, 1] and at.tolist() == [0, -1, -1, 1, 2]
 
 
 def test_the_summary_is_the_crosstab_of_the_rows(week):
@@ -560,3 +564,11 @@ def test_cli_plan_lists_leave_out_both_holdouts(demo_folder, tmp_path, capsys):
     assert main(["contacts", "--plan", str(tmp_path / "nope.yaml"), "--asof", "2026-03-31"]) == 2
     (error,) = capsys.readouterr().err.strip().splitlines()
     assert error.startswith("closedloop contacts:") and "nope.yaml" in error
+
+
+def test_earlier_alike_counts_as_pandas_cumcount():
+    """The weekly cap's count of a customer's earlier contacts is pandas' cumcount."""
+    keys = np.random.default_rng(3).integers(0, 50, 2_000)
+    expected = pd.Series(keys).groupby(keys).cumcount().to_numpy()
+    assert (contacts._earlier_alike(keys) == expected).all()
+    assert contacts._earlier_alike(np.array([], dtype="int64")).tolist() == []

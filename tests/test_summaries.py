@@ -216,6 +216,22 @@ def test_frames_that_skipped_the_readers_get_the_same_rules(kind):
         summaries.per_customer(FRAMES[kind](nan), END)
 
 
+@pytest.mark.parametrize("kind", [*FRAMES, "numbers"])
+def test_positions_are_each_rows_place_among_the_ids_given(kind):
+    """``positions`` adds each row's place among the ids (-1: not there), the engine's join
+    giving what a look-up of the summary's text ids gives; ids that are not text on the engine
+    are found as pandas' text."""
+    rows = ROWS.assign(customer_id=[1, 1, 1, 2, 2, 3, 4]) if kind == "numbers" else ROWS
+    native = FRAMES["pandas" if kind == "numbers" else kind](rows)
+    ids = pd.Index(["b", "x", "a"] if kind != "numbers" else ["2", "x", "1"], dtype="str")
+    per = summaries.per_customer(native, END, positions=ids)
+    plain = summaries.per_customer(native, END)
+    pd.testing.assert_frame_equal(per.drop(columns="_position"), plain)
+    assert per["_position"].dtype == "int64"
+    assert per["_position"].tolist() == [ids.get_indexer([i])[0] for i in per.index]
+    assert per["_position"].tolist().count(-1) == 1 and len(per) == 3  # d is not among them
+
+
 @pytest.mark.parametrize("kind", list(FRAMES))
 @pytest.mark.parametrize("unit", ["order", "day"])
 def test_the_summary_counts_blanks_in_its_own_pass_wherever_they_are(kind, unit):
