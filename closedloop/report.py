@@ -409,11 +409,17 @@ def execute(
             "ledger_path": str(out / LEDGER),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
-        page.prepare_cjk_font()  # read while the kernel runs, for the page's Chinese
         converter = threading.Thread(target=prepare_html, name="closedloop-html", daemon=True)
-        converter.start()  # nbconvert made ready while the kernel runs, for the page
-        executed, error = _execute(notebook, partial, parameters, progress, kernel)
-        converter.join()
+
+        def cells_start(**_) -> None:
+            """The page's font read and nbconvert made ready while the kernel runs the cells;
+            not sooner, where they would take turns with papermill's own start."""
+            page.prepare_cjk_font()
+            converter.start()
+
+        executed, error = _execute(notebook, partial, parameters, progress, kernel, cells_start)
+        if converter.ident is not None:
+            converter.join()
         if not error:
             shown = title(*payload) if callable(title) else title
             (partial / "report.html").write_text(to_html(executed, shown))
@@ -498,11 +504,14 @@ def _reserve(campaign: Path, run_id: str, suffix: bool) -> tuple[str, Path]:
     return chosen, partial
 
 
-def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, kernel) -> tuple:
+def _execute(
+    notebook: Path, partial: Path, parameters: dict, progress: bool, kernel, cells_start
+) -> tuple:
     """Run the notebook in ``partial`` on the saved Check in the started ``kernel``, then delete
-    the Check's pickle. Returns the executed notebook and the failing cell in one line, or ""
-    when every cell ran. The notebook is written once, at the end (papermill would write the
-    whole notebook, figures and all, before and after every cell)."""
+    the Check's pickle; ``cells_start()`` is called when the kernel is ready and the cells are
+    about to run. Returns the executed notebook and the failing cell in one line, or "" when
+    every cell ran. The notebook is written once, at the end (papermill would write the whole
+    notebook, figures and all, before and after every cell)."""
     papermill = notebook_tools()
     try:
         executed = papermill.execute_notebook(
@@ -513,6 +522,7 @@ def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, ke
             progress_bar=progress,
             request_save_on_cell_execute=False,
             km=kernel.manager,
+            on_notebook_start=cells_start,
         )
     except papermill.PapermillExecutionError as exc:
         return None, f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
