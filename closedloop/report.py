@@ -7,9 +7,10 @@ A run loads the plan and its data and checks them here, before any folder or ker
 fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
 the report's kernel starts, importing the report's modules, while this process computes the Check
 and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
-by side). The report notebook then only shows that Check: it gets it as a pickle
-(``check_path``), deleted again before the folder is renamed into place. The kernel is this
-interpreter, so it unpickles what this process pickled.
+by side; scipy.stats, half a second of imports, is imported by the Check where it is first used,
+so that the kernel starts that much sooner). The report notebook then only shows that Check: it
+gets it as a pickle (``check_path``), deleted again before the folder is renamed into place. The
+kernel is this interpreter, so it unpickles what this process pickled.
 
 A run writes into a temporary folder beside its destination and is renamed into place only when
 everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
