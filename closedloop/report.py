@@ -654,19 +654,32 @@ def prepare_html() -> None:
     to_html(nbformat.v4.new_notebook(), "")
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _exporter():
+    """The page's nbconvert exporter, one per process: each exporter compiles the template's
+    files again on its first conversion (0.1 s of CPU), so the one :func:`prepare_html` used
+    converts the report too."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
+    exporter.exclude_output_prompt = True
+    return exporter
+
+
 def to_html(executed, title: str) -> str:
     """A self-contained HTML of the executed notebook (a path, or the notebook papermill
     returned): no code, no scripts, images inline, no external files, and a
     Content-Security-Policy that forbids loading anything else."""
     notebook_tools()
     import nbformat
-    from nbconvert import HTMLExporter
 
     if not isinstance(executed, nbformat.NotebookNode):
         executed = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
-    exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(executed)
+    with _EXPORTER_LOCK:  # one conversion at a time: an exporter keeps a notebook's filters
+        body, _ = _exporter().from_notebook_node(executed)
     body = _SCRIPTS.sub("", body)
     title = html.escape(title)
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
