@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from closedloop.follow_up import FOLLOW_UP_METRICS, PERSIST_P, lasting
 from closedloop.objectives import lead_metrics
@@ -160,6 +159,8 @@ def target_decisions(
     """Targets for the next cycle: a missed one carried unchanged, a met one raised to what the
     best kept arm reaches 3 times in 4 (a relative lift: the next cycle's primary arm, the
     named one when it is kept, else the first kept arm), never lowered."""
+    from scipy import stats
+
     targets = plan.targets.model_dump(exclude_none=True)
     status = dict(zip(scorecard["target"], scorecard["status"], strict=True))
     changes = []

@@ -25,7 +25,6 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import stats
 
 from closedloop import summaries
 from closedloop._frames import (
@@ -157,6 +156,8 @@ def funnel_vs_targets(
     same Beta posterior as the funnel's intervals, Beta(alpha + x, beta + n - x) under the
     ``prior`` (scipy's Beta survival function).
     """
+    from scipy import stats
+
     if rate not in ("cum_rate", "step_rate"):
         raise DataError("funnel targets", f"rate must be 'cum_rate' or 'step_rate', not {rate!r}")
     missing = [c for c in FUNNEL_COLUMNS if c not in funnel.columns]

@@ -51,7 +51,6 @@ from typing import Literal
 import narwhals as nw
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from closedloop._frames import collect, lazy_frame, require
 from closedloop.errors import DataError
@@ -333,6 +332,8 @@ def srm_check(counts, planned: Mapping[str, float], *, arm: str = "arm", alpha: 
     an ``arm`` column. ``planned``: arm -> planned share (normalised to sum to 1, as the plan's
     ``arms``). Returns a :class:`SampleRatio`.
     """
+    from scipy import stats
+
     observed = _arm_counts(counts, arm)
     shares = pd.Series(planned, dtype="float64")
     if shares.empty or (shares < 0).any() or shares.sum() <= 0:

@@ -41,7 +41,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from closedloop.priors import Prior
 
@@ -197,6 +196,8 @@ def skewed_interval(mean, var, skew, n, level: float):
     symmetric interval covered an arm's mean revenue per customer 81% of the time under heavy
     tails, this one 94-96% with the skewness pooled over the arms
     (``benchmarks/bench_calibration.py``). With skew 0 it is the normal interval."""
+    from scipy import stats
+
     mean, var, skew, n = (np.asarray(a, dtype="float64") for a in (mean, var, skew, n))
     se = np.sqrt(var / np.maximum(n, 1.0))
     root = np.sqrt(np.maximum(n, 1.0))
@@ -216,6 +217,8 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
     metric's skewness-corrected one (:func:`skewed_interval`, the variance of
     :func:`value_moments` and the skewness of :func:`value_skewness`), a normal metric's
     Student-t one. Each holds the observed mean."""
+    from scipy import stats
+
     n, total = summary["_n"].to_numpy("float64"), summary[f"_s{i}"].to_numpy("float64")
     if kind == "binary":
         _, low, high = rate_interval(total, n, prior, level)
@@ -239,6 +242,8 @@ def rate_interval(x, n, prior: Prior, level: float):
     interval at an observed 0 was [0.000084, 0.0122] and excluded it; the former one-sided
     [0, 95% quantile] covered 84% of the arms with 0 conversions in 300 of the harness's
     zero-conversion campaigns, this one 95% (``benchmarks/bench_calibration.py``)."""
+    from scipy import stats
+
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -301,7 +301,12 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
     """Save a figure as ``figures/<name>.png`` and show it inline with an id, alt text and caption;
     its wording in ``language``. Drawn once: the page carries the file's PNG, sized as a
     :data:`SHOWN_DPI` image would be (so it is sharp on a high-density screen, and drawing a
-    figure a second time for the page is not needed)."""
+    figure a second time for the page is not needed).
+
+    An English figure is saved as its ``tight_layout`` laid it out, every artist inside the
+    canvas: no second layout pass to crop it (``bbox_inches="tight"``, a third of the saving's
+    time). A translated one is cropped to what it draws, since its layout was made for the
+    English words and a translation may reach past the canvas."""
     import matplotlib.pyplot as plt
     from IPython.display import HTML
 
@@ -312,7 +317,8 @@ def figure(fig, name: str, out_dir: str | Path, caption: str = "", language: str
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    crop = None if language == "en" else "tight"
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches=crop)
     plt.close(fig)
     png = buffer.getvalue()
     (folder / f"{name}.png").write_bytes(png)

@@ -7,9 +7,10 @@ A run loads the plan and its data and checks them here, before any folder or ker
 fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
 the report's kernel starts, importing the report's modules, while this process computes the Check
 and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
-by side). The report notebook then only shows that Check: it gets it as a pickle
-(``check_path``), deleted again before the folder is renamed into place. The kernel is this
-interpreter, so it unpickles what this process pickled.
+by side; scipy.stats, half a second of imports, is imported by the Check where it is first used,
+so that the kernel starts that much sooner). The report notebook then only shows that Check: it
+gets it as a pickle (``check_path``), deleted again before the folder is renamed into place. The
+kernel is this interpreter, so it unpickles what this process pickled.
 
 A run writes into a temporary folder beside its destination and is renamed into place only when
 everything is written, so ``reports/<campaign>/<run-id>/`` is either complete or absent. A failed
@@ -413,11 +414,17 @@ def execute(
             "ledger_path": str(out / LEDGER),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
-        page.prepare_cjk_font()  # read while the kernel runs, for the page's Chinese
         converter = threading.Thread(target=prepare_html, name="closedloop-html", daemon=True)
-        converter.start()  # nbconvert made ready while the kernel runs, for the page
-        executed, error = _execute(notebook, partial, parameters, progress, kernel)
-        converter.join()
+
+        def cells_start(**_) -> None:
+            """The page's font read and nbconvert made ready while the kernel runs the cells;
+            not sooner, where they would take turns with papermill's own start."""
+            page.prepare_cjk_font()
+            converter.start()
+
+        executed, error = _execute(notebook, partial, parameters, progress, kernel, cells_start)
+        if converter.ident is not None:
+            converter.join()
         if not error:
             shown = title(*payload) if callable(title) else title
             (partial / "report.html").write_text(to_html(executed, shown))
@@ -502,11 +509,14 @@ def _reserve(campaign: Path, run_id: str, suffix: bool) -> tuple[str, Path]:
     return chosen, partial
 
 
-def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, kernel) -> tuple:
+def _execute(
+    notebook: Path, partial: Path, parameters: dict, progress: bool, kernel, cells_start
+) -> tuple:
     """Run the notebook in ``partial`` on the saved Check in the started ``kernel``, then delete
-    the Check's pickle. Returns the executed notebook and the failing cell in one line, or ""
-    when every cell ran. The notebook is written once, at the end (papermill would write the
-    whole notebook, figures and all, before and after every cell)."""
+    the Check's pickle; ``cells_start()`` is called when the kernel is ready and the cells are
+    about to run. Returns the executed notebook and the failing cell in one line, or "" when
+    every cell ran. The notebook is written once, at the end (papermill would write the whole
+    notebook, figures and all, before and after every cell)."""
     papermill = notebook_tools()
     try:
         executed = papermill.execute_notebook(
@@ -517,6 +527,7 @@ def _execute(notebook: Path, partial: Path, parameters: dict, progress: bool, ke
             progress_bar=progress,
             request_save_on_cell_execute=False,
             km=kernel.manager,
+            on_notebook_start=cells_start,
         )
     except papermill.PapermillExecutionError as exc:
         return None, f"cell {exc.exec_count} failed: {exc.ename}: {exc.evalue}".splitlines()[0]
@@ -647,19 +658,32 @@ def prepare_html() -> None:
     to_html(nbformat.v4.new_notebook(), "")
 
 
+_EXPORTER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _exporter():
+    """The page's nbconvert exporter, one per process: each exporter compiles the template's
+    files again on its first conversion (0.1 s of CPU), so the one :func:`prepare_html` used
+    converts the report too."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
+    exporter.exclude_output_prompt = True
+    return exporter
+
+
 def to_html(executed, title: str) -> str:
     """A self-contained HTML of the executed notebook (a path, or the notebook papermill
     returned): no code, no scripts, images inline, no external files, and a
     Content-Security-Policy that forbids loading anything else."""
     notebook_tools()
     import nbformat
-    from nbconvert import HTMLExporter
 
     if not isinstance(executed, nbformat.NotebookNode):
         executed = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True)
-    exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(executed)
+    with _EXPORTER_LOCK:  # one conversion at a time: an exporter keeps a notebook's filters
+        body, _ = _exporter().from_notebook_node(executed)
     body = _SCRIPTS.sub("", body)
     title = html.escape(title)
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)

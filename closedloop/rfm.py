@@ -37,7 +37,6 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from closedloop import summaries
 from closedloop._frames import require, to_pandas
@@ -553,6 +552,8 @@ def upgrade_candidates(
 
 def _upgrade_priority(out, rows, window, horizon_days, model) -> pd.DataFrame:
     """Chance of upgrading × contribution for the candidates ``out`` (``rows`` of the table)."""
+    from scipy import stats
+
     horizon = float(horizon_days if horizon_days is not None else window)
     if horizon <= 0:
         raise DataError("upgrade_candidates", f"horizon_days must be > 0, got {horizon_days}")

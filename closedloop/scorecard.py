@@ -33,7 +33,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from closedloop.errors import DataError
 from closedloop.lift import MIN_RATIO_EVENTS, Lift
@@ -177,6 +176,8 @@ def score(
 
     def rate(name, x, n, target):
         """P(the rate ends at or above target) and the 95% interval of the rate so far."""
+        from scipy import stats
+
         a, b = PRIOR.alpha + x, PRIOR.beta + n - x
         scaled = target * by_now(name)
         return stats.beta.sf(scaled, a, b), tuple(stats.beta.ppf([0.025, 0.975], a, b))
@@ -331,6 +332,8 @@ def _objective_target(name, treated, target, scale, rate, plan):
     """actual, target, P(met) (of ending at or above it, when interim), basis and the 95%
     interval of the actual so far, for one of :data:`OBJECTIVE_TARGETS` over the contacted;
     ``scale`` is the share of the target expected by now (1 in a final Check)."""
+    from scipy import stats
+
     n, z = len(treated), stats.norm.ppf(0.975)
     if name in ("recruits", "leads"):
         x = float(treated[OBJECTIVE_TARGETS[name][0]].sum())

@@ -143,4 +143,29 @@ def test_a_figure_is_drawn_once_and_shown_at_its_page_size(tmp_path):
     width, height = Image.open(io.BytesIO(saved)).size
     assert 'id="fig-line--x-"' in shown and 'alt="a &lt;b&gt;line&lt;/b&gt;"' in shown
     assert f'width="{round(width * 110 / 130)}" height="{round(height * 110 / 130)}"' in shown
-    assert 400 < width <= 4 * 130 + 10  # 4 inches at 130 dpi, cropped to the drawing
+    assert (width, height) == (4 * 130, 3 * 130)  # English: the canvas as laid out
+
+
+def test_a_translated_figure_is_cropped_to_what_it_draws(tmp_path):
+    """A translated label may be wider than the English one the layout made room for: the
+    Chinese figure is cropped to its artists, past the canvas where they reach past it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from closedloop import figures
+
+    figures.use_style()
+    sizes = {}
+    for language in ("en", "zh"):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([1, 2, 3], [3, 1, 2])
+        ax.set_title("store")
+        fig.tight_layout()
+        ax.set_title("Westfield store " * 4)  # reaches past both sides of the canvas
+        page.figure(fig, language, tmp_path, language=language)
+        sizes[language] = Image.open(tmp_path / "figures" / f"{language}.png").size
+    assert sizes["en"] == (4 * 130, 3 * 130)
+    assert sizes["zh"][0] > 4 * 130  # widened to hold the label

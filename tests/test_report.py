@@ -248,3 +248,22 @@ def test_the_page_is_the_same_after_nbconvert_was_made_ready(tmp_path):
     ]
     assert "检查" in pages[0] and "a &amp; b" in pages[0]
     assert pages[0] == pages[1]
+
+
+LOADED = """
+import sys
+from closedloop import cli, objectives, pdca, report
+from closedloop.plan import Plan
+plan = Plan.from_yaml(sys.argv[1])
+objectives.resolve_targets(plan, pdca.load(plan))
+print("scipy.stats" in sys.modules)
+"""
+
+
+def test_the_plan_and_its_data_are_checked_without_scipy_stats(plan_file):
+    """scipy.stats (half a second of imports) is imported where the Check first uses it, after
+    the kernel was started, not before: loading and checking the plan and its data need none."""
+    found = subprocess.run(
+        [sys.executable, "-c", LOADED, str(plan_file())], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "False"
