@@ -545,7 +545,9 @@ def spreadsheet_safe(values):
     if not pc.any(risky).as_py():
         return values
     risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _PLAIN_NUMBER)))
-    quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values, "")
+    quoted = pc.binary_join_element_wise(
+        pa.scalar("'", values.type), values, pa.scalar("", values.type)
+    )
     return pc.if_else(risky, quoted, values)
 
 

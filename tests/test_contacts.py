@@ -404,6 +404,8 @@ def test_formulas_behind_blanks_and_in_full_width_are_neutralised():
     assert got[12:] == values[12:]
     # each alone too: the first-byte screen lets every formula through to the regular expression
     assert [contacts.spreadsheet_safe(pa.array([v])).to_pylist()[0] for v in values] == got
+    # text held as large_string (as pandas keeps it) is quoted alike
+    assert contacts.spreadsheet_safe(pa.array(values, pa.large_string())).to_pylist() == got
 
 
 def test_formula_cells_are_neutralised_in_the_csv_files_only(tmp_path):
