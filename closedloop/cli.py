@@ -349,10 +349,28 @@ def _font_problem(language: str) -> str:
     return ""
 
 
+def _health_targets(path: Path) -> bool:
+    """Whether the YAML file is a member-health targets file (a broken file is left to the run,
+    which names what is wrong with it)."""
+    from closedloop.plan import PlanError, is_health_targets, read_yaml
+
+    try:
+        return is_health_targets(read_yaml(path, "plan", ""))
+    except PlanError:
+        return False
+
+
 def _run_all(args) -> int:
     from tqdm import tqdm
 
     plans = sorted(p for p in args.folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+    for path in [p for p in plans if _health_targets(p)]:
+        print(
+            f"closedloop run-all: skipped {path.name}, a member-health targets file (closedloop"
+            f" health --targets {path})",
+            file=sys.stderr,
+        )
+        plans.remove(path)
     if not plans:
         print(f"closedloop run-all: no plan files (*.yaml) in {args.folder}", file=sys.stderr)
         return 2

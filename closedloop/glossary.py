@@ -743,7 +743,7 @@ SENTENCES: dict[str, dict[str, str]] = {
         "en": "Each member counts once, in her home {by}: the customers' {column} where given,"
         " else the {by} of most purchases in the {days} days to the month's end, ties by the"
         " latest purchase, and for a member who never bought the customers' {joined} where"
-        " given ((none): members with none of these). Members, active members, frequency,"
+        " given; (none) holds the members with none of these. Members, active members, frequency,"
         " ticket, contribution, churn and reach are those members' over all their purchases;"
         " member share, orders and revenue are the {by}'s own receipts, where the money was"
         " spent.",

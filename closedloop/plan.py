@@ -709,6 +709,11 @@ class Plan(_Strict):
         folder or a list of folders)."""
         path = Path(path)
         raw = read_yaml(path, "plan", "a plan is a mapping of keys (campaign, period, arms, ...)")
+        if is_health_targets(raw):
+            raise PlanError(
+                f"{path}: a member-health targets file, not a campaign plan (no period or arms):"
+                f" run it with `closedloop health --targets {path}`"
+            )
         data = raw.get("data")
         if isinstance(data, dict):
             raw["data"] = {k: _resolve(path.parent, v) for k, v in data.items()}
@@ -752,6 +757,18 @@ class Plan(_Strict):
         if path is not None:
             Path(path).write_text(text)
         return text
+
+
+def is_health_targets(raw: dict) -> bool:
+    """Whether a YAML mapping is a member-health targets file (:class:`closedloop.health.HealthPlan`)
+    rather than a campaign plan: no period and no arms, and only health targets if any."""
+    from closedloop.health import HealthTargets
+
+    if "period" in raw or "arms" in raw:
+        return False
+    targets = raw.get("targets")
+    named = set(targets) if isinstance(targets, dict) else set()
+    return bool(named) and named <= set(HealthTargets.model_fields)
 
 
 def read_yaml(path: Path, kind: str, shape: str) -> dict:

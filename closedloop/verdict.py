@@ -166,10 +166,10 @@ def _pace(check, zh: bool) -> str:
     if len(unpaced):
         names = ("、" if zh else ", ").join(target_name(t, language) for t in unpaced["target"])
         later = (
-            f"暂不判断进度：{names}（到访与漏斗各阶段按活动自身的节奏累积，期中无从推算）。"
+            f"暂不判断进度：{names}（到访与漏斗各阶段按事件数据统计，没有基期说明它们在期内如何累积）。"
             if zh
-            else f" Not paced: {names} (visits and funnel stages accumulate at the campaign's"
-            " own pace, which an interim Check cannot know)."
+            else f" Not paced: {names} (visits and funnel stages are counted from the events,"
+            " which have no baseline to say how they accumulate over the period)."
         )
 
     def one(row) -> str:

@@ -62,6 +62,21 @@ def test_run_all_with_two_plans_of_one_campaign_lands_both(tmp_path, quick, caps
     assert all((tmp_path / "r" / "spring" / r / "report.html").exists() for r in runs)
 
 
+def test_run_all_skips_a_member_health_targets_file_and_check_names_it(tmp_path, quick, capsys):
+    """The demo writes health.yaml beside its plan: run-all over that folder runs the plan and
+    says it skipped the health targets; check and run say what the file is."""
+    plans = tmp_path / "plans"
+    write_plan(plans, file="a.yaml")
+    health = plans / "health.yaml"
+    health.write_text("campaign: member-health\nby: store\ntargets:\n  member_share: 0.75\n")
+    code = main(["run-all", str(plans), "--out", str(tmp_path / "r"), "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "skipped health.yaml, a member-health targets file" in err
+    assert main(["check", str(health)]) == 2
+    assert "a member-health targets file, not a campaign plan" in capsys.readouterr().err
+
+
 def test_a_default_run_id_takes_a_suffix_and_an_explicit_one_is_refused(tmp_path, quick):
     plan = write_plan(tmp_path)
     first = report.run(plan, tmp_path / "r", "t1", suffix=True)

@@ -87,7 +87,8 @@ def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
     assert "met" not in text.split(";")[0] and "missed" not in text
     assert text.endswith(
         "Not paced: funnel: visit, funnel: register, funnel: purchase (visits and funnel stages"
-        " accumulate at the campaign's own pace, which an interim Check cannot know)."
+        " are counted from the events, which have no baseline to say how they accumulate over the"
+        " period)."
     )
     if on_pace == len(card):
         assert f"all {len(card)} paced targets are ahead or on track" in text
