@@ -229,6 +229,13 @@ def load(plan: Plan, asof=None) -> CampaignData:
         excluded = outcomes_read.attrs["quality"].get("excluded_ids", [])
         outcomes = outcomes_read.drop(columns=["arm", "segment"], errors="ignore")
     else:  # an interim Check counts the outcomes of the days so far, from the transactions
+        if paths.outcomes:
+            warnings.warn(
+                f"{sources.name(paths.outcomes, 'outcomes')}: not read before the period ends;"
+                " an interim Check counts its outcomes from the transactions",
+                io.DataWarning,
+                stacklevel=2,
+            )
         _check_period_covered(tx, plan, asof)
         outcomes = _outcomes_from_transactions(tx, plan, asof)
     tables = {
