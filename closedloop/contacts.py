@@ -745,7 +745,10 @@ def _trigger(
         rows = np.flatnonzero((churn["severity"] == level).to_numpy())
         gone = churn["lapsed_before"].to_numpy()[rows]
         fell, lapsed = rows[~gone], rows[gone]
-        column = lambda name, at: churn[name].to_numpy()[at]  # noqa: E731
+
+        def column(name, at):
+            return churn[name].to_numpy()[at]
+
         word = glossary.contact_word(rule, language)
         fallen = _fill(
             glossary.contact_reason("winback", language),

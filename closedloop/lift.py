@@ -70,7 +70,9 @@ __all__ = [
     "KINDS",
     "LIFT_COLUMNS",
     "MIN_RATIO_EVENTS",
+    "NOT_CREDIBLY_POSITIVE",
     "SRM_ALPHA",
+    "UNDEFINED_NOTE",
     "Lift",
     "PosteriorDraws",
     "SampleRatio",
@@ -98,6 +100,9 @@ MIN_BUYERS = 30
 #: a relative lift needs at least this many buyers (value metrics) or conversions (binary) in
 #: the holdout and in the arm; below it the ratio is reported as not estimable
 MIN_RATIO_EVENTS = 5
+#: the notes' words for a relative lift without estimate, which the scorecard's basis repeats
+UNDEFINED_NOTE = "relative lift undefined: the holdout's mean"
+NOT_CREDIBLY_POSITIVE = "is not credibly above 0"
 #: the largest metric value taken: squared and summed over 10^8 customers it stays finite
 MAX_METRIC = 1e100
 
@@ -786,14 +791,11 @@ def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank
                 sign = "0" if means[c] == 0 else "below 0"
                 if means[c] > 0:  # the holdout's mean adjusted for the pre-period
                     sign = "below 0 after the pre-period adjustment"
-                parts.append(
-                    f"relative lift undefined: the holdout's mean {metric} is {sign}; "
-                    "see the absolute lift"
-                )
+                parts.append(f"{UNDEFINED_NOTE} {metric} is {sign}; see the absolute lift")
             elif unsure[j]:
                 parts.append(
-                    f"relative lift not estimable: the holdout's mean {metric} is not credibly"
-                    " above 0 (its interval reaches 0); see the absolute lift"
+                    f"relative lift not estimable: the holdout's mean {metric}"
+                    f" {NOT_CREDIBLY_POSITIVE} (its interval reaches 0); see the absolute lift"
                 )
             elif few_ratio[j]:
                 counts = [

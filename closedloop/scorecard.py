@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from closedloop.errors import DataError
-from closedloop.lift import MIN_RATIO_EVENTS, Lift
+from closedloop.lift import MIN_RATIO_EVENTS, NOT_CREDIBLY_POSITIVE, UNDEFINED_NOTE, Lift
 from closedloop.plan import METRIC_COLUMNS
 from closedloop.priors import PRIOR
 
@@ -106,8 +106,8 @@ def share_by_now(name: str, elapsed: float, shares=None) -> float:
     return (shares or {}).get(curve, elapsed)
 
 
-#: the lift table's note on a relative lift without estimate, and what the holdout's mean is
-_UNDEFINED = r"relative lift undefined: the holdout's mean \w+ is ([^;]+);"
+#: the lift table's note on an undefined relative lift, and what the holdout's mean is
+_UNDEFINED = re.escape(UNDEFINED_NOTE) + r" \w+ is ([^;]+);"
 
 
 def score(
@@ -238,7 +238,7 @@ def score(
                 f"undefined: the holdout's mean {column} is {undefined.group(1)}; see the"
                 " absolute lift",
             )
-        elif "is not credibly above 0" in note:
+        elif NOT_CREDIBLY_POSITIVE in note:
             add(
                 "relative_lift",
                 np.nan,
