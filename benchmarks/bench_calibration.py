@@ -7,7 +7,8 @@ the same code as :func:`closedloop.lift.bayesian_lift` on them
 coverage of every 95% interval the lift table gives (absolute lift, relative lift, each arm's
 mean; revenue and conversion; the relative lift's over the rows where it is defined and
 estimable, beside the shares where it is undefined, a holdout mean of 0, or not estimable,
-fewer than :data:`closedloop.lift.MIN_RATIO_EVENTS` buyers or conversions); the calibration of P(better) and of the scorecard's P(met) for a
+fewer than :data:`closedloop.lift.MIN_RATIO_EVENTS` buyers or conversions in the holdout and
+the arm together); the calibration of P(better) and of the scorecard's P(met) for a
 relative-lift target on the primary arm, beside the former P over the maximum of the arms
 (binned predicted vs observed frequency: the worst bin with at least :data:`MIN_BIN` cases and
 its binomial standard error); the number of NaN or infinite numbers in the table; and, for the
@@ -197,7 +198,7 @@ def scenario_row(name: str, sims: int, seed: int, alternatives: bool) -> dict:
         row[f"mean {label}"] = float(cover.mean())
         zero = (part["control_mean"] == 0).to_numpy()
         row[f"undefined rel {label}"] = float(zero.mean())
-        # fewer than MIN_RATIO_EVENTS buyers or conversions in the holdout or the arm
+        # fewer than MIN_RATIO_EVENTS buyers or conversions in the holdout and the arm together
         row[f"not estimable rel {label}"] = float((~defined & ~zero).mean())
         # P(better): pooled over the arms of both metrics below
         row.setdefault("_pb", []).append((part["p_better"].to_numpy(), (true_t > true_c)))

@@ -513,7 +513,6 @@ PHRASES: dict[str, str] = {
     "Cross-sell rules for the next offer: lift > 1, by confidence": "下一次推荐的关联规则：提升度 > 1，按置信度排序",
     "each change with its reason": "每项调整及其理由",
     "The next plan is written beside this report as": "下一周期的计划已写在本报告旁：",
-    "This is the first recorded cycle of": "这是首次记录的周期：",
     "each target, cycle after cycle": "各目标逐个周期的结果",
     "PDCA history: each target, cycle after cycle": "PDCA 历史：各目标逐个周期的结果",
     "interim": "期中",

@@ -25,12 +25,20 @@ its interval.
 Edge cases are answered, not NaN: an arm with few buyers gets a wide interval and a ``note``; a
 relative lift over a holdout whose mean is 0 is undefined (``rel_lift`` and its interval NaN, with
 a note), while the absolute lift and its interval are always defined. A relative lift is also
-not estimable (NaN, with a note) when the holdout or the arm has fewer than
-:data:`MIN_RATIO_EVENTS` buyers or conversions: with 1-3 of 300 in the holdout the ratio's
-posterior is the prior's more than the data's (in ``benchmarks/bench_calibration.py`` its P(met)
-was 13-22 points from the observed frequency and its revenue interval covered 99%), and a
-normal or log-scale approximation to a ratio needs about 5 events in each count (the rule of
-Cochran, "Some methods for strengthening the common chi-square tests", Biometrics 10, 1954).
+not estimable (NaN, with a note) when the holdout and the arm have fewer than
+:data:`MIN_RATIO_EVENTS` conversions (10) or buyers (20) between them. The rule reads their
+total, not each count: given the total, the arm's share of the conversions is binomial with a
+probability that depends on the ratio of the two rates alone (the conditional test of two
+Poisson means, Przyborowski and Wilenski, Biometrika 31, 1940), so a rule on the total selects
+campaigns without biasing their ratio, where a rule on each count keeps the campaigns whose
+holdout and arm were both lucky (in ``benchmarks/bench_calibration.py``, with at most 3 holdout
+conversions expected, 5 or more in each left intervals covering 98-100%; 10 between them
+covers 95%). With fewer, the ratio's posterior is the prior's more than the data's (its P(met)
+was 13-22 points from the observed frequency). A revenue ratio needs twice as many buyers: below
+20 between two arms the variance floor's pseudo-buyers (:data:`closedloop.lift_models.PSEUDO_BUYERS`,
+10 an arm) and not the buyers set the width of its interval. The relative lift of a metric that
+cannot be negative (a rate, revenue without refunds) is never below -100%: an arm's draw of its
+mean below 0 counts as a fall of 100%.
 
 **Variance reduction (CUPED)**: ``covariates`` maps a metric to a pre-period column (the same
 customer's revenue or purchases before the campaign). Each outcome is adjusted as
@@ -97,9 +105,9 @@ SRM_ALPHA = 0.001
 ID_COLUMNS = ("customer_id",)
 #: a value metric with fewer buyers than this in the arm or the holdout gets a ``note``
 MIN_BUYERS = 30
-#: a relative lift needs at least this many buyers (value metrics) or conversions (binary) in
-#: the holdout and in the arm; below it the ratio is reported as not estimable
-MIN_RATIO_EVENTS = 5
+#: a relative lift needs at least this many conversions (binary metrics) or buyers (value and
+#: normal metrics) in the holdout and the arm together; below it the ratio is not estimable
+MIN_RATIO_EVENTS = {"conversion": 10, "buyer": 20}
 #: the notes' words for a relative lift without estimate, which the scorecard's basis repeats
 UNDEFINED_NOTE = "relative lift undefined: the holdout's mean"
 NOT_CREDIBLY_POSITIVE = "is not credibly above 0"
@@ -171,8 +179,8 @@ class Lift:
     - ``note``: why a row should be read with care ("3 buyers in holdout: ..."), or "".
 
     No numeric column is ever NaN or infinite except ``rel_lift`` and its interval when the
-    holdout's mean is 0 (undefined) or the holdout or the arm has fewer than
-    :data:`MIN_RATIO_EVENTS` buyers or conversions (not estimable; the note says which), and
+    holdout's mean is 0 (undefined) or the holdout and the arm have fewer than
+    :data:`MIN_RATIO_EVENTS` conversions or buyers together (not estimable; the note says so), and
     every lift column of a segment with no holdout customers.
 
     ``draws`` holds the posterior draws of every row, keyed by its ``draws.keys`` columns.
@@ -679,6 +687,8 @@ def lift_from_summary(
             rel = np.where(blank[:, None], np.nan, arm_draws / _positive_part(ctl_draws) - 1)
             abs_point = centre[treated] - ctl_centre
             rel_point = np.where(blank, np.nan, abs_point / ctl_centre)
+        if kind != "normal":  # a metric that cannot be negative cannot fall by more than 100%
+            rel, rel_point = np.maximum(rel, -1.0), np.maximum(rel_point, -1.0)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
         undefined = np.isnan(diff).any(axis=1)
@@ -766,11 +776,17 @@ def _events(summary: pd.DataFrame, i: int, kind: str):
     return summary[f"_s{i}" if kind == "binary" else f"_k{i}"].to_numpy("float64")
 
 
+def event_unit(kind: str) -> str:
+    """What a relative lift's events are: conversions of a binary metric, else buyers."""
+    return "conversion" if kind == "binary" else "buyer"
+
+
 def _few_events(summary, i, kind, treated, partner) -> np.ndarray:
-    """Per treated row: True when the holdout or the arm has fewer than
-    :data:`MIN_RATIO_EVENTS` buyers or conversions (its relative lift is not estimable)."""
+    """Per treated row: True when the holdout and the arm have fewer than
+    :data:`MIN_RATIO_EVENTS` conversions or buyers together (the relative lift is not
+    estimable)."""
     events = _events(summary, i, kind)
-    return (events[partner] < MIN_RATIO_EVENTS) | (events[treated] < MIN_RATIO_EVENTS)
+    return events[partner] + events[treated] < MIN_RATIO_EVENTS[event_unit(kind)]
 
 
 def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank, arm_names):
@@ -780,7 +796,7 @@ def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank
     zero, few_ratio, unsure = blank
     buyers = summary[f"_k{i}"].to_numpy() if kind != "binary" else None
     events = _events(summary, i, kind)
-    unit = "conversion" if kind == "binary" else "buyer"
+    unit = event_unit(kind)
     notes = []
     for j, (t, c) in enumerate(zip(treated, partner, strict=True)):
         parts = []
@@ -798,18 +814,14 @@ def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank
                     f" {NOT_CREDIBLY_POSITIVE} (its interval reaches 0); see the absolute lift"
                 )
             elif few_ratio[j]:
-                counts = [
-                    f"{int(events[r])} {unit}{'s' if events[r] != 1 else ''} in {who}"
-                    for r, who in ((c, "holdout"), (t, arm_names[j]))
-                    if events[r] < MIN_RATIO_EVENTS
-                ]
                 parts.append(
-                    f"{', '.join(counts)}: relative lift not estimable (fewer than"
-                    f" {MIN_RATIO_EVENTS} {unit}s); see the absolute lift"
+                    f"{_count(events[c], unit)} in holdout and {int(events[t])} in"
+                    f" {arm_names[j]}: relative lift not estimable (fewer than"
+                    f" {MIN_RATIO_EVENTS[unit]} {unit}s together); see the absolute lift"
                 )
             if buyers is not None:
                 few = [
-                    f"{int(buyers[r])} buyer{'s' if buyers[r] != 1 else ''} in {who}"
+                    f"{_count(buyers[r], 'buyer')} in {who}"
                     for r, who in ((c, "holdout"), (t, arm_names[j]))
                     if buyers[r] < MIN_BUYERS
                 ]
@@ -820,6 +832,11 @@ def _notes(summary, i, kind, metric, means, treated, partner, has_control, blank
                     )
         notes.append("; ".join(parts))
     return notes
+
+
+def _count(number, unit: str) -> str:
+    """'1 buyer', '3 buyers'."""
+    return f"{int(number)} {unit}{'s' if number != 1 else ''}"
 
 
 def _per_arm(value, labels: pd.Series, what: str) -> np.ndarray:

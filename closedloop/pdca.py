@@ -418,8 +418,11 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
     )
     lift_table, draws = lift_result.table, lift_result.draws
     revenue = lift_result.filter(lift_table["metric"] == "revenue")
+    roi_target = plan.targets.roi
+    if roi_target is not None and elapsed < 1:  # as the scorecard: the share expected by now
+        roi_target *= scoring.share_by_now("roi", elapsed, shares)
     roi_table = (
-        lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=plan.targets.roi)
+        lift.roi(revenue, cost=plan.cost, margin=plan.margin, target=roi_target)
         if plan.cost and len(revenue.table)
         else pd.DataFrame()
     )

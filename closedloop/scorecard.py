@@ -19,9 +19,9 @@ Kitagawa and McCloskey, "Inference on Winners" (QJE 2024); a pre-declared primar
 the standard answer (as a trial's primary endpoint: ICH E9, "Statistical Principles for Clinical
 Trials", 1998, §2.2.2). The primary arm's P(met) is its own posterior probability, within about
 5 points of the observed frequency in the harness's scenarios (``benchmarks/results.md``); where
-the holdout or the arm has fewer than :data:`closedloop.lift.MIN_RATIO_EVENTS` buyers or
-conversions the relative lift is not estimable and the target has no P(met), only a basis that
-says so (with 1-3 holdout conversions of 300 its P(met) was 13-22 points off).
+the holdout and the arm have fewer than :data:`closedloop.lift.MIN_RATIO_EVENTS` conversions
+or buyers together the relative lift is not estimable and the target has no P(met), only a basis
+that says so (with 1-3 holdout conversions of 300 its P(met) was 13-22 points off).
 The other arms' lifts are in the lift table, and the Act step compares them
 (:mod:`closedloop.act`).
 """
@@ -35,7 +35,13 @@ import numpy as np
 import pandas as pd
 
 from closedloop.errors import DataError
-from closedloop.lift import MIN_RATIO_EVENTS, NOT_CREDIBLY_POSITIVE, UNDEFINED_NOTE, Lift
+from closedloop.lift import (
+    MIN_RATIO_EVENTS,
+    NOT_CREDIBLY_POSITIVE,
+    UNDEFINED_NOTE,
+    Lift,
+    event_unit,
+)
 from closedloop.plan import METRIC_COLUMNS
 from closedloop.priors import PRIOR
 
@@ -248,14 +254,14 @@ def score(
                 " absolute lift",
             )
         else:
-            unit = "conversion" if chosen["kind"].iat[0] == "binary" else "buyer"
+            unit = event_unit(chosen["kind"].iat[0])
             add(
                 "relative_lift",
                 np.nan,
                 target,
                 np.nan,
-                f"not estimable: fewer than {MIN_RATIO_EVENTS} {unit}s in the holdout or in"
-                f" {arm}; see the absolute lift",
+                f"not estimable: fewer than {MIN_RATIO_EVENTS[unit]} {unit}s in the holdout and"
+                f" {arm} together; see the absolute lift",
             )
     revenue = lift_table[lift_table["metric"] == "revenue"]
     if len(revenue) and (t.incremental_revenue is not None or t.roi is not None):

@@ -467,6 +467,12 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
             if zh
             else f"return on investment = incremental margin / cost (at a {margin} margin)"
         )
+        if "expected_by_now" in check.scorecard.columns:  # interim: the target's share by now
+            caption += (
+                "；目标为截至今日应达到的部分，与记分卡相同"
+                if zh
+                else "; the target is the part expected by now, as in the scorecard"
+            )
         parts.append(_table(shown, "roi", caption, language))
     return tuple(parts)
 
@@ -939,22 +945,33 @@ def history(
     runs = ledger.history(ledger_path, pdca.summary(check, next_plan, run_id))
     parts = [_heading(check, "history", language)]
     if runs["run_id"].nunique() == 1:
-        parts.append(
-            page.text("{s} {c}.", s=t("This is the first recorded cycle of"), c=check.plan.campaign)
+        first = (
+            "这是活动 {c} 首次记录的周期。"
+            if language == "zh"
+            else "This is the first recorded cycle of {c}."
         )
-    words = label("history", language)
+        parts.append(page.text(first, c=check.plan.campaign))
+    zh = language == "zh"
+    words, colon = label("history", language), "：" if zh else ": "
+    interim = ""
+    if runs["interim"].any():
+        interim = (
+            "（期中运行：截至当时应达到的目标）"
+            if zh
+            else " (interim runs: the target expected by then)"
+        )
     parts += [
         page.table(
             history_table(runs, language),
             "history",
-            f"{words}{'：' if language == 'zh' else ': '}actual / target",
+            f"{words}{colon}actual / target{interim}",
             language=language,
         ),
         page.figure(
             pdca_fig.history(runs),
             "history",
             out_dir,
-            f"{words}: {t('each target, cycle after cycle')}",
+            f"{words}{colon}{t('each target, cycle after cycle')}",
             language=language,
         ),
     ]
@@ -1069,14 +1086,14 @@ def _basis(text: str, language: str) -> str:
             f"主要实验组（{arm}{'，计划中第一个实验组' if first else ''}）的{translate(col, 'zh')}"
         )
     found = re.fullmatch(
-        r"not estimable: fewer than (\d+) (buyer|conversion)s in the holdout or in (.+);"
-        r" see the absolute lift",
+        r"not estimable: fewer than (\d+) (buyer|conversion)s in the holdout and (.+)"
+        r" together; see the absolute lift",
         text,
     )
     if found:
         n, unit, arm = found.groups()
         what = "购买客户" if unit == "buyer" else "转化"
-        return f"无法可靠估计：对照组或 {arm} 的{what}少于 {n} 个；请看绝对提升"
+        return f"无法可靠估计：对照组与 {arm} 的{what}合计少于 {n} 个；请看绝对提升"
     found = re.fullmatch(
         r"undefined: the holdout's mean (\w+) is (0|below 0)( after the pre-period adjustment)?;"
         r" see the absolute lift",

@@ -294,9 +294,10 @@ def test_few_or_zero_buyers_give_wide_finite_intervals_and_a_note():
     skip = ("arm", "metric", "kind", "note", *relative)
     numeric = few[[c for c in LIFT_COLUMNS if c not in skip]]
     assert np.isfinite(numeric.astype(float)).all()
-    assert np.isnan(few[relative].astype(float)).all()  # not estimable: under 5 buyers
+    assert np.isnan(few[relative].astype(float)).all()  # not estimable: 5 buyers in all
     assert few["note"].startswith(
-        "3 buyers in holdout, 2 buyers in sms: relative lift not estimable (fewer than 5 buyers)"
+        "3 buyers in holdout and 2 in sms: relative lift not estimable (fewer than 20 buyers"
+        " together)"
     )
     assert "3 buyers in holdout, 2 buyers in sms: revenue lift is not estimable" in few["note"]
     assert few["abs_lift_low"] < few["abs_lift"] < few["abs_lift_high"]
@@ -310,11 +311,12 @@ def test_few_or_zero_buyers_give_wide_finite_intervals_and_a_note():
 
 
 def test_relative_lift_is_the_ratio_given_a_positive_holdout_mean():
-    """A holdout of 200 with 6 buyers, one of them a large order: its normal posterior puts
-    about 14% of the draws at or below 0. The relative lift's draws divide the arm's by the
+    """A holdout of 200 with 10 buyers, one of them a large order: its normal posterior puts
+    about 13% of the draws at or below 0. The relative lift's draws divide the arm's by the
     holdout's draws conditioned on a positive mean, so every draw is finite and the holdout's
-    draw behind each is positive; the point stays inside its interval."""
-    frame = _spend_frame([5, 5, 5, 5, 5, 400], [5, 8, 9, 12, 300, 40, 20], n=200)
+    draw behind each is positive; the point stays inside its interval, which does not reach
+    below -100% (revenue cannot fall by more)."""
+    frame = _spend_frame([5] * 9 + [700], [5, 8, 9, 12, 300, 40, 20, 6, 7, 10], n=200)
     lift = bayesian_lift(frame, metrics="revenue", seed=1)
     row = lift.table.iloc[0]
     key = tuple(lift.table.loc[0, lift.draws.keys])
@@ -322,8 +324,10 @@ def test_relative_lift_is_the_ratio_given_a_positive_holdout_mean():
     arm = lift.draws.abs_lift[key] + lift.draws.control[key]
     rel = lift.draws.rel_lift[key]
     assert np.isfinite(rel).all()
-    assert (arm / (rel + 1) > 0).all()  # the holdout's draw under each ratio
-    assert row["rel_lift_low"] < row["rel_lift"] < row["rel_lift_high"] < np.inf
+    below = rel > -1  # an arm's draw below 0 is a fall of 100%
+    assert (arm[below] / (rel[below] + 1) > 0).all()  # the holdout's draw under each ratio
+    assert (rel >= -1).all() and (rel == -1).any()
+    assert -1 == row["rel_lift_low"] < row["rel_lift"] < row["rel_lift_high"] < np.inf
 
 
 def test_a_holdout_mean_at_or_below_0_after_cuped_makes_the_relative_lift_undefined():
@@ -393,29 +397,34 @@ def test_positive_part_keeps_the_order_and_follows_the_truncated_normal():
     assert np.array_equal(_positive_part(negative), negative)  # nothing positive to keep
 
 
-def test_relative_lift_needs_five_buyers_or_conversions_in_the_holdout_and_the_arm():
-    """Below MIN_RATIO_EVENTS in either count the ratio is not estimable (NaN and a note); the
-    absolute lift is always given; at 5 and 5 the relative lift is a finite number."""
-    assert MIN_RATIO_EVENTS == 5
-    five = [40.0, 55, 70, 90, 120]
-    at = bayesian_lift(_spend_frame(five, [*five, 30]), metrics="revenue").table.iloc[0]
+def test_relative_lift_needs_enough_buyers_or_conversions_in_the_holdout_and_the_arm_together():
+    """Below MIN_RATIO_EVENTS between the holdout and the arm (20 buyers, 10 conversions) the
+    ratio is not estimable (NaN and a note); the absolute lift is always given. The rule reads
+    the total, not each count: 1 holdout conversion beside 9 in the arm gives a (wide) ratio."""
+    assert MIN_RATIO_EVENTS == {"conversion": 10, "buyer": 20}
+    ten = [40.0, 55, 70, 90, 120, 45, 60, 75, 95, 130]
+    at = bayesian_lift(_spend_frame(ten, ten), metrics="revenue").table.iloc[0]
     assert np.isfinite([at["rel_lift"], at["rel_lift_low"], at["rel_lift_high"]]).all()
     assert "relative lift not estimable" not in at["note"]
-    for control, treated, who in (
-        (five[:4], five, "4 buyers in holdout"),
-        (five, five[:2], "2 buyers in sms"),
-    ):
-        row = bayesian_lift(_spend_frame(control, treated), metrics="revenue").table.iloc[0]
-        assert np.isnan([row["rel_lift"], row["rel_lift_low"], row["rel_lift_high"]]).all()
-        assert f"{who}: relative lift not estimable (fewer than 5 buyers)" in row["note"]
-        assert row["abs_lift_low"] < row["abs_lift"] < row["abs_lift_high"]
-    lift = bayesian_lift(_frame({"control": (300, 2), "sms": (300, 9)}))
+    lopsided = bayesian_lift(_spend_frame(ten[:4], ten * 2), metrics="revenue").table.iloc[0]
+    assert np.isfinite(lopsided["rel_lift"]) and lopsided["rel_lift"] > 2
+    row = bayesian_lift(_spend_frame(ten, ten[:9]), metrics="revenue").table.iloc[0]
+    assert np.isnan([row["rel_lift"], row["rel_lift_low"], row["rel_lift_high"]]).all()
+    assert row["note"].startswith(
+        "10 buyers in holdout and 9 in sms: relative lift not estimable (fewer than 20 buyers"
+        " together); see the absolute lift"
+    )
+    assert row["abs_lift_low"] < row["abs_lift"] < row["abs_lift_high"]
+    lift = bayesian_lift(_frame({"control": (300, 2), "sms": (300, 7)}))
     conv = lift.table.iloc[0]
     assert np.isnan(conv["rel_lift"]) and np.isfinite(conv["abs_lift_low"])
-    assert conv["note"].startswith("2 conversions in holdout: relative lift not estimable")
+    assert conv["note"].startswith(
+        "2 conversions in holdout and 7 in sms: relative lift not estimable (fewer than 10"
+    )
     assert np.isnan(lift.draws.rel_lift[("sms", "converted")]).all()
-    ok = bayesian_lift(_frame({"control": (300, 5), "sms": (300, 9)})).table.iloc[0]
-    assert np.isfinite(ok["rel_lift"]) and ok["note"] == ""
+    one = bayesian_lift(_frame({"control": (300, 1), "sms": (300, 9)})).table.iloc[0]
+    assert np.isfinite(one["rel_lift"]) and one["note"] == ""
+    assert one["rel_lift_low"] < 8 < one["rel_lift_high"]  # the observed ratio 9x, inside
 
 
 def test_points_sit_inside_their_intervals(hill_lift):
@@ -572,7 +581,10 @@ def test_refunds_do_not_switch_off_the_rules_for_a_relative_lift():
     row = table.loc["revenue"]
     assert row["kind"] == "normal" and np.isnan(row["rel_lift"])
     assert np.isnan(row["rel_lift_low"]) and np.isfinite(row["abs_lift"])
-    assert "2 buyers in holdout: relative lift not estimable (fewer than 5 buyers)" in row["note"]
+    assert (
+        "2 buyers in holdout and 10 in sms: relative lift not estimable (fewer than 20 buyers"
+        " together)" in row["note"]
+    )
     assert "2 buyers in holdout, 10 buyers in sms: revenue lift is not estimable" in row["note"]
     frame.loc[5:40, "revenue"] = -30.0  # now refunds outweigh the holdout's purchases
     frame.loc[300:340, "revenue"] = 40.0

@@ -69,7 +69,7 @@ def test_an_interim_summary_is_strict_json(demo, tmp_path):
     def refuse(constant):
         raise ValueError(f"{constant} in summary.json")
 
-    check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-15")
+    check, next_plan = pdca.run_check(demo / "plan.yaml", "2026-03-05")
     assert check.scorecard["projected_low"].isna().any()  # what used to be written as NaN
     summary_path, _ = pdca.write(check, next_plan, tmp_path, "i1")
     summary = json.loads(summary_path.read_text(), parse_constant=refuse)

@@ -98,22 +98,26 @@ def test_the_relative_lift_target_is_judged_on_the_primary_arm():
 
 
 def test_a_relative_lift_over_too_few_holdout_conversions_is_not_estimable():
-    """2 holdout conversions (under closedloop.lift.MIN_RATIO_EVENTS): no actual, no P(met),
+    """2 holdout and 7 arm conversions (under closedloop.lift.MIN_RATIO_EVENTS's 10 together):
+    no actual, no P(met),
     status undefined and a basis that says why; the Chinese report says it in Chinese."""
     from conftest import binary_outcomes
 
     from closedloop.lift import bayesian_lift
     from closedloop.sections import _basis
 
-    outcomes = binary_outcomes({"control": (300, 2), "a": (300, 9), "b": (300, 7)})
+    outcomes = binary_outcomes({"control": (300, 2), "a": (300, 7), "b": (300, 9)})
     lift = bayesian_lift(outcomes, metrics="converted", draws=2000)
     row = scorecard.score(_plan(), outcomes, lift).set_index("target").loc["relative_lift"]
     assert row["status"] == "undefined"
     assert row["actual"] != row["actual"] and row["p_met"] != row["p_met"]  # NaN, shown as text
     assert row["basis"] == (
-        "not estimable: fewer than 5 conversions in the holdout or in a; see the absolute lift"
+        "not estimable: fewer than 10 conversions in the holdout and a together; see the"
+        " absolute lift"
     )
-    assert _basis(row["basis"], "zh") == "无法可靠估计：对照组或 a 的转化少于 5 个；请看绝对提升"
+    assert _basis(row["basis"], "zh") == (
+        "无法可靠估计：对照组与 a 的转化合计少于 10 个；请看绝对提升"
+    )
 
 
 def test_a_relative_lift_over_a_holdout_mean_not_credibly_above_0_says_why():

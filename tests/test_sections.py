@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from closedloop import pdca, sections
@@ -153,9 +154,9 @@ def test_a_shorter_window_is_named_in_chinese_too(checked, tmp_path):
     assert "90 天，截至 2026-03-31" in zh
 
 
-def test_the_report_cross_sells_in_the_methods_order(checked):
+def test_the_report_cross_sells_in_the_methods_order(checked, tmp_path):
     """method.md §6: recommend a pair only when lift > 1, and among those by confidence."""
-    html = _html(sections.cross_sell(checked[0]))
+    html = _html(sections.cross_sell(checked[0], out_dir=tmp_path))
     table = re.search(r'<table[^>]*id="basket-rules".*?</table>', html, re.S).group(0)
     rows = [
         re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
@@ -402,17 +403,48 @@ def test_a_chinese_header_and_history_use_the_full_width_colon(checked, tmp_path
     past = html.unescape(
         _html(sections.history(check, next_plan, "r1", tmp_path / "ledger.csv", "zh", tmp_path))
     )
-    assert "PDCA 历史：实际 / 目标" in past
+    assert "PDCA 历史：实际 / 目标" in past and "期中运行" not in past  # a final run
 
 
 @pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
-def test_an_interim_scorecard_shows_a_not_estimable_lift_as_a_dash(interim):
-    """Halfway through, the holdout of this small demo has under 5 conversions: the relative
-    lift has no estimate, and its scorecard row shows "–" (it used to stop the report)."""
-    check, _ = interim
+def test_an_interim_history_says_its_target_is_the_one_expected_by_then(interim, tmp_path):
+    check, next_plan = interim
+    for language, words in (
+        ("en", "actual / target (interim runs: the target expected by then)"),
+        ("zh", "实际 / 目标（期中运行：截至当时应达到的目标）"),
+    ):
+        parts = sections.history(check, next_plan, "r1", tmp_path / "l.csv", language, tmp_path)
+        assert words in html.unescape(_html(parts))
+
+
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
+def test_an_interim_scorecard_shows_a_not_estimable_lift_as_a_dash(tmp_path):
+    """Four days in, the holdout and the first arm of this small demo have under 10
+    conversions together: the relative lift has no estimate, and its scorecard row shows "–"
+    (it used to stop the report)."""
+    demo = write_demo(tmp_path / "demo", seed=1, n_customers=2_000)
+    check, _ = pdca.run_check(demo / "plan.yaml", "2026-03-05")
+    assert (
+        check.scorecard.set_index("target")
+        .loc["relative_lift", "basis"]
+        .startswith("not estimable: fewer than 10 conversions")
+    )
     card = check.scorecard.set_index("target")
     assert card.loc["relative_lift", "status"] == "undefined"
     for language in ("en", "zh"):
         _, *rows = _rows(_html(sections.scorecard(check, language)))
         row = next(r for r in rows if r[0] in ("relative lift", "相对提升"))
         assert row[1] == "–" and "nan" not in " ".join(row).lower()
+
+
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
+def test_an_interim_roi_table_holds_the_roi_to_the_target_expected_by_now(interim, tmp_path):
+    """Halfway through, the ROI so far is held to the share of its target expected by now, as
+    the scorecard holds it, not to the whole period's target; the caption says so."""
+    check, _ = interim
+    expected = check.scorecard.set_index("target").loc["roi", "expected_by_now"]
+    assert expected < check.plan.targets.roi
+    assert np.allclose(check.roi["target"], expected)
+    for language, words in (("en", "the part expected by now"), ("zh", "截至今日应达到的部分")):
+        html_text = _html(sections.lift(check, language, tmp_path))
+        assert words in html_text and f"{expected:.1f}" in html_text
