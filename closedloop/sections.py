@@ -655,9 +655,18 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
                 " they are not counted in this funnel."
             ),
         )
+    ordered = page.sentence(
+        "漏斗的每一阶段只计按顺序经过了之前所有阶段的对象；记分卡的转化率计入各组的所有购买者，"
+        "不论其经过哪些阶段，因此漏斗的购买阶段可能低于转化率。"
+        if language == "zh"
+        else "A stage counts only those who reached every stage before it, in order; the"
+        " scorecard's conversion counts every buyer in the arms, whichever stages they passed, so"
+        " the funnel's purchase stage can read lower than the conversion."
+    )
     return (
         _heading(check, "funnel", language),
         _table(shown, "funnel-targets", "share of touched reaching each stage", language),
+        ordered,
         *outside,
         page.figure(
             funnel_fig.funnel_chart(stages),

@@ -448,3 +448,13 @@ def test_an_interim_roi_table_holds_the_roi_to_the_target_expected_by_now(interi
     for language, words in (("en", "the part expected by now"), ("zh", "截至今日应达到的部分")):
         html_text = _html(sections.lift(check, language, tmp_path))
         assert words in html_text and f"{expected:.1f}" in html_text
+
+
+def test_the_funnel_says_why_its_purchase_stage_reads_below_the_conversion(checked, tmp_path):
+    """The demo: 17.8% of the touched bought, 12.5% bought after visiting and registering."""
+    check, _ = checked
+    for language, words in (
+        ("en", "counts only those who reached every stage before it"),
+        ("zh", "只计按顺序经过了之前所有阶段的对象"),
+    ):
+        assert words in _html(sections.funnel(check, language, tmp_path))
