@@ -773,7 +773,9 @@ def _trigger(
             np.where(np.isnan(fall), 1.0, fall),
         )
     if rule == "upgrade":
-        up = rfm.upgrade_candidates(facts["year"])
+        # the rule scores by its own chance: the tier gaps alone, not the Poisson ranking (nor
+        # scipy.stats, whose first import costs more than the rule); the order is the list's
+        up = rfm.upgrade_candidates(facts["year"], rank="value")
         horizon = days or 30
         pace = up["value"] / 365 * horizon
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
