@@ -367,21 +367,20 @@ def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence, offe
     the customers' positions, rule, type, channel and offer (among the distinct ``offers``)
     by name, the reason taken by Arrow in the candidates' order (``_order``)."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
-    out = pd.DataFrame(
-        {
-            "customer_id": pd.Series(ids.take(pos).array),
-            "type": _picked(table["type"], rule),
-            "rule": _picked(table["rule"], rule),
-            "reason": _text(cand["reason"].take(cand["_order"][which])),
-            "priority": table["priority"].to_numpy("int64")[rule],
-            "channel": _picked(CHANNELS, cand["channel"][which]),
-            "due_date": cand["due_date"][which],
-            "offer": _picked(offers, cand["offer"][which]),
-            "score": cand["score"][which],
-        }
-    )
-    facts = evidence.take(pos).reset_index(drop=True)
-    return pd.concat([out, facts], axis=1)[COLUMNS]
+    columns = {
+        "customer_id": pd.Series(ids.take(pos).array),
+        "type": _picked(table["type"], rule),
+        "rule": _picked(table["rule"], rule),
+        "reason": _text(cand["reason"].take(cand["_order"][which])),
+        "priority": table["priority"].to_numpy("int64")[rule],
+        "channel": _picked(CHANNELS, cand["channel"][which]),
+        "due_date": cand["due_date"][which],
+        "offer": _picked(offers, cand["offer"][which]),
+        "score": cand["score"][which],
+        **{name: pd.Series(evidence[name].array.take(pos)) for name in evidence.columns},
+    }
+    # each column as taken: pandas' default would copy the numbers once more into blocks
+    return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
 
 
 def _picked(words, codes: np.ndarray) -> pd.Series:
@@ -655,7 +654,9 @@ def _in_id_order(per: pd.DataFrame, out: np.ndarray):
         order = pc.sort_indices(_arrow(per.index[rows])).to_numpy()
     taken = rows[order]
     at = at[order]
-    per = pd.DataFrame({c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"})
+    per = pd.DataFrame(
+        {c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"}, copy=False
+    )
     # a known customer's position once the left-out are gone (the last slot: not known)
     kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
     return per, np.where(gone[at], -1, kept[at])
