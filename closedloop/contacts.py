@@ -140,18 +140,33 @@ class ContactList:
     ``unreachable`` customers, ``no_channel`` candidates, ``duplicate`` same-type candidates,
     ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run.
 
-    ``candidates`` is built when first read (a list written to files never needs it)."""
+    ``export``: the rows' :data:`EXPORT_COLUMNS` as an Arrow table, what :func:`write_contacts`
+    writes (text as Arrow ``string``, due days as ISO text).
 
-    rows: pd.DataFrame
+    ``rows``, ``candidates`` and ``export`` are each built when first read: a list written to
+    files needs only ``export``, not the frame of a million rows."""
+
+    make_rows: Callable[[], pd.DataFrame] = field(repr=False)
     make_candidates: Callable[[], pd.DataFrame] = field(repr=False)
+    make_export: Callable[[], pa.Table] = field(repr=False)
     summary: pd.DataFrame
     dropped: pd.Series
     notes: tuple[str, ...] = ()
 
     @functools.cached_property
+    def rows(self) -> pd.DataFrame:
+        """One row per customer × contact, by priority."""
+        return self.make_rows()
+
+    @functools.cached_property
     def candidates(self) -> pd.DataFrame:
         """Every contact a rule proposed, before de-duplication and the cap."""
         return self.make_candidates()
+
+    @functools.cached_property
+    def export(self) -> pa.Table:
+        """The rows' export columns, as the files hold them."""
+        return self.make_export()
 
 
 def contact_list(
@@ -299,12 +314,12 @@ def contact_list(
         },
         name="dropped",
     )
-    rows = _frame(cand, capped, table, cust.index, evidence, offers)
     return ContactList(
-        rows=rows,
+        make_rows=functools.partial(_frame, cand, capped, table, cust.index, evidence, offers),
         make_candidates=functools.partial(
             _frame, cand, slice(None), table, cust.index, evidence, offers
         ),
+        make_export=functools.partial(_export, cand, capped, table, cust.index, offers),
         summary=_summary(kind[capped], cand["channel"][capped]),
         dropped=dropped,
         notes=tuple(notes),
@@ -383,12 +398,36 @@ def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence, offe
     return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
 
 
+def _export(cand: dict, which, table: pd.DataFrame, ids: pd.Index, offers: list) -> pa.Table:
+    """Rows ``which`` of the candidates as :data:`EXPORT_COLUMNS` in an Arrow table, taken as
+    :func:`_frame` takes them (the same values), without the evidence or a pandas frame."""
+    pos, rule = cand["_pos"][which], cand["_rule"][which]
+    due = pa.array(cand["due_date"][which]).cast(pa.date32()).cast(pa.string())
+    return pa.table(
+        {
+            "customer_id": _arrow(ids.take(pos)).cast(pa.string()),
+            "type": _taken(table["type"], rule, pa.string()),
+            "reason": cand["reason"].take(cand["_order"][which]).cast(pa.string()),
+            "priority": pa.array(table["priority"].to_numpy("int64")[rule]),
+            "channel": _taken(CHANNELS, cand["channel"][which], pa.string()),
+            "due_date": due,
+            "offer": _taken(offers, cand["offer"][which], pa.string()),
+        }
+    )
+
+
 def _picked(words, codes: np.ndarray) -> pd.Series:
     """Text column of ``words[code]`` per row (missing for -1), taken by Arrow from the few
-    words: Arrow text from the start, which the file writers take without a copy."""
-    names = pa.array([str(w) for w in words], pa.large_string())
+    words (:func:`_taken`): Arrow text from the start."""
+    return pd.Series(_taken(words, codes), dtype="str")
+
+
+def _taken(words, codes: np.ndarray, kind: pa.DataType = _TEXT) -> pa.Array:
+    """``words[code]`` per row (missing for -1) as Arrow text of ``kind``, taken from the few
+    words."""
+    names = pa.array([str(w) for w in words], kind)
     codes = np.asarray(codes, dtype="int64")
-    return pd.Series(pc.take(names, pa.array(codes, mask=codes < 0)), dtype="str")
+    return pc.take(names, pa.array(codes, mask=codes < 0))
 
 
 def _text(values: pa.Array) -> pd.Series:
@@ -474,19 +513,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    rows = contacts.rows[EXPORT_COLUMNS]
-    text = lambda column: _arrow(rows[column]).cast(pa.string())  # noqa: E731
-    table = pa.table(
-        {
-            "customer_id": text("customer_id"),
-            "type": text("type"),
-            "reason": text("reason"),
-            "priority": pa.array(rows["priority"].to_numpy("int64")),
-            "channel": text("channel"),
-            "due_date": pa.array(rows["due_date"].to_numpy()).cast(pa.date32()).cast(pa.string()),
-            "offer": text("offer"),
-        }
-    )
+    table = contacts.export  # the rows' export columns, without the rows' frame
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
 
