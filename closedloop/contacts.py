@@ -36,6 +36,7 @@ out before anything else.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -287,8 +288,8 @@ def contact_list(
     priority = table["priority"].to_numpy("int64")[rule]
     score = cand["score"]
     # by priority, score (highest first, none last), due date and id (positions follow the ids)
-    order = np.lexsort(
-        (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score), priority)
+    order = _ranked(
+        (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score)), priority
     )
     # the numbers in that order; the texts are taken once, for the rows the frame shows
     cand = {name: v if name in _TEXTS else v[order] for name, v in cand.items()}
@@ -1084,6 +1085,30 @@ def _next_best_offer(transactions, items, rules_frame, day, days, offer, languag
 def _among(values, ids: pd.Index) -> np.ndarray:
     """Which ``values`` are in the unique ``ids``."""
     return pc.is_in(_arrow(values), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
+
+
+def _ranked(keys: tuple, priority: np.ndarray) -> np.ndarray:
+    """The order of :func:`numpy.lexsort` ``(*keys, priority)``, found a priority at a time: the
+    rules' candidates come in the table's order of priority, so each priority's run is sorted
+    alone, on the keys that vary in it (a birthday's all have the same score, a win-back
+    level's the same due day; none when the positions come in order), instead of every key
+    over all candidates."""
+    if len(priority) == 0 or (np.diff(priority) < 0).any():  # sorted as a whole
+        return np.lexsort((*keys, priority))
+    cuts = [0, *(np.flatnonzero(np.diff(priority)) + 1).tolist(), len(priority)]
+    runs = []
+    for start, end in itertools.pairwise(cuts):
+        varying = [k[start:end] for k in keys if (k[start:end] != k[start]).any()]
+        if not varying or (len(varying) == 1 and _rising(varying[0])):
+            runs.append(np.arange(start, end))
+        else:
+            runs.append(start + np.lexsort(varying))
+    return np.concatenate(runs)
+
+
+def _rising(values: np.ndarray) -> bool:
+    """Whether ``values`` never decrease (a stable sort would leave them as they are)."""
+    return bool((values[1:] >= values[:-1]).all())
 
 
 def _earlier_alike(keys: np.ndarray) -> np.ndarray:
