@@ -1114,9 +1114,13 @@ def _rising(values: np.ndarray) -> bool:
 def _earlier_alike(keys: np.ndarray) -> np.ndarray:
     """How many earlier elements have each one's key (pandas' ``groupby(keys).cumcount()``), by a
     stable sort of the integer keys instead of a hashed group-by."""
-    order = np.argsort(keys, kind="stable")
-    ranked = keys[order]
     at = np.arange(len(keys))
+    low, span = (int(keys.min()), int(keys.max()) - int(keys.min()) + 1) if len(keys) else (0, 1)
+    if span * max(len(keys), 1) < 2**62:  # each key and its place in one unique integer: numpy's
+        order = np.argsort((keys - low) * len(keys) + at)  # quick sort orders as a stable one
+    else:
+        order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
     starts = np.ones(len(keys), dtype=bool)
     starts[1:] = ranked[1:] != ranked[:-1]
     out = np.empty(len(keys), dtype="int64")

@@ -574,6 +574,8 @@ def test_earlier_alike_counts_as_pandas_cumcount():
     expected = pd.Series(keys).groupby(keys).cumcount().to_numpy()
     assert (contacts._earlier_alike(keys) == expected).all()
     assert contacts._earlier_alike(np.array([], dtype="int64")).tolist() == []
+    wide = np.array([2**62, 5, 2**62, 5, -3])  # too wide a range for one integer key
+    assert contacts._earlier_alike(wide).tolist() == [0, 0, 1, 1, 0]
 
 
 def test_ranked_orders_as_one_lexsort():
