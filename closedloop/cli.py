@@ -454,7 +454,7 @@ def _contacts(args) -> int:
     out = args.out or Path("reports") / "contacts" / str(args.asof)
     contacts.write_contacts(week, out)
     language = args.language
-    print(say("contacts_written", language, asof=args.asof, n=f"{len(week.rows):,}", out=out))
+    print(say("contacts_written", language, asof=args.asof, n=f"{week.export.num_rows:,}", out=out))
     zh = language == "zh"
     shown = week.summary.rename(
         index=lambda k: contacts.TYPES.get(k, contact_word(k, language)) if zh else k,

@@ -36,6 +36,7 @@ out before anything else.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -140,18 +141,33 @@ class ContactList:
     ``unreachable`` customers, ``no_channel`` candidates, ``duplicate`` same-type candidates,
     ``over_cap`` candidates beyond the weekly cap); ``notes``: rules that could not run.
 
-    ``candidates`` is built when first read (a list written to files never needs it)."""
+    ``export``: the rows' :data:`EXPORT_COLUMNS` as an Arrow table, what :func:`write_contacts`
+    writes (text as Arrow ``string``, due days as ISO text).
 
-    rows: pd.DataFrame
+    ``rows``, ``candidates`` and ``export`` are each built when first read: a list written to
+    files needs only ``export``, not the frame of a million rows."""
+
+    make_rows: Callable[[], pd.DataFrame] = field(repr=False)
     make_candidates: Callable[[], pd.DataFrame] = field(repr=False)
+    make_export: Callable[[], pa.Table] = field(repr=False)
     summary: pd.DataFrame
     dropped: pd.Series
     notes: tuple[str, ...] = ()
 
     @functools.cached_property
+    def rows(self) -> pd.DataFrame:
+        """One row per customer × contact, by priority."""
+        return self.make_rows()
+
+    @functools.cached_property
     def candidates(self) -> pd.DataFrame:
         """Every contact a rule proposed, before de-duplication and the cap."""
         return self.make_candidates()
+
+    @functools.cached_property
+    def export(self) -> pa.Table:
+        """The rows' export columns, as the files hold them."""
+        return self.make_export()
 
 
 def contact_list(
@@ -272,8 +288,8 @@ def contact_list(
     priority = table["priority"].to_numpy("int64")[rule]
     score = cand["score"]
     # by priority, score (highest first, none last), due date and id (positions follow the ids)
-    order = np.lexsort(
-        (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score), priority)
+    order = _ranked(
+        (cand["_pos"], cand["due_date"], np.where(np.isnan(score), np.inf, -score)), priority
     )
     # the numbers in that order; the texts are taken once, for the rows the frame shows
     cand = {name: v if name in _TEXTS else v[order] for name, v in cand.items()}
@@ -299,12 +315,12 @@ def contact_list(
         },
         name="dropped",
     )
-    rows = _frame(cand, capped, table, cust.index, evidence, offers)
     return ContactList(
-        rows=rows,
+        make_rows=functools.partial(_frame, cand, capped, table, cust.index, evidence, offers),
         make_candidates=functools.partial(
             _frame, cand, slice(None), table, cust.index, evidence, offers
         ),
+        make_export=functools.partial(_export, cand, capped, table, cust.index, offers),
         summary=_summary(kind[capped], cand["channel"][capped]),
         dropped=dropped,
         notes=tuple(notes),
@@ -367,29 +383,52 @@ def _frame(cand: dict, which, table: pd.DataFrame, ids: pd.Index, evidence, offe
     the customers' positions, rule, type, channel and offer (among the distinct ``offers``)
     by name, the reason taken by Arrow in the candidates' order (``_order``)."""
     pos, rule = cand["_pos"][which], cand["_rule"][which]
-    out = pd.DataFrame(
+    columns = {
+        "customer_id": pd.Series(ids.take(pos).array),
+        "type": _picked(table["type"], rule),
+        "rule": _picked(table["rule"], rule),
+        "reason": _text(cand["reason"].take(cand["_order"][which])),
+        "priority": table["priority"].to_numpy("int64")[rule],
+        "channel": _picked(CHANNELS, cand["channel"][which]),
+        "due_date": cand["due_date"][which],
+        "offer": _picked(offers, cand["offer"][which]),
+        "score": cand["score"][which],
+        **{name: pd.Series(evidence[name].array.take(pos)) for name in evidence.columns},
+    }
+    # each column as taken: pandas' default would copy the numbers once more into blocks
+    return pd.DataFrame({name: columns[name] for name in COLUMNS}, copy=False)
+
+
+def _export(cand: dict, which, table: pd.DataFrame, ids: pd.Index, offers: list) -> pa.Table:
+    """Rows ``which`` of the candidates as :data:`EXPORT_COLUMNS` in an Arrow table, taken as
+    :func:`_frame` takes them (the same values), without the evidence or a pandas frame."""
+    pos, rule = cand["_pos"][which], cand["_rule"][which]
+    due = pa.array(cand["due_date"][which]).cast(pa.date32()).cast(pa.string())
+    return pa.table(
         {
-            "customer_id": pd.Series(ids.take(pos).array),
-            "type": _picked(table["type"], rule),
-            "rule": _picked(table["rule"], rule),
-            "reason": _text(cand["reason"].take(cand["_order"][which])),
-            "priority": table["priority"].to_numpy("int64")[rule],
-            "channel": _picked(CHANNELS, cand["channel"][which]),
-            "due_date": cand["due_date"][which],
-            "offer": _picked(offers, cand["offer"][which]),
-            "score": cand["score"][which],
+            "customer_id": _arrow(ids.take(pos)).cast(pa.string()),
+            "type": _taken(table["type"], rule, pa.string()),
+            "reason": cand["reason"].take(cand["_order"][which]).cast(pa.string()),
+            "priority": pa.array(table["priority"].to_numpy("int64")[rule]),
+            "channel": _taken(CHANNELS, cand["channel"][which], pa.string()),
+            "due_date": due,
+            "offer": _taken(offers, cand["offer"][which], pa.string()),
         }
     )
-    facts = evidence.take(pos).reset_index(drop=True)
-    return pd.concat([out, facts], axis=1)[COLUMNS]
 
 
 def _picked(words, codes: np.ndarray) -> pd.Series:
     """Text column of ``words[code]`` per row (missing for -1), taken by Arrow from the few
-    words: Arrow text from the start, which the file writers take without a copy."""
-    names = pa.array([str(w) for w in words], pa.large_string())
+    words (:func:`_taken`): Arrow text from the start."""
+    return pd.Series(_taken(words, codes), dtype="str")
+
+
+def _taken(words, codes: np.ndarray, kind: pa.DataType = _TEXT) -> pa.Array:
+    """``words[code]`` per row (missing for -1) as Arrow text of ``kind``, taken from the few
+    words."""
+    names = pa.array([str(w) for w in words], kind)
     codes = np.asarray(codes, dtype="int64")
-    return pd.Series(pc.take(names, pa.array(codes, mask=codes < 0)), dtype="str")
+    return pc.take(names, pa.array(codes, mask=codes < 0))
 
 
 def _text(values: pa.Array) -> pd.Series:
@@ -475,19 +514,7 @@ def write_contacts(contacts: ContactList, out, *, parquet: bool = True) -> list[
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    rows = contacts.rows[EXPORT_COLUMNS]
-    text = lambda column: _arrow(rows[column]).cast(pa.string())  # noqa: E731
-    table = pa.table(
-        {
-            "customer_id": text("customer_id"),
-            "type": text("type"),
-            "reason": text("reason"),
-            "priority": pa.array(rows["priority"].to_numpy("int64")),
-            "channel": text("channel"),
-            "due_date": pa.array(rows["due_date"].to_numpy()).cast(pa.date32()).cast(pa.string()),
-            "offer": text("offer"),
-        }
-    )
+    table = contacts.export  # the rows' export columns, without the rows' frame
     header = ",".join(EXPORT_COLUMNS) + "\n"
     options = pacsv.WriteOptions(include_header=False)
 
@@ -655,7 +682,9 @@ def _in_id_order(per: pd.DataFrame, out: np.ndarray):
         order = pc.sort_indices(_arrow(per.index[rows])).to_numpy()
     taken = rows[order]
     at = at[order]
-    per = pd.DataFrame({c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"})
+    per = pd.DataFrame(
+        {c: per[c].to_numpy()[taken] for c in per.columns if c != "_position"}, copy=False
+    )
     # a known customer's position once the left-out are gone (the last slot: not known)
     kept, gone = np.append(np.cumsum(~out) - 1, -1), np.append(out, True)
     return per, np.where(gone[at], -1, kept[at])
@@ -773,7 +802,9 @@ def _trigger(
             np.where(np.isnan(fall), 1.0, fall),
         )
     if rule == "upgrade":
-        up = rfm.upgrade_candidates(facts["year"])
+        # the rule scores by its own chance: the tier gaps alone, not the Poisson ranking (nor
+        # scipy.stats, whose first import costs more than the rule); the order is the list's
+        up = rfm.upgrade_candidates(facts["year"], rank="value")
         horizon = days or 30
         pace = up["value"] / 365 * horizon
         chance = np.minimum(1.0, pace / up["gap"].where(up["gap"] > 0, np.nan)).fillna(1.0)
@@ -1056,12 +1087,40 @@ def _among(values, ids: pd.Index) -> np.ndarray:
     return pc.is_in(_arrow(values), value_set=_arrow(ids)).to_numpy(zero_copy_only=False)
 
 
+def _ranked(keys: tuple, priority: np.ndarray) -> np.ndarray:
+    """The order of :func:`numpy.lexsort` ``(*keys, priority)``, found a priority at a time: the
+    rules' candidates come in the table's order of priority, so each priority's run is sorted
+    alone, on the keys that vary in it (a birthday's all have the same score, a win-back
+    level's the same due day; none when the positions come in order), instead of every key
+    over all candidates."""
+    if len(priority) == 0 or (np.diff(priority) < 0).any():  # sorted as a whole
+        return np.lexsort((*keys, priority))
+    cuts = [0, *(np.flatnonzero(np.diff(priority)) + 1).tolist(), len(priority)]
+    runs = []
+    for start, end in itertools.pairwise(cuts):
+        varying = [k[start:end] for k in keys if (k[start:end] != k[start]).any()]
+        if not varying or (len(varying) == 1 and _rising(varying[0])):
+            runs.append(np.arange(start, end))
+        else:
+            runs.append(start + np.lexsort(varying))
+    return np.concatenate(runs)
+
+
+def _rising(values: np.ndarray) -> bool:
+    """Whether ``values`` never decrease (a stable sort would leave them as they are)."""
+    return bool((values[1:] >= values[:-1]).all())
+
+
 def _earlier_alike(keys: np.ndarray) -> np.ndarray:
     """How many earlier elements have each one's key (pandas' ``groupby(keys).cumcount()``), by a
     stable sort of the integer keys instead of a hashed group-by."""
-    order = np.argsort(keys, kind="stable")
-    ranked = keys[order]
     at = np.arange(len(keys))
+    low, span = (int(keys.min()), int(keys.max()) - int(keys.min()) + 1) if len(keys) else (0, 1)
+    if span * max(len(keys), 1) < 2**62:  # each key and its place in one unique integer: numpy's
+        order = np.argsort((keys - low) * len(keys) + at)  # quick sort orders as a stable one
+    else:
+        order = np.argsort(keys, kind="stable")
+    ranked = keys[order]
     starts = np.ones(len(keys), dtype=bool)
     starts[1:] = ranked[1:] != ranked[:-1]
     out = np.empty(len(keys), dtype="int64")

@@ -834,14 +834,16 @@ def _churn_by_periods(per: pd.DataFrame, day, falls) -> pd.DataFrame:
     level = np.where(np.isnan(fall), 0, level)
     lapsed_before = (~was) & (per["orders_now"].to_numpy() == 0)
     level = np.where(lapsed_before, len(CHURN_LEVELS) - 1, level).astype("int64")
+    # the columns as computed (pandas' default would copy them once more into blocks); the
+    # summary's own columns are copied once, so the table does not share them
     return pd.DataFrame(
         {
-            "recency_days": recency.astype("int64"),
+            "recency_days": recency.astype("int64", copy=False),
             "orders": per["orders"].to_numpy().astype("int64"),
             "orders_prev": prev_n.astype("int64"),
             "orders_now": now_n.astype("int64"),
-            "revenue_prev": prev_r,
-            "revenue_now": now_r,
+            "revenue_prev": prev_r.copy(),
+            "revenue_now": now_r.copy(),
             "orders_fall": orders_fall,
             "revenue_fall": revenue_fall,
             "fall": fall,
@@ -849,6 +851,7 @@ def _churn_by_periods(per: pd.DataFrame, day, falls) -> pd.DataFrame:
             "severity": pd.Categorical.from_codes(level, categories=CHURN_LEVELS, ordered=True),
         },
         index=per.index,
+        copy=False,
     )
 
 

@@ -541,7 +541,9 @@ def _refuse_counted(per: pd.DataFrame, transactions, source: str) -> pd.DataFram
     flags = [c for c in per.columns if c.startswith("_blank_")]
     if any(int(per[c].fillna(0).sum()) for c in flags):
         _refuse_blanks(lazy_frame(transactions, source, TRANSACTION_COLUMNS), source)
-    return per.drop(columns=flags)[per["customer_id"].notna().to_numpy()]
+    per = per.drop(columns=flags)
+    known = per["customer_id"].notna().to_numpy()
+    return per if known.all() else per[known]  # a copy only when a row goes
 
 
 def _refuse_blanks(frame: nw.LazyFrame, source: str) -> None:

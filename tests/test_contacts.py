@@ -574,3 +574,23 @@ def test_earlier_alike_counts_as_pandas_cumcount():
     expected = pd.Series(keys).groupby(keys).cumcount().to_numpy()
     assert (contacts._earlier_alike(keys) == expected).all()
     assert contacts._earlier_alike(np.array([], dtype="int64")).tolist() == []
+    wide = np.array([2**62, 5, 2**62, 5, -3])  # too wide a range for one integer key
+    assert contacts._earlier_alike(wide).tolist() == [0, 0, 1, 1, 0]
+
+
+def test_ranked_orders_as_one_lexsort():
+    """Sorting the candidates a priority at a time gives numpy's lexsort over all of them, with
+    runs whose keys are constant or already in order, ties, and priorities out of order."""
+    rng = np.random.default_rng(5)
+    day = np.datetime64("2026-03-31", "ns")
+    for trial in range(400):
+        n = int(rng.integers(0, 60))
+        priority = rng.integers(1, 5, n)
+        priority = np.sort(priority) if trial % 4 else priority
+        pos = rng.integers(0, 8, n)
+        pos = np.sort(pos) if trial % 3 == 0 else pos
+        due = day + rng.integers(0, 1 + trial % 3, n).astype("timedelta64[D]")
+        score = -rng.integers(0, 3, n).astype(float)
+        score = np.where(rng.random(n) < 0.5, np.inf, score) if trial % 2 else np.full(n, np.inf)
+        expected = np.lexsort((pos, due, score, priority))
+        assert contacts._ranked((pos, due, score), priority).tolist() == expected.tolist()
