@@ -324,7 +324,7 @@ def _report(command: str, args, produce) -> int:
     try:
         with stop_on_signals(f"closedloop {command}", Path(args.out).resolve()):
             result = produce()
-    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
+    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any report folder
         print(f"closedloop {command}: {exc}", file=sys.stderr)
         return 2
     if not result.ok:

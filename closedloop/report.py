@@ -3,12 +3,13 @@ with :func:`run_all`) and the monthly member-health report (:func:`health_report
 in this process, papermill shows them, nbconvert writes the HTML; all go through one runner
 (:func:`execute`).
 
-A run loads the plan and its data and checks them here, before any folder or kernel (bad data
-fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
-the report's kernel starts, importing the report's modules, while this process computes the Check
-and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
-by side; scipy.stats, half a second of imports, is imported by the Check where it is first used,
-so that the kernel starts that much sooner). The report notebook then only shows that Check: it
+A run reads the plan, then starts the report's kernel, which imports the report's modules while
+this process imports its own, loads the data and checks them, computes the Check and the next plan
+and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side by side; this
+module imports pandas and the Check's modules only once the kernel is starting, and scipy.stats,
+half a second of imports, is imported by the Check where it is first used). Bad data fail as
+:class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError` before any folder, the
+kernel shut down again. The report notebook then only shows that Check: it
 gets it as a pickle (``check_path``), deleted again before the folder is renamed into place. The
 kernel is this interpreter, so it unpickles what this process pickled.
 
@@ -29,13 +30,13 @@ import pickle
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger, objectives, page, pdca, stopping
-from closedloop.glossary import label
+from closedloop import stopping
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
@@ -43,7 +44,6 @@ NOTEBOOK_NAME = "pdca_check.ipynb"
 CAMPAIGN_MODULES = ("closedloop.report", "closedloop.sections", "closedloop.figures")
 HEALTH_MODULES = ("closedloop.report", "closedloop.health_sections", "closedloop.figures")
 HEALTH_NOTEBOOK_NAME = "member_health.ipynb"
-LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
 CHECK_FILE = "check.pkl"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
@@ -131,8 +131,16 @@ def run(
     plan_path = Path(plan_path).resolve()
     plan = runnable_plan(plan_path, data_root)
     destination = Destination.of(out, plan.campaign, run_id, suffix)
-    data = pdca.load(plan, asof=asof or None)
-    objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
+    kernel = Kernel(CAMPAIGN_MODULES)  # its start-up beside this process's imports and load
+    try:
+        from closedloop import objectives, pdca
+        from closedloop.glossary import label
+
+        data = pdca.load(plan, asof=asof or None)
+        objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
+    except BaseException:
+        kernel.stop()
+        raise
 
     def compute() -> tuple:
         return campaign_check(plan, data, asof, language)
@@ -147,19 +155,24 @@ def run(
         f"{plan.campaign} — {label('check_report', language)}",
         progress=progress,
         started=started,
-        warm=CAMPAIGN_MODULES,
+        kernel=kernel,
     )
 
 
-def campaign_check(plan: Plan, data: pdca.CampaignData, asof=None, language: str = "en") -> tuple:
-    """The Check of a loaded plan and the next plan, the Check with the next cycle's contacts
-    (their reasons in ``language``): what a report's kernel shows."""
+def campaign_check(plan: Plan, data, asof=None, language: str = "en") -> tuple:
+    """The Check of a loaded plan (its :class:`~closedloop.pdca.CampaignData`) and the next plan,
+    the Check with the next cycle's contacts (their reasons in ``language``): what a report's
+    kernel shows."""
+    from closedloop import pdca
+
     check = pdca.check(plan, data, asof=asof or None)
     next_plan = pdca.act(check)
     return pdca.next_contacts(check, next_plan, data, language), next_plan
 
 
 def _record_campaign(partial: Path, run_id: str, check, next_plan, *, plan_path) -> dict:
+    from closedloop import pdca
+
     pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
     return pdca.summary(check, next_plan, run_id)
 
@@ -213,6 +226,9 @@ def run_all(
     (with ``-2``, ``-3``, ... where taken)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    from closedloop import objectives, pdca
+    from closedloop.glossary import label
 
     paths = [Path(p).resolve() for p in plan_paths]
     suffix = not run_id
@@ -325,6 +341,7 @@ def health_report(
     row, as :func:`run` does. ``by`` overrides the file's split (store, channel, city, guide,
     tier)."""
     from closedloop import health
+    from closedloop.glossary import label
 
     started = time.perf_counter()
     targets_path = Path(targets_path).resolve()
@@ -388,30 +405,34 @@ def execute(
     progress: bool = False,
     started: float | None = None,
     warm: tuple[str, ...] = (),
+    kernel: Kernel | None = None,
 ) -> RunResult:
     """Run a report notebook on what this process computes into an atomic folder.
 
-    The kernel starts first (importing the ``warm`` modules), so that its start-up runs beside
-    ``compute()``, which returns the payload the kernel gets (pickled, as ``check_path``).
+    The ``kernel`` (one started for this report, which this call shuts down; else one started
+    here, importing the ``warm`` modules) starts up beside ``compute()``, which returns the
+    payload the kernel gets (pickled, as ``check_path``).
     ``record(partial, run_id, *payload)`` writes the run's files and returns its summary; the
     notebook gets ``parameters`` plus ``run_id``, ``out_dir``, ``ledger_path`` and
     ``check_path``; the HTML is written with ``title`` (a string, or made from the payload);
     the folder is renamed into place and the summary appended to the ledger. A failing cell
     keeps the partial notebook in ``failed/<run-id>/``."""
+    from closedloop import ledger, page
+
     started = time.perf_counter() if started is None else started
     campaign, out = destination.campaign, destination.out
-    run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
-    final = campaign / run_id
-    kernel = None
+    partial = None
     try:
-        kernel = Kernel(partial, warm)
+        run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
+        final = campaign / run_id
+        kernel = kernel or Kernel(warm)
         payload = compute()
         summary = record(partial, run_id, *payload)
         parameters = {
             **parameters,
             "run_id": run_id,
             "out_dir": str(partial),
-            "ledger_path": str(out / LEDGER),
+            "ledger_path": str(out / ledger.FILENAME),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
         converter = threading.Thread(target=prepare_html, name="closedloop-html", daemon=True)
@@ -429,7 +450,8 @@ def execute(
             shown = title(*payload) if callable(title) else title
             (partial / "report.html").write_text(to_html(executed, shown))
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
     finally:
         if kernel is not None:
@@ -446,7 +468,7 @@ def execute(
             shutil.rmtree(partial, ignore_errors=True)
             raise RunExists(_exists(final))
         partial.rename(final)
-    ledger.append_ledger(out / LEDGER, summary)
+    ledger.append_ledger(out / ledger.FILENAME, summary)
     return RunResult(campaign.name, run_id, True, final, time.perf_counter() - started)
 
 
@@ -559,13 +581,16 @@ def notebook_tools():
 
 
 class Kernel:
-    """The report's kernel (this interpreter, see :func:`_this_python`), started at once in
-    ``cwd``: it imports the ``warm`` modules as it starts, so that on two cores the kernel's
-    start-up runs while this process computes the Check; papermill then runs the notebook in it.
-    Its channels are encrypted where the kernel supports it (other processes on a shared machine
-    cannot read the data passing through), which also silences ipykernel's warning."""
+    """The report's kernel (this interpreter, see :func:`_this_python`), started at once: it
+    imports the ``warm`` modules as it starts, so that on two cores the kernel's start-up runs
+    while this process loads the data and computes the Check; papermill then runs the notebook
+    in it. It runs in an empty folder of its own, made before any report folder exists (IPython
+    puts its working folder first on ``sys.path``: nothing there can stand in for the report's
+    modules), removed when it stops. Its channels are encrypted where the kernel supports it
+    (other processes on a shared machine cannot read the data passing through), which also
+    silences ipykernel's warning."""
 
-    def __init__(self, cwd: Path, warm: tuple[str, ...] = ()):
+    def __init__(self, warm: tuple[str, ...] = ()):
         from jupyter_core.utils import run_sync
         from traitlets.config import Config
 
@@ -577,9 +602,14 @@ class Kernel:
         if warm:
             code = f"for _module in {tuple(warm)!r}:\n    __import__(_module)\ndel _module"
             arguments.append(f"--IPKernelApp.exec_lines={code}")
-        run_sync(self.manager.start_kernel)(
-            cwd=str(cwd), extra_arguments=arguments, env=_kernel_environment()
-        )
+        self.folder = tempfile.mkdtemp(prefix="closedloop-kernel-")
+        try:
+            run_sync(self.manager.start_kernel)(
+                cwd=self.folder, extra_arguments=arguments, env=_kernel_environment()
+            )
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def stop(self) -> None:
         """Close the clients papermill opened and shut the kernel down."""
@@ -589,6 +619,7 @@ class Kernel:
             client.stop_channels()
         if self.manager.has_kernel:
             run_sync(self.manager.shutdown_kernel)(now=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def save_check(path: str | Path, *payload) -> Path:
@@ -600,10 +631,14 @@ def save_check(path: str | Path, *payload) -> Path:
     return path
 
 
-def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -> tuple:
+def load_check(path: str | Path, kinds: tuple[type, ...] | None = None) -> tuple:
     """What a run saved with :func:`save_check`, checked to be of ``kinds`` (by default the
     Check and the next plan); a file the run itself wrote into its own folder: never unpickle
     a file from anywhere else."""
+    if kinds is None:
+        from closedloop import pdca
+
+        kinds = (pdca.Check, Plan)
     with open(path, "rb") as handle:
         payload = pickle.load(handle)  # written by this run, see the docstring
     if len(payload) != len(kinds) or not all(map(isinstance, payload, kinds)):
@@ -689,4 +724,6 @@ def to_html(executed, title: str) -> str:
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
     policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
     body = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)
+    from closedloop import page
+
     return page.embed_cjk_font(body)
