@@ -244,8 +244,9 @@ def run_all(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=stopping.worker_signals,
+        initializer=_start_worker,
     )
+    left = len(paths)  # plans whose Check is still to be computed
     with pool:
         # fork every worker now, from a process that has not yet run an engine's threads
         pool.submit(int).result()
@@ -261,6 +262,7 @@ def run_all(
         for group in groups.values():
             data = None  # the group's tables, read by its first plan
             for path, plan, destination in group:
+                left -= 1
                 started = time.perf_counter()
                 try:
                     data = data or pdca.load(plan, asof=asof or None)
@@ -279,6 +281,7 @@ def run_all(
                     parameters,
                     f"{plan.campaign} — {label('check_report', language)}",
                     time.perf_counter() - started,
+                    left >= workers,  # a worker's next report: one that has its kernel ready
                 )
                 future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
     return [rows[p] for p in paths]
@@ -296,11 +299,36 @@ def _data_key(plan: Plan) -> str:
     return json.dumps(plan.model_dump(mode="json", exclude=set(NOT_DATA)), sort_keys=True)
 
 
+#: a run-all pool worker's kernel for its next report, started before that report's Check
+#: arrives (a fresh kernel for every report all the same: none sees another's state)
+_READY: list[Kernel] = []
+
+
+def _start_worker() -> None:
+    """A run-all pool worker: its signals, and the kernel of its first report started at once,
+    beside the parent's first Check; a kernel left unused is shut down as the worker exits."""
+    import multiprocessing.util
+
+    stopping.worker_signals()
+    multiprocessing.util.Finalize(None, _stop_ready, exitpriority=10)
+    _start_ready()
+
+
+def _start_ready() -> None:
+    _READY.append(Kernel(CAMPAIGN_MODULES))
+
+
+def _stop_ready() -> None:
+    while _READY:
+        _READY.pop().stop()
+
+
 def _report_check(
-    destination, notebook, payload, plan_path, parameters, title, seconds
+    destination, notebook, payload, plan_path, parameters, title, seconds, more
 ) -> RunResult:
     """A pool worker's part of :func:`run_all`: the report of a Check computed in the parent
-    (``seconds`` ago)."""
+    (``seconds`` ago), in the kernel started for it; with ``more`` reports to come, the kernel
+    of this worker's next report starts beside this report's cells."""
     return execute(
         destination,
         notebook,
@@ -310,6 +338,8 @@ def _report_check(
         title,
         started=time.perf_counter() - seconds,
         warm=CAMPAIGN_MODULES,
+        kernel=_READY.pop() if _READY else None,
+        beside_cells=_start_ready if more else None,
     )
 
 
@@ -406,12 +436,14 @@ def execute(
     started: float | None = None,
     warm: tuple[str, ...] = (),
     kernel: Kernel | None = None,
+    beside_cells=None,
 ) -> RunResult:
     """Run a report notebook on what this process computes into an atomic folder.
 
     The ``kernel`` (one started for this report, which this call shuts down; else one started
     here, importing the ``warm`` modules) starts up beside ``compute()``, which returns the
-    payload the kernel gets (pickled, as ``check_path``).
+    payload the kernel gets (pickled, as ``check_path``); ``beside_cells()`` is called as the
+    cells start.
     ``record(partial, run_id, *payload)`` writes the run's files and returns its summary; the
     notebook gets ``parameters`` plus ``run_id``, ``out_dir``, ``ledger_path`` and
     ``check_path``; the HTML is written with ``title`` (a string, or made from the payload);
@@ -442,6 +474,8 @@ def execute(
             not sooner, where they would take turns with papermill's own start."""
             page.prepare_cjk_font()
             converter.start()
+            if beside_cells is not None:
+                beside_cells()
 
         executed, error = _execute(notebook, partial, parameters, progress, kernel, cells_start)
         if converter.ident is not None:
