@@ -281,7 +281,7 @@ def run_all(
                     parameters,
                     f"{plan.campaign} — {label('check_report', language)}",
                     time.perf_counter() - started,
-                    left >= workers,  # a worker's next report: one that has its kernel ready
+                    left >= workers,  # plans left for this worker too: its next kernel starts
                 )
                 future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
     return [rows[p] for p in paths]
