@@ -311,8 +311,8 @@ def _health(args) -> int:
 
 def _report(command: str, args, produce) -> int:
     """One report command: refuse Chinese without a font, run ``produce()`` under the signal
-    guard, and say in one line where the report is, what was wrong before any kernel started
-    (exit 2), or which cell failed (exit 1)."""
+    guard, and say in one line where the report is, what was wrong before any report folder
+    was made (exit 2), or which cell failed (exit 1)."""
     from closedloop.errors import DataError
     from closedloop.plan import PlanError
     from closedloop.report import RunExists
@@ -324,7 +324,7 @@ def _report(command: str, args, produce) -> int:
     try:
         with stop_on_signals(f"closedloop {command}", Path(args.out).resolve()):
             result = produce()
-    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any kernel started
+    except (PlanError, DataError, RunExists, ValueError) as exc:  # before any report folder
         print(f"closedloop {command}: {exc}", file=sys.stderr)
         return 2
     if not result.ok:

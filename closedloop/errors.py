@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not imported at run time: a run starts its kernel before pandas is loaded
+    import pandas as pd
 
 
 class DataError(ValueError):

@@ -3,12 +3,13 @@ with :func:`run_all`) and the monthly member-health report (:func:`health_report
 in this process, papermill shows them, nbconvert writes the HTML; all go through one runner
 (:func:`execute`).
 
-A run loads the plan and its data and checks them here, before any folder or kernel (bad data
-fails fast, as :class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError`). Then
-the report's kernel starts, importing the report's modules, while this process computes the Check
-and the next plan and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side
-by side; scipy.stats, half a second of imports, is imported by the Check where it is first used,
-so that the kernel starts that much sooner). The report notebook then only shows that Check: it
+A run reads the plan, then starts the report's kernel, which imports the report's modules while
+this process imports its own, loads the data and checks them, computes the Check and the next plan
+and writes ``summary.json`` and ``next_plan.yaml`` (on two cores the two run side by side; this
+module imports pandas and the Check's modules only once the kernel is starting, and scipy.stats,
+half a second of imports, is imported by the Check where it is first used). Bad data fail as
+:class:`~closedloop.errors.DataError` or :class:`~closedloop.plan.PlanError` before any folder, the
+kernel shut down again. The report notebook then only shows that Check: it
 gets it as a pickle (``check_path``), deleted again before the folder is renamed into place. The
 kernel is this interpreter, so it unpickles what this process pickled.
 
@@ -29,13 +30,13 @@ import pickle
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from closedloop import ledger, objectives, page, pdca, stopping
-from closedloop.glossary import label
+from closedloop import stopping
 from closedloop.plan import Plan, PlanError
 
 NOTEBOOK_NAME = "pdca_check.ipynb"
@@ -43,7 +44,6 @@ NOTEBOOK_NAME = "pdca_check.ipynb"
 CAMPAIGN_MODULES = ("closedloop.report", "closedloop.sections", "closedloop.figures")
 HEALTH_MODULES = ("closedloop.report", "closedloop.health_sections", "closedloop.figures")
 HEALTH_NOTEBOOK_NAME = "member_health.ipynb"
-LEDGER = ledger.FILENAME
 #: the Check handed to the notebook's kernel, in the partial folder while the notebook runs
 CHECK_FILE = "check.pkl"
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
@@ -120,8 +120,8 @@ def run(
     suffix: bool | None = None,
 ) -> RunResult:
     """Check one plan and execute the report notebook on it; see the module docstring. Raises
-    :class:`PlanError` / :class:`DataError` before any folder or kernel when the plan or its data
-    are bad. ``progress`` shows papermill's bar over the notebook's cells. ``data_root``: the
+    :class:`PlanError` / :class:`DataError` before any folder when the plan or its data are bad
+    (the kernel started beside the data's checks shut down again). ``progress`` shows papermill's bar over the notebook's cells. ``data_root``: the
     folder(s) data may be read from besides the plan's (see :meth:`Plan.from_yaml`).
 
     ``run_id`` "" is the current time. A taken run id raises :class:`RunExists`, unless
@@ -131,8 +131,16 @@ def run(
     plan_path = Path(plan_path).resolve()
     plan = runnable_plan(plan_path, data_root)
     destination = Destination.of(out, plan.campaign, run_id, suffix)
-    data = pdca.load(plan, asof=asof or None)
-    objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
+    kernel = Kernel(CAMPAIGN_MODULES)  # its start-up beside this process's imports and load
+    try:
+        from closedloop import objectives, pdca
+        from closedloop.glossary import label
+
+        data = pdca.load(plan, asof=asof or None)
+        objectives.resolve_targets(plan, data)  # targets the data cannot measure fail here too
+    except BaseException:
+        kernel.stop()
+        raise
 
     def compute() -> tuple:
         return campaign_check(plan, data, asof, language)
@@ -147,19 +155,24 @@ def run(
         f"{plan.campaign} — {label('check_report', language)}",
         progress=progress,
         started=started,
-        warm=CAMPAIGN_MODULES,
+        kernel=kernel,
     )
 
 
-def campaign_check(plan: Plan, data: pdca.CampaignData, asof=None, language: str = "en") -> tuple:
-    """The Check of a loaded plan and the next plan, the Check with the next cycle's contacts
-    (their reasons in ``language``): what a report's kernel shows."""
+def campaign_check(plan: Plan, data, asof=None, language: str = "en") -> tuple:
+    """The Check of a loaded plan (its :class:`~closedloop.pdca.CampaignData`) and the next plan,
+    the Check with the next cycle's contacts (their reasons in ``language``): what a report's
+    kernel shows."""
+    from closedloop import pdca
+
     check = pdca.check(plan, data, asof=asof or None)
     next_plan = pdca.act(check)
     return pdca.next_contacts(check, next_plan, data, language), next_plan
 
 
 def _record_campaign(partial: Path, run_id: str, check, next_plan, *, plan_path) -> dict:
+    from closedloop import pdca
+
     pdca.write(check, next_plan, partial, run_id, plan_path=plan_path)
     return pdca.summary(check, next_plan, run_id)
 
@@ -214,6 +227,9 @@ def run_all(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from closedloop import objectives, pdca
+    from closedloop.glossary import label
+
     paths = [Path(p).resolve() for p in plan_paths]
     suffix = not run_id
     run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
@@ -228,8 +244,9 @@ def run_all(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=stopping.worker_signals,
+        initializer=_start_worker,
     )
+    left = len(paths)  # plans whose Check is still to be computed
     with pool:
         # fork every worker now, from a process that has not yet run an engine's threads
         pool.submit(int).result()
@@ -245,6 +262,7 @@ def run_all(
         for group in groups.values():
             data = None  # the group's tables, read by its first plan
             for path, plan, destination in group:
+                left -= 1
                 started = time.perf_counter()
                 try:
                     data = data or pdca.load(plan, asof=asof or None)
@@ -263,6 +281,7 @@ def run_all(
                     parameters,
                     f"{plan.campaign} — {label('check_report', language)}",
                     time.perf_counter() - started,
+                    left >= workers,  # plans left for this worker too: its next kernel starts
                 )
                 future.add_done_callback(lambda f, p=path: finish(p, _row(p, f)))
     return [rows[p] for p in paths]
@@ -280,11 +299,36 @@ def _data_key(plan: Plan) -> str:
     return json.dumps(plan.model_dump(mode="json", exclude=set(NOT_DATA)), sort_keys=True)
 
 
+#: a run-all pool worker's kernel for its next report, started before that report's Check
+#: arrives (a fresh kernel for every report all the same: none sees another's state)
+_READY: list[Kernel] = []
+
+
+def _start_worker() -> None:
+    """A run-all pool worker: its signals, and the kernel of its first report started at once,
+    beside the parent's first Check; a kernel left unused is shut down as the worker exits."""
+    import multiprocessing.util
+
+    stopping.worker_signals()
+    multiprocessing.util.Finalize(None, _stop_ready, exitpriority=10)
+    _start_ready()
+
+
+def _start_ready() -> None:
+    _READY.append(Kernel(CAMPAIGN_MODULES))
+
+
+def _stop_ready() -> None:
+    while _READY:
+        _READY.pop().stop()
+
+
 def _report_check(
-    destination, notebook, payload, plan_path, parameters, title, seconds
+    destination, notebook, payload, plan_path, parameters, title, seconds, more
 ) -> RunResult:
     """A pool worker's part of :func:`run_all`: the report of a Check computed in the parent
-    (``seconds`` ago)."""
+    (``seconds`` ago), in the kernel started for it; with ``more`` reports to come, the kernel
+    of this worker's next report starts beside this report's cells."""
     return execute(
         destination,
         notebook,
@@ -294,6 +338,8 @@ def _report_check(
         title,
         started=time.perf_counter() - seconds,
         warm=CAMPAIGN_MODULES,
+        kernel=_READY.pop() if _READY else None,
+        beside_cells=_start_ready if more else None,
     )
 
 
@@ -325,6 +371,7 @@ def health_report(
     row, as :func:`run` does. ``by`` overrides the file's split (store, channel, city, guide,
     tier)."""
     from closedloop import health
+    from closedloop.glossary import label
 
     started = time.perf_counter()
     targets_path = Path(targets_path).resolve()
@@ -388,30 +435,36 @@ def execute(
     progress: bool = False,
     started: float | None = None,
     warm: tuple[str, ...] = (),
+    kernel: Kernel | None = None,
+    beside_cells=None,
 ) -> RunResult:
     """Run a report notebook on what this process computes into an atomic folder.
 
-    The kernel starts first (importing the ``warm`` modules), so that its start-up runs beside
-    ``compute()``, which returns the payload the kernel gets (pickled, as ``check_path``).
+    The ``kernel`` (one started for this report, which this call shuts down; else one started
+    here, importing the ``warm`` modules) starts up beside ``compute()``, which returns the
+    payload the kernel gets (pickled, as ``check_path``); ``beside_cells()`` is called as the
+    cells start.
     ``record(partial, run_id, *payload)`` writes the run's files and returns its summary; the
     notebook gets ``parameters`` plus ``run_id``, ``out_dir``, ``ledger_path`` and
     ``check_path``; the HTML is written with ``title`` (a string, or made from the payload);
     the folder is renamed into place and the summary appended to the ledger. A failing cell
     keeps the partial notebook in ``failed/<run-id>/``."""
+    from closedloop import ledger, page
+
     started = time.perf_counter() if started is None else started
     campaign, out = destination.campaign, destination.out
-    run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
-    final = campaign / run_id
-    kernel = None
+    partial = None
     try:
-        kernel = Kernel(partial, warm)
+        run_id, partial = _reserve(campaign, destination.run_id, destination.suffix)
+        final = campaign / run_id
+        kernel = kernel or Kernel(warm)
         payload = compute()
         summary = record(partial, run_id, *payload)
         parameters = {
             **parameters,
             "run_id": run_id,
             "out_dir": str(partial),
-            "ledger_path": str(out / LEDGER),
+            "ledger_path": str(out / ledger.FILENAME),
             "check_path": str(save_check(partial / CHECK_FILE, *payload)),
         }
         converter = threading.Thread(target=prepare_html, name="closedloop-html", daemon=True)
@@ -421,6 +474,8 @@ def execute(
             not sooner, where they would take turns with papermill's own start."""
             page.prepare_cjk_font()
             converter.start()
+            if beside_cells is not None:
+                beside_cells()
 
         executed, error = _execute(notebook, partial, parameters, progress, kernel, cells_start)
         if converter.ident is not None:
@@ -429,7 +484,8 @@ def execute(
             shown = title(*payload) if callable(title) else title
             (partial / "report.html").write_text(to_html(executed, shown))
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
         raise
     finally:
         if kernel is not None:
@@ -446,7 +502,7 @@ def execute(
             shutil.rmtree(partial, ignore_errors=True)
             raise RunExists(_exists(final))
         partial.rename(final)
-    ledger.append_ledger(out / LEDGER, summary)
+    ledger.append_ledger(out / ledger.FILENAME, summary)
     return RunResult(campaign.name, run_id, True, final, time.perf_counter() - started)
 
 
@@ -559,13 +615,16 @@ def notebook_tools():
 
 
 class Kernel:
-    """The report's kernel (this interpreter, see :func:`_this_python`), started at once in
-    ``cwd``: it imports the ``warm`` modules as it starts, so that on two cores the kernel's
-    start-up runs while this process computes the Check; papermill then runs the notebook in it.
-    Its channels are encrypted where the kernel supports it (other processes on a shared machine
-    cannot read the data passing through), which also silences ipykernel's warning."""
+    """The report's kernel (this interpreter, see :func:`_this_python`), started at once: it
+    imports the ``warm`` modules as it starts, so that on two cores the kernel's start-up runs
+    while this process loads the data and computes the Check; papermill then runs the notebook
+    in it. It runs in an empty folder of its own, made before any report folder exists (IPython
+    puts its working folder first on ``sys.path``: nothing there can stand in for the report's
+    modules), removed when it stops. Its channels are encrypted where the kernel supports it
+    (other processes on a shared machine cannot read the data passing through), which also
+    silences ipykernel's warning."""
 
-    def __init__(self, cwd: Path, warm: tuple[str, ...] = ()):
+    def __init__(self, warm: tuple[str, ...] = ()):
         from jupyter_core.utils import run_sync
         from traitlets.config import Config
 
@@ -577,9 +636,14 @@ class Kernel:
         if warm:
             code = f"for _module in {tuple(warm)!r}:\n    __import__(_module)\ndel _module"
             arguments.append(f"--IPKernelApp.exec_lines={code}")
-        run_sync(self.manager.start_kernel)(
-            cwd=str(cwd), extra_arguments=arguments, env=_kernel_environment()
-        )
+        self.folder = tempfile.mkdtemp(prefix=f"{stopping.KERNEL_FOLDER}{os.getpid()}-")
+        try:
+            run_sync(self.manager.start_kernel)(
+                cwd=self.folder, extra_arguments=arguments, env=_kernel_environment()
+            )
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def stop(self) -> None:
         """Close the clients papermill opened and shut the kernel down."""
@@ -589,6 +653,7 @@ class Kernel:
             client.stop_channels()
         if self.manager.has_kernel:
             run_sync(self.manager.shutdown_kernel)(now=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def save_check(path: str | Path, *payload) -> Path:
@@ -600,10 +665,14 @@ def save_check(path: str | Path, *payload) -> Path:
     return path
 
 
-def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -> tuple:
+def load_check(path: str | Path, kinds: tuple[type, ...] | None = None) -> tuple:
     """What a run saved with :func:`save_check`, checked to be of ``kinds`` (by default the
     Check and the next plan); a file the run itself wrote into its own folder: never unpickle
     a file from anywhere else."""
+    if kinds is None:
+        from closedloop import pdca
+
+        kinds = (pdca.Check, Plan)
     with open(path, "rb") as handle:
         payload = pickle.load(handle)  # written by this run, see the docstring
     if len(payload) != len(kinds) or not all(map(isinstance, payload, kinds)):
@@ -614,7 +683,7 @@ def load_check(path: str | Path, kinds: tuple[type, ...] = (pdca.Check, Plan)) -
 
 def _kernel_environment() -> dict:
     """This process's environment for the kernel, with ``PYTHONPATH`` made absolute: the kernel
-    starts in the run's folder, where a relative entry (``PYTHONPATH=.``) would name another
+    starts in a folder of its own, where a relative entry (``PYTHONPATH=.``) would name another
     folder and the kernel would import another closedloop than the one that pickled the Check."""
     entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if not entries:
@@ -689,4 +758,6 @@ def to_html(executed, title: str) -> str:
     body = re.sub(r"<title>.*?</title>", f"<title>{title}</title>", body, count=1, flags=re.S)
     policy = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}"/>'
     body = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + "\n" + policy, body, count=1)
+    from closedloop import page
+
     return page.embed_cjk_font(body)

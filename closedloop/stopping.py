@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -121,6 +122,18 @@ def remove_partials(out: Path, pids: set[int]) -> list[Path]:
     return removed
 
 
+#: a report's kernel works in an empty temporary folder named this, the id of the process that
+#: made it and a random part (:class:`closedloop.report.Kernel`)
+KERNEL_FOLDER = "closedloop-kernel-"
+
+
+def remove_kernel_folders(pids: set[int]) -> None:
+    """Remove the kernels' working folders that the processes ``pids`` made."""
+    for pid in pids:
+        for folder in Path(tempfile.gettempdir()).glob(f"{KERNEL_FOLDER}{pid}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def stop_on_signals(command: str, out: Path):
     """While the block runs, SIGINT / SIGTERM stop every process this one started, remove the
@@ -131,6 +144,7 @@ def stop_on_signals(command: str, out: Path):
             signal.signal(each, signal.SIG_IGN)
         pids = stop_descendants() | {os.getpid()}
         removed = remove_partials(out, pids)
+        remove_kernel_folders(pids)
         name = signal.Signals(signum).name
         print(
             f"{command}: stopped by {name}: {len(pids) - 1} process(es) ended,"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from closedloop import DataError, report
+from closedloop import DataError, pdca, report
 from closedloop.cli import main
 
 SHOW = """
@@ -210,7 +210,7 @@ def test_run_all_rows_name_an_error_without_a_message(tmp_path, plan_file, monke
     def fails(*args, **kwargs):
         raise RuntimeError()
 
-    monkeypatch.setattr(report.pdca, "load", fails)
+    monkeypatch.setattr(pdca, "load", fails)
     plans = [plan_file(campaign="one", file="one.yaml"), plan_file(campaign="two", file="two.yaml")]
     rows = report.run_all(plans, tmp_path / "r", "e1", jobs=1)
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [

@@ -1,5 +1,5 @@
 """SIGTERM / SIGINT to ``closedloop run-all``: every process it started goes, no partial folder
-stays, and the exit status is the shell's (143 / 130)."""
+and no kernel's working folder stays, and the exit status is the shell's (143 / 130)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def test_a_signal_stops_every_worker_and_kernel(demo, tmp_path, signum, code):
         "--jobs",
         "2",
     ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    temporary = tmp_path / "tmp"  # where the kernels' working folders go
+    temporary.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(temporary)}
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -85,6 +87,7 @@ def test_a_signal_stops_every_worker_and_kernel(demo, tmp_path, signum, code):
         assert f"stopped by {signal.Signals(signum).name}" in err.decode()
         wait_for(lambda: not any(stopping.alive(p) for p in started), 15, "the processes to go")
         assert not list(out.glob("*/.partial-*"))
+        assert not list(temporary.glob(f"{stopping.KERNEL_FOLDER}*"))
         assert not [p for p in out.glob("camp-*/*") if not p.name.startswith(".")]
     finally:
         if proc.poll() is None:
