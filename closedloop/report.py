@@ -121,8 +121,9 @@ def run(
 ) -> RunResult:
     """Check one plan and execute the report notebook on it; see the module docstring. Raises
     :class:`PlanError` / :class:`DataError` before any folder when the plan or its data are bad
-    (the kernel started beside the data's checks shut down again). ``progress`` shows papermill's bar over the notebook's cells. ``data_root``: the
-    folder(s) data may be read from besides the plan's (see :meth:`Plan.from_yaml`).
+    (the kernel started beside the data's checks shut down again). ``progress`` shows
+    papermill's bar over the notebook's cells. ``data_root``: the folder(s) data may be read
+    from besides the plan's (see :meth:`Plan.from_yaml`).
 
     ``run_id`` "" is the current time. A taken run id raises :class:`RunExists`, unless
     ``suffix`` (the default for a time-based id): then the run takes the first free of
