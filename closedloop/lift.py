@@ -577,6 +577,15 @@ def _positive_part(draws: np.ndarray) -> np.ndarray:
     return out
 
 
+def relative_draws(arm: np.ndarray, control: np.ndarray, kind: str) -> np.ndarray:
+    """Draws of the relative lift: the arm's mean over the holdout's given a positive holdout
+    mean (:func:`_positive_part`), minus 1; never below -100% for a metric that cannot be
+    negative (``kind`` binary or value), where an arm's draw below 0 is a fall of 100%."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        rel = arm / _positive_part(control) - 1
+    return rel if kind == "normal" else np.maximum(rel, -1.0)
+
+
 def compare_arms(
     data, by, arm, control, metrics, kinds, prior, seed, level, interval, draws, covariates=None
 ):
@@ -682,15 +691,17 @@ def lift_from_summary(
         # a metric that can be negative, whose holdout mean is not credibly above 0
         unsure = has_control & ~zero & ~few & (kind == "normal") & (low[partner] <= 0)
         blank = zero | few | unsure
+        rel = np.where(blank[:, None], np.nan, relative_draws(arm_draws, ctl_draws, kind))
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            # the ratio given a positive holdout mean
-            rel = np.where(blank[:, None], np.nan, arm_draws / _positive_part(ctl_draws) - 1)
             abs_point = centre[treated] - ctl_centre
             rel_point = np.where(blank, np.nan, abs_point / ctl_centre)
         if kind != "normal":  # a metric that cannot be negative cannot fall by more than 100%
-            rel, rel_point = np.maximum(rel, -1.0), np.maximum(rel_point, -1.0)
+            rel_point = np.maximum(rel_point, -1.0)
         abs_low, abs_high = credible_interval(diff, level, interval)
         rel_low, rel_high = credible_interval(rel, level, interval)
+        if kind == "binary":  # an arm at a rate of 0 or 1: the bound reaches the observed point
+            abs_low, abs_high = np.fmin(abs_low, abs_point), np.fmax(abs_high, abs_point)
+            rel_low, rel_high = np.fmin(rel_low, rel_point), np.fmax(rel_high, rel_point)
         undefined = np.isnan(diff).any(axis=1)
         part = summary.iloc[treated][by].reset_index(drop=True)
         part = part.assign(

@@ -24,6 +24,7 @@ from closedloop.lift import (
     compare_arms,
     credible_interval,
     prob_better,
+    relative_draws,
 )
 from closedloop.lift_models import Kind
 from closedloop.priors import PRIOR, Prior
@@ -119,16 +120,16 @@ def _pool(out: pd.DataFrame, posterior: PosteriorDraws, level: float, interval: 
         pooled = centre[:, None] + (samples - samples.mean(axis=1, keepdims=True)) * spread[:, None]
         # a relative lift left undefined or not estimable by the unpooled lift stays so
         blank = out.loc[index, "rel_lift"].isna().to_numpy()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = pooled / np.stack([posterior.control[r] for r in rows])
+        control = np.stack([posterior.control[r] for r in rows])
+        rel = relative_draws(pooled + control, control, group["kind"].iat[0])
         rel[blank] = np.nan
         for r, a, b in zip(rows, pooled, rel, strict=True):
             posterior.abs_lift[r], posterior.rel_lift[r] = a, b
         out.loc[index, "abs_lift"] = centre
-        control_mean = out.loc[index, "control_mean"].to_numpy(dtype="float64")
-        out.loc[index, "rel_lift"] = np.divide(
-            centre, control_mean, out=np.full_like(centre, np.nan), where=~blank
-        )
+        # the pooled ratio's posterior median (a ratio of pooled means can fall outside it)
+        median = np.full(len(rows), np.nan)
+        median[~blank] = np.median(rel[~blank], axis=1)
+        out.loc[index, "rel_lift"] = median
         out.loc[index, "incremental"] = centre * out.loc[index, "customers"].to_numpy()
         low, high = credible_interval(pooled, level, interval)
         out.loc[index, "abs_lift_low"], out.loc[index, "abs_lift_high"] = low, high

@@ -453,12 +453,12 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
                 "incremental_margin": [page.money(v, currency) for v in roi["incremental_margin"]],
                 "margin": margin,
                 "cost": [page.money(v, currency) for v in roi["cost"]],
-                "roi": [f"{v:.1f}" for v in roi["roi"]],
+                "roi": [show_target("roi", v) for v in roi["roi"]],
                 "roi_interval": [
-                    page.interval(a, b, lambda v: f"{v:.1f}")
+                    page.interval(a, b, lambda v: show_target("roi", v))
                     for a, b in zip(roi["roi_low"], roi["roi_high"], strict=True)
                 ],
-                "target": [f"{v:.1f}" if v == v else "–" for v in roi.get("target", nan)],
+                "target": [show_target("roi", v) for v in roi.get("target", nan)],
                 "p_target": [page.probability(v) for v in roi.get("p_target", nan)],
             }
         )
@@ -467,7 +467,8 @@ def lift(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> 
             if zh
             else f"return on investment = incremental margin / cost (at a {margin} margin)"
         )
-        if "expected_by_now" in check.scorecard.columns:  # interim: the target's share by now
+        paced = "expected_by_now" in check.scorecard.columns  # interim: the target's share by now
+        if paced and check.plan.targets.roi is not None:
             caption += (
                 "；目标为截至今日应达到的部分，与记分卡相同"
                 if zh
@@ -655,18 +656,22 @@ def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -
                 " they are not counted in this funnel."
             ),
         )
-    ordered = page.sentence(
-        "漏斗的每一阶段只计按顺序经过了之前所有阶段的对象；记分卡的转化率计入各组的所有购买者，"
-        "不论其经过哪些阶段，因此漏斗的购买阶段可能低于转化率。"
-        if language == "zh"
-        else "A stage counts only those who reached every stage before it, in order; the"
-        " scorecard's conversion counts every buyer in the arms, whichever stages they passed, so"
-        " the funnel's purchase stage can read lower than the conversion."
-    )
+    ordered = ()  # only where both are shown
+    if "purchase" in set(targets["stage"]) and "conversion_rate" in card.index:
+        ordered = (
+            page.sentence(
+                "漏斗的每一阶段只计按顺序经过了之前所有阶段的对象；记分卡的转化率计入各组的所有购买者，"
+                "不论其经过哪些阶段，因此漏斗的购买阶段可能低于转化率。"
+                if language == "zh"
+                else "A stage counts only those who reached every stage before it, in order;"
+                " the scorecard's conversion counts every buyer in the arms, whichever stages"
+                " they passed, so the funnel's purchase stage can read lower than the conversion."
+            ),
+        )
     return (
         _heading(check, "funnel", language),
         _table(shown, "funnel-targets", "share of touched reaching each stage", language),
-        ordered,
+        *ordered,
         *outside,
         page.figure(
             funnel_fig.funnel_chart(stages),

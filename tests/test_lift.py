@@ -591,3 +591,14 @@ def test_refunds_do_not_switch_off_the_rules_for_a_relative_lift():
     row = bayesian_lift(frame, metrics=["revenue"]).table.set_index("metric").loc["revenue"]
     assert row["control_mean"] < 0 and np.isnan(row["rel_lift"]) and row["abs_lift"] > 0
     assert "relative lift undefined: the holdout's mean revenue is below 0" in row["note"]
+
+
+def test_an_arm_at_a_rate_of_0_keeps_its_point_inside_both_intervals():
+    """No conversion in the arm: the relative lift is -100% and its interval reaches it (the
+    boundary rule of each arm's rate); a holdout that all converted, against an arm that did
+    not, gives an absolute lift of -100 points inside its interval."""
+    none = bayesian_lift(_frame({"control": (300, 10), "sms": (300, 0)})).table.iloc[0]
+    assert none["rel_lift"] == -1 == none["rel_lift_low"] < none["rel_lift_high"] < 0
+    assert none["abs_lift_low"] <= none["abs_lift"] <= none["abs_lift_high"]
+    full = bayesian_lift(_frame({"control": (300, 300), "sms": (300, 0)})).table.iloc[0]
+    assert full["abs_lift"] == -1 == full["abs_lift_low"] < full["abs_lift_high"]

@@ -134,3 +134,26 @@ def test_bad_segment_inputs_name_the_problem():
     data = _frame({"control": (10, 1), "sms": (10, 2)})
     with pytest.raises(DataError, match="segment column"):
         lift_by_segment(data, by=[])
+
+
+def test_a_pooled_relative_lift_is_never_below_minus_100_and_keeps_its_point_inside():
+    """Pooling draws each segment's lift again: its relative lift is read as the unpooled one
+    (over a positive holdout mean, never a fall of more than 100% for revenue or a rate), and
+    its point is the pooled ratio's median, inside its interval."""
+    rng = np.random.default_rng(2)
+    parts = []
+    for seg, (kc, kt) in {"A": (40, 60), "B": (12, 0), "C": (5, 30)}.items():
+        converted = np.r_[np.ones(kc), np.zeros(300 - kc), np.ones(kt), np.zeros(300 - kt)]
+        parts.append(
+            pd.DataFrame(
+                {"arm": ["control"] * 300 + ["t"] * 300, "seg": seg, "converted": converted}
+            )
+        )
+    data = pd.concat(parts, ignore_index=True)
+    data["revenue"] = data["converted"] * rng.gamma(2, 50, len(data))
+    table = lift_by_segment(data, "seg", metrics=["revenue", "converted"], pooling=True).table
+    shown = table.dropna(subset=["rel_lift"])
+    assert len(shown) == 5  # segment B's revenue: 12 buyers together, not estimable
+    assert (shown["rel_lift_low"] >= -1).all()
+    assert (shown["rel_lift_low"] <= shown["rel_lift"]).all()
+    assert (shown["rel_lift"] <= shown["rel_lift_high"]).all()

@@ -458,3 +458,26 @@ def test_the_funnel_says_why_its_purchase_stage_reads_below_the_conversion(check
         ("zh", "只计按顺序经过了之前所有阶段的对象"),
     ):
         assert words in _html(sections.funnel(check, language, tmp_path))
+
+
+@pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day
+def test_the_roi_table_reads_its_numbers_as_the_scorecard_and_names_a_target_only_if_set(
+    interim, tmp_path
+):
+    check, _ = interim
+    expected = check.scorecard.set_index("target").loc["roi", "expected_by_now"]
+    shown = _html(sections.lift(check, "en", tmp_path))
+    assert f">{expected:.2f}<" in shown  # as the scorecard shows it
+    targets = check.plan.targets.model_copy(update={"roi": None})
+    bare = dataclasses.replace(check, plan=check.plan.model_copy(update={"targets": targets}))
+    bare = dataclasses.replace(bare, roi=bare.roi.drop(columns=["target", "p_target"]))
+    for language in ("en", "zh"):
+        text = _html(sections.lift(bare, language, tmp_path))
+        assert "expected by now" not in text and "截至今日" not in text
+
+
+def test_the_funnel_names_the_conversion_only_where_the_scorecard_shows_one(checked, tmp_path):
+    check, _ = checked
+    card = check.scorecard[check.scorecard["target"] != "conversion_rate"]
+    text = _html(sections.funnel(dataclasses.replace(check, scorecard=card), "en", tmp_path))
+    assert "counts only those who reached every stage" not in text
