@@ -375,9 +375,15 @@ def on_engine(plan: Plan, data: CampaignData) -> CampaignData:
     return replace(data, **rows)
 
 
-def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
+def check(
+    plan: Plan, data: CampaignData, asof=None, seed: int = 0, shared: dict | None = None
+) -> Check:
     """Score every target of the plan (actual, target, met / missed, P(met)) and gather the rest
-    of the evidence the report shows; thresholds from the plan's ``report`` section. With a
+    of the evidence the report shows; thresholds from the plan's ``report`` section. ``shared``:
+    a dict that the Checks of plans on the same tables share (``closedloop run-all`` gives one to
+    each group of plans reading the same tables), for what depends on the tables and its own
+    settings alone (the customer base, the basket rules): computed for the first, taken by the
+    others. With a
     baseline period and transactions, lift is adjusted by each customer's pre-period (CUPED) and
     an interim Check expects by now the share the days gone by carry in the baseline's week
     (:func:`closedloop.progress.baseline_shares`; pro rata by days when the transactions do
@@ -479,8 +485,21 @@ def check(plan: Plan, data: CampaignData, asof=None, seed: int = 0) -> Check:
         quality=data.quality,
         baselines=baselines,
         follow_up=_follow_up(plan, data, outcomes, asof, seed),
-        customer_base=_customer_base(plan, data.transactions, as_of(plan, asof)),
-        cross_sell=_cross_sell(plan, data.items),
+        customer_base=_once(
+            shared,
+            (
+                "customer_base",
+                plan.period.model_dump_json(),
+                plan.report_settings.period_days,
+                as_of(plan, asof),
+            ),
+            lambda: _customer_base(plan, data.transactions, as_of(plan, asof)),
+        ),
+        cross_sell=_once(
+            shared,
+            ("cross_sell", plan.report_settings.basket.model_dump_json()),
+            lambda: _cross_sell(plan, data.items),
+        ),
         assignments=data.assignments[
             [c for c in ("customer_id", "arm", "segment") if c in data.assignments.columns]
         ],
@@ -617,6 +636,15 @@ def _mark_outliers(card: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
     money = card["target"].isin(MONEY_TARGETS)
     note = f"; {found:,} outlier amount(s) in the data may decide this (see data quality)"
     return card.assign(basis=card["basis"].where(~money, card["basis"] + note))
+
+
+def _once(shared: dict | None, key: tuple, compute):
+    """``compute()``, or what it gave for ``key`` in ``shared`` before (see :func:`check`)."""
+    if shared is None:
+        return compute()
+    if key not in shared:
+        shared[key] = compute()
+    return shared[key]
 
 
 def _customer_base(

@@ -160,13 +160,15 @@ def run(
     )
 
 
-def campaign_check(plan: Plan, data, asof=None, language: str = "en") -> tuple:
+def campaign_check(
+    plan: Plan, data, asof=None, language: str = "en", shared: dict | None = None
+) -> tuple:
     """The Check of a loaded plan (its :class:`~closedloop.pdca.CampaignData`) and the next plan,
     the Check with the next cycle's contacts (their reasons in ``language``): what a report's
-    kernel shows."""
+    kernel shows. ``shared``: see :func:`closedloop.pdca.check`."""
     from closedloop import pdca
 
-    check = pdca.check(plan, data, asof=asof or None)
+    check = pdca.check(plan, data, asof=asof or None, shared=shared)
     next_plan = pdca.act(check)
     return pdca.next_contacts(check, next_plan, data, language), next_plan
 
@@ -262,13 +264,14 @@ def run_all(
             groups.setdefault(_data_key(plan), []).append((path, plan, destination))
         for group in groups.values():
             data = None  # the group's tables, read by its first plan
+            shared: dict = {}  # what depends on those tables alone, computed once
             for path, plan, destination in group:
                 left -= 1
                 started = time.perf_counter()
                 try:
                     data = data or pdca.load(plan, asof=asof or None)
                     objectives.resolve_targets(plan, data)
-                    payload = campaign_check(plan, data, asof, language)
+                    payload = campaign_check(plan, data, asof, language, shared)
                 except Exception as exc:
                     finish(path, (path.name, plan.campaign, False, _first_line(exc), 0.0))
                     continue

@@ -245,3 +245,26 @@ def test_the_campaign_events_are_matched_where_the_events_live():
         kept = kept if isinstance(kept, pd.DataFrame) else kept.df()
         assert outside == 3
         assert sorted(kept["entity_id"]) == ["a", "b"] and list(kept.columns) == list(events)
+
+
+def test_checks_on_the_same_tables_share_the_customer_base_and_rules_only_where_settings_match(
+    demo,
+):
+    """run-all hands the Checks of one group a ``shared`` dict: a second plan with the same
+    period and basket settings takes the first's customer base and rules (equal to its own),
+    one with other basket settings computes its own rules."""
+    plan = Plan.from_yaml(demo / "plan.yaml")
+    data = pdca.load(plan, asof=ASOF)
+    shared: dict = {}
+    first = pdca.check(plan, data, asof=ASOF, shared=shared)
+    second = pdca.check(plan.model_copy(update={"campaign": "other"}), data, ASOF, shared=shared)
+    alone = pdca.check(plan, data, asof=ASOF)
+    assert second.cross_sell is first.cross_sell and second.customer_base is first.customer_base
+    pd.testing.assert_frame_equal(alone.cross_sell, first.cross_sell)
+    pd.testing.assert_frame_equal(alone.customer_base.after, first.customer_base.after)
+    basket = plan.report_settings.basket.model_copy(update={"min_confidence": 0.5})
+    settings = plan.report_settings.model_copy(update={"basket": basket})
+    stricter = plan.model_copy(update={"report": settings})
+    third = pdca.check(stricter, data, asof=ASOF, shared=shared)
+    assert third.cross_sell is not first.cross_sell
+    assert (third.cross_sell["confidence"] >= 0.5).all()
