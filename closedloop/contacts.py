@@ -28,9 +28,9 @@ rule's channels; a customer reachable on none of them gets no row (counted in ``
 
 **Order.** Candidates are ranked by priority, then by the rule's score (the upgrade rule: chance
 of reaching the next tier × contribution; churn: how far orders or spend fell between the two
-periods; otherwise none), then by id. Per customer and type only the first is kept (de-duplication by priority), then at most ``cap``
-contacts per customer in the week. Customers in ``exclude`` (the next cycle's holdout) are left
-out before anything else.
+periods; otherwise none), then by id. Per customer and type only the first is kept
+(de-duplication by priority), then at most ``cap`` contacts per customer in the week.
+Customers in ``exclude`` (the next cycle's holdout) are left out before anything else.
 """
 
 from __future__ import annotations
