@@ -861,7 +861,7 @@ def next_contacts(check: pdca.Check, language: str = "en") -> tuple:
     from closedloop import contacts as contacts_mod
     from closedloop.pdca import CONTACTS_DIR
 
-    week, t = found.week, _words(language)
+    week = found.week
     rows = week.rows
     types = lambda v: v if language != "zh" else contacts_mod.TYPES.get(v, contact_word(v, "zh"))  # noqa: E731
     table = contacts_mod.counts(rows).rename(
@@ -886,20 +886,18 @@ def next_contacts(check: pdca.Check, language: str = "en") -> tuple:
     return (
         _heading(check, "next_contacts", language),
         page.text(
-            "{a} **{n}** {b} {k} {c} {day}. {d} {h} {e}, {u} {f}, {cap} {g}.",
-            a=t("The week's contact lists hold"),
+            "本周联络名单共 **{n}** 次联络，涉及 {k} 位客户，自 {day} 起一周。未列入：{h} 位对照组客户、"
+            "{u} 位任何渠道都无法触达的客户、{cap} 次超出每周上限的联络。"
+            if language == "zh"
+            else "The week's contact lists hold **{n}** contacts for {k} customers in the week"
+            " from {day}. Left out: {h} holdout customers, {u} customers reachable on none of"
+            " the channels, {cap} contacts over the weekly cap.",
             n=page.number(len(rows)),
-            b=t("contacts for"),
             k=page.number(rows["customer_id"].nunique()),
-            c=t("customers in the week from"),
             day=f"{check.asof:%Y-%m-%d}",
-            d=t("Left out:"),
             h=page.number(found.holdout),
-            e=t("holdout customers"),
             u=page.number(int(dropped["unreachable"])),
-            f=t("customers reachable on none of the channels"),
             cap=page.number(int(dropped["over_cap"])),
-            g=t("contacts over the weekly cap"),
         ),
         _table(
             table,
@@ -1061,12 +1059,12 @@ def appendix(check: pdca.Check, language: str = "en") -> tuple:
 
 
 def _table(frame: pd.DataFrame, table_id: str, caption: str, language: str, formats=None):
-    """``frame`` with its values shown by ``formats`` (column -> function) and every header a
-    label from the glossary in ``language``."""
+    """``frame`` with its values shown by ``formats`` (column -> function; a missing value as
+    "–", never "nan") and every header a label from the glossary in ``language``."""
     shown = frame.copy()
     for name, show in (formats or {}).items():
         if name in shown.columns:
-            shown[name] = shown[name].map(show)
+            shown[name] = shown[name].map(lambda v, show=show: "–" if pd.isna(v) else show(v))
     shown.columns = [column(str(c), language) for c in shown.columns]
     return page.table(shown, table_id, caption, language=language)
 

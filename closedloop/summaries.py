@@ -20,6 +20,7 @@ purchase date. A zero-amount purchase (a free sample, a fully discounted order) 
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Collection, Mapping
 from typing import Literal
@@ -59,10 +60,18 @@ _WEEK_US = 7 * 86_400_000_000
 SUM_DECIMALS = 6
 
 
+#: a day given as text: ISO 8601 (2026-03-31, optionally with a time): "03/04/2026" is 3 April
+#: in one country and 4 March in another, and pandas would read it month-first without a word
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
+
+
 def day(value, name: str = "asof") -> pd.Timestamp:
-    """The calendar day of ``value`` (a date, a datetime or an ISO string), as midnight."""
+    """The calendar day of ``value`` (a date, a datetime or an ISO string, YYYY-MM-DD), as
+    midnight; text in any other form is refused rather than guessed."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DataError(name, f"{name} is required: a date such as 2026-03-31")
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value.strip()):
+        raise DataError(name, f"not a date: {value!r} (write the day as YYYY-MM-DD: 2026-03-31)")
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:

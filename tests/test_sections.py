@@ -481,3 +481,26 @@ def test_the_funnel_names_the_conversion_only_where_the_scorecard_shows_one(chec
     card = check.scorecard[check.scorecard["target"] != "conversion_rate"]
     text = _html(sections.funnel(dataclasses.replace(check, scorecard=card), "en", tmp_path))
     assert "counts only those who reached every stage" not in text
+
+
+def test_a_tier_nobody_is_in_shows_a_dash_not_nan(checked, tmp_path):
+    """A tiny base leaves the top tiers empty: their purchases per customer are missing, shown
+    as "–" like every other missing number (the table showed "nan")."""
+    check, _ = checked
+    pyramid = check.customer_base.pyramid.copy()
+    pyramid.loc[pyramid.index[0], "avg_frequency"] = float("nan")
+    base = dataclasses.replace(check.customer_base, pyramid=pyramid)
+    text = _html(
+        sections.customer_base(dataclasses.replace(check, customer_base=base), "en", tmp_path)
+    )
+    table = text.split('id="pyramid"')[1].split("</table>")[0]
+    assert "nan" not in table.lower() and "–" in table
+
+
+def test_the_next_contacts_sentence_reads_as_chinese_in_a_chinese_report(checked):
+    """Written in each language, not stitched from English words and punctuation."""
+    check, _ = checked
+    text = re.sub(r"<[^>]+>", "", html.unescape(_html(sections.next_contacts(check, "zh"))))
+    sentence = next(line for line in text.splitlines() if "本周联络名单共" in line)
+    assert f"自 {check.asof:%Y-%m-%d} 起一周。未列入：" in sentence
+    assert ". " not in sentence and ", " not in sentence and sentence.endswith("。")

@@ -289,3 +289,16 @@ def test_a_pandas_frame_is_checked_in_place_with_the_same_rules(dtype):
     undated.loc[6, "order_date"] = pd.NaT  # a row of d, who has no other
     with pytest.raises(DataError, match=r"column 'order_date': missing date\n1 "):
         summaries.per_customer(undated, END, start=START)
+
+
+@pytest.mark.parametrize("text", ["03/04/2026", "31/03/2026", "2026-3-5", "20260315", "March 4"])
+def test_a_day_given_as_text_is_iso_or_refused(text):
+    """pandas reads "03/04/2026" as 4 March without a word, where half the world means 3 April:
+    an as-of day as text is YYYY-MM-DD or one clear error."""
+    with pytest.raises(DataError, match=r"not a date: .* \(write the day as YYYY-MM-DD"):
+        summaries.day(text)
+    assert (
+        summaries.day("2026-03-04")
+        == summaries.day("2026-03-04T18:30")
+        == pd.Timestamp("2026-03-04")
+    )
