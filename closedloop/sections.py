@@ -1004,7 +1004,12 @@ def history_table(runs: pd.DataFrame, language: str = "en") -> pd.DataFrame:
         index=list(dict.fromkeys(runs["target"])), columns=list(dict.fromkeys(runs["run"]))
     )
     wide.index = [target_name(name, language) for name in wide.index]
-    wide.columns = [translate(name, language) for name in wide.columns]
+    if language == "zh":  # "cycle 1 · week 3 (interim)" as Chinese writes it
+        names = {
+            r.run: f"周期 {r.cycle}" + (f" · 第 {r.week} 周（期中）" if r.interim else "")
+            for r in runs.itertuples()
+        }
+        wide.columns = [names[name] for name in wide.columns]
     return wide.rename_axis("target").reset_index()
 
 

@@ -143,6 +143,10 @@ def _targets(check, zh: bool) -> str:
 
     if missed.empty:
         weakest = card.loc[card["p_met"].idxmin()]
+        if n == 1:
+            if zh:
+                return f"活动达成了其唯一的目标：{one(weakest)}。"
+            return f"The campaign met its one target: {one(weakest)}."
         if zh:
             return f"活动达成了全部 {n} 项目标；把握最小的是{one(weakest)}。"
         return f"The campaign met all {n} of its targets; the least sure is {one(weakest)}."

@@ -415,6 +415,9 @@ def test_an_interim_history_says_its_target_is_the_one_expected_by_then(interim,
     ):
         parts = sections.history(check, next_plan, "r1", tmp_path / "l.csv", language, tmp_path)
         assert words in html.unescape(_html(parts))
+    parts = sections.history(check, next_plan, "r1", tmp_path / "l.csv", "zh", tmp_path)
+    zh = html.unescape(_html(parts))
+    assert "周期 1 · 第 3 周（期中）" in zh and "(期中)" not in zh
 
 
 @pytest.mark.filterwarnings("ignore::closedloop.io.DataWarning")  # rows after the as-of day

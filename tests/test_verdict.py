@@ -111,3 +111,12 @@ def test_an_interim_verdict_speaks_of_pace_not_of_targets_met(tmp_path):
     assert verdict(check, next_plan, "zh")[-1].startswith(
         "暂定（期中检查）：若周期在 2026-03-15 结束"
     )
+
+
+def test_a_campaign_with_one_target_met_says_so_in_words(checked):
+    """Not "met all 1 of its targets"."""
+    check, next_plan = checked
+    card = check.scorecard
+    one = dataclasses.replace(check, scorecard=card[card["status"] == "met"].head(1))
+    assert verdict(one, next_plan)[0].startswith("The campaign met its one target: ")
+    assert verdict(one, next_plan, "zh")[0].startswith("活动达成了其唯一的目标：")
