@@ -82,7 +82,7 @@ def test_an_interim_run_is_scored_against_the_target_expected_by_then(tmp_path):
     assert history["target_value"].tolist() == [pytest.approx(0.25 * 7 / 31), 0.25]
     assert history["status"].tolist() == ["ahead", "met"]
     zh = sections.history_table(history, "zh")
-    assert list(zh.columns) == ["target", "周期 1 · 周 1 (期中)", "周期 1"]
+    assert list(zh.columns) == ["target", "周期 1 · 第 1 周（期中）", "周期 1"]
 
 
 def test_the_figure_draws_a_first_cycle_target_and_stays_legible_with_12_cycles(tmp_path):
