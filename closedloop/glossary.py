@@ -476,13 +476,6 @@ PHRASES: dict[str, str] = {
     "conversion so far, by arm": "各分组迄今的转化率",
     "relative lift over the holdout so far (95% interval), once it has 10 buyers": "迄今相对对照组的提升（95% 区间），自对照组有 10 位购买者起",
     # the next contacts
-    "The week's contact lists hold": "本周联络名单共",
-    "contacts for": "次联络，涉及",
-    "customers in the week from": "位客户，自以下日期起一周：",
-    "Left out:": "未列入：",
-    "holdout customers": "位对照组客户",
-    "customers reachable on none of the channels": "位任何渠道都无法触达的客户",
-    "contacts over the weekly cap": "次超出每周上限的联络",
     "contacts by type, member tier and channel": "按联络类型、会员等级和渠道的联络数",
     "the triggers behind most contacts, each with its strongest case": "联络最多的触发规则，各附最强的一例",
     "written beside this report for the SCRM import, one file per channel (and Parquet)": "写在本报告旁，供 SCRM 导入：每个渠道一个文件（另有 Parquet）",
