@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from closedloop import act as _act
-from closedloop import ledger, page, pdca, sources, verdict
+from closedloop import ahead, ledger, page, pdca, sources, verdict
 from closedloop.glossary import (
     change_field,
     change_to,
@@ -40,6 +40,7 @@ __all__ = [
     "appendix",
     "cross_sell",
     "customer_base",
+    "draw_ahead",
     "follow_up",
     "funnel",
     "header",
@@ -744,6 +745,7 @@ def who_responded(check: pdca.Check, language: str = "en", out_dir: str | Path =
     )
 
 
+@ahead.drawable
 def customer_base(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
     """The pyramid on the period's last day and the RFM segment migration over the period
     (nothing without transactions)."""
@@ -942,6 +944,7 @@ def _changed_to(field: str, to: str, language: str, currency: str) -> str:
     return change_to(to, language)
 
 
+@ahead.drawable
 def history(
     check: pdca.Check,
     next_plan: Plan,
@@ -988,6 +991,25 @@ def history(
         ),
     ]
     return tuple(parts)
+
+
+def draw_ahead(
+    check: pdca.Check,
+    next_plan: Plan,
+    run_id: str,
+    ledger_path: str | Path,
+    language: str = "en",
+    out_dir: str | Path = ".",
+) -> None:
+    """Draw the customer base and the history, the report's slowest sections after the first
+    half, on a second core while the cells before them run (:mod:`closedloop.ahead`); their
+    cells then show what was drawn."""
+    ahead.draw(
+        [
+            (customer_base, (check, language, out_dir)),
+            (history, (check, next_plan, run_id, ledger_path, language, out_dir)),
+        ]
+    )
 
 
 def history_table(runs: pd.DataFrame, language: str = "en") -> pd.DataFrame:
