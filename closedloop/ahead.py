@@ -6,7 +6,8 @@ a section function marked :func:`drawable` then returns the copy's result for th
 arguments instead of drawing it again, and draws it itself when the copy has none (the section
 failed there, or the copy was stopped). The outputs are the same either way: the copy is the
 kernel's own state at the fork, and writes the same figure files (tests/test_ahead.py). It runs
-on Linux with two cores or more (``os.fork``); elsewhere :func:`draw` does nothing.
+on Linux with two cores or more (``os.fork``), for a kernel under :data:`MAX_RESIDENT`;
+elsewhere :func:`draw` does nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from pathlib import Path
 #: argument values that are keyed by value; any other argument is keyed by identity (the
 #: forked copy shares the kernel's objects at the fork, at the same addresses)
 _BY_VALUE = (str, bytes, int, float, bool, type(None), Path)
+#: the largest kernel that is copied (bytes resident): the copy shares the kernel's memory
+#: until either writes to it, and a kernel that large holds a warehouse-scale Check, whose run
+#: takes a minute or more, of which the figures are a small part
+MAX_RESIDENT = 2**30
 
 
 def drawable(function: Callable) -> Callable:
@@ -56,10 +61,12 @@ def _key(function, signature, args, kwargs) -> tuple:
 
 
 def available() -> bool:
-    """Whether sections can be drawn ahead here: ``os.fork`` on Linux, and a second core."""
+    """Whether sections can be drawn ahead here: ``os.fork`` on Linux, a second core, and a
+    process under :data:`MAX_RESIDENT`."""
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
         return False
-    return len(os.sched_getaffinity(0)) >= 2
+    resident = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return len(os.sched_getaffinity(0)) >= 2 and resident <= MAX_RESIDENT
 
 
 def draw(calls: list[tuple[Callable, tuple]]) -> None:

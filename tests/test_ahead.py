@@ -127,3 +127,10 @@ def test_nothing_is_drawn_ahead_where_fork_is_missing(monkeypatch):
     assert not ahead.available()
     ahead.draw([(_slow, (60.0,))])
     assert ahead._RUN is None
+
+
+def test_a_large_kernel_is_not_copied(monkeypatch):
+    monkeypatch.setattr(ahead, "MAX_RESIDENT", 2**20)  # 1 MB: every Python process is larger
+    assert not ahead.available()
+    ahead.draw([(_slow, (60.0,))])
+    assert ahead._RUN is None
