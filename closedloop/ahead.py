@@ -26,6 +26,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from closedloop import stopping
+
 #: argument values that are keyed by value; any other argument is keyed by identity (the
 #: forked copy shares the kernel's objects at the fork, at the same addresses)
 _BY_VALUE = (str, bytes, int, float, bool, type(None), Path)
@@ -83,7 +85,10 @@ class _Ahead:
     """The forked copy of one :func:`draw`: its results, a file each, announced on a pipe."""
 
     def __init__(self, calls):
-        self.folder = Path(tempfile.mkdtemp(prefix="closedloop-ahead-"))
+        # in a run's kernel folder, which a run stopped by a signal removes with the kernel
+        here = Path.cwd()
+        inside = here if here.name.startswith(stopping.KERNEL_FOLDER) else None
+        self.folder = Path(tempfile.mkdtemp(prefix="closedloop-ahead-", dir=inside))
         self.keys = {}
         for i, (section, args) in enumerate(calls):
             function = section.__wrapped__

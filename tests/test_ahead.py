@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from closedloop import ahead, pdca, sections
+from closedloop import ahead, pdca, sections, stopping
 from closedloop.datasets import write_demo
 
 pytestmark = pytest.mark.skipif(not ahead.available(), reason="needs os.fork and two cores")
@@ -120,6 +120,17 @@ def test_stop_ends_a_copy_still_drawing():
     assert not folder.exists()
     _no_copy_left(run.pid)
     assert _slow(0.0) == 0.0  # drawn by the caller: there is no copy any more
+
+
+def test_a_runs_copy_keeps_its_files_in_the_kernels_folder(tmp_path, monkeypatch):
+    kernel = tmp_path / f"{stopping.KERNEL_FOLDER}1-x"
+    kernel.mkdir()
+    monkeypatch.chdir(kernel)  # where a run's kernel works, removed if the run is stopped
+    ahead.draw([(_slow, (60.0,))])
+    run = ahead._RUN
+    assert run.folder.parent == kernel
+    run.stop()
+    _no_copy_left(run.pid)
 
 
 def test_nothing_is_drawn_ahead_where_fork_is_missing(monkeypatch):
