@@ -6,8 +6,9 @@ a section function marked :func:`drawable` then returns the copy's result for th
 arguments instead of drawing it again, and draws it itself when the copy has none (the section
 failed there, or the copy was stopped). The outputs are the same either way: the copy is the
 kernel's own state at the fork, and writes the same figure files (tests/test_ahead.py). It runs
-on Linux with two cores or more (``os.fork``), for a kernel under :data:`MAX_RESIDENT`;
-elsewhere :func:`draw` does nothing.
+on Linux with two cores or more (``os.fork``), for a kernel under :data:`MAX_RESIDENT`, unless
+the environment variable :data:`SWITCH` is ``0`` (``run-all`` sets it: its workers keep every
+core busy already); elsewhere :func:`draw` does nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _BY_VALUE = (str, bytes, int, float, bool, type(None), Path)
 #: until either writes to it, and a kernel that large holds a warehouse-scale Check, whose run
 #: takes a minute or more, of which the figures are a small part
 MAX_RESIDENT = 2**30
+#: the environment variable that turns drawing ahead off when it is ``0``
+SWITCH = "CLOSEDLOOP_DRAW_AHEAD"
 
 
 def drawable(function: Callable) -> Callable:
@@ -63,9 +66,11 @@ def _key(function, signature, args, kwargs) -> tuple:
 
 
 def available() -> bool:
-    """Whether sections can be drawn ahead here: ``os.fork`` on Linux, a second core, and a
-    process under :data:`MAX_RESIDENT`."""
+    """Whether sections can be drawn ahead here: ``os.fork`` on Linux, a second core, a
+    process under :data:`MAX_RESIDENT`, and :data:`SWITCH` not ``0``."""
     if not (sys.platform.startswith("linux") and hasattr(os, "fork")):
+        return False
+    if os.environ.get(SWITCH) == "0":
         return False
     resident = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return len(os.sched_getaffinity(0)) >= 2 and resident <= MAX_RESIDENT

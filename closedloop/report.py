@@ -306,6 +306,9 @@ def _data_key(plan: Plan) -> str:
 #: a run-all pool worker's kernel for its next report, started before that report's Check
 #: arrives (a fresh kernel for every report all the same: none sees another's state)
 _READY: list[Kernel] = []
+#: a run-all pool worker's kernel template (closedloop.kernel_template), which its kernels are
+#: forked from: the imports are paid once per worker, not once per report
+_TEMPLATE: list = []
 
 
 def _start_worker() -> None:
@@ -319,12 +322,21 @@ def _start_worker() -> None:
 
 
 def _start_ready() -> None:
-    _READY.append(Kernel(CAMPAIGN_MODULES))
+    from closedloop import kernel_template
+
+    if _TEMPLATE and _TEMPLATE[0].process.poll() is not None:  # it ended: Popen the rest
+        _TEMPLATE.pop().stop()
+    elif not _TEMPLATE and kernel_template.available():
+        environment = _kernel_environment(ahead=False)
+        _TEMPLATE.append(kernel_template.Template(CAMPAIGN_MODULES, environment))
+    _READY.append(Kernel(CAMPAIGN_MODULES, _TEMPLATE[0] if _TEMPLATE else None, ahead=False))
 
 
 def _stop_ready() -> None:
     while _READY:
         _READY.pop().stop()
+    while _TEMPLATE:
+        _TEMPLATE.pop().stop()
 
 
 def _report_check(
@@ -628,12 +640,24 @@ class Kernel:
     (other processes on a shared machine cannot read the data passing through), which also
     silences ipykernel's warning."""
 
-    def __init__(self, warm: tuple[str, ...] = ()):
+    def __init__(self, warm: tuple[str, ...] = (), template=None, ahead: bool = True):
+        import uuid
+
         from jupyter_core.utils import run_sync
         from traitlets.config import Config
 
         encrypted = Config({"AsyncKernelManager": {"transport_encryption": "auto"}})
         self.manager = _this_python()(kernel_name="python3", config=encrypted)
+        if template is not None:  # forked from a kernel_template.Template that imported warm
+            from closedloop.kernel_template import Forked
+
+            self.manager.kernel_id = str(uuid.uuid4())
+            self.manager.provisioner = Forked(
+                kernel_id=self.manager.kernel_id,
+                kernel_spec=self.manager.kernel_spec,
+                parent=self.manager,
+            )
+            self.manager.provisioner.template = template
         # no history database (as nbclient starts kernels); the imports as startup code, not
         # a cell, so the notebook's execution counts are unchanged
         arguments = ["--HistoryManager.hist_file=:memory:"]
@@ -643,7 +667,7 @@ class Kernel:
         self.folder = tempfile.mkdtemp(prefix=f"{stopping.KERNEL_FOLDER}{os.getpid()}-")
         try:
             run_sync(self.manager.start_kernel)(
-                cwd=self.folder, extra_arguments=arguments, env=_kernel_environment()
+                cwd=self.folder, extra_arguments=arguments, env=_kernel_environment(ahead)
             )
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -685,15 +709,20 @@ def load_check(path: str | Path, kinds: tuple[type, ...] | None = None) -> tuple
     return payload
 
 
-def _kernel_environment() -> dict:
+def _kernel_environment(ahead: bool = True) -> dict:
     """This process's environment for the kernel, with ``PYTHONPATH`` made absolute: the kernel
     starts in a folder of its own, where a relative entry (``PYTHONPATH=.``) would name another
-    folder and the kernel would import another closedloop than the one that pickled the Check."""
+    folder and the kernel would import another closedloop than the one that pickled the Check.
+    Not ``ahead``: the kernel draws no section ahead (:mod:`closedloop.ahead`)."""
+    from closedloop.ahead import SWITCH
+
+    environment = dict(os.environ)
+    if not ahead:
+        environment[SWITCH] = "0"
     entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if not entries:
-        return dict(os.environ)
-    absolute = os.pathsep.join(str(Path(p).resolve()) for p in entries)
-    return {**os.environ, "PYTHONPATH": absolute}
+    if entries:
+        environment["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in entries)
+    return environment
 
 
 def _this_python():

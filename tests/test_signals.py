@@ -3,6 +3,7 @@ and no kernel's working folder stays, and the exit status is the shell's (143 / 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,14 +45,18 @@ def wait_for(condition, timeout: float, what: str):
 
 
 def kernels(pids) -> list[int]:
-    found = []
+    """The kernels among ``pids``: ipykernel processes, and the processes forked from a kernel
+    template (closedloop.kernel_template), which keep the template's command line."""
+    commands, parents = {}, stopping._parents()
     for pid in pids:
-        try:
-            if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
+        with contextlib.suppress(OSError):  # gone meanwhile
+            commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+    templates = {pid for pid, command in commands.items() if b"kernel_template" in command}
+    return [
+        pid
+        for pid, command in commands.items()
+        if b"ipykernel" in command or parents.get(pid) in templates
+    ]
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
