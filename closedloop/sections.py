@@ -623,6 +623,7 @@ FOLLOW_UP_NAMES = {
 }
 
 
+@ahead.drawable
 def funnel(check: pdca.Check, language: str = "en", out_dir: str | Path = ".") -> tuple:
     """The funnel against its stage targets, by channel (nothing without events)."""
     if check.funnel is None:
@@ -1006,6 +1007,7 @@ def draw_ahead(
     cells then show what was drawn."""
     ahead.draw(
         [
+            (funnel, (check, language, out_dir)),
             (customer_base, (check, language, out_dir)),
             (history, (check, next_plan, run_id, ledger_path, language, out_dir)),
         ]

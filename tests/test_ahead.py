@@ -45,18 +45,19 @@ def test_drawn_ahead_equals_drawn_in_place(checked, tmp_path, language):
             assert run is not None
         parts = [
             *sections.lift(check, language, str(out)),
+            *sections.funnel(check, language, str(out)),
             *sections.customer_base(check, language, str(out)),
             *sections.cross_sell(check, language, str(out)),
             *sections.history(check, next_plan, "r1", ledger, language, str(out)),
         ]
         shown[way] = _shown(parts, out)
-        if way == "ahead":  # both were the copy's
-            assert run.done == {0: True, 1: True}
+        if way == "ahead":  # all three were the copy's
+            assert run.done == {0: True, 1: True, 2: True}
     assert shown["ahead"] == shown["in_place"]
     assert any("pyramid.png" in s or "fig-pyramid" in s for s in shown["ahead"])
     names = sorted(p.name for p in (tmp_path / "in_place" / "figures").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "ahead" / "figures").iterdir())
-    assert {"pyramid.png", "migration.png", "history.png"} <= set(names)
+    assert {"funnel.png", "pyramid.png", "migration.png", "history.png"} <= set(names)
     for name in names:
         drawn = (tmp_path / "ahead" / "figures" / name).read_bytes()
         assert drawn == (tmp_path / "in_place" / "figures" / name).read_bytes(), name
