@@ -158,8 +158,9 @@ def target_decisions(
 ) -> tuple[dict, list]:
     """Targets for the next cycle: a missed one carried unchanged, a met one raised to what the
     best kept arm reaches 3 times in 4 (a relative lift: the next cycle's primary arm, the
-    named one when it is kept, else the first kept arm), never lowered."""
-    from scipy import stats
+    named one when it is kept, else the first kept arm), never lowered. The Beta quantile is
+    ``scipy.special.betaincinv``, what ``scipy.stats.beta.ppf`` computes."""
+    from scipy import special
 
     targets = plan.targets.model_dump(exclude_none=True)
     status = dict(zip(scorecard["target"], scorecard["status"], strict=True))
@@ -184,7 +185,7 @@ def target_decisions(
     if fixed and kept and status.get("conversion_rate") == "met" and len(conversion) == len(kept):
         n = conversion.loc[kept, "customers"].to_numpy(float)
         x = np.round(conversion.loc[kept, "mean"].to_numpy(float) * n)
-        rates = stats.beta.ppf(TARGET_QUANTILE, PRIOR.alpha + x, PRIOR.beta + n - x)
+        rates = special.betaincinv(PRIOR.alpha + x, PRIOR.beta + n - x, TARGET_QUANTILE)
         arm, value = kept[int(np.argmax(rates))], float(np.round(np.max(rates), 4))
         if value > targets["conversion_rate"]:
             changes.append(

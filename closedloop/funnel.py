@@ -154,9 +154,9 @@ def funnel_vs_targets(
     ``"step_rate"`` (share of the previous stage). ``met`` compares the observed rate;
     ``p_met`` is the posterior probability that the true rate is at least the target, from the
     same Beta posterior as the funnel's intervals, Beta(alpha + x, beta + n - x) under the
-    ``prior`` (scipy's Beta survival function).
+    ``prior`` (the Beta survival function, ``scipy.special.betaincc``, as ``scipy.stats.beta.sf``).
     """
-    from scipy import stats
+    from scipy import special
 
     if rate not in ("cum_rate", "step_rate"):
         raise DataError("funnel targets", f"rate must be 'cum_rate' or 'step_rate', not {rate!r}")
@@ -193,7 +193,7 @@ def funnel_vs_targets(
     out["target"] = out["stage"].map(dict(targets)).astype(float)
     out["met"] = out["actual"] >= out["target"]
     with np.errstate(invalid="ignore"):
-        p_met = stats.beta.sf(out["target"], prior.alpha + x, prior.beta + n - x)
+        p_met = special.betaincc(prior.alpha + x, prior.beta + n - x, out["target"].to_numpy())
     out["p_met"] = np.where(np.isnan(out["actual"]), np.nan, p_met)
     return out
 

@@ -195,14 +195,16 @@ def skewed_interval(mean, var, skew, n, level: float):
     often above the sample mean than below (most samples miss the largest orders): the
     symmetric interval covered an arm's mean revenue per customer 81% of the time under heavy
     tails, this one 94-96% with the skewness pooled over the arms
-    (``benchmarks/bench_calibration.py``). With skew 0 it is the normal interval."""
-    from scipy import stats
+    (``benchmarks/bench_calibration.py``). With skew 0 it is the normal interval. The normal
+    quantile is ``scipy.special.ndtri`` (what ``scipy.stats.norm.ppf`` computes, without the
+    import of scipy.stats, which takes most of a second in the run's process)."""
+    from scipy import special
 
     mean, var, skew, n = (np.asarray(a, dtype="float64") for a in (mean, var, skew, n))
     se = np.sqrt(var / np.maximum(n, 1.0))
     root = np.sqrt(np.maximum(n, 1.0))
     a, b = skew / (3 * root), skew / (6 * root)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = special.ndtri(0.5 + level / 2)
 
     def inverse(x):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -216,8 +218,9 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
     shown beside each arm's mean: a rate's Beta interval (:func:`rate_interval`), a value
     metric's skewness-corrected one (:func:`skewed_interval`, the variance of
     :func:`value_moments` and the skewness of :func:`value_skewness`), a normal metric's
-    Student-t one. Each holds the observed mean."""
-    from scipy import stats
+    Student-t one (``scipy.special.stdtrit``, as ``scipy.stats.t.ppf``). Each holds the
+    observed mean."""
+    from scipy import special
 
     n, total = summary["_n"].to_numpy("float64"), summary[f"_s{i}"].to_numpy("float64")
     if kind == "binary":
@@ -230,7 +233,7 @@ def mean_interval(summary: pd.DataFrame, i: int, kind: Kind, prior: Prior, level
         return skewed_interval(mean, var, skew, n, level)
     mean, var, _ = moments(summary, i, kind, prior, pool)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1.0)) * np.sqrt(var / n)
+        half = special.stdtrit(np.maximum(n - 1, 1.0), 0.5 + level / 2) * np.sqrt(var / n)
     return np.where(n > 1, mean - half, np.nan), np.where(n > 1, mean + half, np.nan)
 
 
@@ -241,8 +244,9 @@ def rate_interval(x, n, prior: Prior, level: float):
     interval (Brown, Cai and DasGupta, Statistical Science 16, 2001, §4.1). An equal-tailed
     interval at an observed 0 was [0.000084, 0.0122] and excluded it; the former one-sided
     [0, 95% quantile] covered 84% of the arms with 0 conversions in 300 of the harness's
-    zero-conversion campaigns, this one 95% (``benchmarks/bench_calibration.py``)."""
-    from scipy import stats
+    zero-conversion campaigns, this one 95% (``benchmarks/bench_calibration.py``). The
+    quantiles are ``scipy.special.betaincinv``, what ``scipy.stats.beta.ppf`` computes."""
+    from scipy import special
 
     x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
     tail = (1.0 - level) / 2.0
@@ -250,8 +254,8 @@ def rate_interval(x, n, prior: Prior, level: float):
         rate = np.where(n > 0, x / n, np.nan)
         a, b = prior.alpha + x, prior.beta + n - x
         none, every = (x == 0) & (n > 0), (x == n) & (n > 0)
-        low = np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan)
-        high = np.where(n > 0, stats.beta.ppf(1 - tail, a, b), np.nan)
+        low = np.where(n > 0, special.betaincinv(a, b, tail), np.nan)
+        high = np.where(n > 0, special.betaincinv(a, b, 1 - tail), np.nan)
         low, high = np.where(none, 0.0, low), np.where(every, 1.0, high)
     return rate, low, high
 

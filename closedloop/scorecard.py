@@ -182,11 +182,11 @@ def score(
 
     def rate(name, x, n, target):
         """P(the rate ends at or above target) and the 95% interval of the rate so far."""
-        from scipy import stats
+        from scipy import special  # the Beta's sf and ppf, as scipy.stats.beta computes them
 
         a, b = PRIOR.alpha + x, PRIOR.beta + n - x
         scaled = target * by_now(name)
-        return stats.beta.sf(scaled, a, b), tuple(stats.beta.ppf([0.025, 0.975], a, b))
+        return special.betaincc(a, b, scaled), tuple(special.betaincinv(a, b, [0.025, 0.975]))
 
     if t.conversion_rate is not None and "converted" in outcomes:
         x, n = treated["converted"].sum(), len(treated)

@@ -271,3 +271,49 @@ def test_an_arm_with_no_buyer_gets_the_variance_of_one_laplace_buy():
     assert row["abs_lift_low"] == pytest.approx(centre - 1.959964 * sd, rel=0.01)
     assert row["abs_lift_high"] == pytest.approx(centre + 1.959964 * sd, rel=0.01)
     assert np.isnan(row["rel_lift"]) and "0 buyers in holdout" in row["note"]
+
+
+def test_the_quantiles_from_scipy_special_equal_scipy_stats():
+    """The Check computes its quantiles with scipy.special (scipy.stats takes most of a second
+    to import in the run's process); they are scipy.stats' own numbers, to the last bit."""
+    from closedloop import lift, lift_models
+
+    rng = np.random.default_rng(7)
+    n = rng.integers(0, 200_000, 500).astype(float)
+    x = np.floor(n * rng.uniform(0, 1, 500))
+    prior = Prior(0.5, 0.5)
+    _, low, high = lift_models.rate_interval(x, n, prior, 0.95)
+    a, b = prior.alpha + x, prior.beta + n - x
+    edge_low, edge_high = (x == 0) & (n > 0), (x == n) & (n > 0)
+    tail = (1 - 0.95) / 2
+    expected_low = np.where(edge_low, 0.0, np.where(n > 0, stats.beta.ppf(tail, a, b), np.nan))
+    expected_high = np.where(
+        edge_high, 1.0, np.where(n > 0, stats.beta.ppf(1 - tail, a, b), np.nan)
+    )
+    assert np.array_equal(low, expected_low, equal_nan=True)
+    assert np.array_equal(high, expected_high, equal_nan=True)
+    for arms in (1, 2, 3):
+        counts = {f"arm{i}": int(c) for i, c in enumerate(rng.integers(1, 50_000, arms))}
+        shares = dict(zip(counts, rng.uniform(0.1, 1, arms), strict=True))
+        found = lift.srm_check(counts, shares)
+        planned = np.array(list(shares.values())) / sum(shares.values())
+        observed = np.array(list(counts.values()))
+        test = stats.chisquare(observed, planned * observed.sum())
+        assert np.array_equal([found.chi2, found.p_value], [test.statistic, test.pvalue], True)
+
+
+def test_a_check_does_not_import_scipy_stats(tmp_path):
+    import subprocess
+    import sys
+
+    from closedloop.datasets import write_demo
+
+    demo = write_demo(tmp_path / "demo", seed=3, n_customers=1_500)
+    code = (
+        "import sys\nfrom closedloop import pdca\n"
+        f"pdca.run_check({str(demo / 'plan.yaml')!r}, '2026-03-31')\n"
+        "print('scipy.stats' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
