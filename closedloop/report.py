@@ -222,8 +222,9 @@ def run_all(
     The Checks are computed here, one plan after another, and the plans that read the same
     tables the same way (equal but for :data:`NOT_DATA`) share one :func:`pdca.load`; each
     Check goes, as soon as it is made, to a pool of ``jobs`` processes (default: the cores)
-    that start the report kernels and write the pages, so this process computes the next
-    Check while they run. A broken plan fails alone. Returns one row per plan, in the order
+    that start the report kernels (forked from one template per worker that imported the
+    report's modules, :mod:`closedloop.kernel_template`) and write the pages, so this process
+    computes the next Check while they run. A broken plan fails alone. Returns one row per plan, in the order
     given: ``(file name, campaign, ok, report path or error, seconds)``; ``done(row)`` is
     called as each report finishes. ``run_id`` "" is the current time, shared by every plan
     (with ``-2``, ``-3``, ... where taken)."""

@@ -1002,9 +1002,9 @@ def draw_ahead(
     language: str = "en",
     out_dir: str | Path = ".",
 ) -> None:
-    """Draw the customer base and the history, the report's slowest sections after the first
-    half, on a second core while the cells before them run (:mod:`closedloop.ahead`); their
-    cells then show what was drawn."""
+    """Draw the funnel, the customer base and the history, the report's slowest sections after
+    the first ones, on a second core while the cells before them run (:mod:`closedloop.ahead`);
+    their cells then show what was drawn."""
     ahead.draw(
         [
             (funnel, (check, language, out_dir)),
