@@ -330,7 +330,14 @@ def _start_ready() -> None:
     elif not _TEMPLATE and kernel_template.available():
         environment = _kernel_environment(ahead=False)
         _TEMPLATE.append(kernel_template.Template(CAMPAIGN_MODULES, environment))
-    _READY.append(Kernel(CAMPAIGN_MODULES, _TEMPLATE[0] if _TEMPLATE else None, ahead=False))
+    try:
+        kernel = Kernel(CAMPAIGN_MODULES, _TEMPLATE[0] if _TEMPLATE else None, ahead=False)
+    except RuntimeError:
+        if not _TEMPLATE:
+            raise
+        _TEMPLATE.pop().stop()  # it ended as it was asked: this kernel is started by Popen
+        kernel = Kernel(CAMPAIGN_MODULES, ahead=False)
+    _READY.append(kernel)
 
 
 def _stop_ready() -> None:
@@ -678,11 +685,13 @@ class Kernel:
         """Close the clients papermill opened and shut the kernel down."""
         from jupyter_core.utils import run_sync
 
-        for client in getattr(self.manager, "clients", []):
-            client.stop_channels()
-        if self.manager.has_kernel:
-            run_sync(self.manager.shutdown_kernel)(now=True)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            for client in getattr(self.manager, "clients", []):
+                client.stop_channels()
+            if self.manager.has_kernel:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def save_check(path: str | Path, *payload) -> Path:

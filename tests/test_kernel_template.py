@@ -108,6 +108,31 @@ def test_a_kernel_ends_with_its_template():
         template.stop()
 
 
+def test_a_kernel_that_died_stops_cleanly(template):
+    """A forked kernel killed outright: stopping it raises nothing and removes its folder, as
+    for a kernel started by Popen."""
+    kernel = report.Kernel(WARM, template)
+    assert _run(kernel, "print(6)") == "6\n"
+    os.kill(kernel.manager.provisioner.pid, signal.SIGKILL)
+    kernel.manager.provisioner.process.wait(timeout=30)
+    kernel.stop()
+    assert not Path(kernel.folder).exists()
+
+
+def test_a_worker_asking_a_template_that_just_ended_gets_a_kernel(monkeypatch):
+    monkeypatch.setattr(report, "CAMPAIGN_MODULES", WARM)
+    monkeypatch.setattr(report, "_READY", [])
+    ended = kernel_template.Template(WARM, dict(os.environ))
+    ended.process.kill()
+    ended.process.wait()
+    monkeypatch.setattr(ended.process, "poll", lambda: None)  # ended after the worker looked
+    monkeypatch.setattr(report, "_TEMPLATE", [ended])
+    report._start_ready()
+    assert not report._TEMPLATE
+    assert _run(report._READY[0], "print(7)") == "7\n"
+    report._stop_ready()
+
+
 def test_a_gone_template_is_one_clear_error():
     template = kernel_template.Template(WARM, dict(os.environ))
     template.process.kill()
