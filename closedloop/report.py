@@ -325,9 +325,7 @@ def _start_worker() -> None:
 def _start_ready() -> None:
     from closedloop import kernel_template
 
-    if _TEMPLATE and _TEMPLATE[0].process.poll() is not None:  # it ended: Popen the rest
-        _TEMPLATE.pop().stop()
-    elif not _TEMPLATE and kernel_template.available():
+    if not _TEMPLATE and kernel_template.available():
         environment = _kernel_environment(ahead=False)
         _TEMPLATE.append(kernel_template.Template(CAMPAIGN_MODULES, environment))
     try:
@@ -335,7 +333,7 @@ def _start_ready() -> None:
     except RuntimeError:
         if not _TEMPLATE:
             raise
-        _TEMPLATE.pop().stop()  # it ended as it was asked: this kernel is started by Popen
+        _TEMPLATE.pop().stop()  # it has ended: this kernel is started by Popen
         kernel = Kernel(CAMPAIGN_MODULES, ahead=False)
     _READY.append(kernel)
 
